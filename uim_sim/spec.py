@@ -1,0 +1,285 @@
+"""Pydantic models of every YAML file a user writes: scenario specs and agent cards.
+
+Every model forbids unknown keys, so a typo is an error, not a silent default.
+`load_scenario` and `load_card` turn any problem into a `SpecError` whose message
+is one line naming the file, the field path and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+class SpecError(ValueError):
+    """A user-facing input is invalid. `str(err)` is one line for the terminal."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Share = Annotated[float, Field(gt=0.0, le=1.0)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+# ---------------------------------------------------------------- agent cards
+
+
+class HeadSpec(Strict):
+    """How a decider turns an embedding into a score.
+
+    - ``zero_shot``: cosine between the text and the decision context (for hiring,
+      the job description: the retrieval screening of Wilson & Caliskan 2024).
+    - ``logistic``: a logistic-regression head on frozen embeddings, adapted on
+      ``history`` (decisions the world generates, with its configurable bias) or on
+      a researcher's own labelled ``file`` (CSV or Parquet).
+    """
+
+    kind: Literal["zero_shot", "logistic"]
+    train_on: Literal["history", "file"] | None = None
+    file: Path | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    C: Annotated[float, Field(gt=0.0)] = 1.0
+
+    @model_validator(mode="after")
+    def _training_source(self) -> HeadSpec:
+        if self.kind == "zero_shot":
+            if self.train_on is not None or self.file is not None:
+                raise ValueError("a zero_shot head is not trained: drop train_on/file")
+        elif self.train_on is None:
+            raise ValueError("a logistic head needs train_on: history or file")
+        elif self.train_on == "file" and self.file is None:
+            raise ValueError("train_on: file needs file: PATH (CSV or Parquet)")
+        elif self.train_on == "history" and self.file is not None:
+            raise ValueError("file is only read with train_on: file")
+        return self
+
+
+class DecisionSpec(Strict):
+    """The selection rule applied to scores within one decision pool.
+
+    ``top_share`` selects the best-scoring share of each pool (a rank cut: it turns
+    small score gaps into large selection gaps); ``threshold`` selects every score
+    at or above a fixed value.
+    """
+
+    rule: Literal["top_share", "threshold"] = "top_share"
+    share: Share = 0.5
+    threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _threshold_given(self) -> DecisionSpec:
+        if self.rule == "threshold" and self.threshold is None:
+            raise ValueError("rule: threshold needs threshold: VALUE")
+        return self
+
+
+class AgentCard(Strict):
+    """What a population of deciders carries: a checkpoint, a head, a decision rule."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    checkpoint: str = "builtin:minilm"
+    head: HeadSpec
+    decision: DecisionSpec = DecisionSpec()
+
+    def fingerprint(self) -> str:
+        return _digest(self.model_dump(mode="json"))
+
+
+# ---------------------------------------------------------------- worlds
+
+
+Group = Literal["black", "white", "female", "male"]
+
+
+class HiringParams(Strict):
+    """Parameters of the hiring world (`uim_sim.worlds.hiring`)."""
+
+    mode: Literal["audit", "market"] = "audit"
+    # history: the "historical hiring decisions" adapted heads are trained on
+    n_history: Annotated[int, Field(ge=40)] = 1000
+    history_bias: Annotated[float, Field(ge=0.0)] = 0.0
+    disadvantaged: Group = "black"
+    history_skill_weight: Annotated[float, Field(ge=0.0)] = 2.0
+    # audit (Bertrand & Mullainathan 2004 design)
+    n_jobs: Annotated[int, Field(ge=1)] = 50
+    # market
+    n_applicants: Annotated[int, Field(ge=4)] = 400
+    n_employers: Annotated[int, Field(ge=1)] = 5
+    n_rounds: Annotated[int, Field(ge=1)] = 8
+    applications_per_round: Annotated[int, Field(ge=1)] = 3
+    openings_per_employer: Annotated[int, Field(ge=1)] = 8
+    shortlist_share: Share = 0.3
+    scarring: Annotated[float, Field(ge=0.0)] = 0.1
+    dropout: Probability = 0.05
+    job_loss: Probability = 0.1
+    qualified_skill: float = 0.0
+
+    @model_validator(mode="after")
+    def _applications_fit(self) -> HiringParams:
+        if self.applications_per_round > self.n_employers:
+            raise ValueError(
+                f"applications_per_round ({self.applications_per_round}) exceeds "
+                f"n_employers ({self.n_employers})"
+            )
+        return self
+
+
+WORLD_PARAMS: dict[str, type[Strict]] = {"hiring": HiringParams}
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+class MitigationSpec(Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _mitigation_entry(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class StatisticsSpec(Strict):
+    """How much null-reference and permutation work each run does."""
+
+    null_permutations: Annotated[int, Field(ge=0, le=1000)] = 8
+    name_permutations: Annotated[int, Field(ge=0, le=100_000)] = 2000
+
+
+class ScenarioSpec(Strict):
+    """A scenario: a world, agent cards, mitigation arms, a parameter grid, seeds.
+
+    The runs are the product agents × mitigations × grid values × replicates.
+    """
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    world: Literal["hiring"]
+    seed: Annotated[int, Field(ge=0)] = 0
+    replicates: Annotated[int, Field(ge=1, le=10_000)] = 3
+    agents: Annotated[list[str], Field(min_length=1)]
+    mitigations: list[list[MitigationSpec]] = Field(default_factory=lambda: [[]])
+    params: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    statistics: StatisticsSpec = StatisticsSpec()
+
+    @field_validator("mitigations", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [
+            [_mitigation_entry(m) for m in arm] if isinstance(arm, list) else arm
+            for arm in value
+        ]
+
+    @model_validator(mode="after")
+    def _world_params(self) -> ScenarioSpec:
+        model = WORLD_PARAMS[self.world]
+        unknown = set(self.grid) - set(model.model_fields)
+        if unknown:
+            raise ValueError(f"grid: unknown {self.world} parameter(s) {sorted(unknown)}")
+        overlap = set(self.grid) & set(self.params)
+        if overlap:
+            raise ValueError(f"grid: {sorted(overlap)} also fixed in params")
+        return self
+
+    def world_params(self, overrides: dict[str, Any] | None = None) -> Strict:
+        return WORLD_PARAMS[self.world](**{**self.params, **(overrides or {})})
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _digest(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def format_error(err: ValidationError, prefix: str = "") -> str:
+    """One line per first problem: ``file: a.b.c: message``."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    where = f"{prefix}{loc}: " if loc else prefix
+    more = len(err.errors()) - 1
+    return f"{where}{msg}" + (f" (and {more} more problem(s))" if more else "")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise SpecError(f"{path}:{line} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def parse(model: type[Strict], data: dict[str, Any], source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(format_error(err, f"{source}: ")) from None
+
+
+def load_card(path: Path) -> AgentCard:
+    """Load an agent card; a relative ``head.file`` is resolved against the card's folder."""
+    path = Path(path)
+    card = parse(AgentCard, read_yaml(path), str(path))
+    head_file = card.head.file
+    if head_file is not None and not head_file.is_absolute():
+        head = card.head.model_copy(update={"file": (path.parent / head_file).resolve()})
+        card = card.model_copy(update={"head": head})
+    return card
+
+
+def load_spec(path: Path) -> ScenarioSpec:
+    path = Path(path)
+    spec = parse(ScenarioSpec, read_yaml(path), str(path))
+    try:
+        spec.world_params()
+        for key, values in spec.grid.items():
+            for value in values:
+                spec.world_params({key: value})
+    except ValidationError as err:
+        raise SpecError(format_error(err, f"{path}: params.")) from None
+    return spec
+
+
+def find_card(name: str, spec_path: Path, agents_dir: Path | None = None) -> Path:
+    """Resolve a card reference: a path to a YAML file, or a name in an agents folder."""
+    spec_dir = Path(spec_path).resolve().parent
+    if name.endswith((".yaml", ".yml")):
+        candidates = [spec_dir / name, Path(name)]
+    else:
+        dirs = [agents_dir] if agents_dir else []
+        dirs += [spec_dir.parent / "agents", spec_dir / "agents", Path("agents")]
+        candidates = [d / f"{name}.yaml" for d in dirs if d is not None]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise SpecError(f"{spec_path}: agents: no card named {name!r} (looked in {candidates[0].parent})")
