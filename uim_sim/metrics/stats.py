@@ -1,0 +1,82 @@
+"""Statistics that treat the right unit as independent.
+
+With a few dozen names, resumes that share a name are not independent draws: a
+learned head carries per-name offsets (REFERENCES.md, "the unit of an audit is
+the name"). `cluster_permutation_p` therefore permutes group labels over
+clusters (names, applicants), never over rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def fisher_p(selected_a: int, total_a: int, selected_b: int, total_b: int) -> float:
+    """Two-sided Fisher exact test of equal selection rates (rows as independent draws)."""
+    if total_a == 0 or total_b == 0:
+        return float("nan")
+    table = [[selected_a, total_a - selected_a], [selected_b, total_b - selected_b]]
+    return float(stats.fisher_exact(table).pvalue)
+
+
+def cluster_permutation_p(
+    frame: pd.DataFrame,
+    outcome: str,
+    cluster: str,
+    label: str,
+    group: str,
+    reference: str,
+    n_permutations: int,
+    rng: np.random.Generator,
+    strata: str | None = None,
+) -> float:
+    """Permutation p-value for the selection-rate gap between ``group`` and ``reference``.
+
+    Each cluster (e.g. a name) keeps all its rows; labels are shuffled across clusters
+    (within ``strata`` if given, e.g. race labels within gender). Two-sided, with the
+    +1 correction so p is never 0.
+    """
+    if n_permutations <= 0 or group == reference:
+        return float("nan")
+    keys = [cluster, label] + ([strata] if strata else [])
+    units = frame.groupby(keys, observed=True)[outcome].agg(["sum", "count"]).reset_index()
+    if units[cluster].duplicated().any():
+        raise ValueError(f"each {cluster} must carry one {label}")
+    units = units[units[label].isin([group, reference])].reset_index(drop=True)
+    if units[label].nunique() < 2:
+        return float("nan")
+    successes = units["sum"].to_numpy(float)
+    trials = units["count"].to_numpy(float)
+    is_group = (units[label] == group).to_numpy()
+
+    def gap(mask: np.ndarray) -> np.ndarray:  # mask: (..., n_units) bool for `group`
+        rate_g = (mask * successes).sum(-1) / np.maximum((mask * trials).sum(-1), 1)
+        rate_r = (~mask * successes).sum(-1) / np.maximum((~mask * trials).sum(-1), 1)
+        return rate_g - rate_r
+
+    observed = gap(is_group)
+    perms = np.tile(is_group, (n_permutations, 1))
+    if strata:
+        for stratum in units[strata].unique():
+            cols = np.flatnonzero((units[strata] == stratum).to_numpy())
+            perms[:, cols] = rng.permuted(perms[:, cols], axis=1)
+    else:
+        perms = rng.permuted(perms, axis=1)
+    null = gap(perms)
+    extreme = np.sum(np.abs(null) >= np.abs(observed) - 1e-12)
+    return float((1 + extreme) / (1 + n_permutations))
+
+
+def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval over independent replicates (seeds)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return (float("nan"),) * 3
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return mean, mean - half, mean + half

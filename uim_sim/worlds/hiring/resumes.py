@@ -1,0 +1,111 @@
+"""Names, occupations, job descriptions and resume texts for the hiring world.
+
+Names are the first names and surnames of Bertrand & Mullainathan (2004, AER),
+"Are Emily and Greg More Employable than Lakisha and Jamal?"; occupations follow
+the study's job categories (sales, administrative support, clerical, customer
+service). A resume is rendered from a few visible features that a latent skill
+drives: years of experience, education, skills, honours, and an employment gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FIRST_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("white", "female"): (
+        "Emily", "Anne", "Jill", "Allison", "Sarah", "Meredith", "Laurie", "Carrie", "Kristen",
+    ),
+    ("black", "female"): (
+        "Aisha", "Keisha", "Tamika", "Lakisha", "Tanisha", "Latoya", "Kenya", "Latonya", "Ebony",
+    ),
+    ("white", "male"): (
+        "Neil", "Geoffrey", "Brett", "Brendan", "Greg", "Todd", "Matthew", "Jay", "Brad",
+    ),
+    ("black", "male"): (
+        "Rasheed", "Tremayne", "Kareem", "Darnell", "Tyrone", "Jamal", "Hakim", "Leroy", "Jermaine",
+    ),
+}  # fmt: skip
+SURNAMES: dict[str, tuple[str, ...]] = {
+    "white": ("Baker", "Kelly", "McCarthy", "Murphy", "Murray", "O'Brien", "Ryan", "Sullivan", "Walsh"),
+    "black": ("Jackson", "Jones", "Robinson", "Washington", "Williams"),
+}  # fmt: skip
+GROUPS: tuple[tuple[str, str], ...] = tuple(FIRST_NAMES)
+
+OCCUPATIONS: dict[str, dict[str, object]] = {
+    "sales": {
+        "title": "Sales representative",
+        "skills": ("customer relations", "negotiation", "CRM software", "cold calling",
+                   "product demonstrations", "quota tracking"),
+    },
+    "administrative": {
+        "title": "Administrative assistant",
+        "skills": ("scheduling", "Microsoft Office", "record keeping", "travel planning",
+                   "correspondence", "office management"),
+    },
+    "clerical": {
+        "title": "Office clerk",
+        "skills": ("data entry", "filing", "typing 60 wpm", "bookkeeping", "Excel",
+                   "mail handling"),
+    },
+    "customer_service": {
+        "title": "Customer service representative",
+        "skills": ("call handling", "complaint resolution", "order processing", "Zendesk",
+                   "bilingual support", "returns"),
+    },
+}  # fmt: skip
+EDUCATION = ("High school diploma", "Associate degree", "Bachelor's degree")
+
+
+def job_description(occupation: str) -> str:
+    job = OCCUPATIONS[occupation]
+    skills = ", ".join(job["skills"][:3])
+    return f"Hiring: {job['title'].lower()}. We seek an experienced, reliable candidate skilled in {skills}."
+
+
+@dataclass(frozen=True)
+class ResumeBody:
+    """The visible features of a resume, everything but the name."""
+
+    occupation: str
+    years: int
+    education: int
+    skills: tuple[str, ...]
+    honours: bool
+
+    @classmethod
+    def from_skill(cls, occupation: str, skill: float, rng: np.random.Generator) -> ResumeBody:
+        """Visible features that a latent skill (standard normal) drives, with noise."""
+        years = int(np.clip(np.round(3 + 2.0 * skill + rng.normal(0, 1.0)), 0, 15))
+        education = int(np.clip(np.round(1 + 0.8 * skill + rng.normal(0, 0.5)), 0, 2))
+        n_skills = int(np.clip(np.round(3 + skill + rng.normal(0, 0.5)), 1, 5))
+        pool = OCCUPATIONS[occupation]["skills"]
+        skills = tuple(rng.choice(pool, size=n_skills, replace=False).tolist())
+        honours = bool(skill + rng.normal(0, 0.5) > 1.0)
+        return cls(occupation, years, education, skills, honours)
+
+    def render(self, name: str, gap_years: int = 0) -> str:
+        title = OCCUPATIONS[self.occupation]["title"]
+        text = (
+            f"{name}. {title} with {self.years} years of experience. "
+            f"{EDUCATION[self.education]}. Skills: {', '.join(self.skills)}."
+        )
+        if self.honours:
+            text += " Employee of the month award."
+        if gap_years:
+            text += f" Not employed for the past {gap_years} year{'s' if gap_years > 1 else ''}."
+        return text
+
+    def with_years(self, years: int) -> ResumeBody:
+        return ResumeBody(self.occupation, years, self.education, self.skills, self.honours)
+
+
+def draw_name(race: str, gender: str, rng: np.random.Generator) -> str:
+    first = FIRST_NAMES[(race, gender)]
+    last = SURNAMES[race]
+    return f"{first[rng.integers(len(first))]} {last[rng.integers(len(last))]}"
+
+
+def first_name(full_name: str) -> str:
+    return full_name.split(" ", 1)[0]

@@ -1,0 +1,60 @@
+"""The stage hooks a world exposes to mitigations.
+
+A world never knows which mitigations exist. It calls three small hooks, and the
+runner composes the mitigations of a run around them (Gymnasium-style wrapping):
+
+- ``prepare_text(text, identity_spans)``: the text a decider sees, for training and
+  for scoring (data/decision stage: e.g. name redaction);
+- ``decide(scores, groups, rule, rng)``: who is selected within one decision pool
+  (decision stage: e.g. per-group thresholds);
+- ``assign(cards, n_deciders, rng)``: which card, and which draw of its training
+  data, each decider carries (system stage: e.g. model diversity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from uim_sim.spec import AgentCard, DecisionSpec
+
+
+def keep_text(text: str, identity_spans: Sequence[str]) -> str:
+    return text
+
+
+def select(
+    scores: np.ndarray, groups: np.ndarray, rule: DecisionSpec, rng: np.random.Generator
+) -> np.ndarray:
+    """Apply a card's selection rule to one pool; ties are broken at random."""
+    scores = np.asarray(scores, dtype=float)
+    if rule.rule == "threshold":
+        return scores >= rule.threshold
+    return top_share(scores, rule.share, rng)
+
+
+def top_share(scores: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Select round(share * n) best scores (at least one), random order among equals."""
+    n = len(scores)
+    chosen = np.zeros(n, dtype=bool)
+    if n == 0:
+        return chosen
+    k = max(1, int(round(share * n)))
+    order = np.lexsort((rng.random(n), -scores))
+    chosen[order[:k]] = True
+    return chosen
+
+
+def one_model(cards: Sequence[AgentCard], n_deciders: int, rng: np.random.Generator):
+    """Monoculture: every decider carries the run's card and the same trained head."""
+    return [(cards[0], 0)] * n_deciders
+
+
+@dataclass(frozen=True)
+class Stages:
+    prepare_text: Callable[[str, Sequence[str]], str] = keep_text
+    decide: Callable[..., np.ndarray] = select
+    assign: Callable[..., list[tuple[AgentCard, int]]] = one_model
+    applied: tuple[str, ...] = field(default=())
