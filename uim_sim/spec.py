@@ -44,8 +44,9 @@ class HeadSpec(Strict):
     - ``zero_shot``: cosine between the text and the decision context (for hiring,
       the job description: the retrieval screening of Wilson & Caliskan 2024).
     - ``logistic``: a logistic-regression head on frozen embeddings, adapted on
-      ``history`` (decisions the world generates, with its configurable bias) or on
-      a researcher's own labelled ``file`` (CSV or Parquet).
+      ``history`` (decisions the world generates, biased by ``history_bias``: the
+      log-odds penalty the historical decision makers put on the world's
+      disadvantaged group) or on a researcher's own labelled ``file`` (CSV/Parquet).
     """
 
     kind: Literal["zero_shot", "logistic"]
@@ -54,6 +55,7 @@ class HeadSpec(Strict):
     text_column: str = "text"
     label_column: str = "label"
     C: Annotated[float, Field(gt=0.0)] = 1.0
+    history_bias: Annotated[float, Field(ge=0.0)] = 0.0
 
     @model_validator(mode="after")
     def _training_source(self) -> HeadSpec:
@@ -66,6 +68,8 @@ class HeadSpec(Strict):
             raise ValueError("train_on: file needs file: PATH (CSV or Parquet)")
         elif self.train_on == "history" and self.file is not None:
             raise ValueError("file is only read with train_on: file")
+        if self.history_bias and self.train_on != "history":
+            raise ValueError("history_bias applies only with train_on: history")
         return self
 
 
@@ -113,7 +117,6 @@ class HiringParams(Strict):
     mode: Literal["audit", "market"] = "audit"
     # history: the "historical hiring decisions" adapted heads are trained on
     n_history: Annotated[int, Field(ge=40)] = 1000
-    history_bias: Annotated[float, Field(ge=0.0)] = 0.0
     disadvantaged: Group = "black"
     history_skill_weight: Annotated[float, Field(ge=0.0)] = 2.0
     # audit (Bertrand & Mullainathan 2004 design)
@@ -165,7 +168,8 @@ class StatisticsSpec(Strict):
 class ScenarioSpec(Strict):
     """A scenario: a world, agent cards, mitigation arms, a parameter grid, seeds.
 
-    The runs are the product agents × mitigations × grid values × replicates.
+    The runs are the product agents × mitigations × grid values × replicates;
+    ``params`` are the world's parameters, and a grid value overrides them.
     """
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -195,9 +199,6 @@ class ScenarioSpec(Strict):
         unknown = set(self.grid) - set(model.model_fields)
         if unknown:
             raise ValueError(f"grid: unknown {self.world} parameter(s) {sorted(unknown)}")
-        overlap = set(self.grid) & set(self.params)
-        if overlap:
-            raise ValueError(f"grid: {sorted(overlap)} also fixed in params")
         return self
 
     def world_params(self, overrides: dict[str, Any] | None = None) -> Strict:
@@ -262,11 +263,14 @@ def load_spec(path: Path) -> ScenarioSpec:
     spec = parse(ScenarioSpec, read_yaml(path), str(path))
     try:
         spec.world_params()
-        for key, values in spec.grid.items():
-            for value in values:
-                spec.world_params({key: value})
     except ValidationError as err:
         raise SpecError(format_error(err, f"{path}: params.")) from None
+    for key, values in spec.grid.items():
+        for value in values:
+            try:
+                spec.world_params({key: value})
+            except ValidationError as err:
+                raise SpecError(format_error(err, f"{path}: grid.{key}={value!r}: ")) from None
     return spec
 
 

@@ -148,15 +148,18 @@ class HiringWorld(mesa.Model):
             )
             spans: list[tuple[str, ...]] = [()] * len(texts)
         else:
-            texts, spans, labels = self.history(draw)
+            texts, spans, labels = self.history(card.head.history_bias, draw)
         if self.null_draw is not None:
             rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
             labels = rng.permutation(labels)
         return [self.stages.prepare_text(t, s) for t, s in zip(texts, spans)], labels
 
-    def history(self, draw: int = 0) -> tuple[list[str], list[tuple[str, ...]], np.ndarray]:
-        """Historical hiring decisions, biased by ``history_bias`` (log-odds) against
-        the disadvantaged group: the adaptation data through which a head inherits."""
+    def history(
+        self, bias: float = 0.0, draw: int = 0
+    ) -> tuple[list[str], list[tuple[str, ...]], np.ndarray]:
+        """Historical hiring decisions, biased by ``bias`` (a log-odds penalty) against
+        the disadvantaged group: the adaptation data through which a head inherits.
+        The resumes depend only on the seed and ``draw``; the bias only moves labels."""
         p = self.params
         rng = np.random.default_rng([self.seed, 1, draw])
         attr = PROTECTED[p.disadvantaged]
@@ -168,7 +171,7 @@ class HiringWorld(mesa.Model):
             skill = rng.normal()
             occupation = occupations[rng.integers(len(occupations))]
             body = ResumeBody.from_skill(occupation, skill, rng)
-            penalty = p.history_bias * ({"race": race, "gender": gender}[attr] == p.disadvantaged)
+            penalty = bias * ({"race": race, "gender": gender}[attr] == p.disadvantaged)
             logit = -0.5 + p.history_skill_weight * skill - penalty
             labels.append(int(rng.random() < 1 / (1 + np.exp(-logit))))
             texts.append(body.render(name))

@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny local checkpoints, small specs, the real MiniLM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with MiniLM's tokenizer, safetensors + manifest.
+
+    Built in about a second; stands in for "any local HF folder".
+    """
+    from transformers import BertConfig, BertModel
+
+    from uim_sim.lfm.checkpoint import resolve, write_manifest
+
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny-bert"
+    minilm = resolve("builtin:minilm").path
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )  # fmt: skip
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm / name, folder / name)
+    write_manifest(folder, family="bert-tiny", seed=0)
+    return folder
+
+
+def copy_checkpoint(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A scratch project: scenarios/ and agents/ with the shipped cards copied in."""
+    shutil.copytree(ROOT / "agents", tmp_path / "agents")
+    (tmp_path / "scenarios").mkdir()
+    return tmp_path
+
+
+def small_audit_spec(**overrides) -> dict:
+    spec = {
+        "name": "tiny_audit",
+        "world": "hiring",
+        "seed": 3,
+        "replicates": 2,
+        "agents": ["minilm_zero_shot", "minilm_biased_history"],
+        "mitigations": [[], ["name_redaction"]],
+        "params": {"mode": "audit", "n_jobs": 6, "n_history": 120},
+        "statistics": {"null_permutations": 2, "name_permutations": 200},
+    }
+    spec.update(overrides)
+    return spec

@@ -1,0 +1,125 @@
+"""The hiring world on the real MiniLM: inheritance through adaptation data, and
+what mitigations do about it (issue: "Must show")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uim_sim.metrics.hiring import impact_ratios, rates
+from uim_sim.metrics.stats import cluster_permutation_p
+from uim_sim.mitigate import GroupThresholds, ModelDiversity, NameRedaction, compose
+from uim_sim.mitigate.redaction import RedactionParams
+from uim_sim.mitigate.system import DiversityParams
+from uim_sim.mitigate.base import NoParams
+from uim_sim.spec import AgentCard, HeadSpec, HiringParams
+from uim_sim.worlds.hiring import HiringWorld
+
+AUDIT = HiringParams(mode="audit", n_jobs=60, n_history=800, disadvantaged="black")
+SEEDS = (11, 12)
+
+
+def card(bias: float) -> AgentCard:
+    head = HeadSpec(kind="logistic", train_on="history", history_bias=bias)
+    return AgentCard(name=f"adapted_{bias}", head=head)
+
+
+def audit(bias: float, mitigations=()) -> pd.DataFrame:
+    """Decisions of the audit pooled over two seeds (names keep their identity)."""
+    frames = [
+        HiringWorld(AUDIT, card(bias), compose(mitigations), seed=s).run_for().decision_table()
+        for s in SEEDS
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def black_impact_ratio(decisions: pd.DataFrame) -> float:
+    return impact_ratios(rates(decisions))["black"]
+
+
+def name_level_p(decisions: pd.DataFrame) -> float:
+    rng = np.random.default_rng(0)
+    return cluster_permutation_p(
+        decisions, "decision", "first_name", "race", "black", "white", 2000, rng, "gender"
+    )
+
+
+@pytest.fixture(scope="module")
+def biased() -> pd.DataFrame:
+    return audit(2.5)
+
+
+def test_biased_history_is_inherited(biased):
+    ratio, p = black_impact_ratio(biased), name_level_p(biased)
+    assert ratio < 0.7, ratio
+    assert p < 0.01, p
+
+
+def test_fair_history_is_within_noise_of_parity():
+    fair = audit(0.0)
+    ratio, p = black_impact_ratio(fair), name_level_p(fair)
+    assert ratio > 0.85, ratio
+    assert p > 0.05, p
+
+
+@pytest.mark.parametrize(
+    "mitigation",
+    [NameRedaction(RedactionParams()), GroupThresholds(NoParams())],
+    ids=["name_redaction", "group_thresholds"],
+)
+def test_mitigations_move_the_impact_ratio_toward_one(biased, mitigation):
+    before = black_impact_ratio(biased)
+    after = black_impact_ratio(audit(2.5, [mitigation]))
+    assert abs(1 - after) < abs(1 - before) / 2, (before, after)
+
+
+def test_redaction_removes_names_from_every_text_the_model_sees():
+    stages = compose([NameRedaction(RedactionParams(placeholder="X"))])
+    world = HiringWorld(AUDIT.model_copy(update={"n_jobs": 2}), card(2.5), stages, seed=1)
+    texts, _ = world.training_data(card(2.5))
+    assert all(t.startswith("X.") for t in texts)
+
+
+def test_audit_design_pairs_resumes_that_differ_only_by_name():
+    world = HiringWorld(AUDIT.model_copy(update={"n_jobs": 3}), seed=5)
+    for _, applicants in world.pools:
+        assert len(applicants) == 8
+        assert sorted(a.group for a in applicants) == sorted(
+            ["white_female", "black_female", "white_male", "black_male"] * 2
+        )
+        bodies = {a.resume().replace(a.name, "") for a in applicants}
+        assert len(bodies) == 2  # two quality levels, four names each
+
+
+def test_world_is_a_mesa_model_with_a_datacollector():
+    params = HiringParams(mode="market", n_applicants=60, n_employers=3, n_rounds=3,
+                          applications_per_round=2, n_history=200)  # fmt: skip
+    world = HiringWorld(params, card(2.5), seed=2)
+    for _ in range(3):
+        world.step()
+    frame = world.datacollector.get_model_vars_dataframe()
+    assert list(frame["step"]) == [1, 2, 3]
+    assert {"black", "white", "black_female"} <= set(frame["employment_rate"].iloc[-1])
+    tidy = world.metrics()
+    assert {"employment_rate", "impact_ratio", "tpr_gap", "homogenization_ratio",
+            "skill_gap"} <= set(tidy["metric"])  # fmt: skip
+    decisions = world.decision_table()
+    assert decisions["hired"].sum() > 0
+    assert set(decisions["step"]) == {1, 2, 3}
+
+
+def test_model_diversity_gives_each_employer_its_own_head_and_less_homogenization():
+    params = HiringParams(mode="market", n_applicants=200, n_employers=5, n_rounds=2,
+                          applications_per_round=3, n_history=300)  # fmt: skip
+    mono = HiringWorld(params, card(0.0), seed=4).run_for()
+    stages = compose([ModelDiversity(DiversityParams())])
+    diverse = HiringWorld(params, card(0.0), stages, seed=4).run_for()
+    assert len({id(e.screener.head) for e in mono.employers}) == 1
+    assert len({id(e.screener.head) for e in diverse.employers}) == 5
+
+    def homogenization(world):
+        m = world.metrics()
+        return m[m.metric == "homogenization_ratio"]["value"].mean()
+
+    assert homogenization(diverse) < homogenization(mono)

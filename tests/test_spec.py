@@ -1,0 +1,91 @@
+"""Every user-facing input is validated: one line naming the field, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import small_audit_spec, write_yaml
+from typer.testing import CliRunner
+
+from uim_sim.cli import app
+from uim_sim.runner import plan
+from uim_sim.spec import SpecError, load_card
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"replicates": 0}, "replicates"),
+        ({"colour": "red"}, "colour: unknown field"),
+        ({"params": {"mode": "audit", "n_jobs": -1}}, "params.n_jobs"),
+        ({"params": {"mode": "market", "n_employers": 2, "applications_per_round": 3}},
+         "applications_per_round"),
+        ({"grid": {"n_wizards": [1, 2]}}, "n_wizards"),
+        ({"grid": {"n_jobs": [4, 0]}}, "grid.n_jobs=0: n_jobs: Input should be greater"),
+        ({"agents": ["no_such_card"]}, "no card named 'no_such_card'"),
+        ({"mitigations": [["teleport"]]}, "unknown mitigation 'teleport'"),
+        ({"mitigations": [[{"name": "name_redaction", "params": {"colour": 1}}]]},
+         "mitigations.0.0.params: colour: unknown field"),
+        ({"world": "mars"}, "world"),
+    ],
+)  # fmt: skip
+def test_bad_spec_names_the_field(project, change, field):
+    path = write_yaml(project / "scenarios" / "bad.yaml", small_audit_spec(**change))
+    with pytest.raises(SpecError) as err:
+        plan(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert field in message
+    assert str(path) in message
+
+
+def test_bad_card_names_the_field(project):
+    card = write_yaml(
+        project / "agents" / "broken.yaml",
+        {"name": "broken", "head": {"kind": "logistic"}, "decision": {"share": 1.5}},
+    )
+    with pytest.raises(SpecError, match=r"broken.yaml: head: a logistic head needs train_on"):
+        load_card(card)
+    write_yaml(card, {"name": "broken", "head": {"kind": "zero_shot"}, "decision": {"share": 1.5}})
+    with pytest.raises(SpecError, match=r"decision.share: Input should be less than or equal to 1"):
+        load_card(card)
+
+
+def test_invalid_yaml_is_one_line(project):
+    path = project / "scenarios" / "bad.yaml"
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        plan(path)
+
+
+def test_cli_bad_spec_exits_2_and_writes_nothing(project):
+    path = write_yaml(project / "scenarios" / "bad.yaml", small_audit_spec(replicates=-3))
+    out = project / "results"
+    for args in (["validate", str(path)], ["run", str(path), "--out", str(out)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "replicates" in result.output
+        assert "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_bad_flag_exits_2(project):
+    path = write_yaml(project / "scenarios" / "ok.yaml", small_audit_spec())
+    result = runner.invoke(app, ["run", str(path), "--out", str(project / "o"), "--workers", "0"])
+    assert result.exit_code == 2
+    assert not (project / "o").exists()
+
+
+def test_valid_spec_expands_the_grid(project):
+    path = write_yaml(
+        project / "scenarios" / "ok.yaml",
+        small_audit_spec(grid={"n_jobs": [4, 8]}, replicates=3),
+    )
+    the_plan = plan(path)
+    assert len(the_plan.tasks) == 2 * 2 * 2 * 3  # agents × arms × grid × replicates
+    assert len({t.run_id for t in the_plan.tasks}) == len(the_plan.tasks)
+    # arms of one replicate share a seed: paired comparisons (common random numbers)
+    seeds = {(t.replicate, t.seed) for t in the_plan.tasks}
+    assert len(seeds) == 3

@@ -1,0 +1,125 @@
+"""`uim-sim`: run scenario batches, validate inputs, write reports.
+
+Every bad input ends with one line on stderr naming the field, exit status 2,
+and nothing written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _plan(spec: Path, agents_dir: Path | None):
+    from uim_sim.runner import plan
+    from uim_sim.spec import SpecError
+
+    try:
+        return plan(spec, agents_dir)
+    except SpecError as exc:
+        fail(str(exc))
+
+
+def _print_table(frame, title: str) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+    out_console.print(table)
+
+
+@app.command()
+def validate(
+    spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
+    agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
+) -> None:
+    """Check a spec, its agent cards, checkpoints and mitigations; run nothing."""
+    the_plan = _plan(spec, agents_dir)
+    out_console.print(
+        f"[green]ok[/] {spec}: world {the_plan.spec.world}, {len(the_plan.cards)} card(s), "
+        f"{len(the_plan.spec.mitigations)} mitigation arm(s), {len(the_plan.tasks)} runs"
+    )
+
+
+@app.command()
+def run(
+    spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Result folder (created; resumed if present)."),
+    workers: int = typer.Option(1, min=1, max=256, help="Worker processes."),
+    agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+) -> None:
+    """Run every run of a spec's grid, resuming what an earlier call finished."""
+    from uim_sim.runner import run_plan
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    the_plan = _plan(spec, agents_dir)
+    if out.exists() and not out.is_dir():
+        fail(f"--out: {out} exists and is not a folder")
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err_console,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task(the_plan.spec.name, total=len(the_plan.tasks), last="")
+
+        def started(total: int, skipped: int) -> None:
+            progress.update(bar, completed=skipped, last=f"{skipped} already done" if skipped else "")
+
+        def done(task, row) -> None:
+            status = "" if row.get("status") == "done" else " [red]failed[/]"
+            progress.update(bar, advance=1, last=f"{task.run_id}{status}")
+
+        result = run_plan(the_plan, out, workers, on_start=started, on_done=done)
+    out_console.print(
+        f"{result.done} run(s) computed, {result.skipped} resumed, {len(result.failed)} failed "
+        f"→ {out}/runs.parquet, metrics.parquet, decisions.parquet"
+    )
+    for run_id, error in result.failed.items():
+        err_console.print(f"[red]failed[/] {run_id}: {error}", highlight=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    out: Path = typer.Argument(..., help="Result folder written by `uim-sim run`."),
+    folder: Path | None = typer.Option(None, "--to", help="Report folder (default OUT/report)."),
+) -> None:
+    """Per condition: mean and 95 % interval over seeds; tables and figures."""
+    from uim_sim.report import ReportError, build_report
+
+    try:
+        result = build_report(out, folder)
+    except ReportError as exc:
+        fail(str(exc))
+    _print_table(result.headline, f"uim-sim report: {out}")
+    out_console.print(
+        f"report → {result.folder}/summary.md, summary.csv, metrics_summary.csv, "
+        + ", ".join(f.name for f in result.figures)
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

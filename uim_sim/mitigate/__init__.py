@@ -1,0 +1,20 @@
+"""Mitigations, one class per method, applied by stage through one registry.
+
+Each mitigation wraps one of the stage hooks a world exposes
+(`uim_sim.worlds.stages.Stages`); worlds never know which mitigations exist.
+"""
+
+from uim_sim.mitigate.base import REGISTRY, Mitigation, build, compose
+from uim_sim.mitigate.decision import GroupThresholds
+from uim_sim.mitigate.redaction import NameRedaction
+from uim_sim.mitigate.system import ModelDiversity
+
+__all__ = [
+    "REGISTRY",
+    "GroupThresholds",
+    "Mitigation",
+    "ModelDiversity",
+    "NameRedaction",
+    "build",
+    "compose",
+]

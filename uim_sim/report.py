@@ -1,0 +1,265 @@
+"""Reports: per condition, the mean and a 95 % interval over seeds of every metric.
+
+A condition is one agent card × mitigation arm × grid point; its replicates are
+the seeds. Intervals are Student-t intervals over replicate means (seeds are the
+independent units; with 3–10 seeds a bootstrap interval would be too narrow).
+Beside each impact ratio the report shows its null reference (the same pipeline
+with permuted adaptation labels, or names reassigned to groups) and a p-value
+that treats the name as the unit, pooled over all seeds of the condition.
+
+Writes, under the report folder: ``summary.md``, ``summary.csv`` (headline
+table), ``metrics_summary.csv`` (every metric), PNG figures and ``index.html``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uim_sim.metrics.stats import cluster_permutation_p, mean_interval
+
+PROTECTED = {"black": ("race", "white"), "white": ("race", "black"),
+             "female": ("gender", "male"), "male": ("gender", "female")}  # fmt: skip
+
+
+class ReportError(ValueError):
+    """The folder does not hold results to report on."""
+
+
+@dataclass
+class Report:
+    folder: Path
+    headline: pd.DataFrame
+    summary: pd.DataFrame
+    figures: list[Path]
+
+
+def _conditions(runs: pd.DataFrame) -> pd.Series:
+    def label(row) -> str:
+        grid = json.loads(row["grid"]) if isinstance(row["grid"], str) else {}
+        extra = ",".join(f"{k}={v}" for k, v in grid.items())
+        return f"{row['card']} · {row['mitigation']}" + (f" · {extra}" if extra else "")
+
+    return runs.apply(label, axis=1)
+
+
+def load_results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    out = Path(out)
+    missing = [f for f in ("runs.parquet", "metrics.parquet") if not (out / f).is_file()]
+    if missing:
+        raise ReportError(f"{out}: no {', '.join(missing)}: run `uim-sim run SPEC --out {out}` first")
+    runs = pd.read_parquet(out / "runs.parquet")
+    if runs.empty:
+        raise ReportError(f"{out}: runs.parquet holds no finished run")
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    decisions_file = out / "decisions.parquet"
+    decisions = pd.read_parquet(decisions_file) if decisions_file.is_file() else pd.DataFrame()
+    runs = runs.assign(condition=_conditions(runs))
+    return runs, metrics, decisions
+
+
+def summarise(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95 % interval over replicates, per condition × step × metric × group."""
+    frame = metrics.merge(runs[["run_id", "condition"]], on="run_id")
+    rows = []
+    for (condition, step, metric, group), values in frame.groupby(
+        ["condition", "step", "metric", "group"], sort=False
+    )["value"]:
+        mean, lo, hi = mean_interval(values.to_numpy())
+        rows.append(
+            {"condition": condition, "step": step, "metric": metric, "group": group,
+             "mean": mean, "ci_low": lo, "ci_high": hi, "n": int(values.notna().sum())}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _pooled_name_p(
+    decisions: pd.DataFrame, run_ids: list[str], attr: str, group: str, reference: str
+) -> float:
+    """Name-level permutation p over all replicates of a condition (audit only)."""
+    if decisions.empty or "first_name" not in decisions:
+        return float("nan")
+    frame = decisions[decisions["run_id"].isin(run_ids)]
+    frame = frame[frame["step"] == frame["step"].max()]
+    strata = "gender" if attr == "race" else "race"
+    rng = np.random.default_rng(0)
+    return cluster_permutation_p(
+        frame, "decision", "first_name", attr, group, reference, 4000, rng, strata
+    )
+
+
+def headline(
+    runs: pd.DataFrame, summary: pd.DataFrame, decisions: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per condition: the disadvantaged group's impact ratio and its context."""
+    disadvantaged = runs["param.disadvantaged"].iloc[0]
+    attr, reference = PROTECTED[disadvantaged]
+    mode = runs["param.mode"].iloc[0]
+    last = summary[summary["step"] == summary.groupby("condition")["step"].transform("max")]
+    rate = "callback_rate" if mode == "audit" else "hire_rate"
+
+    def pick(condition: str, metric: str, group: str) -> pd.Series | None:
+        hit = last[(last.condition == condition) & (last.metric == metric) & (last.group == group)]
+        return hit.iloc[0] if len(hit) else None
+
+    rows = []
+    for condition, members in runs.groupby("condition", sort=False):
+        row = {"condition": condition, "runs": len(members)}
+        ir = pick(condition, "impact_ratio", disadvantaged)
+        if ir is not None:
+            row.update(impact_ratio=ir["mean"], ir_low=ir["ci_low"], ir_high=ir["ci_high"])
+        for key, metric in (("null_low", "impact_ratio_null_q025"),
+                            ("null_high", "impact_ratio_null_q975")):  # fmt: skip
+            hit = pick(condition, metric, disadvantaged)
+            row[key] = hit["mean"] if hit is not None else np.nan
+        for who in (disadvantaged, reference):
+            hit = pick(condition, rate, who)
+            row[f"{rate}_{who}"] = hit["mean"] if hit is not None else np.nan
+        if mode == "audit":
+            msr = pick(condition, "mean_score_ratio", disadvantaged)
+            row["mean_score_ratio"] = msr["mean"] if msr is not None else np.nan
+            row["p_names_pooled"] = _pooled_name_p(
+                decisions, members["run_id"].tolist(), attr, disadvantaged, reference
+            )
+        else:
+            for metric in ("employment_rate", "skill_mean"):
+                for who in (disadvantaged, reference):
+                    hit = pick(condition, metric, who)
+                    row[f"{metric}_{who}"] = hit["mean"] if hit is not None else np.nan
+            hom = pick(condition, "homogenization_ratio", "")
+            row["homogenization_ratio"] = hom["mean"] if hom is not None else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return "" if np.isnan(v) else (f"{v:.2g}" if abs(v) < 0.01 and v != 0 else f"{v:.3f}")
+        return str(v)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _plot_impact(head: pd.DataFrame, disadvantaged: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(head) + 1.6))
+    y = np.arange(len(head))[::-1]
+    for yi, (_, r) in zip(y, head.iterrows()):
+        if np.isfinite(r.get("null_low", np.nan)):
+            ax.plot([r["null_low"], r["null_high"]], [yi, yi], color="0.75", lw=8,
+                    solid_capstyle="butt", label="null reference (95 %)" if yi == y[0] else None)  # fmt: skip
+    err = np.vstack([head["impact_ratio"] - head["ir_low"], head["ir_high"] - head["impact_ratio"]])
+    ax.errorbar(head["impact_ratio"], y, xerr=np.nan_to_num(err), fmt="o", color="C3",
+                capsize=3, label="observed (mean, 95 % CI over seeds)")  # fmt: skip
+    ax.axvline(0.8, color="C0", ls="--", lw=1, label="four-fifths rule")
+    ax.axvline(1.0, color="k", lw=0.6)
+    ax.set_yticks(y, head["condition"])
+    ax.set_xlabel(f"impact ratio of {disadvantaged} applicants (selection rate / best group)")
+    ax.legend(loc="lower left", fontsize=8, bbox_to_anchor=(0, 1.01), ncol=2, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _plot_rates(summary: pd.DataFrame, metric: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    last = summary[summary["step"] == summary.groupby("condition")["step"].transform("max")]
+    data = last[(last.metric == metric) & last.group.str.contains("_")]
+    table = data.pivot(index="condition", columns="group", values="mean")
+    lo = data.pivot(index="condition", columns="group", values="ci_low")
+    hi = data.pivot(index="condition", columns="group", values="ci_high")
+    order = list(dict.fromkeys(data["condition"]))
+    table, lo, hi = table.loc[order], lo.loc[order], hi.loc[order]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(table)), 4))
+    width = 0.8 / max(1, len(table.columns))
+    x = np.arange(len(table))
+    for i, group in enumerate(table.columns):
+        err = np.nan_to_num(np.vstack([table[group] - lo[group], hi[group] - table[group]]))
+        ax.bar(x + i * width, table[group], width, yerr=err, capsize=2, label=group)
+    ax.set_xticks(x + width * (len(table.columns) - 1) / 2, table.index, rotation=20, ha="right",
+                  fontsize=8)  # fmt: skip
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _plot_over_time(summary: pd.DataFrame, metric: str, groups: tuple[str, str], path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = summary[(summary.metric == metric) & summary.group.isin(groups)]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, (condition, frame) in enumerate(data.groupby("condition", sort=False)):
+        for group, style in zip(groups, ("-", "--")):
+            g = frame[frame.group == group].sort_values("step")
+            ax.plot(g["step"], g["mean"], style, color=f"C{i}", label=f"{condition}: {group}")
+            ax.fill_between(g["step"], g["ci_low"], g["ci_high"], color=f"C{i}", alpha=0.12)
+    ax.set_xlabel("round")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def build_report(out: Path, folder: Path | None = None) -> Report:
+    """Write the report of a result folder and return its tables."""
+    runs, metrics, decisions = load_results(out)
+    folder = Path(folder) if folder else Path(out) / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = summarise(runs, metrics)
+    head = headline(runs, summary, decisions)
+    disadvantaged = runs["param.disadvantaged"].iloc[0]
+    summary.to_csv(folder / "metrics_summary.csv", index=False)
+    head.to_csv(folder / "summary.csv", index=False)
+    figures = [_plot_impact(head, disadvantaged, folder / "impact_ratio.png")]
+    if runs["param.mode"].iloc[0] == "audit":
+        figures.append(_plot_rates(summary, "callback_rate", folder / "callback_rate.png"))
+    else:
+        reference = PROTECTED[disadvantaged][1]
+        for metric in ("employment_rate", "skill_mean"):
+            figures.append(
+                _plot_over_time(summary, metric, (disadvantaged, reference), folder / f"{metric}.png")
+            )
+        figures.append(_plot_rates(summary, "hire_rate", folder / "hire_rate.png"))
+    text = (
+        f"# uim-sim report: {Path(out).resolve().name}\n\n"
+        f"{len(runs)} runs, {runs['condition'].nunique()} conditions, "
+        f"world `{runs['world'].iloc[0]}` ({runs['param.mode'].iloc[0]}), "
+        f"disadvantaged group in the history: `{disadvantaged}`.\n\n"
+        "Impact ratio: mean over seeds with a 95 % t-interval; `null_low`–`null_high`: "
+        "the 95 % band of the same pipeline under permuted labels (or names reassigned "
+        "to groups); `p_names_pooled`: permutation test with the name as the unit, "
+        "pooled over seeds.\n\n" + _markdown(head) + "\n\n"
+        + "\n".join(f"![{f.stem}]({f.name})" for f in figures) + "\n"
+    )  # fmt: skip
+    (folder / "summary.md").write_text(text)
+    html_table = head.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+    images = "".join(f'<p><img src="{f.name}" style="max-width:100%"></p>' for f in figures)
+    (folder / "index.html").write_text(
+        f"<html><head><meta charset='utf-8'><title>uim-sim report</title></head><body>"
+        f"<h1>uim-sim report</h1>{html_table}{images}</body></html>"
+    )
+    return Report(folder, head, summary, figures)
