@@ -123,6 +123,12 @@ def main() -> None:
         f"(per round {per_round.min()}-{per_round.max()}, hires {hired.min()}-{hired.max()})"
     )
     training, _ = world.training_data(card)
+    contexts = {e.description for e in world.employers}
+    print(
+        f"requested = {len(training)} training texts "
+        f"+ {len(decisions)} resumes + {len(decisions)} job-description contexts "
+        f"({len(contexts)} distinct; a logistic head does not use them)"
+    )
     grown = len(engine._cache) - cache_before
     print(
         f"distinct texts requested: {len(requested)} (cache grew by {grown}; "

@@ -27,9 +27,13 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("ckpt") / "tiny-bert"
     minilm = resolve("builtin:minilm").path
     config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
-    )  # fmt: skip
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     import torch
 
     torch.manual_seed(0)
@@ -52,10 +56,27 @@ def write_yaml(path: Path, data: dict) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path) -> Path:
-    """A scratch project: scenarios/ and agents/ with the shipped cards copied in."""
+def project(tmp_path, tiny_checkpoint) -> Path:
+    """A scratch project: scenarios/ and agents/ with the shipped cards copied in, plus
+    cards on the tiny checkpoint (runner and report tests need no real model)."""
     shutil.copytree(ROOT / "agents", tmp_path / "agents")
     (tmp_path / "scenarios").mkdir()
+    write_yaml(
+        tmp_path / "agents" / "tiny_zero_shot.yaml",
+        {
+            "name": "tiny_zero_shot",
+            "checkpoint": str(tiny_checkpoint),
+            "head": {"kind": "zero_shot"},
+        },
+    )
+    write_yaml(
+        tmp_path / "agents" / "tiny_biased_history.yaml",
+        {
+            "name": "tiny_biased_history",
+            "checkpoint": str(tiny_checkpoint),
+            "head": {"kind": "logistic", "train_on": "history", "history_bias": 2.5},
+        },
+    )
     return tmp_path
 
 
@@ -65,7 +86,7 @@ def small_audit_spec(**overrides) -> dict:
         "world": "hiring",
         "seed": 3,
         "replicates": 2,
-        "agents": ["minilm_zero_shot", "minilm_biased_history"],
+        "agents": ["tiny_zero_shot", "tiny_biased_history"],
         "mitigations": [[], ["name_redaction"]],
         "params": {"mode": "audit", "n_jobs": 6, "n_history": 120},
         "statistics": {"null_permutations": 2, "name_permutations": 200},

@@ -10,9 +10,9 @@ import pytest
 from uim_sim.metrics.hiring import impact_ratios, rates
 from uim_sim.metrics.stats import cluster_permutation_p
 from uim_sim.mitigate import GroupThresholds, ModelDiversity, NameRedaction, compose
+from uim_sim.mitigate.base import NoParams
 from uim_sim.mitigate.redaction import RedactionParams
 from uim_sim.mitigate.system import DiversityParams
-from uim_sim.mitigate.base import NoParams
 from uim_sim.spec import AgentCard, HeadSpec, HiringParams
 from uim_sim.worlds.hiring import HiringWorld
 
@@ -93,8 +93,14 @@ def test_audit_design_pairs_resumes_that_differ_only_by_name():
 
 
 def test_world_is_a_mesa_model_with_a_datacollector():
-    params = HiringParams(mode="market", n_applicants=60, n_employers=3, n_rounds=3,
-                          applications_per_round=2, n_history=200)  # fmt: skip
+    params = HiringParams(
+        mode="market",
+        n_applicants=60,
+        n_employers=3,
+        n_rounds=3,
+        applications_per_round=2,
+        n_history=200,
+    )
     world = HiringWorld(params, card(2.5), seed=2)
     for _ in range(3):
         world.step()
@@ -102,16 +108,27 @@ def test_world_is_a_mesa_model_with_a_datacollector():
     assert list(frame["step"]) == [1, 2, 3]
     assert {"black", "white", "black_female"} <= set(frame["employment_rate"].iloc[-1])
     tidy = world.metrics()
-    assert {"employment_rate", "impact_ratio", "tpr_gap", "homogenization_ratio",
-            "skill_gap"} <= set(tidy["metric"])  # fmt: skip
+    assert {
+        "employment_rate",
+        "impact_ratio",
+        "tpr_gap",
+        "homogenization_ratio",
+        "skill_gap",
+    } <= set(tidy["metric"])
     decisions = world.decision_table()
     assert decisions["hired"].sum() > 0
     assert set(decisions["step"]) == {1, 2, 3}
 
 
 def test_model_diversity_gives_each_employer_its_own_head_and_less_homogenization():
-    params = HiringParams(mode="market", n_applicants=200, n_employers=5, n_rounds=2,
-                          applications_per_round=3, n_history=300)  # fmt: skip
+    params = HiringParams(
+        mode="market",
+        n_applicants=200,
+        n_employers=5,
+        n_rounds=2,
+        applications_per_round=3,
+        n_history=300,
+    )
     mono = HiringWorld(params, card(0.0), seed=4).run_for()
     stages = compose([ModelDiversity(DiversityParams())])
     diverse = HiringWorld(params, card(0.0), stages, seed=4).run_for()

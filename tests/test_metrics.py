@@ -16,9 +16,17 @@ def table(rate_black: float, rate_white: float, names: int = 12, per_name: int =
         for n in range(names):
             gender = "female" if n % 2 else "male"
             for _ in range(per_name):
-                rows.append({"first_name": f"{race}{n}", "race": race, "gender": gender,
-                             "group": f"{race}_{gender}", "decision": int(rng.random() < rate),
-                             "score": rng.random(), "truth": 1.0})  # fmt: skip
+                rows.append(
+                    {
+                        "first_name": f"{race}{n}",
+                        "race": race,
+                        "gender": gender,
+                        "group": f"{race}_{gender}",
+                        "decision": int(rng.random() < rate),
+                        "score": rng.random(),
+                        "truth": 1.0,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -45,8 +53,10 @@ def test_name_level_p_is_more_cautious_than_row_level_with_name_offsets():
     for race in ("black", "white"):
         for n in range(4):
             offset = rng.choice([0.1, 0.9])
-            rows += [{"first_name": f"{race}{n}", "race": race, "decision": int(rng.random() < offset)}
-                     for _ in range(100)]  # fmt: skip
+            rows += [
+                {"first_name": f"{race}{n}", "race": race, "decision": int(rng.random() < offset)}
+                for _ in range(100)
+            ]
     frame = pd.DataFrame(rows)
     counts = frame.groupby("race")["decision"].agg(["sum", "count"])
     row_p = fisher_p(*counts.loc["black"], *counts.loc["white"])
@@ -59,8 +69,11 @@ def test_name_level_p_is_more_cautious_than_row_level_with_name_offsets():
 def test_homogenization_matches_independence_when_decisions_are_independent():
     rng = np.random.default_rng(0)
     n, employers = 4000, 3
-    rows = [{"subject": s, "decider": e, "decision": int(rng.random() < 0.5)}
-            for s in range(n) for e in range(employers)]  # fmt: skip
+    rows = [
+        {"subject": s, "decider": e, "decision": int(rng.random() < 0.5)}
+        for s in range(n)
+        for e in range(employers)
+    ]
     result = homogenization(pd.DataFrame(rows))
     assert abs(result["observed"] - 0.125) < 0.02
     assert abs(result["ratio"] - 1) < 0.15

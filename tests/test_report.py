@@ -21,21 +21,31 @@ def test_report_end_to_end_from_the_cli(project, tmp_path):
     result = runner.invoke(app, ["report", str(out)])
     assert result.exit_code == 0, result.output
     folder = out / "report"
-    for name in ("summary.md", "summary.csv", "metrics_summary.csv", "impact_ratio.png",
-                 "callback_rate.png", "index.html"):  # fmt: skip
+    for name in (
+        "summary.md",
+        "summary.csv",
+        "metrics_summary.csv",
+        "impact_ratio.png",
+        "callback_rate.png",
+        "index.html",
+    ):
         assert (folder / name).stat().st_size > 0, name
     head = pd.read_csv(folder / "summary.csv")
     assert len(head) == 4  # 2 cards × 2 arms
-    assert {"impact_ratio", "ir_low", "ir_high", "null_low", "null_high",
-            "p_names_pooled"} <= set(head.columns)  # fmt: skip
+    assert {"impact_ratio", "ir_low", "ir_high", "null_low", "null_high", "p_names_pooled"} <= set(
+        head.columns
+    )
 
     # the table's numbers are the mean and t-interval of the per-run metrics
     metrics = pd.read_parquet(out / "metrics.parquet")
     runs = pd.read_parquet(out / "runs.parquet")
-    mine = runs[(runs.card == "minilm_biased_history") & (runs.mitigation == "none")]
-    values = metrics[metrics.run_id.isin(mine.run_id) & (metrics.metric == "impact_ratio")
-                     & (metrics.group == "black")]["value"]  # fmt: skip
-    row = head[head.condition == "minilm_biased_history · none"].iloc[0]
+    mine = runs[(runs.card == "tiny_biased_history") & (runs.mitigation == "none")]
+    values = metrics[
+        metrics.run_id.isin(mine.run_id)
+        & (metrics.metric == "impact_ratio")
+        & (metrics.group == "black")
+    ]["value"]
+    row = head[head.condition == "tiny_biased_history · none"].iloc[0]
     mean, lo, hi = mean_interval(values.to_numpy())
     assert np.isclose(row["impact_ratio"], mean) and np.isclose(row["ir_low"], lo)
 

@@ -22,7 +22,11 @@ def spec(project):
 
 def tables(out):
     runs = pd.read_parquet(out / "runs.parquet").drop(columns=list(EXECUTION_COLUMNS))
-    return runs, pd.read_parquet(out / "metrics.parquet"), pd.read_parquet(out / "decisions.parquet")
+    return (
+        runs,
+        pd.read_parquet(out / "metrics.parquet"),
+        pd.read_parquet(out / "decisions.parquet"),
+    )
 
 
 def test_same_spec_and_seed_give_identical_tables_with_1_or_2_workers(spec, tmp_path):
@@ -34,8 +38,17 @@ def test_same_spec_and_seed_give_identical_tables_with_1_or_2_workers(spec, tmp_
         pd.testing.assert_frame_equal(a, b)
     runs, metrics, decisions = tables(tmp_path / "one")
     assert set(metrics.columns) == {"run_id", "step", "metric", "group", "value"}
-    assert {"run_id", "step", "decider", "subject", "group", "checkpoint", "score", "decision",
-            "truth"} <= set(decisions.columns)  # fmt: skip
+    assert {
+        "run_id",
+        "step",
+        "decider",
+        "subject",
+        "group",
+        "checkpoint",
+        "score",
+        "decision",
+        "truth",
+    } <= set(decisions.columns)
     assert {"impact_ratio_null_q025", "impact_ratio_p_names"} <= set(metrics["metric"])
     assert (runs["texts_requested"] > 0).all()
 

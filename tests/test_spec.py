@@ -19,17 +19,21 @@ runner = CliRunner()
         ({"replicates": 0}, "replicates"),
         ({"colour": "red"}, "colour: unknown field"),
         ({"params": {"mode": "audit", "n_jobs": -1}}, "params.n_jobs"),
-        ({"params": {"mode": "market", "n_employers": 2, "applications_per_round": 3}},
-         "applications_per_round"),
+        (
+            {"params": {"mode": "market", "n_employers": 2, "applications_per_round": 3}},
+            "applications_per_round",
+        ),
         ({"grid": {"n_wizards": [1, 2]}}, "n_wizards"),
         ({"grid": {"n_jobs": [4, 0]}}, "grid.n_jobs=0: n_jobs: Input should be greater"),
         ({"agents": ["no_such_card"]}, "no card named 'no_such_card'"),
         ({"mitigations": [["teleport"]]}, "unknown mitigation 'teleport'"),
-        ({"mitigations": [[{"name": "name_redaction", "params": {"colour": 1}}]]},
-         "mitigations.0.0.params: colour: unknown field"),
+        (
+            {"mitigations": [[{"name": "name_redaction", "params": {"colour": 1}}]]},
+            "mitigations.0.0.params: colour: unknown field",
+        ),
         ({"world": "mars"}, "world"),
     ],
-)  # fmt: skip
+)
 def test_bad_spec_names_the_field(project, change, field):
     path = write_yaml(project / "scenarios" / "bad.yaml", small_audit_spec(**change))
     with pytest.raises(SpecError) as err:

@@ -61,7 +61,9 @@ def validate(
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Result folder (created; resumed if present)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Result folder (created; resumed if present)."
+    ),
     workers: int = typer.Option(1, min=1, max=256, help="Worker processes."),
     agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
@@ -74,13 +76,19 @@ def run(
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a folder")
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err_console,
-    ) as progress:  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err_console,
+    ) as progress:
         bar = progress.add_task(the_plan.spec.name, total=len(the_plan.tasks), last="")
 
         def started(total: int, skipped: int) -> None:
-            progress.update(bar, completed=skipped, last=f"{skipped} already done" if skipped else "")
+            progress.update(
+                bar, completed=skipped, last=f"{skipped} already done" if skipped else ""
+            )
 
         def done(task, row) -> None:
             status = "" if row.get("status") == "done" else " [red]failed[/]"

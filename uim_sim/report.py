@@ -22,8 +22,12 @@ import pandas as pd
 
 from uim_sim.metrics.stats import cluster_permutation_p, mean_interval
 
-PROTECTED = {"black": ("race", "white"), "white": ("race", "black"),
-             "female": ("gender", "male"), "male": ("gender", "female")}  # fmt: skip
+PROTECTED = {
+    "black": ("race", "white"),
+    "white": ("race", "black"),
+    "female": ("gender", "male"),
+    "male": ("gender", "female"),
+}
 
 
 class ReportError(ValueError):
@@ -51,7 +55,9 @@ def load_results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     out = Path(out)
     missing = [f for f in ("runs.parquet", "metrics.parquet") if not (out / f).is_file()]
     if missing:
-        raise ReportError(f"{out}: no {', '.join(missing)}: run `uim-sim run SPEC --out {out}` first")
+        raise ReportError(
+            f"{out}: no {', '.join(missing)}: run `uim-sim run SPEC --out {out}` first"
+        )
     runs = pd.read_parquet(out / "runs.parquet")
     if runs.empty:
         raise ReportError(f"{out}: runs.parquet holds no finished run")
@@ -71,9 +77,17 @@ def summarise(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     )["value"]:
         mean, lo, hi = mean_interval(values.to_numpy())
         rows.append(
-            {"condition": condition, "step": step, "metric": metric, "group": group,
-             "mean": mean, "ci_low": lo, "ci_high": hi, "n": int(values.notna().sum())}
-        )  # fmt: skip
+            {
+                "condition": condition,
+                "step": step,
+                "metric": metric,
+                "group": group,
+                "mean": mean,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": int(values.notna().sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -92,9 +106,7 @@ def _pooled_name_p(
     )
 
 
-def headline(
-    runs: pd.DataFrame, summary: pd.DataFrame, decisions: pd.DataFrame
-) -> pd.DataFrame:
+def headline(runs: pd.DataFrame, summary: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
     """One row per condition: the disadvantaged group's impact ratio and its context."""
     disadvantaged = runs["param.disadvantaged"].iloc[0]
     attr, reference = PROTECTED[disadvantaged]
@@ -112,8 +124,10 @@ def headline(
         ir = pick(condition, "impact_ratio", disadvantaged)
         if ir is not None:
             row.update(impact_ratio=ir["mean"], ir_low=ir["ci_low"], ir_high=ir["ci_high"])
-        for key, metric in (("null_low", "impact_ratio_null_q025"),
-                            ("null_high", "impact_ratio_null_q975")):  # fmt: skip
+        for key, metric in (
+            ("null_low", "impact_ratio_null_q025"),
+            ("null_high", "impact_ratio_null_q975"),
+        ):
             hit = pick(condition, metric, disadvantaged)
             row[key] = hit["mean"] if hit is not None else np.nan
         for who in (disadvantaged, reference):
@@ -143,7 +157,9 @@ def _markdown(table: pd.DataFrame) -> str:
         return str(v)
 
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
@@ -157,11 +173,24 @@ def _plot_impact(head: pd.DataFrame, disadvantaged: str, path: Path) -> Path:
     y = np.arange(len(head))[::-1]
     for yi, (_, r) in zip(y, head.iterrows()):
         if np.isfinite(r.get("null_low", np.nan)):
-            ax.plot([r["null_low"], r["null_high"]], [yi, yi], color="0.75", lw=8,
-                    solid_capstyle="butt", label="null reference (95 %)" if yi == y[0] else None)  # fmt: skip
+            ax.plot(
+                [r["null_low"], r["null_high"]],
+                [yi, yi],
+                color="0.75",
+                lw=8,
+                solid_capstyle="butt",
+                label="null reference (95 %)" if yi == y[0] else None,
+            )
     err = np.vstack([head["impact_ratio"] - head["ir_low"], head["ir_high"] - head["impact_ratio"]])
-    ax.errorbar(head["impact_ratio"], y, xerr=np.nan_to_num(err), fmt="o", color="C3",
-                capsize=3, label="observed (mean, 95 % CI over seeds)")  # fmt: skip
+    ax.errorbar(
+        head["impact_ratio"],
+        y,
+        xerr=np.nan_to_num(err),
+        fmt="o",
+        color="C3",
+        capsize=3,
+        label="observed (mean, 95 % CI over seeds)",
+    )
     ax.axvline(0.8, color="C0", ls="--", lw=1, label="four-fifths rule")
     ax.axvline(1.0, color="k", lw=0.6)
     ax.set_yticks(y, head["condition"])
@@ -192,8 +221,9 @@ def _plot_rates(summary: pd.DataFrame, metric: str, path: Path) -> Path:
     for i, group in enumerate(table.columns):
         err = np.nan_to_num(np.vstack([table[group] - lo[group], hi[group] - table[group]]))
         ax.bar(x + i * width, table[group], width, yerr=err, capsize=2, label=group)
-    ax.set_xticks(x + width * (len(table.columns) - 1) / 2, table.index, rotation=20, ha="right",
-                  fontsize=8)  # fmt: skip
+    ax.set_xticks(
+        x + width * (len(table.columns) - 1) / 2, table.index, rotation=20, ha="right", fontsize=8
+    )
     ax.set_ylabel(metric.replace("_", " "))
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
@@ -241,7 +271,9 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
         reference = PROTECTED[disadvantaged][1]
         for metric in ("employment_rate", "skill_mean"):
             figures.append(
-                _plot_over_time(summary, metric, (disadvantaged, reference), folder / f"{metric}.png")
+                _plot_over_time(
+                    summary, metric, (disadvantaged, reference), folder / f"{metric}.png"
+                )
             )
         figures.append(_plot_rates(summary, "hire_rate", folder / "hire_rate.png"))
     text = (
@@ -252,9 +284,12 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
         "Impact ratio: mean over seeds with a 95 % t-interval; `null_low`–`null_high`: "
         "the 95 % band of the same pipeline under permuted labels (or names reassigned "
         "to groups); `p_names_pooled`: permutation test with the name as the unit, "
-        "pooled over seeds.\n\n" + _markdown(head) + "\n\n"
-        + "\n".join(f"![{f.stem}]({f.name})" for f in figures) + "\n"
-    )  # fmt: skip
+        "pooled over seeds.\n\n"
+        + _markdown(head)
+        + "\n\n"
+        + "\n".join(f"![{f.stem}]({f.name})" for f in figures)
+        + "\n"
+    )
     (folder / "summary.md").write_text(text)
     html_table = head.to_html(index=False, float_format=lambda v: f"{v:.3f}")
     images = "".join(f'<p><img src="{f.name}" style="max-width:100%"></p>' for f in figures)

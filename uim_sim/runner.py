@@ -323,9 +323,11 @@ class ProcessExecutor:
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator:
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         with ProcessPoolExecutor(
-            self.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+            self.workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
             initargs=(threads,),
-        ) as pool:  # fmt: skip
+        ) as pool:
             futures = {pool.submit(_call, fn, t): t for t in tasks}
             for future in as_completed(futures):
                 yield futures[future], future.result()
@@ -380,9 +382,7 @@ def run_plan(
         on_start(len(the_plan.tasks), skipped)
     failed: dict[str, str] = {}
     executor = make_executor(min(workers, max(1, len(pending))))
-    for (task, _), row in executor.map_unordered(
-        _execute_packed, [(t, str(out)) for t in pending]
-    ):
+    for (task, _), row in executor.map_unordered(_execute_packed, [(t, str(out)) for t in pending]):
         if row.get("status") != "done":
             failed[task.run_id] = row.get("error", "unknown error")
         if on_done:

@@ -189,8 +189,7 @@ class ScenarioSpec(Strict):
         if not isinstance(value, list):
             return value
         return [
-            [_mitigation_entry(m) for m in arm] if isinstance(arm, list) else arm
-            for arm in value
+            [_mitigation_entry(m) for m in arm] if isinstance(arm, list) else arm for arm in value
         ]
 
     @model_validator(mode="after")
@@ -286,4 +285,6 @@ def find_card(name: str, spec_path: Path, agents_dir: Path | None = None) -> Pat
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise SpecError(f"{spec_path}: agents: no card named {name!r} (looked in {candidates[0].parent})")
+    raise SpecError(
+        f"{spec_path}: agents: no card named {name!r} (looked in {candidates[0].parent})"
+    )

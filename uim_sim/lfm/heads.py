@@ -62,7 +62,9 @@ def build_head(spec: HeadSpec) -> ZeroShotHead | LogisticHead:
     return LogisticHead(C=spec.C)
 
 
-def read_labelled_file(path: Path, text_column: str, label_column: str) -> tuple[list[str], np.ndarray]:
+def read_labelled_file(
+    path: Path, text_column: str, label_column: str
+) -> tuple[list[str], np.ndarray]:
     """Read a researcher's labelled decisions (CSV or Parquet): texts and 0/1 labels."""
     path = Path(path)
     if not path.is_file():

@@ -74,12 +74,19 @@ def audit_metrics(
             fisher[group] = fisher_p(*totals.loc[group], *totals.loc[ref]) if group != ref else 1.0
             by_name[group] = (
                 cluster_permutation_p(
-                    decisions, "decision", "first_name", attr, group, ref,
-                    name_permutations, rng, strata,
+                    decisions,
+                    "decision",
+                    "first_name",
+                    attr,
+                    group,
+                    ref,
+                    name_permutations,
+                    rng,
+                    strata,
                 )
                 if group != ref
                 else 1.0
-            )  # fmt: skip
+            )
     out["impact_ratio_p_fisher"] = fisher
     out["impact_ratio_p_names"] = by_name
     high = rates(decisions[decisions["truth"] == 1])

@@ -44,7 +44,9 @@ def build(
     """Validate a mitigation entry of a spec and construct it."""
     cls = REGISTRY.get(spec.name)
     if cls is None:
-        raise SpecError(f"{where}: unknown mitigation {spec.name!r} (known: {', '.join(sorted(REGISTRY))})")
+        raise SpecError(
+            f"{where}: unknown mitigation {spec.name!r} (known: {', '.join(sorted(REGISTRY))})"
+        )
     params = parse(cls.Params, spec.params, f"{where}.params")
     mitigation = cls(params)
     if load_card is not None:

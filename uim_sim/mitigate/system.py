@@ -37,8 +37,6 @@ class ModelDiversity(Mitigation):
 
         def assign(cards, n_deciders, rng):
             pool = pool_cards or list(cards)
-            return [
-                (pool[i % len(pool)], i + 1 if independent else 0) for i in range(n_deciders)
-            ]
+            return [(pool[i % len(pool)], i + 1 if independent else 0) for i in range(n_deciders)]
 
         return replace(stages, assign=assign, applied=stages.applied + (self.name,))

@@ -17,9 +17,15 @@ class Applicant(mesa.Agent):
     """
 
     def __init__(
-        self, model, name: str, race: str, gender: str, skill: float, body: ResumeBody,
+        self,
+        model,
+        name: str,
+        race: str,
+        gender: str,
+        skill: float,
+        body: ResumeBody,
         label_group: tuple[str, str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(model)
         self.name = name
         # the group recorded for metrics; a null draw may reassign names to groups

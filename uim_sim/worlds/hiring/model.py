@@ -58,9 +58,7 @@ def _skill_gap(world: HiringWorld) -> float:
 
 AUDIT_REPORTERS = {
     "step": lambda m: m.round,
-    "*audit": lambda m: audit_metrics(
-        m.step_decisions(), m.name_permutations, m.statistics_rng
-    ),
+    "*audit": lambda m: audit_metrics(m.step_decisions(), m.name_permutations, m.statistics_rng),
 }
 MARKET_REPORTERS = {
     "step": lambda m: m.round,
@@ -259,7 +257,9 @@ class HiringWorld(mesa.Model):
         return chosen_by_pool
 
     def _record(self, employer: Employer, a: Applicant, position: int, score, pick) -> dict:
-        truth = a.quality if self.params.mode == "audit" else int(a.skill > self.params.qualified_skill)
+        truth = (
+            a.quality if self.params.mode == "audit" else int(a.skill > self.params.qualified_skill)
+        )
         return {
             "step": self.round,
             "decider": employer.unique_id,
@@ -296,9 +296,7 @@ class HiringWorld(mesa.Model):
         for e in self.decision_rng.permutation(len(pools)):
             employer, apps = pools[e]
             local = rows[offsets[e] : offsets[e + 1]]
-            candidates = [
-                j for j in np.flatnonzero(chosen[e]) if apps[j].unique_id not in hired
-            ]
+            candidates = [j for j in np.flatnonzero(chosen[e]) if apps[j].unique_id not in hired]
             candidates.sort(key=lambda j: -local[j]["score"])
             for j in candidates[: employer.openings]:
                 hired.add(apps[j].unique_id)
@@ -368,6 +366,7 @@ def tidy(model_vars: dict[str, list]) -> pd.DataFrame:
             for metric, v in bundle.items():
                 items = v.items() if isinstance(v, dict) else [("", v)]
                 rows.extend(
-                    {"step": step, "metric": metric, "group": g, "value": float(x)} for g, x in items
+                    {"step": step, "metric": metric, "group": g, "value": float(x)}
+                    for g, x in items
                 )
     return pd.DataFrame(rows, columns=["step", "metric", "group", "value"])

@@ -15,53 +15,122 @@ import numpy as np
 
 FIRST_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("white", "female"): (
-        "Emily", "Anne", "Jill", "Allison", "Sarah", "Meredith", "Laurie", "Carrie", "Kristen",
+        "Emily",
+        "Anne",
+        "Jill",
+        "Allison",
+        "Sarah",
+        "Meredith",
+        "Laurie",
+        "Carrie",
+        "Kristen",
     ),
     ("black", "female"): (
-        "Aisha", "Keisha", "Tamika", "Lakisha", "Tanisha", "Latoya", "Kenya", "Latonya", "Ebony",
+        "Aisha",
+        "Keisha",
+        "Tamika",
+        "Lakisha",
+        "Tanisha",
+        "Latoya",
+        "Kenya",
+        "Latonya",
+        "Ebony",
     ),
     ("white", "male"): (
-        "Neil", "Geoffrey", "Brett", "Brendan", "Greg", "Todd", "Matthew", "Jay", "Brad",
+        "Neil",
+        "Geoffrey",
+        "Brett",
+        "Brendan",
+        "Greg",
+        "Todd",
+        "Matthew",
+        "Jay",
+        "Brad",
     ),
     ("black", "male"): (
-        "Rasheed", "Tremayne", "Kareem", "Darnell", "Tyrone", "Jamal", "Hakim", "Leroy", "Jermaine",
+        "Rasheed",
+        "Tremayne",
+        "Kareem",
+        "Darnell",
+        "Tyrone",
+        "Jamal",
+        "Hakim",
+        "Leroy",
+        "Jermaine",
     ),
-}  # fmt: skip
+}
 SURNAMES: dict[str, tuple[str, ...]] = {
-    "white": ("Baker", "Kelly", "McCarthy", "Murphy", "Murray", "O'Brien", "Ryan", "Sullivan", "Walsh"),
+    "white": (
+        "Baker",
+        "Kelly",
+        "McCarthy",
+        "Murphy",
+        "Murray",
+        "O'Brien",
+        "Ryan",
+        "Sullivan",
+        "Walsh",
+    ),
     "black": ("Jackson", "Jones", "Robinson", "Washington", "Williams"),
-}  # fmt: skip
+}
 GROUPS: tuple[tuple[str, str], ...] = tuple(FIRST_NAMES)
 
 OCCUPATIONS: dict[str, dict[str, object]] = {
     "sales": {
         "title": "Sales representative",
-        "skills": ("customer relations", "negotiation", "CRM software", "cold calling",
-                   "product demonstrations", "quota tracking"),
+        "skills": (
+            "customer relations",
+            "negotiation",
+            "CRM software",
+            "cold calling",
+            "product demonstrations",
+            "quota tracking",
+        ),
     },
     "administrative": {
         "title": "Administrative assistant",
-        "skills": ("scheduling", "Microsoft Office", "record keeping", "travel planning",
-                   "correspondence", "office management"),
+        "skills": (
+            "scheduling",
+            "Microsoft Office",
+            "record keeping",
+            "travel planning",
+            "correspondence",
+            "office management",
+        ),
     },
     "clerical": {
         "title": "Office clerk",
-        "skills": ("data entry", "filing", "typing 60 wpm", "bookkeeping", "Excel",
-                   "mail handling"),
+        "skills": (
+            "data entry",
+            "filing",
+            "typing 60 wpm",
+            "bookkeeping",
+            "Excel",
+            "mail handling",
+        ),
     },
     "customer_service": {
         "title": "Customer service representative",
-        "skills": ("call handling", "complaint resolution", "order processing", "Zendesk",
-                   "bilingual support", "returns"),
+        "skills": (
+            "call handling",
+            "complaint resolution",
+            "order processing",
+            "Zendesk",
+            "bilingual support",
+            "returns",
+        ),
     },
-}  # fmt: skip
+}
 EDUCATION = ("High school diploma", "Associate degree", "Bachelor's degree")
 
 
 def job_description(occupation: str) -> str:
     job = OCCUPATIONS[occupation]
     skills = ", ".join(job["skills"][:3])
-    return f"Hiring: {job['title'].lower()}. We seek an experienced, reliable candidate skilled in {skills}."
+    return (
+        f"Hiring: {job['title'].lower()}. "
+        f"We seek an experienced, reliable candidate skilled in {skills}."
+    )
 
 
 @dataclass(frozen=True)

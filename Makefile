@@ -1,0 +1,38 @@
+# Two commands on a fresh machine:
+#   make demo   set up .venv, run the default hiring audit on builtin:minilm, write a report
+#   make test   set up .venv, lint, run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export HF_HUB_DISABLE_PROGRESS_BARS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test lint bench clean
+
+# torch first, pinned to the CPU build (a bare `torch` pulls a multi-GB CUDA build);
+# the project then asks only torch>=2.4, which the installed build satisfies.
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/uim-sim run scenarios/hiring_audit.yaml --out results/hiring_audit
+	$(BIN)/uim-sim report results/hiring_audit
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_hiring_market.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .ruff_cache
