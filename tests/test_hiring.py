@@ -140,3 +140,25 @@ def test_model_diversity_gives_each_employer_its_own_head_and_less_homogenizatio
         return m[m.metric == "homogenization_ratio"]["value"].mean()
 
     assert homogenization(diverse) < homogenization(mono)
+
+
+def test_head_trained_on_a_researchers_file_with_redaction():
+    """train_on: file reads the card's CSV; redaction finds the study's names in it."""
+    from conftest import ROOT
+
+    from uim_sim.spec import load_card
+
+    file_card = load_card(ROOT / "agents" / "minilm_file_history.yaml")
+    world = HiringWorld(AUDIT.model_copy(update={"n_jobs": 4}), file_card, seed=1)
+    texts, labels = world.training_data(file_card)
+    assert len(texts) == 400 and set(labels) == {0, 1}
+    redacted = HiringWorld(
+        AUDIT.model_copy(update={"n_jobs": 4}),
+        file_card,
+        compose([NameRedaction(RedactionParams())]),
+        seed=1,
+    )
+    texts, _ = redacted.training_data(file_card)
+    assert all(t.startswith("Candidate Candidate.") for t in texts)
+    decisions = redacted.run_for().decision_table()
+    assert len(decisions) == 32 and decisions["decision"].sum() == 16

@@ -36,12 +36,29 @@ def _plan(spec: Path, agents_dir: Path | None):
         fail(str(exc))
 
 
-def _print_table(frame, title: str) -> None:
-    table = Table(title=title, show_lines=False)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+def _fmt(value: float, digits: int = 2) -> str:
+    if value != value:  # NaN
+        return "–"
+    return f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:.{digits}f}"
+
+
+def _print_headline(head, title: str) -> None:
+    """The report's headline as a compact terminal table."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("condition (card · mitigation)")
+    table.add_column("impact ratio [95 % CI]", justify="right")
+    table.add_column("null 95 %", justify="right")
+    rate_columns = [c for c in head.columns if c.startswith(("callback_rate_", "hire_rate_"))]
+    extra = [c for c in ("p_names_pooled", "mean_score_ratio", "homogenization_ratio") if c in head]
+    for column in rate_columns + extra:
+        table.add_column(column.replace("_", " "), justify="right")
+    for _, row in head.iterrows():
+        table.add_row(
+            row["condition"],
+            f"{_fmt(row['impact_ratio'])} [{_fmt(row['ir_low'])}, {_fmt(row['ir_high'])}]",
+            f"{_fmt(row['null_low'])}–{_fmt(row['null_high'])}",
+            *(_fmt(row[c], 3) for c in rate_columns + extra),
+        )
     out_console.print(table)
 
 
@@ -117,7 +134,7 @@ def report(
         result = build_report(out, folder)
     except ReportError as exc:
         fail(str(exc))
-    _print_table(result.headline, f"uim-sim report: {out}")
+    _print_headline(result.headline, f"uim-sim report: {out}")
     out_console.print(
         f"report → {result.folder}/summary.md, summary.csv, metrics_summary.csv, "
         + ", ".join(f.name for f in result.figures)

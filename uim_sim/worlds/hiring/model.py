@@ -31,7 +31,14 @@ from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.metrics.hiring import audit_metrics, hire_metrics, homogenization
 from uim_sim.spec import AgentCard, HeadSpec, HiringParams
 from uim_sim.worlds.hiring.agents import Applicant, Employer
-from uim_sim.worlds.hiring.resumes import FIRST_NAMES, GROUPS, OCCUPATIONS, ResumeBody, draw_name
+from uim_sim.worlds.hiring.resumes import (
+    FIRST_NAMES,
+    GROUPS,
+    OCCUPATIONS,
+    ResumeBody,
+    draw_name,
+    name_spans,
+)
 from uim_sim.worlds.screening import Screener, score_proposals
 from uim_sim.worlds.stages import Stages
 
@@ -144,7 +151,7 @@ class HiringWorld(mesa.Model):
             texts, labels = read_labelled_file(
                 card.head.file, card.head.text_column, card.head.label_column
             )
-            spans: list[tuple[str, ...]] = [()] * len(texts)
+            spans = [name_spans(t) for t in texts]
         else:
             texts, spans, labels = self.history(card.head.history_bias, draw)
         if self.null_draw is not None:

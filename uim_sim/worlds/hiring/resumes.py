@@ -178,3 +178,16 @@ def draw_name(race: str, gender: str, rng: np.random.Generator) -> str:
 
 def first_name(full_name: str) -> str:
     return full_name.split(" ", 1)[0]
+
+
+_KNOWN_NAMES = frozenset(
+    [n for names in FIRST_NAMES.values() for n in names]
+    + [n for names in SURNAMES.values() for n in names]
+)
+
+
+def name_spans(text: str) -> tuple[str, ...]:
+    """The study's first names and surnames that occur as words in ``text``: the
+    identity spans of a text from a researcher's file, where no name field exists."""
+    words = {w.strip(".,;:()") for w in text.split()}
+    return tuple(sorted(words & _KNOWN_NAMES, key=len, reverse=True))

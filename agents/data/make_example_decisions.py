@@ -1,0 +1,21 @@
+"""Write example_decisions.csv: 400 synthetic historical hiring decisions.
+
+Drawn from the hiring world's own history generator (uim_sim.worlds.hiring), with a
+log-odds penalty of 1.5 against Black applicants. Synthetic: it only shows the file
+format that `train_on: file` reads (a text column and a 0/1 label column).
+
+    .venv/bin/python agents/data/make_example_decisions.py
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from uim_sim.spec import HiringParams
+from uim_sim.worlds.hiring import HiringWorld
+
+world = HiringWorld(HiringParams(n_history=400, n_jobs=1), seed=99)
+texts, _, labels = world.history(bias=1.5)
+pd.DataFrame({"resume": texts, "callback": labels}).to_csv(
+    Path(__file__).with_name("example_decisions.csv"), index=False
+)
