@@ -148,6 +148,11 @@ def main() -> None:
     print(
         f"ratio requested / encoded (model calls saved by the cache): {n_req / max(n_enc, 1):.2f}x"
     )
+    own_req, own_enc = n_req - len(decisions), n_enc - len(contexts)
+    print(
+        f"  the same without the contexts: {own_req} / {own_enc} = "
+        f"{own_req / max(own_enc, 1):.2f}x (cache-hit ratio {1 - own_enc / max(own_req, 1):.3f})"
+    )
     run_s = setup_s + rounds_s
     print(
         f"ratio model seconds / wall seconds (set-up + rounds): "

@@ -46,7 +46,7 @@ def test_wrong_extension(tmp_path):
 
 
 def test_bad_file_in_card_fails_before_running(project):
-    (project / "agents" / "data").mkdir()
+    (project / "agents" / "data").mkdir(exist_ok=True)
     pd.DataFrame({"text": ["a", "b"], "outcome": [0, 1]}).to_csv(
         project / "agents" / "data" / "mine.csv", index=False
     )

@@ -111,7 +111,11 @@ def run(
             status = "" if row.get("status") == "done" else " [red]failed[/]"
             progress.update(bar, advance=1, last=f"{task.run_id}{status}")
 
-        result = run_plan(the_plan, out, workers, on_start=started, on_done=done)
+        try:
+            result = run_plan(the_plan, out, workers, on_start=started, on_done=done)
+        except KeyboardInterrupt:
+            progress.stop()
+            fail(f"interrupted: finished runs are kept in {out}; run again to resume", 130)
     out_console.print(
         f"{result.done} run(s) computed, {result.skipped} resumed, {len(result.failed)} failed "
         f"→ {out}/runs.parquet, metrics.parquet, decisions.parquet"

@@ -127,7 +127,6 @@ class HiringParams(Strict):
     n_rounds: Annotated[int, Field(ge=1)] = 8
     applications_per_round: Annotated[int, Field(ge=1)] = 3
     openings_per_employer: Annotated[int, Field(ge=1)] = 8
-    shortlist_share: Share = 0.3
     scarring: Annotated[float, Field(ge=0.0)] = 0.1
     dropout: Probability = 0.05
     job_loss: Probability = 0.1

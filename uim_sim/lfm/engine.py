@@ -28,7 +28,10 @@ BUCKET = 8
 
 @dataclass
 class Counters:
-    """Engine work, cumulative per engine; `delta` gives one run's share."""
+    """Engine work, cumulative per engine; `delta` gives one run's share.
+
+    ``cache_hits`` = requested − encoded: repeats within one call count as hits.
+    """
 
     texts_requested: int = 0
     texts_encoded: int = 0

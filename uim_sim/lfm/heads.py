@@ -27,6 +27,7 @@ class ZeroShotHead:
     """Score = cosine(text, context). Embeddings are L2-normalised, so a dot product."""
 
     trainable = False
+    needs_context = True
 
     def score(self, embeddings: np.ndarray, contexts: np.ndarray) -> np.ndarray:
         return np.einsum("ij,ij->i", embeddings, contexts).astype(np.float64)
@@ -36,6 +37,7 @@ class LogisticHead:
     """Standardised embeddings → logistic regression; score = P(label = 1)."""
 
     trainable = True
+    needs_context = False
 
     def __init__(self, C: float = 1.0) -> None:
         self.C = C

@@ -36,4 +36,4 @@ class GroupThresholds(Mitigation):
                     chosen[members] = top_share(np.asarray(scores)[members], share, rng)
             return chosen
 
-        return replace(stages, decide=decide, applied=stages.applied + (self.name,))
+        return replace(stages, decide=decide)

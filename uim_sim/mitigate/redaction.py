@@ -32,4 +32,4 @@ class NameRedaction(Mitigation):
                 text = text.replace(span, placeholder)
             return text
 
-        return replace(stages, prepare_text=prepare_text, applied=stages.applied + (self.name,))
+        return replace(stages, prepare_text=prepare_text)

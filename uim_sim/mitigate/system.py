@@ -39,4 +39,4 @@ class ModelDiversity(Mitigation):
             pool = pool_cards or list(cards)
             return [(pool[i % len(pool)], i + 1 if independent else 0) for i in range(n_deciders)]
 
-        return replace(stages, assign=assign, applied=stages.applied + (self.name,))
+        return replace(stages, assign=assign)

@@ -39,20 +39,25 @@ class Screener:
 def score_proposals(
     screeners: Sequence[Screener], texts: Sequence[str], contexts: Sequence[str]
 ) -> np.ndarray:
-    """Score proposal i with ``screeners[i]``: one batched engine call per checkpoint."""
+    """Score proposal i with ``screeners[i]``: one batched engine call per checkpoint.
+
+    Contexts (e.g. job descriptions) are embedded only for heads that read them.
+    """
     scores = np.empty(len(texts), dtype=float)
     by_engine: dict[int, list[int]] = {}
     for i, screener in enumerate(screeners):
         by_engine.setdefault(id(screener.engine), []).append(i)
     for rows in by_engine.values():
         engine = screeners[rows[0]].engine
-        needed = [texts[i] for i in rows] + [contexts[i] for i in rows]
-        vectors = engine.embed(needed)
-        emb, ctx = vectors[: len(rows)], vectors[len(rows) :]
+        with_context = [i for i in rows if screeners[i].head.needs_context]
+        vectors = engine.embed([texts[i] for i in rows] + [contexts[i] for i in with_context])
+        emb = dict(zip(rows, vectors[: len(rows)]))
+        ctx = dict(zip(with_context, vectors[len(rows) :]))
         by_head: dict[int, list[int]] = {}
-        for j, i in enumerate(rows):
-            by_head.setdefault(id(screeners[i].head), []).append(j)
-        for local in by_head.values():
-            head = screeners[rows[local[0]]].head
-            scores[[rows[j] for j in local]] = head.score(emb[local], ctx[local])
+        for i in rows:
+            by_head.setdefault(id(screeners[i].head), []).append(i)
+        for members in by_head.values():
+            head = screeners[members[0]].head
+            context = np.stack([ctx[i] for i in members]) if head.needs_context else None
+            scores[members] = head.score(np.stack([emb[i] for i in members]), context)
     return scores

@@ -14,7 +14,7 @@ runner composes the mitigations of a run around them (Gymnasium-style wrapping):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,4 +57,3 @@ class Stages:
     prepare_text: Callable[[str, Sequence[str]], str] = keep_text
     decide: Callable[..., np.ndarray] = select
     assign: Callable[..., list[tuple[AgentCard, int]]] = one_model
-    applied: tuple[str, ...] = field(default=())

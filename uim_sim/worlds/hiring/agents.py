@@ -32,6 +32,7 @@ class Applicant(mesa.Agent):
         self.race, self.gender = label_group or (race, gender)
         self.skill = skill
         self.body = body
+        self.quality: int | None = None  # audit resumes: 1 high, 0 low
         self.employed = False
         self.active = True
         self.rounds_unemployed = 0

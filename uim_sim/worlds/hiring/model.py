@@ -113,6 +113,7 @@ class HiringWorld(mesa.Model):
         self.name_permutations = name_permutations
         self.round = 0
         self.decisions: list[dict] = []
+        self._step_start = 0
         self.round_applicants = pd.DataFrame()
         population, decisions, statistics = np.random.SeedSequence([seed, 0]).spawn(3)
         self.population_rng = np.random.default_rng(population)
@@ -234,6 +235,7 @@ class HiringWorld(mesa.Model):
 
     def step(self) -> None:
         self.round += 1
+        self._step_start = len(self.decisions)
         if self.params.mode == "audit":
             self._screen(self.pools)
             self.running = False
@@ -337,8 +339,8 @@ class HiringWorld(mesa.Model):
         return self
 
     def step_decisions(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.decisions)
-        return frame[frame["step"] == self.round] if len(frame) else frame
+        """Decisions of the current step (rows are appended in step order)."""
+        return pd.DataFrame(self.decisions[self._step_start :])
 
     def decision_table(self) -> pd.DataFrame:
         return pd.DataFrame(self.decisions)
