@@ -123,11 +123,9 @@ def main() -> None:
         f"(per round {per_round.min()}-{per_round.max()}, hires {hired.min()}-{hired.max()})"
     )
     training, _ = world.training_data(card)
-    contexts = {e.description for e in world.employers}
     print(
-        f"requested = {len(training)} training texts "
-        f"+ {len(decisions)} resumes + {len(decisions)} job-description contexts "
-        f"({len(contexts)} distinct; a logistic head does not use them)"
+        f"requested = {len(training)} training texts + {len(decisions)} resumes "
+        "(a logistic head reads no job description, so none is embedded)"
     )
     grown = len(engine._cache) - cache_before
     print(
@@ -147,11 +145,6 @@ def main() -> None:
     )
     print(
         f"ratio requested / encoded (model calls saved by the cache): {n_req / max(n_enc, 1):.2f}x"
-    )
-    own_req, own_enc = n_req - len(decisions), n_enc - len(contexts)
-    print(
-        f"  the same without the contexts: {own_req} / {own_enc} = "
-        f"{own_req / max(own_enc, 1):.2f}x (cache-hit ratio {1 - own_enc / max(own_req, 1):.3f})"
     )
     run_s = setup_s + rounds_s
     print(
