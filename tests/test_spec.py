@@ -6,7 +6,7 @@ import pytest
 from conftest import small_audit_spec, write_yaml
 from typer.testing import CliRunner
 
-from uim_sim.cli import app
+from uim_sim.cli import app, main
 from uim_sim.runner import plan
 from uim_sim.spec import SpecError, load_card
 
@@ -75,10 +75,16 @@ def test_cli_bad_spec_exits_2_and_writes_nothing(project):
     assert not out.exists()
 
 
-def test_cli_bad_flag_exits_2(project):
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [(["--workers", "0"], "--workers"), (["--colour", "red"], "--colour"), ([], "--out")],
+)
+def test_cli_bad_flag_is_one_line_and_exits_2(project, capsys, args, field):
     path = write_yaml(project / "scenarios" / "ok.yaml", small_audit_spec())
-    result = runner.invoke(app, ["run", str(path), "--out", str(project / "o"), "--workers", "0"])
-    assert result.exit_code == 2
+    out = ["--out", str(project / "o")] if field != "--out" else []
+    assert main(["run", str(path), *out, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert field in err and len(err.splitlines()) == 1
     assert not (project / "o").exists()
 
 

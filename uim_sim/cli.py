@@ -145,9 +145,29 @@ def report(
     )
 
 
-def main() -> None:  # pragma: no cover - console entry point
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: a usage error (bad flag, missing option) is one line, exit 2.
+
+    Typer vendors its own click, so its exceptions are matched by what they offer
+    (``format_message``, ``exit_code``) rather than by an import path.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    app()
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except Exception as exc:
+        kind = type(exc).__name__
+        if kind == "NoArgsIsHelpError":
+            typer.echo(exc.ctx.get_help())
+            return 0
+        if kind == "Abort":
+            return 130
+        if not hasattr(exc, "format_message"):
+            raise
+        err_console.print(
+            f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True
+        )
+        return getattr(exc, "exit_code", 2)
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
