@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-out_console = Console()
+# a report table is wide: when piped or logged, do not squeeze it to 80 columns
+out_console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 
@@ -42,10 +43,21 @@ def _fmt(value: float, digits: int = 2) -> str:
     return f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:.{digits}f}"
 
 
+def _print_table(frame, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column).replace("_", " "), justify="right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_fmt(v, 3) if isinstance(v, float) else str(v) for v in row))
+    out_console.print(table)
+
+
 def _print_headline(head, title: str) -> None:
     """The report's headline as a compact terminal table."""
+    if "impact_ratio" not in head:
+        return _print_table(head, title)
     table = Table(title=title, title_justify="left")
-    table.add_column("condition (card · mitigation)")
+    table.add_column("condition (card · mitigation)", no_wrap=True)
     table.add_column("impact ratio [95 % CI]", justify="right")
     table.add_column("null 95 %", justify="right")
     rate_columns = [c for c in head.columns if c.startswith(("callback_rate_", "hire_rate_"))]

@@ -254,16 +254,12 @@ def _plot_over_time(summary: pd.DataFrame, metric: str, groups: tuple[str, str],
     return path
 
 
-def build_report(out: Path, folder: Path | None = None) -> Report:
-    """Write the report of a result folder and return its tables."""
-    runs, metrics, decisions = load_results(out)
-    folder = Path(folder) if folder else Path(out) / "report"
-    folder.mkdir(parents=True, exist_ok=True)
-    summary = summarise(runs, metrics)
+def hiring_section(
+    runs: pd.DataFrame, summary: pd.DataFrame, decisions: pd.DataFrame, folder: Path
+) -> tuple[pd.DataFrame, list[Path], str]:
+    """The hiring world's headline table, figures and explanation."""
     head = headline(runs, summary, decisions)
     disadvantaged = runs["param.disadvantaged"].iloc[0]
-    summary.to_csv(folder / "metrics_summary.csv", index=False)
-    head.to_csv(folder / "summary.csv", index=False)
     figures = [_plot_impact(head, disadvantaged, folder / "impact_ratio.png")]
     if runs["param.mode"].iloc[0] == "audit":
         figures.append(_plot_rates(summary, "callback_rate", folder / "callback_rate.png"))
@@ -277,14 +273,31 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
             )
         figures.append(_plot_rates(summary, "hire_rate", folder / "hire_rate.png"))
     text = (
+        f"World `hiring` ({runs['param.mode'].iloc[0]}), disadvantaged group in the "
+        f"history: `{disadvantaged}`. Impact ratio: mean over seeds with a 95 % "
+        "t-interval; `null_low`–`null_high`: the 95 % band of the same pipeline under "
+        "permuted labels (or names reassigned to groups); `p_names_pooled`: permutation "
+        "test with the name as the unit, pooled over seeds."
+    )
+    return head, figures, text
+
+
+# world name -> (runs, summary, decisions, folder) -> (headline, figures, text)
+SECTIONS = {"hiring": hiring_section}
+
+
+def build_report(out: Path, folder: Path | None = None) -> Report:
+    """Write the report of a result folder and return its tables."""
+    runs, metrics, decisions = load_results(out)
+    folder = Path(folder) if folder else Path(out) / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = summarise(runs, metrics)
+    head, figures, explanation = SECTIONS[runs["world"].iloc[0]](runs, summary, decisions, folder)
+    summary.to_csv(folder / "metrics_summary.csv", index=False)
+    head.to_csv(folder / "summary.csv", index=False)
+    text = (
         f"# uim-sim report: {Path(out).resolve().name}\n\n"
-        f"{len(runs)} runs, {runs['condition'].nunique()} conditions, "
-        f"world `{runs['world'].iloc[0]}` ({runs['param.mode'].iloc[0]}), "
-        f"disadvantaged group in the history: `{disadvantaged}`.\n\n"
-        "Impact ratio: mean over seeds with a 95 % t-interval; `null_low`–`null_high`: "
-        "the 95 % band of the same pipeline under permuted labels (or names reassigned "
-        "to groups); `p_names_pooled`: permutation test with the name as the unit, "
-        "pooled over seeds.\n\n"
+        f"{len(runs)} runs, {runs['condition'].nunique()} conditions. {explanation}\n\n"
         + _markdown(head)
         + "\n\n"
         + "\n".join(f"![{f.stem}]({f.name})" for f in figures)
@@ -295,6 +308,6 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
     images = "".join(f'<p><img src="{f.name}" style="max-width:100%"></p>' for f in figures)
     (folder / "index.html").write_text(
         f"<html><head><meta charset='utf-8'><title>uim-sim report</title></head><body>"
-        f"<h1>uim-sim report</h1>{html_table}{images}</body></html>"
+        f"<h1>uim-sim report</h1><p>{explanation}</p>{html_table}{images}</body></html>"
     )
     return Report(folder, head, summary, figures)

@@ -51,7 +51,6 @@ from uim_sim.spec import (
 
 log = logging.getLogger(__name__)
 RESULT_FILES = ("runs.parquet", "metrics.parquet", "decisions.parquet")
-NULL_METRIC = "impact_ratio"
 # run columns that describe how a run executed, not what it computed
 EXECUTION_COLUMNS = (
     "wall_seconds",
@@ -193,29 +192,36 @@ def _product(lists: list[list[Any]]) -> Iterator[tuple[Any, ...]]:
 
 def _make_world(task: RunTask, null_draw: int | None = None):
     from uim_sim.spec import WORLD_PARAMS
-    from uim_sim.worlds.hiring import HiringWorld
+    from uim_sim.worlds import world_class
 
     mitigations = [build(m, task.run_id) for m in task.mitigations]
     for m in mitigations:
         m.cards = {n: task.mitigation_cards[n] for n in m.card_names()}
-    return HiringWorld(
+    return world_class(task.world)(
         params=WORLD_PARAMS[task.world](**task.params),
         cards=[task.card],
         stages=compose(mitigations),
         seed=task.seed,
         null_draw=null_draw,
-        name_permutations=task.statistics.name_permutations,
+        statistics=task.statistics,
     )
 
 
-def _null_rows(observed: pd.DataFrame, null_values: list[pd.DataFrame]) -> pd.DataFrame:
-    """Summarise the null reference of the last step's impact ratios per group."""
+def _null_rows(
+    observed: pd.DataFrame, null_values: list[pd.DataFrame], metrics: Iterable[str]
+) -> pd.DataFrame:
+    """Summarise the null reference of each named metric at the last step, per group."""
+    frames = [_null_rows_of(observed, null_values, m) for m in metrics]
+    return pd.concat(frames, ignore_index=True) if frames else observed.iloc[0:0]
+
+
+def _null_rows_of(observed: pd.DataFrame, null_values: list[pd.DataFrame], metric: str):
     if not null_values:
         return observed.iloc[0:0]
     last = observed["step"].max()
-    obs = observed[(observed["metric"] == NULL_METRIC) & (observed["step"] == last)]
+    obs = observed[(observed["metric"] == metric) & (observed["step"] == last)]
     null = pd.concat(null_values)
-    null = null[(null["metric"] == NULL_METRIC) & (null["step"] == last)]
+    null = null[(null["metric"] == metric) & (null["step"] == last)]
     rows = []
     for group, values in null.groupby("group")["value"]:
         v = values.to_numpy(float)
@@ -231,7 +237,7 @@ def _null_rows(observed: pd.DataFrame, null_values: list[pd.DataFrame]) -> pd.Da
             "null_p": (1 + np.sum(v <= mine.iloc[0] + 1e-12)) / (1 + len(v)),
         }
         rows += [
-            {"step": last, "metric": f"{NULL_METRIC}_{k}", "group": group, "value": float(x)}
+            {"step": last, "metric": f"{metric}_{k}", "group": group, "value": float(x)}
             for k, x in stat.items()
         ]
     return pd.DataFrame(rows, columns=observed.columns)
@@ -251,7 +257,8 @@ def execute(task: RunTask, out: Path) -> dict[str, Any]:
         _make_world(task, null_draw=k).run_for().metrics()
         for k in range(task.statistics.null_permutations)
     ]
-    metrics = pd.concat([metrics, _null_rows(metrics, nulls)], ignore_index=True)
+    null_rows = _null_rows(metrics, nulls, world.null_metrics)
+    metrics = pd.concat([metrics, null_rows], ignore_index=True)
     counters: dict[str, float] = {}
     for ref in engines:
         for key, value in get_engine(ref).counters.delta(before[ref]).items():

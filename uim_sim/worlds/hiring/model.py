@@ -29,7 +29,7 @@ import pandas as pd
 
 from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.metrics.hiring import audit_metrics, hire_metrics, homogenization
-from uim_sim.spec import AgentCard, HeadSpec, HiringParams
+from uim_sim.spec import AgentCard, HeadSpec, HiringParams, StatisticsSpec
 from uim_sim.worlds.hiring.agents import Applicant, Employer
 from uim_sim.worlds.hiring.resumes import (
     FIRST_NAMES,
@@ -83,6 +83,8 @@ MARKET_REPORTERS = {
 class HiringWorld(mesa.Model):
     """Employers carrying checkpoints screen applicants.
 
+    The null reference (runner) summarises ``null_metrics`` over null draws.
+
     Args:
         params: world parameters (defaults: a small audit).
         cards: the agent card(s) employers may carry; the ``assign`` stage picks.
@@ -92,8 +94,10 @@ class HiringWorld(mesa.Model):
             seed see the same applicants (common random numbers).
         null_draw: if set, build the null reference of draw ``k``: trainable heads
             learn from permuted labels, zero-shot runs reassign names to groups.
-        name_permutations: permutations for the name-level p-values of the audit.
+        statistics: ``name_permutations`` for the audit's name-level p-values.
     """
+
+    null_metrics = ("impact_ratio",)
 
     def __init__(
         self,
@@ -102,7 +106,7 @@ class HiringWorld(mesa.Model):
         stages: Stages | None = None,
         seed: int = 0,
         null_draw: int | None = None,
-        name_permutations: int = 2000,
+        statistics: StatisticsSpec | None = None,
     ) -> None:
         super().__init__(rng=seed)
         self.params = params or HiringParams()
@@ -110,7 +114,7 @@ class HiringWorld(mesa.Model):
         self.stages = stages or Stages()
         self.seed = seed
         self.null_draw = null_draw
-        self.name_permutations = name_permutations
+        self.name_permutations = (statistics or StatisticsSpec()).name_permutations
         self.round = 0
         self.decisions: list[dict] = []
         self._step_start = 0
