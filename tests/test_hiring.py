@@ -77,8 +77,8 @@ def test_mitigations_move_the_impact_ratio_toward_one(biased, mitigation):
 def test_redaction_removes_names_from_every_text_the_model_sees():
     stages = compose([NameRedaction(RedactionParams(placeholder="X"))])
     world = HiringWorld(AUDIT.model_copy(update={"n_jobs": 2}), card(2.5), stages, seed=1)
-    texts, _ = world.training_data(card(2.5))
-    assert all(t.startswith("X.") for t in texts)
+    data = world.training_data(card(2.5))
+    assert all(stages.prepare_text(t, s).startswith("X.") for t, s in zip(data.texts, data.spans))
 
 
 def test_audit_design_pairs_resumes_that_differ_only_by_name():
@@ -150,15 +150,18 @@ def test_head_trained_on_a_researchers_file_with_redaction():
 
     file_card = load_card(ROOT / "agents" / "minilm_file_history.yaml")
     world = HiringWorld(AUDIT.model_copy(update={"n_jobs": 4}), file_card, seed=1)
-    texts, labels = world.training_data(file_card)
-    assert len(texts) == 400 and set(labels) == {0, 1}
+    data = world.training_data(file_card)
+    assert len(data.texts) == 400 and set(data.labels) == {0, 1}
+    assert 0 < data.protected.mean() < 1  # Black names found in the file's texts
     redacted = HiringWorld(
         AUDIT.model_copy(update={"n_jobs": 4}),
         file_card,
         compose([NameRedaction(RedactionParams())]),
         seed=1,
     )
-    texts, _ = redacted.training_data(file_card)
-    assert all(t.startswith("Candidate Candidate.") for t in texts)
+    prepare = redacted.stages.prepare_text
+    assert all(
+        prepare(t, s).startswith("Candidate Candidate.") for t, s in zip(data.texts, data.spans)
+    )
     decisions = redacted.run_for().decision_table()
     assert len(decisions) == 32 and decisions["decision"].sum() == 16

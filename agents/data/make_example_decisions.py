@@ -15,7 +15,7 @@ from uim_sim.spec import HiringParams
 from uim_sim.worlds.hiring import HiringWorld
 
 world = HiringWorld(HiringParams(n_history=400, n_jobs=1), seed=99)
-texts, _, labels = world.history(bias=1.5)
-pd.DataFrame({"resume": texts, "callback": labels}).to_csv(
+history = world.history(bias=1.5)
+pd.DataFrame({"resume": history.texts, "callback": history.labels}).to_csv(
     Path(__file__).with_name("example_decisions.csv"), index=False
 )

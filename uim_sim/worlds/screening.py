@@ -7,21 +7,26 @@ head runs on its rows of the cached embeddings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from uim_sim.lfm.engine import Engine, get_engine
 from uim_sim.lfm.heads import LogisticHead, build_head
 from uim_sim.spec import AgentCard
+from uim_sim.worlds.stages import Stages, TrainingSet, identity
 
 
 @dataclass
 class Screener:
+    """What a decider carries. ``transform`` (model stage) maps embeddings before the
+    head; it is fitted with the head and is the identity without a mitigation."""
+
     card: AgentCard
     engine: Engine
     head: object
+    transform: Callable[[np.ndarray], np.ndarray] = field(default=identity)
 
     @classmethod
     def from_card(cls, card: AgentCard) -> Screener:
@@ -31,8 +36,13 @@ class Screener:
     def trainable(self) -> bool:
         return isinstance(self.head, LogisticHead)
 
-    def train(self, texts: Sequence[str], labels: np.ndarray) -> Screener:
-        self.head.fit(self.engine.embed(list(texts)), labels)
+    def train(self, data: TrainingSet, stages: Stages, rng: np.random.Generator) -> Screener:
+        """Adapt on ``data`` through the data and model stages of ``stages``."""
+        data = stages.prepare_training(data, rng)
+        texts = [stages.prepare_text(t, s) for t, s in zip(data.texts, data.spans)]
+        embeddings = self.engine.embed(texts)
+        self.transform = stages.debias(embeddings, data.protected)
+        self.head.fit(self.transform(embeddings), data.labels)
         return self
 
 
@@ -57,7 +67,9 @@ def score_proposals(
         for i in rows:
             by_head.setdefault(id(screeners[i].head), []).append(i)
         for members in by_head.values():
-            head = screeners[members[0]].head
+            screener = screeners[members[0]]
+            head = screener.head
             context = np.stack([ctx[i] for i in members]) if head.needs_context else None
-            scores[members] = head.score(np.stack([emb[i] for i in members]), context)
+            embeddings = screener.transform(np.stack([emb[i] for i in members]))
+            scores[members] = head.score(embeddings, context)
     return scores

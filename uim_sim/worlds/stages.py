@@ -1,10 +1,14 @@
 """The stage hooks a world exposes to mitigations.
 
-A world never knows which mitigations exist. It calls three small hooks, and the
+A world never knows which mitigations exist. It calls a few small hooks, and the
 runner composes the mitigations of a run around them (Gymnasium-style wrapping):
 
+- ``prepare_training(data, rng)``: the adaptation set a head is trained on (data
+  stage: e.g. counterfactual or Dixon-style augmentation);
 - ``prepare_text(text, identity_spans)``: the text a decider sees, for training and
   for scoring (data/decision stage: e.g. name redaction);
+- ``debias(embeddings, protected)``: fitted on the training embeddings, returns the
+  transform applied to every embedding before the head (model stage: e.g. INLP);
 - ``decide(scores, groups, rule, rng)``: who is selected within one decision pool
   (decision stage: e.g. per-group thresholds);
 - ``assign(cards, n_deciders, rng)``: which card, and which draw of its training
@@ -21,8 +25,31 @@ import numpy as np
 from uim_sim.spec import AgentCard, DecisionSpec
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """Adaptation data: texts, 0/1 labels, identity spans per text, and whether each
+    text carries the protected identity (what a model-stage debiasing removes)."""
+
+    texts: list[str]
+    labels: np.ndarray
+    spans: list[tuple[str, ...]]
+    protected: np.ndarray
+
+
+def keep_training(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
+    return data
+
+
 def keep_text(text: str, identity_spans: Sequence[str]) -> str:
     return text
+
+
+def identity(embeddings: np.ndarray) -> np.ndarray:
+    return embeddings
+
+
+def no_debias(embeddings: np.ndarray, protected: np.ndarray) -> Callable:
+    return identity
 
 
 def select(
@@ -54,6 +81,8 @@ def one_model(cards: Sequence[AgentCard], n_deciders: int, rng: np.random.Genera
 
 @dataclass(frozen=True)
 class Stages:
+    prepare_training: Callable[[TrainingSet, np.random.Generator], TrainingSet] = keep_training
     prepare_text: Callable[[str, Sequence[str]], str] = keep_text
+    debias: Callable[[np.ndarray, np.ndarray], Callable] = no_debias
     decide: Callable[..., np.ndarray] = select
     assign: Callable[..., list[tuple[AgentCard, int]]] = one_model

@@ -22,6 +22,7 @@ decide; applicants update.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import mesa
 import numpy as np
@@ -37,10 +38,11 @@ from uim_sim.worlds.hiring.resumes import (
     OCCUPATIONS,
     ResumeBody,
     draw_name,
+    name_groups,
     name_spans,
 )
 from uim_sim.worlds.screening import Screener, score_proposals
-from uim_sim.worlds.stages import Stages
+from uim_sim.worlds.stages import Stages, TrainingSet
 
 ZERO_SHOT = AgentCard(name="minilm_zero_shot", head=HeadSpec(kind="zero_shot"))
 AUDIT_SKILL = {1: 1.5, 0: -0.5}  # latent skill of the high (1) and low (0) resumes
@@ -145,35 +147,42 @@ class HiringWorld(mesa.Model):
             if (card.fingerprint(), draw) not in built:
                 screener = Screener.from_card(card)
                 if screener.trainable:
-                    texts, labels = self.training_data(card, draw)
-                    screener.train(texts, labels)
+                    rng = np.random.default_rng([self.seed, 5, draw])
+                    screener.train(self.training_data(card, draw), self.stages, rng)
                 built[(card.fingerprint(), draw)] = screener
         return [built[(card.fingerprint(), draw)] for card, draw in assigned]
 
-    def training_data(self, card: AgentCard, draw: int = 0) -> tuple[list[str], np.ndarray]:
-        """The adaptation data of a trainable card, as the deciders see it."""
+    def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
+        """The adaptation data of a trainable card (before any mitigation)."""
         if card.head.train_on == "file":
             texts, labels = read_labelled_file(
                 card.head.file, card.head.text_column, card.head.label_column
             )
             spans = [name_spans(t) for t in texts]
+            protected = np.array([self._is_protected(s) for s in spans])
+            data = TrainingSet(texts, labels, spans, protected)
         else:
-            texts, spans, labels = self.history(card.head.history_bias, draw)
+            data = self.history(card.head.history_bias, draw)
         if self.null_draw is not None:
             rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
-            labels = rng.permutation(labels)
-        return [self.stages.prepare_text(t, s) for t, s in zip(texts, spans)], labels
+            data = replace(data, labels=rng.permutation(data.labels))
+        return data
 
-    def history(
-        self, bias: float = 0.0, draw: int = 0
-    ) -> tuple[list[str], list[tuple[str, ...]], np.ndarray]:
+    def _is_protected(self, spans: tuple[str, ...]) -> bool:
+        """Does a text name someone of the disadvantaged group (by the study's lists)?"""
+        attr = PROTECTED[self.params.disadvantaged]
+        index = 0 if attr == "race" else 1
+        groups = {g[index] for g in name_groups(spans)}
+        return self.params.disadvantaged in groups
+
+    def history(self, bias: float = 0.0, draw: int = 0) -> TrainingSet:
         """Historical hiring decisions, biased by ``bias`` (a log-odds penalty) against
         the disadvantaged group: the adaptation data through which a head inherits.
         The resumes depend only on the seed and ``draw``; the bias only moves labels."""
         p = self.params
         rng = np.random.default_rng([self.seed, 1, draw])
         attr = PROTECTED[p.disadvantaged]
-        texts, spans, labels = [], [], []
+        texts, spans, labels, protected = [], [], [], []
         occupations = list(OCCUPATIONS)
         for _ in range(p.n_history):
             race, gender = GROUPS[rng.integers(len(GROUPS))]
@@ -181,12 +190,13 @@ class HiringWorld(mesa.Model):
             skill = rng.normal()
             occupation = occupations[rng.integers(len(occupations))]
             body = ResumeBody.from_skill(occupation, skill, rng)
-            penalty = bias * ({"race": race, "gender": gender}[attr] == p.disadvantaged)
-            logit = -0.5 + p.history_skill_weight * skill - penalty
+            mine = {"race": race, "gender": gender}[attr] == p.disadvantaged
+            logit = -0.5 + p.history_skill_weight * skill - bias * mine
             labels.append(int(rng.random() < 1 / (1 + np.exp(-logit))))
             texts.append(body.render(name))
             spans.append((name,))
-        return texts, spans, np.array(labels)
+            protected.append(mine)
+        return TrainingSet(texts, np.array(labels), spans, np.array(protected))
 
     def _name_labels(self, trainable: bool) -> dict[str, tuple[str, str]]:
         """The group each first name is recorded under. A zero-shot null draw shuffles

@@ -191,3 +191,16 @@ def name_spans(text: str) -> tuple[str, ...]:
     identity spans of a text from a researcher's file, where no name field exists."""
     words = {w.strip(".,;:()") for w in text.split()}
     return tuple(sorted(words & _KNOWN_NAMES, key=len, reverse=True))
+
+
+def name_groups(spans: tuple[str, ...]) -> set[tuple[str, str]]:
+    """The (race, gender) groups whose first names, or the race whose surnames, occur."""
+    found = set()
+    for span in spans:
+        for (race, gender), names in FIRST_NAMES.items():
+            if span in names:
+                found.add((race, gender))
+        for race, names in SURNAMES.items():
+            if span in names:
+                found.update({(race, "female"), (race, "male")})
+    return found
