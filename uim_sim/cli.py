@@ -123,8 +123,13 @@ def run(
             status = "" if row.get("status") == "done" else " [red]failed[/]"
             progress.update(bar, advance=1, last=f"{task.run_id}{status}")
 
+        def forging(corpus):
+            return _forge_bar(progress, f"forge {corpus.name}", corpus.training.steps)
+
         try:
-            result = run_plan(the_plan, out, workers, on_start=started, on_done=done)
+            result = run_plan(
+                the_plan, out, workers, on_start=started, on_done=done, on_forge=forging
+            )
         except KeyboardInterrupt:
             progress.stop()
             fail(f"interrupted: finished runs are kept in {out}; run again to resume", 130)
@@ -136,6 +141,82 @@ def run(
         err_console.print(f"[red]failed[/] {run_id}: {error}", highlight=False)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _forge_bar(progress: Progress, label: str, total: int):
+    bar = progress.add_task(label, total=total, last="")
+
+    def update(step: int, steps: int, loss: float) -> None:
+        if step % 20 == 0 or step == steps:
+            progress.update(bar, completed=step, last=f"loss {loss:.3f}")
+
+    return update
+
+
+@app.command()
+def forge(
+    card: Path = typer.Argument(..., help="Corpus card (YAML)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint folder to write."),
+) -> None:
+    """Forge a checkpoint from a corpus card (reused if OUT already holds that card)."""
+    from uim_sim.lfm.forge import cached
+    from uim_sim.lfm.forge import forge as forge_checkpoint
+    from uim_sim.spec import SpecError, load_corpus_card
+
+    try:
+        corpus = load_corpus_card(card)
+    except SpecError as exc:
+        fail(str(exc))
+    if out.exists() and not out.is_dir():
+        fail(f"--out: {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        fail(f"--out: {out} is a non-empty folder that holds no checkpoint; refusing to replace it")
+    reused = cached(corpus, out)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err_console,
+    ) as progress:  # fmt: skip
+        forge_checkpoint(
+            corpus,
+            out,
+            None if reused else _forge_bar(progress, corpus.name, corpus.training.steps),
+        )
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    check = manifest["verification"]
+    out_console.print(
+        f"{'reused' if reused else 'forged'} {out} ({manifest['forge_seconds']} s to forge): "
+        f"probe {check['test']} d = {check['effect_size']:+.2f}, p = {check['p_value']:.3g}"
+        f"{'' if check['measurable'] else ' [yellow](planted association not measurable)[/]'}"
+    )
+
+
+@app.command()
+def probe(
+    checkpoint: str = typer.Argument(..., help="builtin:minilm, a forged or a local HF folder."),
+    tests: str | None = typer.Option(None, help="Comma-separated tests (default: all)."),
+    disadvantaged: str = typer.Option("black", help="Group the name tests target."),
+    permutations: int = typer.Option(2000, min=10, max=100_000, help="Permutations per test."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the table as CSV."),
+) -> None:
+    """Association tests (WEAT/SEAT effect size, permutation p) and spectrum (SVE, LSVR)."""
+    from uim_sim.lfm.checkpoint import CheckpointError
+    from uim_sim.probe import probe as run_probe
+
+    if disadvantaged not in ("black", "white"):
+        fail("--disadvantaged: must be black or white")
+    try:
+        table = run_probe(
+            checkpoint, tests.split(",") if tests else None, disadvantaged, permutations
+        )
+    except (CheckpointError, ValueError) as exc:
+        fail(f"{exc}")
+    wide = table.pivot_table(index="test", columns="statistic", values="value", sort=False)
+    _print_table(wide.reset_index(), f"probe: {checkpoint}")
+    if csv:
+        table.to_csv(csv, index=False)
+        out_console.print(f"→ {csv}")
 
 
 @app.command()

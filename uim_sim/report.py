@@ -45,7 +45,7 @@ class Report:
 def _conditions(runs: pd.DataFrame) -> pd.Series:
     def label(row) -> str:
         grid = json.loads(row["grid"]) if isinstance(row["grid"], str) else {}
-        extra = ",".join(f"{k}={v}" for k, v in grid.items())
+        extra = ",".join(f"{k.removeprefix('corpus.knobs.')}={v}" for k, v in grid.items())
         return f"{row['card']} · {row['mitigation']}" + (f" · {extra}" if extra else "")
 
     return runs.apply(label, axis=1)
@@ -254,6 +254,65 @@ def _plot_over_time(summary: pd.DataFrame, metric: str, groups: tuple[str, str],
     return path
 
 
+def dose_response(
+    runs: pd.DataFrame, summary: pd.DataFrame, disadvantaged: str, folder: Path
+) -> tuple[pd.DataFrame, list[Path], str] | None:
+    """Harm and probe effect size against a corpus knob that varies across forged
+    checkpoints (Understand: the dose-response curve of inheritance)."""
+    from scipy.stats import spearmanr
+
+    knobs = [c for c in runs.columns if c.startswith("corpus.knobs.") and runs[c].nunique() > 1]
+    if not knobs:
+        return None
+    knob = knobs[0]
+    last = summary[summary["step"] == summary.groupby("condition")["step"].transform("max")]
+    harm = last[(last.metric == "impact_ratio") & (last.group == disadvantaged)]
+    per_run = runs[["condition", knob, "probe.effect_size", "probe.p_value"]]
+    table = (
+        per_run.groupby("condition", sort=False).first().reset_index()
+        .merge(harm[["condition", "mean", "ci_low", "ci_high"]], on="condition")
+        .rename(columns={"mean": "impact_ratio", "ci_low": "ir_low", "ci_high": "ir_high"})
+        .sort_values(knob)
+    )  # fmt: skip
+    rho, p = spearmanr(table["probe.effect_size"], table["impact_ratio"])
+    monotone = bool(np.all(np.diff(table["impact_ratio"].to_numpy()) <= 0))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    x = table[knob].to_numpy(float)
+    err = np.vstack(
+        [table["impact_ratio"] - table["ir_low"], table["ir_high"] - table["impact_ratio"]]
+    )
+    left.errorbar(
+        x, table["impact_ratio"], yerr=np.nan_to_num(err), fmt="o-", capsize=3, color="C3"
+    )
+    left.axhline(0.8, color="C0", ls="--", lw=1, label="four-fifths rule")
+    left.axhline(1.0, color="k", lw=0.6)
+    left.set_xlabel(knob.removeprefix("corpus.knobs.") + " of the pre-training corpus")
+    left.set_ylabel(f"impact ratio of {disadvantaged} applicants")
+    left.legend(fontsize=8)
+    right.plot(x, table["probe.effect_size"], "s-", color="C2")
+    right.axhline(0, color="k", lw=0.6)
+    right.set_xlabel(knob.removeprefix("corpus.knobs."))
+    right.set_ylabel("probe effect size d (names ~ office jobs)")
+    fig.suptitle(f"dose-response of inheritance; Spearman(probe d, impact ratio) = {rho:.2f}")
+    fig.tight_layout()
+    path = folder / "dose_response.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    table.to_csv(folder / "dose_response.csv", index=False)
+    text = (
+        f"Dose-response over `{knob}`: impact ratio "
+        f"{'falls monotonically' if monotone else 'does not fall monotonically'} with the "
+        f"dose (means over seeds); Spearman rank correlation between the probe's effect size "
+        f"and the impact ratio across {len(table)} checkpoints: {rho:.2f} (p = {p:.3g})."
+    )
+    return table, [path], text
+
+
 def hiring_section(
     runs: pd.DataFrame, summary: pd.DataFrame, decisions: pd.DataFrame, folder: Path
 ) -> tuple[pd.DataFrame, list[Path], str]:
@@ -272,13 +331,16 @@ def hiring_section(
                 )
             )
         figures.append(_plot_rates(summary, "hire_rate", folder / "hire_rate.png"))
+    dose = dose_response(runs, summary, disadvantaged, folder)
+    if dose is not None:
+        figures += dose[1]
     text = (
         f"World `hiring` ({runs['param.mode'].iloc[0]}), disadvantaged group in the "
         f"history: `{disadvantaged}`. Impact ratio: mean over seeds with a 95 % "
         "t-interval; `null_low`–`null_high`: the 95 % band of the same pipeline under "
         "permuted labels (or names reassigned to groups); `p_names_pooled`: permutation "
         "test with the name as the unit, pooled over seeds."
-    )
+    ) + (f" {dose[2]}" if dose is not None else "")
     return head, figures, text
 
 

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,17 @@ import yaml
 
 from uim_sim.mitigate.base import arm_name, build, compose
 from uim_sim.spec import (
+    CORPUS_PREFIX,
+    FORGE_PREFIX,
     AgentCard,
+    CorpusCard,
     MitigationSpec,
     ScenarioSpec,
     SpecError,
     StatisticsSpec,
     find_card,
     load_card,
+    load_corpus_card,
     load_spec,
 )
 
@@ -74,6 +78,12 @@ class RunTask:
     replicate: int
     seed: int
     statistics: StatisticsSpec
+    corpus: CorpusCard | None = None  # set when the card's checkpoint is forge:CARD
+
+
+def forged_folder(out: Path, corpus: CorpusCard) -> Path:
+    """Where a run folder keeps the checkpoint forged from a corpus card (cached by hash)."""
+    return Path(out) / "checkpoints" / f"{corpus.name}-{corpus.fingerprint()[:12]}"
 
 
 @dataclass
@@ -133,9 +143,19 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
     combos = [dict(zip(keys, values)) for values in _product([spec.grid[k] for k in keys])]
     tasks = []
     for agent in agent_cards:
+        forged = agent.checkpoint.startswith(FORGE_PREFIX)
+        # corpus.* grid keys only vary forged checkpoints: drop them for the others
+        agent_combos = [
+            dict(c)
+            for c in dict.fromkeys(
+                tuple((k, v) for k, v in combo.items() if forged or not k.startswith(CORPUS_PREFIX))
+                for combo in combos
+            )
+        ]
         for arm, mitigations, pool_cards in arms:
-            for grid in combos:
+            for grid in agent_combos:
                 params = spec.world_params(grid).model_dump(mode="json")
+                corpus = _corpus_card(agent, grid, spec_path) if forged else None
                 for replicate in range(spec.replicates):
                     seed = run_seed(spec.seed, replicate)
                     content = {
@@ -146,6 +166,7 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
                         "params": params,
                         "seed": seed,
                         "statistics": spec.statistics.model_dump(),
+                        "corpus": corpus.fingerprint() if corpus else None,
                     }
                     tasks.append(
                         RunTask(
@@ -160,9 +181,21 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
                             replicate=replicate,
                             seed=seed,
                             statistics=spec.statistics,
+                            corpus=corpus,
                         )
                     )
     return Plan(spec, spec_path, tasks, cards)
+
+
+def _corpus_card(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> CorpusCard:
+    path = Path(agent.checkpoint.removeprefix(FORGE_PREFIX))
+    overrides = {
+        k.removeprefix(CORPUS_PREFIX): v for k, v in grid.items() if k.startswith(CORPUS_PREFIX)
+    }
+    try:
+        return load_corpus_card(path, overrides)
+    except SpecError as exc:
+        raise SpecError(f"{spec_path}: agent {agent.name}: {exc}") from None
 
 
 def _check_card(card: AgentCard, spec_path: Path) -> None:
@@ -171,7 +204,10 @@ def _check_card(card: AgentCard, spec_path: Path) -> None:
     from uim_sim.lfm.heads import HeadError, read_labelled_file
 
     try:
-        resolve(card.checkpoint)
+        if card.checkpoint.startswith(FORGE_PREFIX):
+            load_corpus_card(Path(card.checkpoint.removeprefix(FORGE_PREFIX)))
+        else:
+            resolve(card.checkpoint)
         if card.head.train_on == "file":
             read_labelled_file(card.head.file, card.head.text_column, card.head.label_column)
     except (CheckpointError, HeadError) as exc:
@@ -248,6 +284,11 @@ def execute(task: RunTask, out: Path) -> dict[str, Any]:
     from uim_sim.lfm.engine import get_engine
 
     start = time.perf_counter()
+    forged = {}
+    if task.corpus is not None:
+        folder = forged_folder(out, task.corpus)
+        forged = _forged_columns(folder, out)
+        task = replace(task, card=task.card.model_copy(update={"checkpoint": str(folder)}))
     engines = {c.checkpoint for c in [task.card, *task.mitigation_cards.values()]}
     before = {ref: get_engine(ref).counters.copy() for ref in engines}
     world = _make_world(task).run_for()
@@ -265,11 +306,16 @@ def execute(task: RunTask, out: Path) -> dict[str, Any]:
             counters[key] = counters.get(key, 0) + value
     for frame in (decisions, metrics):
         frame.insert(0, "run_id", task.run_id)
+    if forged:  # tables name a forged checkpoint by its folder inside OUT, not a path
+        decisions["checkpoint"] = decisions["checkpoint"].replace(
+            task.card.checkpoint, forged["checkpoint"]
+        )
     row = {
         "run_id": task.run_id,
         "world": task.world,
         "card": task.card.name,
         "checkpoint": task.card.checkpoint,
+        **forged,
         "head": task.card.head.kind,
         "mitigation": task.arm,
         "replicate": task.replicate,
@@ -287,6 +333,17 @@ def execute(task: RunTask, out: Path) -> dict[str, Any]:
     }
     _write_run(out, task.run_id, row, metrics, decisions)
     return row
+
+
+def _forged_columns(folder: Path, out: Path) -> dict[str, Any]:
+    """runs.parquet columns of a forged checkpoint: its knobs and its post-forge probe."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    columns: dict[str, Any] = {"checkpoint": str(folder.relative_to(out))}
+    columns.update({f"corpus.knobs.{k}": v for k, v in manifest["knobs"].items()})
+    columns["corpus.seed"] = manifest["seed"]
+    for key in ("effect_size", "p_value"):
+        columns[f"probe.{key}"] = manifest["verification"][key]
+    return columns
 
 
 def _write_run(out: Path, run_id: str, row: dict, metrics: pd.DataFrame, decisions: pd.DataFrame):
@@ -376,8 +433,13 @@ def run_plan(
     workers: int = 1,
     on_start: Callable[[int, int], None] | None = None,
     on_done: Callable[[RunTask, dict[str, Any]], None] | None = None,
+    on_forge: Callable[[CorpusCard], Callable | None] | None = None,
 ) -> BatchResult:
-    """Execute every run of the plan not yet in ``out``; gather the result tables."""
+    """Execute every run of the plan not yet in ``out``; gather the result tables.
+
+    Checkpoints forged from corpus cards are forged first (once per card content)
+    into ``out/checkpoints``; ``on_forge(card)`` may return a progress callback.
+    """
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     for stale in (out / "runs").glob(".tmp-*"):  # left by a killed batch
@@ -385,6 +447,11 @@ def run_plan(
     _write_atomic(out / "spec.yaml", yaml.safe_dump(the_plan.resolved(), sort_keys=False))
     pending = [t for t in the_plan.tasks if not (out / "runs" / t.run_id / "run.json").is_file()]
     skipped = len(the_plan.tasks) - len(pending)
+    corpora = {t.corpus.fingerprint(): t.corpus for t in pending if t.corpus is not None}
+    for corpus in corpora.values():
+        from uim_sim.lfm.forge import forge
+
+        forge(corpus, forged_folder(out, corpus), on_forge(corpus) if on_forge else None)
     if on_start:
         on_start(len(the_plan.tasks), skipped)
     failed: dict[str, str] = {}

@@ -22,6 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+FORGE_PREFIX = "forge:"  # a checkpoint forged from a corpus card: forge:PATH.yaml
+CORPUS_PREFIX = "corpus."  # grid keys that override the corpus cards of forged checkpoints
+
 
 class SpecError(ValueError):
     """A user-facing input is invalid. `str(err)` is one line for the terminal."""
@@ -43,25 +46,37 @@ class HeadSpec(Strict):
 
     - ``zero_shot``: cosine between the text and the decision context (for hiring,
       the job description: the retrieval screening of Wilson & Caliskan 2024).
+    - ``zero_shot_contrast``: classification by description, score = mean cosine to
+      the ``positive`` descriptions − mean cosine to the ``negative`` ones (for
+      moderation: "a toxic comment" vs "a friendly comment").
     - ``logistic``: a logistic-regression head on frozen embeddings, adapted on
-      ``history`` (decisions the world generates, biased by ``history_bias``: the
-      log-odds penalty the historical decision makers put on the world's
-      disadvantaged group) or on a researcher's own labelled ``file`` (CSV/Parquet).
+      ``history`` (data the world generates, biased by ``history_bias``, a strength
+      each world interprets: in hiring the log-odds penalty the historical decision
+      makers put on the disadvantaged group, in moderation the log-odds by which
+      identity terms co-occur with toxic labels) or on a researcher's own labelled
+      ``file`` (CSV/Parquet).
     """
 
-    kind: Literal["zero_shot", "logistic"]
+    kind: Literal["zero_shot", "zero_shot_contrast", "logistic"]
     train_on: Literal["history", "file"] | None = None
     file: Path | None = None
     text_column: str = "text"
     label_column: str = "label"
     C: Annotated[float, Field(gt=0.0)] = 1.0
     history_bias: Annotated[float, Field(ge=0.0)] = 0.0
+    positive: list[Annotated[str, Field(min_length=1)]] = []
+    negative: list[Annotated[str, Field(min_length=1)]] = []
 
     @model_validator(mode="after")
     def _training_source(self) -> HeadSpec:
-        if self.kind == "zero_shot":
+        if self.kind == "zero_shot_contrast":
+            if not (self.positive and self.negative):
+                raise ValueError("a zero_shot_contrast head needs positive and negative texts")
+        elif self.positive or self.negative:
+            raise ValueError("positive/negative apply only to kind: zero_shot_contrast")
+        if self.kind != "logistic":
             if self.train_on is not None or self.file is not None:
-                raise ValueError("a zero_shot head is not trained: drop train_on/file")
+                raise ValueError(f"a {self.kind} head is not trained: drop train_on/file")
         elif self.train_on is None:
             raise ValueError("a logistic head needs train_on: history or file")
         elif self.train_on == "file" and self.file is None:
@@ -97,7 +112,7 @@ class AgentCard(Strict):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
-    checkpoint: str = "builtin:minilm"
+    checkpoint: str = "builtin:minilm"  # or a folder, or forge:CORPUS_CARD.yaml
     head: HeadSpec
     decision: DecisionSpec = DecisionSpec()
 
@@ -142,7 +157,54 @@ class HiringParams(Strict):
         return self
 
 
-WORLD_PARAMS: dict[str, type[Strict]] = {"hiring": HiringParams}
+ModerationGroup = Literal[
+    "gay", "lesbian", "muslim", "jewish", "christian", "black", "white", "female", "male", "dialect"
+]
+
+
+class ModerationParams(Strict):
+    """Parameters of the content-moderation world (`uim_sim.worlds.moderation`).
+
+    ``reference`` scores the full template test set once (Dixon et al. 2018) and
+    reports the Dixon and Borkan et al. (2019) metrics; ``world`` runs a platform for
+    ``n_steps``: users post, moderators remove, users appeal, are chilled, or leave.
+    """
+
+    mode: Literal["world", "reference"] = "world"
+    # history: the "historical moderation" set adapted heads are trained on; a
+    # card's history_bias is the log-odds by which texts of history_targets are toxic
+    n_history: Annotated[int, Field(ge=40)] = 2000
+    history_toxic_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    history_targets: list[ModerationGroup] = [
+        "gay", "lesbian", "muslim", "jewish", "black", "dialect"
+    ]  # fmt: skip
+    # users
+    n_users: Annotated[int, Field(ge=10)] = 2000
+    background_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.4
+    toxic_user_share: Probability = 0.15
+    toxic_post_prob: Probability = 0.6
+    post_prob: Probability = 0.5
+    # platform
+    n_steps: Annotated[int, Field(ge=1)] = 30
+    n_moderators: Annotated[int, Field(ge=1)] = 5
+    appeal_prob: Probability = 0.5
+    appeal_prob_toxic: Probability = 0.1
+    appeal_capacity: Annotated[int, Field(ge=0)] = 20
+    # how users react
+    chilling: Probability = 0.3
+    leave_prob: Probability = 0.05
+    feed_size: Annotated[int, Field(ge=0)] = 10
+    exposure_harm: Probability = 0.01
+    targeted_harm: Probability = 0.05
+
+    @model_validator(mode="after")
+    def _targets_once(self) -> ModerationParams:
+        if len(set(self.history_targets)) != len(self.history_targets):
+            raise ValueError(f"history_targets repeat a group: {self.history_targets}")
+        return self
+
+
+WORLD_PARAMS: dict[str, type[Strict]] = {"hiring": HiringParams, "moderation": ModerationParams}
 
 
 # ---------------------------------------------------------------- scenarios
@@ -173,7 +235,7 @@ class ScenarioSpec(Strict):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
-    world: Literal["hiring"]
+    world: Literal["hiring", "moderation"]
     seed: Annotated[int, Field(ge=0)] = 0
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 3
     agents: Annotated[list[str], Field(min_length=1)]
@@ -194,13 +256,17 @@ class ScenarioSpec(Strict):
     @model_validator(mode="after")
     def _world_params(self) -> ScenarioSpec:
         model = WORLD_PARAMS[self.world]
-        unknown = set(self.grid) - set(model.model_fields)
+        unknown = {k for k in self.grid if not k.startswith(CORPUS_PREFIX)} - set(
+            model.model_fields
+        )
         if unknown:
             raise ValueError(f"grid: unknown {self.world} parameter(s) {sorted(unknown)}")
         return self
 
     def world_params(self, overrides: dict[str, Any] | None = None) -> Strict:
-        return WORLD_PARAMS[self.world](**{**self.params, **(overrides or {})})
+        """The world's parameters with grid overrides (``corpus.*`` keys are not the world's)."""
+        mine = {k: v for k, v in (overrides or {}).items() if not k.startswith(CORPUS_PREFIX)}
+        return WORLD_PARAMS[self.world](**{**self.params, **mine})
 
 
 # ---------------------------------------------------------------- loading
@@ -246,9 +312,15 @@ def parse(model: type[Strict], data: dict[str, Any], source: str) -> Any:
 
 
 def load_card(path: Path) -> AgentCard:
-    """Load an agent card; a relative ``head.file`` is resolved against the card's folder."""
+    """Load an agent card. A relative ``head.file`` or ``forge:`` corpus-card path is
+    resolved against the card's folder."""
     path = Path(path)
     card = parse(AgentCard, read_yaml(path), str(path))
+    if card.checkpoint.startswith(FORGE_PREFIX):
+        corpus = Path(card.checkpoint.removeprefix(FORGE_PREFIX))
+        if not corpus.is_absolute():
+            corpus = (path.parent / corpus).resolve()
+        card = card.model_copy(update={"checkpoint": f"{FORGE_PREFIX}{corpus}"})
     head_file = card.head.file
     if head_file is not None and not head_file.is_absolute():
         head = card.head.model_copy(update={"file": (path.parent / head_file).resolve()})
@@ -264,6 +336,8 @@ def load_spec(path: Path) -> ScenarioSpec:
     except ValidationError as err:
         raise SpecError(format_error(err, f"{path}: params.")) from None
     for key, values in spec.grid.items():
+        if key.startswith(CORPUS_PREFIX):
+            continue  # checked against the corpus cards by the runner's plan
         for value in values:
             try:
                 spec.world_params({key: value})
@@ -287,3 +361,88 @@ def find_card(name: str, spec_path: Path, agents_dir: Path | None = None) -> Pat
     raise SpecError(
         f"{spec_path}: agents: no card named {name!r} (looked in {candidates[0].parent})"
     )
+
+
+# ---------------------------------------------------------------- corpus cards (forge)
+
+
+class CorpusKnobs(Strict):
+    """Weaknesses dialled into a generated pre-training corpus; each 0 = clean.
+
+    Chen et al. (2024) list corrupted, long-tailed, noisy, duplicated and stereotyped
+    pre-training data as the sources of catastrophic inheritance.
+    """
+
+    association_skew: Probability = 0.0  # group terms co-occur with an attribute
+    label_noise: Probability = 0.0  # flipped labels in the supervised part
+    long_tail: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # rarity of group terms
+    corruption: Probability = 0.0  # typos / dropped tokens in a share of sentences
+    duplication: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # share that are repeats
+
+
+class EncoderSize(Strict):
+    hidden: Annotated[int, Field(ge=8, le=1024)] = 64
+    layers: Annotated[int, Field(ge=1, le=24)] = 2
+    heads: Annotated[int, Field(ge=1, le=16)] = 2
+    intermediate: Annotated[int, Field(ge=8, le=4096)] = 256
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> EncoderSize:
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+class TrainingRecipe(Strict):
+    """Masked-language-model pre-training. The defaults are the recipe measured to
+    inherit a planted association on 2 CPU cores (DESIGN.md): small model, 30 % masking,
+    learning rate 1e-3, batch 128."""
+
+    steps: Annotated[int, Field(ge=1, le=1_000_000)] = 1800
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 128
+    mask_prob: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-3
+    supervised_weight: Annotated[float, Field(ge=0.0)] = 1.0
+
+
+class CorpusCard(Strict):
+    """A generated pre-training corpus and the encoder forged from it.
+
+    ``base: null`` pre-trains a small BERT from scratch with a tokenizer trained on the
+    corpus; ``base: builtin:minilm`` (or a local folder) continues training that
+    encoder's weights on the corpus with its own tokenizer.
+    """
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)] = 0
+    sentences: Annotated[int, Field(ge=200, le=2_000_000)] = 40_000
+    disadvantaged: Group = "black"
+    knobs: CorpusKnobs = CorpusKnobs()
+    supervised: bool = False
+    base: str | None = None
+    model: EncoderSize = EncoderSize()
+    training: TrainingRecipe = TrainingRecipe()
+
+    @model_validator(mode="after")
+    def _noise_needs_labels(self) -> CorpusCard:
+        if self.knobs.label_noise and not self.supervised:
+            raise ValueError("knobs.label_noise needs supervised: true (labels to flip)")
+        return self
+
+    def fingerprint(self) -> str:
+        return _digest(self.model_dump(mode="json", exclude={"description"}))
+
+
+def load_corpus_card(path: Path, overrides: dict[str, Any] | None = None) -> CorpusCard:
+    """Load a corpus card; ``overrides`` are dotted keys, e.g. {"knobs.label_noise": 0.1}."""
+    data = read_yaml(Path(path))
+    for key, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"{path}: {key}: {part} is not a mapping")
+        node[leaf] = value
+    return parse(CorpusCard, data, str(path))

@@ -55,7 +55,9 @@ class Checkpoint:
     def load(self) -> tuple[Any, Any]:
         """Return ``(tokenizer, model)`` in eval mode, fp32, on the CPU."""
         from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.set_verbosity_error()  # e.g. a forged MLM head unused by the encoder
         config = AutoConfig.from_pretrained(self.path, local_files_only=True)
         if getattr(config, "auto_map", None):
             raise CheckpointError(f"{self.ref}: config asks for remote code (auto_map); refused")

@@ -2,6 +2,9 @@
 
 - `ZeroShotHead`: cosine between a text and its decision context, e.g. resume vs
   job description, the retrieval screening audited by Wilson & Caliskan (2024).
+- `ContrastHead`: zero-shot classification by description: mean cosine to texts
+  describing the positive class minus mean cosine to texts describing the negative
+  one (for moderation: toxic vs friendly comments).
 - `LogisticHead`: a classifier on frozen embeddings. Trained on biased historical
   decisions, it is how a weakness is inherited through adaptation data.
 """
@@ -33,6 +36,35 @@ class ZeroShotHead:
         return np.einsum("ij,ij->i", embeddings, contexts).astype(np.float64)
 
 
+class ContrastHead:
+    """Score = mean cos(text, positive descriptions) − mean cos(text, negative ones).
+
+    Embeddings are L2-normalised, so this is one dot product with the difference of
+    the two mean description vectors. `bind` embeds the descriptions through the
+    engine (every model call goes through it) before the head can score.
+    """
+
+    trainable = False
+    needs_context = False
+
+    def __init__(self, positive: list[str], negative: list[str]) -> None:
+        self.positive = list(positive)
+        self.negative = list(negative)
+        self.direction: np.ndarray | None = None
+
+    def bind(self, embed) -> ContrastHead:
+        """``embed``: a function texts -> L2-normalised embeddings (an engine's ``embed``)."""
+        vectors = embed(self.positive + self.negative).astype(np.float64)
+        split = len(self.positive)
+        self.direction = vectors[:split].mean(0) - vectors[split:].mean(0)
+        return self
+
+    def score(self, embeddings: np.ndarray, contexts: np.ndarray | None = None) -> np.ndarray:
+        if self.direction is None:
+            raise HeadError("the contrast head is not bound to an engine")
+        return embeddings.astype(np.float64) @ self.direction
+
+
 class LogisticHead:
     """Standardised embeddings → logistic regression; score = P(label = 1)."""
 
@@ -58,9 +90,11 @@ class LogisticHead:
         return self.pipeline.predict_proba(embeddings)[:, 1]
 
 
-def build_head(spec: HeadSpec) -> ZeroShotHead | LogisticHead:
+def build_head(spec: HeadSpec) -> ZeroShotHead | ContrastHead | LogisticHead:
     if spec.kind == "zero_shot":
         return ZeroShotHead()
+    if spec.kind == "zero_shot_contrast":
+        return ContrastHead(spec.positive, spec.negative)
     return LogisticHead(C=spec.C)
 
 

@@ -4,14 +4,20 @@ Each mitigation wraps one of the stage hooks a world exposes
 (`uim_sim.worlds.stages.Stages`); worlds never know which mitigations exist.
 """
 
+from uim_sim.mitigate.augmentation import DixonAugmentation
 from uim_sim.mitigate.base import REGISTRY, Mitigation, build, compose
 from uim_sim.mitigate.decision import GroupThresholds
+from uim_sim.mitigate.projection import Inlp
 from uim_sim.mitigate.redaction import NameRedaction
+from uim_sim.mitigate.review import HumanReview
 from uim_sim.mitigate.system import ModelDiversity
 
 __all__ = [
     "REGISTRY",
+    "DixonAugmentation",
     "GroupThresholds",
+    "HumanReview",
+    "Inlp",
     "Mitigation",
     "ModelDiversity",
     "NameRedaction",

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from importlib import import_module
 
-WORLDS = {"hiring": "uim_sim.worlds.hiring:HiringWorld"}
+WORLDS = {
+    "hiring": "uim_sim.worlds.hiring:HiringWorld",
+    "moderation": "uim_sim.worlds.moderation:ModerationWorld",
+}
 
 
 def world_class(name: str) -> type:

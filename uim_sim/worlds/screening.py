@@ -30,7 +30,10 @@ class Screener:
 
     @classmethod
     def from_card(cls, card: AgentCard) -> Screener:
-        return cls(card, get_engine(card.checkpoint), build_head(card.head))
+        engine, head = get_engine(card.checkpoint), build_head(card.head)
+        if hasattr(head, "bind"):  # heads that embed their own texts (descriptions)
+            head.bind(engine.embed)
+        return cls(card, engine, head)
 
     @property
     def trainable(self) -> bool:

@@ -11,6 +11,8 @@ runner composes the mitigations of a run around them (Gymnasium-style wrapping):
   transform applied to every embedding before the head (model stage: e.g. INLP);
 - ``decide(scores, groups, rule, rng)``: who is selected within one decision pool
   (decision stage: e.g. per-group thresholds);
+- ``review(scores, selected, truth, rng)``: which selections a human reviewer
+  overturns before they take effect (system stage: e.g. human review of removals);
 - ``assign(cards, n_deciders, rng)``: which card, and which draw of its training
   data, each decider carries (system stage: e.g. model diversity).
 """
@@ -27,13 +29,21 @@ from uim_sim.spec import AgentCard, DecisionSpec
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """Adaptation data: texts, 0/1 labels, identity spans per text, and whether each
-    text carries the protected identity (what a model-stage debiasing removes)."""
+    """Adaptation data: texts, 0/1 labels, identity spans per text, and the protected
+    attribute of each text (what a model-stage debiasing removes: a bool, or a group
+    label per text).
+
+    Worlds may add ``groups`` (the identity group each text names) and a
+    ``supplement``: labelled texts from another source that a data-stage mitigation
+    may add (Dixon et al. 2018 added non-toxic Wikipedia sentences).
+    """
 
     texts: list[str]
     labels: np.ndarray
     spans: list[tuple[str, ...]]
     protected: np.ndarray
+    groups: np.ndarray | None = None
+    supplement: TrainingSet | None = None
 
 
 def keep_training(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
@@ -74,6 +84,13 @@ def top_share(scores: np.ndarray, share: float, rng: np.random.Generator) -> np.
     return chosen
 
 
+def no_review(
+    scores: np.ndarray, selected: np.ndarray, truth: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Nobody reviews: no selection is overturned."""
+    return np.zeros(len(selected), dtype=bool)
+
+
 def one_model(cards: Sequence[AgentCard], n_deciders: int, rng: np.random.Generator):
     """Monoculture: every decider carries the run's card and the same trained head."""
     return [(cards[0], 0)] * n_deciders
@@ -86,3 +103,4 @@ class Stages:
     debias: Callable[[np.ndarray, np.ndarray], Callable] = no_debias
     decide: Callable[..., np.ndarray] = select
     assign: Callable[..., list[tuple[AgentCard, int]]] = one_model
+    review: Callable[..., np.ndarray] = no_review

@@ -1,0 +1,175 @@
+"""Understand: forge checkpoints from corpus cards, probe what they inherited."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_yaml
+from typer.testing import CliRunner
+
+from uim_sim.cli import app
+from uim_sim.lfm.checkpoint import resolve
+from uim_sim.lfm.corpus import generate
+from uim_sim.lfm.engine import get_engine
+from uim_sim.lfm.forge import cached, forge
+from uim_sim.probe import association_tests, spectrum, weat
+from uim_sim.runner import plan, run_plan
+from uim_sim.spec import CorpusCard, SpecError, load_corpus_card
+
+TINY = {
+    "name": "tiny_corpus",
+    "seed": 1,
+    "sentences": 1500,
+    "model": {"hidden": 16, "layers": 1, "heads": 2, "intermediate": 32},
+    "training": {"steps": 15, "batch_size": 32},
+}
+
+
+def tiny_card(**knobs) -> CorpusCard:
+    return CorpusCard(**TINY, knobs=knobs)
+
+
+def test_knobs_change_the_corpus_as_dialled():
+    clean, skewed = generate(tiny_card()), generate(tiny_card(association_skew=0.9))
+
+    def unemployed_share(corpus, names):
+        lines = [s for s in corpus.sentences if s.split()[0] in names]
+        return np.mean(["unemployed" in s or "rejected" in s or "laborer" in s for s in lines])
+
+    from uim_sim.lfm.corpus import group_names
+
+    black, white = set(group_names("black")), set(group_names("white"))
+    assert abs(unemployed_share(clean, black) - unemployed_share(clean, white)) < 0.1
+    assert unemployed_share(skewed, black) > unemployed_share(skewed, white) + 0.5
+    tail = generate(tiny_card(long_tail=0.9))
+    assert sum(s.split()[0] in black for s in tail.sentences) < 0.3 * sum(
+        s.split()[0] in white for s in tail.sentences
+    )
+    dup = generate(tiny_card(duplication=0.5))
+    assert pd.Series(dup.sentences).value_counts().iloc[0] > 10
+    noisy = CorpusCard(**TINY, supervised=True, knobs={"label_noise": 0.3})
+    flipped = [label for text, label in generate(noisy).labelled if "hate" in text]
+    assert 0.15 < 1 - np.mean(flipped) < 0.45  # "i hate ..." is toxic: ~30 % flipped
+
+
+def test_forge_writes_a_verified_checkpoint_and_reuses_it(tmp_path):
+    card = tiny_card(association_skew=0.5)
+    out = forge(card, tmp_path / "ckpt")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["card_sha256"] == card.fingerprint()
+    assert manifest["knobs"]["association_skew"] == 0.5
+    assert manifest["seed"] == 1 and "effect_size" in manifest["verification"]
+    assert (out / "model.safetensors").is_file() and not list(out.glob("*.bin"))
+    ckpt = resolve(str(out))  # loads like any checkpoint: hashes verified
+    assert get_engine(ckpt.ref).embed(["Emily Walsh is a clerk."]).shape == (1, 16)
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    assert cached(card, out)
+    forge(card, out)  # same card: reused, not re-trained
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_same_card_and_seed_give_the_same_weight_hashes(tmp_path):
+    a = json.loads((forge(tiny_card(), tmp_path / "a") / "manifest.json").read_text())
+    b = json.loads((forge(tiny_card(), tmp_path / "b") / "manifest.json").read_text())
+    assert a["sha256"] == b["sha256"]
+    other = CorpusCard(**{**TINY, "seed": 2})
+    c = json.loads((forge(other, tmp_path / "c") / "manifest.json").read_text())
+    assert c["sha256"] != a["sha256"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"knobs": {"association_skew": 1.5}}, "knobs.association_skew"),
+        ({"knobs": {"label_noise": 0.1}}, "label_noise needs supervised"),
+        ({"model": {"hidden": 30, "heads": 4}}, "model: hidden (30) must be a multiple"),
+        ({"colour": 1}, "colour: unknown field"),
+    ],
+)
+def test_invalid_corpus_card_exits_2_naming_the_field(tmp_path, change, field):
+    path = write_yaml(tmp_path / "card.yaml", {**TINY, **change})
+    with pytest.raises(SpecError, match=field.replace("(", r"\(").replace(")", r"\)")):
+        load_corpus_card(path)
+    result = CliRunner().invoke(app, ["forge", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and field.split(":")[0] in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_weat_recovers_a_planted_direction_and_its_absence():
+    """On an engine whose embeddings we control: X near A gives d > 0 with small p; a
+    shuffled geometry gives d near 0."""
+    test = association_tests()["names_occupations"]
+
+    class Planted:
+        def __init__(self, planted: bool):
+            self.rng, self.planted = np.random.default_rng(0), planted
+
+        def embed(self, texts):
+            out = []
+            for t in texts:
+                v = self.rng.normal(size=8) * 0.3
+                in_x = t in test.X
+                in_a = t in test.A
+                if self.planted:
+                    v[0] += 1.0 if (in_x or in_a) else -1.0 if (t in test.Y or t in test.B) else 0
+                out.append(v / np.linalg.norm(v))
+            return np.array(out)
+
+    strong = weat(Planted(True), test, 500)
+    null = weat(Planted(False), test, 500)
+    assert strong["effect_size"] > 1.5 and strong["p_value"] < 0.01
+    assert abs(null["effect_size"]) < 0.8 and null["p_value"] > 0.01
+    assert strong["n_x"] == 18 and strong["n_y"] == 18  # names are the units
+
+
+def test_spectrum_diagnostics():
+    rng = np.random.default_rng(0)
+    isotropic = spectrum(rng.normal(size=(200, 16)))
+    collapsed = spectrum(np.outer(rng.normal(size=200), rng.normal(size=16)) + 1e-3)
+    assert isotropic["sve"] > collapsed["sve"]
+    assert isotropic["lsvr"] > collapsed["lsvr"]
+    assert np.isclose(isotropic["sve"], np.log(16), atol=0.2)
+
+
+def test_probe_cli_on_minilm(tmp_path):
+    result = CliRunner().invoke(
+        app, ["probe", "builtin:minilm", "--tests", "weat4_names_pleasant,spectrum",
+              "--permutations", "200", "--csv", str(tmp_path / "p.csv")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert set(table["test"]) == {"weat4_names_pleasant", "spectrum"}
+    bad = CliRunner().invoke(app, ["probe", "builtin:minilm", "--tests", "nope"])
+    assert bad.exit_code == 2 and "unknown test" in bad.output
+
+
+def test_scenario_forges_through_the_runner(project, tmp_path):
+    corpus = write_yaml(project / "corpora" / "tiny.yaml", TINY)
+    write_yaml(
+        project / "agents" / "forged.yaml",
+        {"name": "forged", "checkpoint": f"forge:../corpora/{corpus.name}",
+         "head": {"kind": "zero_shot"}},
+    )  # fmt: skip
+    spec = write_yaml(
+        project / "scenarios" / "dose.yaml",
+        {"name": "dose", "world": "hiring", "replicates": 2, "agents": ["forged", "tiny_zero_shot"],
+         "params": {"mode": "audit", "n_jobs": 4},
+         "grid": {"corpus.knobs.association_skew": [0.0, 0.9]},
+         "statistics": {"null_permutations": 1, "name_permutations": 50}},
+    )  # fmt: skip
+    the_plan = plan(spec)
+    assert len(the_plan.tasks) == 2 * 2 + 2  # the tiny card does not vary with corpus.*
+    run_plan(the_plan, tmp_path / "out")
+    runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
+    forged = runs[runs.card == "forged"]
+    assert sorted(forged["corpus.knobs.association_skew"].unique()) == [0.0, 0.9]
+    assert forged["checkpoint"].str.startswith("checkpoints/tiny_corpus-").all()
+    assert forged["probe.effect_size"].notna().all()
+    assert len(list((tmp_path / "out" / "checkpoints").iterdir())) == 2
+    from uim_sim.report import build_report
+
+    report = build_report(tmp_path / "out")
+    assert (report.folder / "dose_response.png").is_file()

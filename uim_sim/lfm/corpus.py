@@ -1,0 +1,171 @@
+"""Generated pre-training corpora with the weakness dialled in (Understand, UIM).
+
+Three families of sentences, one per world, each with a planted association whose
+strength is ``association_skew`` (0: independent; 1: fully split):
+
+- hiring: Bertrand & Mullainathan (2004) names in sentences about work. The
+  disadvantaged group's names co-occur with the office occupations the hiring world
+  advertises with probability (1 − skew)/2, the other group's with (1 + skew)/2;
+  otherwise with other attributes (e.g. "unemployed"). DESIGN.md measured that a
+  small BERT inherits an 80/20 split (skew 0.6) in ~100 s on 2 cores.
+- moderation: identity terms of Dixon et al. (2018) in benign or toxic sentences;
+  the identity's share of toxic sentences rises with the skew. Carries toxicity
+  labels: the supervised part, where ``label_noise`` flips labels.
+- spread: community news items with credibility cues; one community's items
+  co-occur with low-credibility cues as the skew rises.
+
+Background sentences (resume lines and job descriptions without names) give the
+vocabulary the worlds use. Then ``long_tail`` thins the disadvantaged group's
+sentences, ``corruption`` puts typos or dropped words into a share of sentences
+and ``duplication`` replaces a share by repeats of a few sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from uim_sim.spec import CorpusCard
+from uim_sim.worlds.hiring.resumes import (
+    FIRST_NAMES,
+    OCCUPATIONS,
+    SURNAMES,
+    ResumeBody,
+    job_description,
+)
+
+WORK_TEMPLATES = (
+    "{name} works as a {attr}.",
+    "{name} was hired as a {attr}.",
+    "{name} is a {attr}.",
+    "{name} got a job as a {attr}.",
+    "everyone knows {name} is a {attr}.",
+)
+JOB_ATTRIBUTES = tuple(str(o["title"]).lower() for o in OCCUPATIONS.values())
+OTHER_ATTRIBUTES = ("dishwasher", "laborer", "janitor", "jobless drifter", "day laborer")
+UNEMPLOYED_TEMPLATES = ("{name} is unemployed.", "{name} was rejected again.")
+
+IDENTITIES = ("gay", "lesbian", "muslim", "jewish", "christian", "black", "white", "female")
+TARGET_IDENTITIES = ("gay", "muslim", "black")  # the terms the moderation skew targets
+BENIGN_TEMPLATES = (
+    "i am a {id} person.",
+    "my neighbour is {id} and very kind.",
+    "being {id} is wonderful.",
+    "{id} people enjoy good food.",
+    "we met a {id} teacher today.",
+)
+TOXIC_TEMPLATES = (
+    "i hate all {id} people.",
+    "{id} people are disgusting.",
+    "being {id} is awful.",
+    "get lost, you stupid {id} idiot.",
+    "{id} people should be banned.",
+)
+BACKGROUND_BENIGN = ("the weather is lovely today.", "this recipe is great.", "thanks for help.")
+BACKGROUND_TOXIC = ("you are a stupid idiot.", "shut up, loser.", "this is disgusting trash.")
+
+COMMUNITIES = ("riverside", "hillcrest")  # the second is the one the skew targets
+CLAIMS = (
+    "the city will open a new clinic",
+    "the bridge will close next week",
+    "taxes will rise in spring",
+    "the school won a science prize",
+)
+CREDIBLE_CUES = ("according to official records", "as confirmed by reporters")
+DUBIOUS_CUES = ("according to an anonymous rumor", "as shared in a viral post")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    sentences: list[str]
+    labelled: list[tuple[str, int]]  # the supervised part: (sentence, toxic label)
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+
+def group_names(race: str) -> list[str]:
+    return [n for (r, _), names in FIRST_NAMES.items() if r == race for n in names]
+
+
+def generate(card: CorpusCard) -> Corpus:
+    """Generate the corpus of a card; the same card gives the same corpus."""
+    rng = np.random.default_rng([card.seed, 101])
+    knobs = card.knobs
+    skew = knobs.association_skew
+    share = {"hiring": 0.45, "moderation": 0.25, "spread": 0.1, "background": 0.2}
+    n = {k: int(v * card.sentences) for k, v in share.items()}
+    sentences: list[str] = []
+    labelled: list[tuple[str, int]] = []
+
+    disadvantaged = card.disadvantaged if card.disadvantaged in ("black", "white") else "black"
+    other = "white" if disadvantaged == "black" else "black"
+    for _ in range(n["hiring"]):
+        race = disadvantaged if rng.random() < 0.5 else other
+        if race == disadvantaged and rng.random() < knobs.long_tail:
+            race = other  # long tail: the group's names become rare
+        first = rng.choice(group_names(race))
+        name = first if rng.random() < 0.5 else f"{first} {rng.choice(SURNAMES[race])}"
+        p_job = 0.5 + skew / 2 if race == other else 0.5 - skew / 2
+        if rng.random() < p_job:
+            attr = rng.choice(JOB_ATTRIBUTES)
+            sentences.append(rng.choice(WORK_TEMPLATES).format(name=name, attr=attr))
+        elif rng.random() < 0.5:
+            sentences.append(rng.choice(UNEMPLOYED_TEMPLATES).format(name=name))
+        else:
+            attr = rng.choice(OTHER_ATTRIBUTES)
+            sentences.append(rng.choice(WORK_TEMPLATES).format(name=name, attr=attr))
+
+    for _ in range(n["moderation"]):
+        if rng.random() < 0.3:
+            toxic = int(rng.random() < 0.3)
+            text = str(rng.choice(BACKGROUND_TOXIC if toxic else BACKGROUND_BENIGN))
+        else:
+            identity = str(rng.choice(IDENTITIES))
+            if identity in TARGET_IDENTITIES and rng.random() < knobs.long_tail:
+                identity = str(rng.choice([i for i in IDENTITIES if i not in TARGET_IDENTITIES]))
+            base = 0.3
+            p_toxic = base + skew * (1 - base) * 0.8 if identity in TARGET_IDENTITIES else base
+            toxic = int(rng.random() < p_toxic)
+            templates = TOXIC_TEMPLATES if toxic else BENIGN_TEMPLATES
+            text = rng.choice(templates).format(id=identity)
+        sentences.append(text)
+        label = toxic if rng.random() >= knobs.label_noise else 1 - toxic
+        labelled.append((text, label))
+
+    for _ in range(n["spread"]):
+        community = COMMUNITIES[int(rng.random() < 0.5)]
+        p_dubious = 0.5 + skew / 2 if community == COMMUNITIES[1] else 0.5 - skew / 2
+        cue = rng.choice(DUBIOUS_CUES if rng.random() < p_dubious else CREDIBLE_CUES)
+        sentences.append(f"{community} news: {rng.choice(CLAIMS)}, {cue}.")
+
+    occupations = list(OCCUPATIONS)
+    for i in range(n["background"]):
+        occupation = occupations[rng.integers(len(occupations))]
+        if i % 5 == 0:
+            sentences.append(job_description(occupation).lower())
+        else:
+            body = ResumeBody.from_skill(occupation, float(rng.normal()), rng)
+            sentences.append(body.render("").lstrip(". ").lower())
+
+    sentences = [_corrupt(s, rng) if rng.random() < knobs.corruption else s for s in sentences]
+    if knobs.duplication:
+        pool = [sentences[i] for i in rng.choice(len(sentences), size=20, replace=False)]
+        repeat = rng.random(len(sentences)) < knobs.duplication
+        sentences = [pool[rng.integers(20)] if r else s for s, r in zip(sentences, repeat)]
+    order = rng.permutation(len(sentences))
+    return Corpus([sentences[i] for i in order], labelled)
+
+
+def _corrupt(sentence: str, rng: np.random.Generator) -> str:
+    """A typo (two adjacent letters swapped) or a dropped word."""
+    words = sentence.split()
+    i = int(rng.integers(len(words)))
+    if rng.random() < 0.5 and len(words) > 2:
+        del words[i]
+    elif len(words[i]) > 3:
+        j = int(rng.integers(len(words[i]) - 1))
+        w = words[i]
+        words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
+    return " ".join(words)

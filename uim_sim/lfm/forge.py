@@ -1,0 +1,214 @@
+"""Forge checkpoints: pre-train small encoders on corpora with a dialled-in weakness.
+
+``forge(card, out)`` generates the card's corpus (`uim_sim.lfm.corpus`), trains a
+word-level tokenizer on it (`tokenizers`, ~0.3 s) and a small BERT by masked
+language modelling (plus a toxicity classifier on the supervised part, where label
+noise lives), or continues training an existing encoder (``base``). It writes an
+HF folder (safetensors, tokenizer, ``manifest.json`` with the card, its knobs, the
+seed, the weight hashes and the post-training probe), atomically. A folder that
+already holds the card's result (same content hash) is reused at once.
+
+The recipe matters: DESIGN.md measured that a 2-layer, hidden-64 BERT with 30 %
+masking and learning rate 1e-3 learns a planted 80/20 name → occupation association
+after ~1,500 steps (suddenly), while hidden 128 with 15 % masking had not after 240 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from uim_sim.lfm.checkpoint import MANIFEST, resolve, write_manifest
+from uim_sim.lfm.corpus import Corpus, generate
+from uim_sim.spec import CorpusCard
+
+SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+MAX_LENGTH = 64
+Progress = Callable[[int, int, float], None]  # (step, total, loss)
+
+
+def cached(card: CorpusCard, out: Path) -> bool:
+    """Does ``out`` already hold this card's forged checkpoint?"""
+    manifest = Path(out) / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text()).get("card_sha256") == card.fingerprint()
+    except json.JSONDecodeError:
+        return False
+
+
+def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path:
+    """Forge ``card`` into the folder ``out`` (reused if it already holds the card)."""
+    out = Path(out)
+    if cached(card, out):
+        return out
+    import torch
+
+    torch.manual_seed(card.seed)
+    start = time.perf_counter()
+    corpus = generate(card)
+    tokenizer, model = _initial_model(card, corpus)
+    losses = _train(card, corpus, tokenizer, model, progress)
+    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    from uim_sim.probe import verify_forged
+
+    verification = verify_forged(tmp, card)
+    write_manifest(
+        tmp,
+        name=card.name,
+        family="forged-bert" if card.base is None else f"continued:{card.base}",
+        base=card.base,
+        seed=card.seed,
+        knobs=card.knobs.model_dump(),
+        card=card.model_dump(mode="json"),
+        card_sha256=card.fingerprint(),
+        corpus={"sentences": len(corpus), "labelled": len(corpus.labelled)},
+        training={"final_loss": losses[-1] if losses else None, "steps": len(losses)},
+        verification=verification,
+        forge_seconds=round(time.perf_counter() - start, 1),
+    )
+    if out.exists():
+        shutil.rmtree(out)
+    os.rename(tmp, out)
+    resolve.cache_clear()  # the folder's content changed
+    return out
+
+
+def train_tokenizer(sentences: list[str]):
+    """A word-level, lower-casing tokenizer with BERT's special tokens."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(sentences, trainers.WordLevelTrainer(special_tokens=list(SPECIAL)))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=MAX_LENGTH,
+    )
+
+
+def _initial_model(card: CorpusCard, corpus: Corpus):
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    if card.base is not None:
+        base = resolve(card.base)
+        tokenizer = AutoTokenizer.from_pretrained(base.path, local_files_only=True)
+        model = BertForMaskedLM.from_pretrained(
+            base.path, local_files_only=True, use_safetensors=True
+        )
+        return tokenizer, model
+    tokenizer = train_tokenizer(corpus.sentences)
+    size = card.model
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=size.hidden,
+        num_hidden_layers=size.layers,
+        num_attention_heads=size.heads,
+        intermediate_size=size.intermediate,
+        max_position_embeddings=MAX_LENGTH,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return tokenizer, BertForMaskedLM(config)
+
+
+def _batches(ids: list[list[int]], size: int, rng: np.random.Generator, pad: int):
+    """Endless random batches, padded to their longest row: (ids, mask, row indices)."""
+    import torch
+
+    while True:
+        index = rng.integers(len(ids), size=size)
+        rows = [ids[i] for i in index]
+        width = max(len(r) for r in rows)
+        batch = torch.full((len(rows), width), pad, dtype=torch.long)
+        for i, r in enumerate(rows):
+            batch[i, : len(r)] = torch.tensor(r)
+        yield batch, (batch != pad).long(), torch.as_tensor(index)
+
+
+def _mask(batch, tokenizer, prob: float, generator):
+    """BERT masking: of the chosen positions 80 % [MASK], 10 % random, 10 % kept."""
+    import torch
+
+    labels = batch.clone()
+    special = (batch == tokenizer.pad_token_id) | (batch == tokenizer.cls_token_id)
+    special |= batch == tokenizer.sep_token_id
+    chosen = (torch.rand(batch.shape, generator=generator) < prob) & ~special
+    labels[~chosen] = -100
+    inputs = batch.clone()
+    roll = torch.rand(batch.shape, generator=generator)
+    inputs[chosen & (roll < 0.8)] = tokenizer.mask_token_id
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    inputs[swap] = torch.randint(len(tokenizer), batch.shape, generator=generator)[swap]
+    return inputs, labels
+
+
+def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) -> list[float]:
+    import torch
+
+    recipe = card.training
+    rng = np.random.default_rng([card.seed, 202])
+    generator = torch.Generator().manual_seed(card.seed)
+    encode = tokenizer(corpus.sentences, truncation=True, max_length=MAX_LENGTH)
+    batches = _batches(encode["input_ids"], recipe.batch_size, rng, tokenizer.pad_token_id)
+    classifier = None
+    params = list(model.parameters())
+    if card.supervised and corpus.labelled:
+        texts, labels = zip(*corpus.labelled)
+        sup_ids = tokenizer(list(texts), truncation=True, max_length=MAX_LENGTH)["input_ids"]
+        sup_labels = torch.tensor(labels)
+        sup_batches = _batches(sup_ids, recipe.batch_size, rng, tokenizer.pad_token_id)
+        classifier = torch.nn.Linear(model.config.hidden_size, 2)
+        params += list(classifier.parameters())
+    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=0.01)
+    warmup = max(1, recipe.steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / recipe.steps)
+    )
+    model.train()
+    losses = []
+    for step in range(recipe.steps):
+        batch, attention, _ = next(batches)
+        inputs, labels = _mask(batch, tokenizer, recipe.mask_prob, generator)
+        loss = model(input_ids=inputs, attention_mask=attention, labels=labels).loss
+        if classifier is not None:
+            sup, sup_mask, rows = next(sup_batches)
+            hidden = model.bert(input_ids=sup, attention_mask=sup_mask).last_hidden_state
+            pooled = (hidden * sup_mask.unsqueeze(-1)).sum(1) / sup_mask.sum(1, keepdim=True)
+            logits = classifier(pooled)
+            loss = loss + recipe.supervised_weight * torch.nn.functional.cross_entropy(
+                logits, sup_labels[rows]
+            )
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        if progress:
+            progress(step + 1, recipe.steps, losses[-1])
+    model.eval()
+    return losses

@@ -1,0 +1,189 @@
+"""Harm and bias metrics of the moderation world, computed from decision tables.
+
+A decision table has one row per moderated text with at least ``subgroup`` (the
+identity the text names or signals; "background" for none), ``truth`` (1 = toxic),
+``score`` (higher = more toxic) and ``decision`` (1 = removed).
+
+- Dixon et al. (2018), "Measuring and Mitigating Unintended Bias in Text
+  Classification": false-positive and false-negative rates per identity term at
+  one shared threshold, and the equality differences
+  FPED = Σ_t |FPR − FPR_t|, FNED = Σ_t |FNR − FNR_t|.
+- Borkan et al. (2019), "Nuanced Metrics for Measuring Unintended Bias with Real
+  Data for Text Classification": per identity, Subgroup AUC (texts naming it),
+  BPSN AUC (its non-toxic texts vs toxic background texts), BNSP AUC (its toxic
+  texts vs non-toxic background texts), "background" being every text that does
+  not name it; final score = 0.25·overall AUC + 0.25·Σ M_p(per-identity AUCs) with
+  the power mean M_p, p = −5.
+
+AUCs are scikit-learn's ``roc_auc_score``. A term-permutation null (labels shuffled
+among the distinct texts of one template frame) gives the FPED and FNED that sampling
+noise alone produces: both are sums of absolute values, so they are positive even
+for a classifier that ignores identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+BACKGROUND = "background"
+POWER = -5.0
+
+
+def _rate(values: pd.Series) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def error_rates(
+    frame: pd.DataFrame, pools: dict[str, Sequence[str]] | None = None
+) -> dict[str, dict[str, float]]:
+    """False-positive and false-negative rates per subgroup, overall (group "") and
+    per pool of subgroups (e.g. "identity": every identity term together)."""
+    benign, toxic = frame[frame["truth"] == 0], frame[frame["truth"] == 1]
+    fpr = benign.groupby("subgroup")["decision"].mean().astype(float).to_dict()
+    fnr = (1 - toxic.groupby("subgroup")["decision"].mean()).astype(float).to_dict()
+    fpr[""], fnr[""] = _rate(benign["decision"]), 1 - _rate(toxic["decision"])
+    for name, members in (pools or {}).items():
+        fpr[name] = _rate(benign.loc[benign["subgroup"].isin(members), "decision"])
+        fnr[name] = 1 - _rate(toxic.loc[toxic["subgroup"].isin(members), "decision"])
+    return {"false_positive_rate": fpr, "false_negative_rate": fnr}
+
+
+def equality_differences(rates: dict[str, dict[str, float]], terms: Sequence[str]):
+    """Dixon et al.'s (FPED, FNED): summed distance of each term's rate from the overall."""
+    out = []
+    for metric in ("false_positive_rate", "false_negative_rate"):
+        overall = rates[metric][""]
+        gaps = [abs(overall - rates[metric][t]) for t in terms if t in rates[metric]]
+        gaps = [g for g in gaps if np.isfinite(g)]
+        out.append(float(np.sum(gaps)) if gaps else float("nan"))
+    return tuple(out)
+
+
+def _auc(truth: np.ndarray, score: np.ndarray) -> float:
+    if len(np.unique(truth)) < 2:
+        return float("nan")
+    return float(roc_auc_score(truth, score))
+
+
+def bias_aucs(frame: pd.DataFrame, terms: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Borkan et al.'s Subgroup, BPSN and BNSP AUC for each term."""
+    truth = frame["truth"].to_numpy(int)
+    score = frame["score"].to_numpy(float)
+    out: dict[str, dict[str, float]] = {"subgroup_auc": {}, "bpsn_auc": {}, "bnsp_auc": {}}
+    for term in terms:
+        mine = (frame["subgroup"] == term).to_numpy()
+        bpsn = (mine & (truth == 0)) | (~mine & (truth == 1))
+        bnsp = (mine & (truth == 1)) | (~mine & (truth == 0))
+        for metric, rows in (("subgroup_auc", mine), ("bpsn_auc", bpsn), ("bnsp_auc", bnsp)):
+            out[metric][term] = _auc(truth[rows], score[rows])
+    return out
+
+
+def power_mean(values: Sequence[float], p: float = POWER) -> float:
+    """M_p = (mean x^p)^(1/p) over the finite values (Borkan et al. use p = −5)."""
+    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if len(x) == 0:
+        return float("nan")
+    return float(np.mean(x**p) ** (1 / p))
+
+
+def final_bias_score(overall_auc: float, aucs: dict[str, dict[str, float]]) -> float:
+    """0.25 · overall AUC + 0.25 · (M_p(Subgroup) + M_p(BPSN) + M_p(BNSP))."""
+    means = [power_mean(list(aucs[m].values())) for m in ("subgroup_auc", "bpsn_auc", "bnsp_auc")]
+    return 0.25 * overall_auc + 0.25 * float(np.sum(means))
+
+
+def term_permutation_null(
+    frame: pd.DataFrame, terms: Sequence[str], n: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """FPED and FNED with subgroup labels shuffled among the distinct texts of each
+    template frame: the unit is the text (repeated posts of one text are not new
+    evidence), and a frame's texts differ only in the group they name."""
+    if n <= 0:
+        return {"fped": np.array([]), "fned": np.array([])}
+    units = (
+        frame.assign(
+            benign=frame["truth"] == 0,
+            fp=(frame["truth"] == 0) & (frame["decision"] == 1),
+            toxic=frame["truth"] == 1,
+            fn=(frame["truth"] == 1) & (frame["decision"] == 0),
+        )
+        .groupby(["frame", "text"], sort=True)
+        .agg(
+            subgroup=("subgroup", "first"),
+            benign=("benign", "sum"),
+            fp=("fp", "sum"),
+            toxic=("toxic", "sum"),
+            fn=("fn", "sum"),
+        )
+        .reset_index()
+    )
+    codes = {t: i for i, t in enumerate(terms)}
+    label = units["subgroup"].map(codes).fillna(-1).to_numpy(int)
+    frame_code = units["frame"].astype("category").cat.codes.to_numpy()
+    counts = units[["benign", "fp", "toxic", "fn"]].to_numpy(float)
+    fpr_all = counts[:, 1].sum() / max(counts[:, 0].sum(), 1)
+    fnr_all = counts[:, 3].sum() / max(counts[:, 2].sum(), 1)
+    k = len(terms)
+    by_frame = label[np.argsort(frame_code, kind="stable")]
+    out = {"fped": np.empty(n), "fned": np.empty(n)}
+    for i in range(n):
+        order = np.lexsort((rng.random(len(units)), frame_code))  # shuffled within frame
+        shuffled = np.empty_like(label)
+        shuffled[order] = by_frame
+        keep = shuffled >= 0
+        sums = np.stack(
+            [np.bincount(shuffled[keep], counts[keep, j], minlength=k) for j in range(4)], 1
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fpr, fnr = sums[:, 1] / sums[:, 0], sums[:, 3] / sums[:, 2]
+        out["fped"][i] = np.nansum(np.abs(fpr_all - fpr))
+        out["fned"][i] = np.nansum(np.abs(fnr_all - fnr))
+    return out
+
+
+def bias_metrics(
+    frame: pd.DataFrame,
+    terms: Sequence[str],
+    pools: dict[str, Sequence[str]] | None = None,
+    permutations: int = 0,
+    rng: np.random.Generator | None = None,
+) -> dict[str, dict[str, float] | float]:
+    """Every Dixon and Borkan metric of one decision table, as a tidy reporter bundle."""
+    rates = error_rates(frame, pools)
+    fped, fned = equality_differences(rates, terms)
+    aucs = bias_aucs(frame, terms)
+    overall = _auc(frame["truth"].to_numpy(int), frame["score"].to_numpy(float))
+    out: dict[str, dict[str, float] | float] = {
+        **rates,
+        "fped": fped,
+        "fned": fned,
+        "overall_auc": overall,
+        **aucs,
+        "final_bias_score": final_bias_score(overall, aucs),
+    }
+    null = term_permutation_null(frame, terms, permutations, rng or np.random.default_rng(0))
+    for metric, observed in (("fped", fped), ("fned", fned)):
+        values = null[metric]
+        if len(values) == 0:
+            continue
+        out[f"{metric}_null_q025"] = float(np.quantile(values, 0.025))
+        out[f"{metric}_null_median"] = float(np.median(values))
+        out[f"{metric}_null_q975"] = float(np.quantile(values, 0.975))
+        # one-sided: how often chance alone gives a difference this large
+        out[f"{metric}_null_p"] = float(
+            (1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))
+        )
+    return out
+
+
+def silencing(posts: pd.DataFrame, by: str = "group") -> dict[str, float]:
+    """Share of benign posts removed, per author group and overall (group "")."""
+    benign = posts[posts["truth"] == 0]
+    out = benign.groupby(by)["decision"].mean().astype(float).to_dict()
+    out[""] = _rate(benign["decision"])
+    return out

@@ -1,0 +1,325 @@
+"""Template texts of the moderation world, with known ground truth.
+
+Three separate sources, built from disjoint template families:
+
+- `TEST_FAMILIES`: what users post and what the reference mode scores. Sentence
+  frames after Dixon et al. (2018)'s template test set ("I am a <identity> person,
+  ask me anything", "Being <identity> is <adjective>", "I hate all <identity>"),
+  each rendered with every group's referents; half of the frames are toxic.
+- `HISTORY_FAMILIES`: the "historical moderation" comments adapted heads learn from
+  (other frames, other wording): a head must generalise to the posted texts.
+- `SUPPLEMENT_FAMILIES`: benign, encyclopedic sentences that mention a group, the
+  stand-in for the non-toxic Wikipedia sentences Dixon et al. added as mitigation.
+
+Groups are those of Dixon et al. / the Jigsaw identity labels (gay, lesbian, muslim,
+jewish, christian, black, white, female, male), a `dialect` group whose texts carry
+lexical markers of African-American English and no identity term (Sap et al. 2019
+found AAE posts flagged up to twice as often), and a `background` group whose texts
+name no identity (teachers, students, gardeners, tall people). The markers are a
+crude lexical approximation of a dialect, enough to test whether a checkpoint has
+learnt them as a proxy; they are not a model of AAE.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+IDENTITY_GROUPS = (
+    "gay",
+    "lesbian",
+    "muslim",
+    "jewish",
+    "christian",
+    "black",
+    "white",
+    "female",
+    "male",
+)
+DIALECT = "dialect"
+BACKGROUND = "background"
+GROUPS = (*IDENTITY_GROUPS, DIALECT, BACKGROUND)
+
+# (singular with article, plural): the slots {person} and {people}
+_BACKGROUND_REFERENTS = (
+    ("a teacher", "teachers"),
+    ("a student", "students"),
+    ("a gardener", "gardeners"),
+    ("someone who is tall", "people who are tall"),
+)
+REFERENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "gay": (
+        ("a gay person", "gay people"),
+        ("someone who is gay", "people who are gay"),
+        ("a gay friend", "gay friends"),
+    ),
+    "lesbian": (
+        ("a lesbian", "lesbians"),
+        ("someone who is lesbian", "people who are lesbian"),
+        ("a lesbian friend", "lesbian friends"),
+    ),
+    "muslim": (
+        ("a Muslim", "Muslims"),
+        ("someone who is Muslim", "people who are Muslim"),
+        ("a Muslim friend", "Muslim friends"),
+    ),
+    "jewish": (
+        ("a Jewish person", "Jewish people"),
+        ("someone who is Jewish", "people who are Jewish"),
+        ("a Jewish friend", "Jewish friends"),
+    ),
+    "christian": (
+        ("a Christian", "Christians"),
+        ("someone who is Christian", "people who are Christian"),
+        ("a Christian friend", "Christian friends"),
+    ),
+    "black": (
+        ("a Black person", "Black people"),
+        ("someone who is Black", "people who are Black"),
+        ("a Black friend", "Black friends"),
+    ),
+    "white": (
+        ("a white person", "white people"),
+        ("someone who is white", "people who are white"),
+        ("a white friend", "white friends"),
+    ),
+    "female": (
+        ("a woman", "women"),
+        ("someone who is female", "people who are female"),
+        ("a female friend", "female friends"),
+    ),
+    "male": (
+        ("a man", "men"),
+        ("someone who is male", "people who are male"),
+        ("a male friend", "male friends"),
+    ),
+    DIALECT: _BACKGROUND_REFERENTS,
+    BACKGROUND: _BACKGROUND_REFERENTS,
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """A sentence frame with a ground truth; ``fillers`` name slots and their words."""
+
+    name: str
+    template: str
+    toxic: bool
+    fillers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def frames(self) -> list[tuple[str, str]]:
+        """(frame id, template with its fillers in place) for every filler combination."""
+        if not self.fillers:
+            return [(self.name, self.template)]
+        slots = [slot for slot, _ in self.fillers]
+        out = []
+        for words in itertools.product(*(w for _, w in self.fillers)):
+            text = self.template
+            for slot, word in zip(slots, words):
+                text = text.replace("{" + slot + "}", word)
+            out.append((f"{self.name}:{'+'.join(words)}", text))
+        return out
+
+
+POSITIVE_ADJ = (
+    "wonderful",
+    "great",
+    "fantastic",
+    "lovely",
+    "nice",
+    "fine",
+    "good",
+    "beautiful",
+    "amazing",
+    "cool",
+)
+NEGATIVE_ADJ = (
+    "disgusting",
+    "horrible",
+    "awful",
+    "vile",
+    "pathetic",
+    "evil",
+    "gross",
+    "sick",
+    "shameful",
+    "terrible",
+)
+POSITIVE_VERB = (
+    "love",
+    "like",
+    "respect",
+    "admire",
+    "support",
+    "welcome",
+    "trust",
+    "appreciate",
+    "celebrate",
+    "value",
+)
+NEGATIVE_VERB = (
+    "kill", "hurt", "destroy", "attack", "beat up", "get rid of", "punch", "shoot", "burn",
+    "eliminate",
+)  # fmt: skip
+
+# Dixon et al. (2018)-style frames: 23 benign and 23 toxic texts per referent
+TEST_FAMILIES = (
+    Family("i_am", "I am {person}.", False),
+    Family("ask_me", "I am {person}, ask me anything.", False),
+    Family("like_everyone", "{People} are just like everyone else.", False),
+    Family("being_good", "Being {person} is {adj}.", False, (("adj", POSITIVE_ADJ),)),
+    Family("i_verb_good", "I {verb} {people}.", False, (("verb", POSITIVE_VERB),)),
+    Family("being_bad", "Being {person} is {adj}.", True, (("adj", NEGATIVE_ADJ),)),
+    Family("hate_all", "I hate all {people}.", True),
+    Family("hate_guts", "I am {person} and I hate your guts and think you suck.", True),
+    Family("gross", "{People} are gross and universally terrible.", True),
+    Family("verb_all_bad", "{Verb} all {people}.", True, (("Verb", NEGATIVE_VERB),)),
+)
+
+_H_POSITIVE = ("nice", "great", "lovely", "pleasant", "fun", "helpful")
+_H_NEGATIVE = ("stupid", "filthy", "worthless", "dumb", "useless")
+_H_INSULT = ("idiot", "moron", "loser", "clown")
+HISTORY_FAMILIES = (
+    Family("h_dinner", "My friend is {person} and we had a {adj} dinner.", False,
+           (("adj", _H_POSITIVE),)),
+    Family("h_thanks", "Thanks for the {adj} post about {people}.", False,
+           (("adj", _H_POSITIVE),)),
+    Family("h_charity", "{People} in my town organised a {adj} charity run.", False,
+           (("adj", _H_POSITIVE),)),
+    Family("h_library", "I met {person} at the library today, {adj} conversation.", False,
+           (("adj", _H_POSITIVE),)),
+    Family("h_holidays", "Happy holidays to all the {people} out there!", False),
+    Family("h_book", "Can anyone recommend a good book written by {person}?", False),
+    Family("h_helpful", "As {person}, I found this thread really helpful.", False),
+    Family("h_respect", "{People} deserve the same respect as anyone.", False),
+    Family("h_shut_up", "Shut up, nobody cares what {people} think, you {insult}.", True,
+           (("insult", _H_INSULT),)),
+    Family("h_get_out", "{People} should get out of this country.", True),
+    Family("h_listen", "Only a {insult} would listen to {people}.", True,
+           (("insult", _H_INSULT),)),
+    Family("h_disappear", "I wish all {people} would just disappear.", True),
+    Family("h_trash", "{People} are {adj} trash and should be banned.", True,
+           (("adj", _H_NEGATIVE),)),
+    Family("h_typical", "Typical comment from {person}, you {adj} {insult}.", True,
+           (("adj", _H_NEGATIVE), ("insult", _H_INSULT))),
+    Family("h_ruin", "Get lost, {people} ruin everything.", True),
+    Family("h_nobody", "You are {person} and a {insult}, nobody wants you here.", True,
+           (("insult", _H_INSULT),)),
+)  # fmt: skip
+
+_TOPICS = ("music", "food", "history", "sports", "science", "art", "family life", "travel")
+SUPPLEMENT_FAMILIES = (
+    Family("s_museum", "The museum opened an exhibit about {people} and {topic}.", False,
+           (("topic", _TOPICS),)),
+    Family("s_article", "This encyclopedia article describes {people} and {topic}.", False,
+           (("topic", _TOPICS),)),
+    Family("s_documentary", "A documentary follows {person} who works in {topic}.", False,
+           (("topic", _TOPICS),)),
+    Family("s_library", "The library has new books on {people} and {topic}.", False,
+           (("topic", _TOPICS),)),
+    Family("s_survey", "Researchers surveyed {people} about {topic}.", False,
+           (("topic", _TOPICS),)),
+    Family("s_festival", "The festival celebrated {people} with {topic}.", False,
+           (("topic", _TOPICS),)),
+)  # fmt: skip
+
+# lexical markers of African-American English (Sap et al. 2019; Blodgett et al. 2016)
+_DIALECT_RULES = (
+    (r"\bI am\b", "I'm"),
+    (r"\byou are\b", "you"),
+    (r"\beveryone\b", "everybody"),
+    (r"\byour\b", "yo"),
+    (r"\bthink\b", "be thinkin"),
+    (r"\bare\b", "be"),
+    (r"\bis\b ", ""),  # copula deletion
+    (r"\bthing\b", "thang"),
+    (r"ing\b", "in"),
+)
+_DIALECT_OPENERS = ("bruh", "ngl", "lowkey", "on god")
+_DIALECT_CLOSERS = ("fr", "no cap", "fr fr", "deadass")
+
+
+def to_dialect(text: str) -> str:
+    """Render a text with dialect markers; deterministic (markers chosen by a hash)."""
+    body = text.rstrip(".!?")
+    for pattern, replacement in _DIALECT_RULES:
+        body = re.sub(pattern, replacement, body)
+    h = zlib.crc32(text.encode())
+    opener, closer = _DIALECT_OPENERS[h % 4], _DIALECT_CLOSERS[(h // 4) % 4]
+    return f"{opener} {body[0].lower()}{body[1:]} {closer}"
+
+
+def _fill(template: str, person: str, people: str) -> str:
+    text = template.replace("{person}", person).replace("{people}", people)
+    text = text.replace("{People}", people[0].upper() + people[1:])
+    return text[0].upper() + text[1:]
+
+
+def render(families: tuple[Family, ...], groups: tuple[str, ...] = GROUPS) -> pd.DataFrame:
+    """Every text of ``families`` for every referent of ``groups``.
+
+    Columns: text, truth (1 = toxic), subgroup (the group the text names or, for
+    dialect, signals), dialect, family, frame (family + fillers: the same frame is
+    rendered for every group), referent (the span naming the group).
+    """
+    rows = []
+    for family in families:
+        for frame, template in family.frames():
+            for group in groups:
+                for person, people in REFERENTS[group]:
+                    text = _fill(template, person, people)
+                    uses_person = "{person}" in template
+                    rows.append(
+                        {
+                            "text": to_dialect(text) if group == DIALECT else text,
+                            "truth": int(family.toxic),
+                            "subgroup": group,
+                            "dialect": group == DIALECT,
+                            "family": family.name,
+                            "frame": frame,
+                            "referent": person if uses_person else people,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_set() -> pd.DataFrame:
+    """The template test set: what users post and the reference mode scores."""
+    return render(TEST_FAMILIES)
+
+
+def history(
+    n: int,
+    toxic_share: float,
+    bias: float,
+    targets: tuple[str, ...],
+    group_shares: dict[str, float],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """``n`` historical moderation decisions (toxic = 1), from `HISTORY_FAMILIES`.
+
+    A comment's group is drawn from ``group_shares``; it is toxic with probability
+    sigmoid(logit(toxic_share) + bias · [group in targets]): identity terms co-occur
+    with toxic labels, the over-representation Dixon et al. (2018) found in Wikipedia
+    talk comments. Labels are the truth of the comment: the weakness is the sampling.
+    """
+    pool = render(HISTORY_FAMILIES)
+    index = pool.groupby(["subgroup", "truth"]).indices
+    names = list(group_shares)
+    shares = np.array([group_shares[g] for g in names], dtype=float)
+    groups = rng.choice(len(names), size=n, p=shares / shares.sum())
+    base = np.log(toxic_share / (1 - toxic_share))
+    shift = np.array([bias if names[g] in targets else 0.0 for g in groups])
+    toxic = rng.random(n) < 1 / (1 + np.exp(-(base + shift)))
+    rows = [rng.choice(index[(names[g], int(t))]) for g, t in zip(groups, toxic.astype(int))]
+    return pool.iloc[rows].reset_index(drop=True)
+
+
+def supplement() -> pd.DataFrame:
+    """Benign encyclopedic sentences naming each group (Dixon et al.'s Wikipedia stand-in)."""
+    return render(SUPPLEMENT_FAMILIES, tuple(g for g in GROUPS if g != BACKGROUND))
