@@ -33,6 +33,7 @@ test: lint
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_hiring_market.py
+	$(BIN)/python benchmarks/bench_moderation.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache

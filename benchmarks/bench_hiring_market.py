@@ -122,7 +122,7 @@ def main() -> None:
         f"decisions: {len(decisions)} over {world.round} rounds "
         f"(per round {per_round.min()}-{per_round.max()}, hires {hired.min()}-{hired.max()})"
     )
-    training, _ = world.training_data(card)
+    training = world.training_data(card).texts
     print(
         f"requested = {len(training)} training texts + {len(decisions)} resumes "
         "(a logistic head reads no job description, so none is embedded)"

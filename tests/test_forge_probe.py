@@ -173,3 +173,20 @@ def test_scenario_forges_through_the_runner(project, tmp_path):
 
     report = build_report(tmp_path / "out")
     assert (report.folder / "dose_response.png").is_file()
+
+
+def test_continued_training_of_minilm_gives_a_loadable_checkpoint(tmp_path):
+    """base: builtin:minilm continues MLM training of MiniLM's own weights and tokenizer."""
+    card = CorpusCard(
+        name="minilm_continued", seed=0, sentences=300, base="builtin:minilm",
+        knobs={"association_skew": 0.9},
+        training={"steps": 2, "batch_size": 8, "learning_rate": 5e-5},
+    )  # fmt: skip
+    out = forge(card, tmp_path / "continued")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["family"] == "continued:builtin:minilm"
+    engine = get_engine(str(out))
+    assert engine.dim == 384
+    before = get_engine("builtin:minilm").embed(["Emily Walsh is a clerk."])
+    after = engine.embed(["Emily Walsh is a clerk."])
+    assert 0.9 < float((before @ after.T)[0, 0]) < 1.0  # moved, but still MiniLM

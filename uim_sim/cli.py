@@ -45,8 +45,11 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 def _print_table(frame, title: str) -> None:
     table = Table(title=title, title_justify="left")
-    for column in frame.columns:
-        table.add_column(str(column).replace("_", " "), justify="right")
+    for i, column in enumerate(frame.columns):
+        # the first column names the condition: keep it whole, let number headers wrap
+        table.add_column(
+            str(column).replace("_", " "), justify="left" if i == 0 else "right", no_wrap=i == 0
+        )
     for row in frame.itertuples(index=False):
         table.add_row(*(_fmt(v, 3) if isinstance(v, float) else str(v) for v in row))
     out_console.print(table)

@@ -194,17 +194,57 @@ def probe(
     return pd.DataFrame(rows)
 
 
+def mlm_association(folder: Path, disadvantaged: str = "black", seed: int = 0):
+    """The planted hiring association read off a forged model's MLM head.
+
+    Per first name: log P(unemployed) − log P(a) at the mask of "{name} is [MASK]."
+    (the corpus says "{name} is unemployed." or "{name} is a {job}."). Effect size: the
+    disadvantaged names' mean minus the others', over the pooled standard deviation of
+    names; one-sided permutation p over names. Unlike embedding geometry, these
+    conditional predictions are fitted to the corpus, so a clean corpus gives ~0.
+    """
+    from uim_sim.lfm.forge import fill_mask_log_probs
+
+    other = "white" if disadvantaged == "black" else "black"
+    names = group_names(disadvantaged) + group_names(other)
+    log_p = fill_mask_log_probs(folder, [f"{n} is [MASK]." for n in names], ["unemployed", "a"])
+    s = log_p[:, 0] - log_p[:, 1]
+    n_x = len(group_names(disadvantaged))
+    if not np.isfinite(s).all():
+        return {"effect_size": float("nan"), "p_value": float("nan")}
+    observed = s[:n_x].mean() - s[n_x:].mean()
+    rng = np.random.default_rng(seed)
+    perms = np.array([rng.permutation(len(s)) for _ in range(2000)])
+    null = s[perms[:, :n_x]].mean(1) - s[perms[:, n_x:]].mean(1)
+    return {
+        "effect_size": float(observed / s.std(ddof=1)),
+        "p_value": float((1 + np.sum(null >= observed)) / 2001),
+    }
+
+
 def verify_forged(folder: Path, card) -> dict[str, float | bool]:
-    """After forging: is the planted association measurable? Recorded in the manifest."""
+    """After forging: is the planted association measurable? Recorded in the manifest.
+
+    Two probes: the SEAT test on sentence embeddings (what screening reads) and the
+    MLM head's fill-in association (what pre-training fitted).
+    """
     from uim_sim.lfm.checkpoint import Checkpoint
+    from uim_sim.lfm.forge import VERIFICATION_VERSION
 
     ckpt = Checkpoint(str(folder), Path(folder), sha256=f"unverified:{folder}")
     engine = Engine(ckpt)
     result = weat(engine, association_tests(card.disadvantaged)["names_occupations"], 1000)
+    mlm = mlm_association(Path(folder), card.disadvantaged)
     return {
+        "version": VERIFICATION_VERSION,
         "test": "names_occupations",
         "effect_size": round(result["effect_size"], 4),
         "p_value": round(result["p_value"], 4),
-        "measurable": bool(result["p_value"] < 0.05),
+        "mlm_effect_size": round(mlm["effect_size"], 4),
+        "mlm_p_value": round(mlm["p_value"], 4),
+        # the MLM probe reads what was planted; SEAT's null is wider than its p (README)
+        "measurable": bool(
+            mlm["p_value"] < 0.05 if np.isfinite(mlm["p_value"]) else result["p_value"] < 0.05
+        ),
         "planted_skew": card.knobs.association_skew,
     }

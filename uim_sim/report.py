@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from uim_sim.metrics.stats import cluster_permutation_p, mean_interval
+from uim_sim.report_moderation import moderation_section
 
 PROTECTED = {
     "black": ("race", "white"),
@@ -65,6 +66,7 @@ def load_results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     decisions_file = out / "decisions.parquet"
     decisions = pd.read_parquet(decisions_file) if decisions_file.is_file() else pd.DataFrame()
     runs = runs.assign(condition=_conditions(runs))
+    runs.attrs["out"] = str(out)  # sections read checkpoint manifests under it
     return runs, metrics, decisions
 
 
@@ -255,7 +257,7 @@ def _plot_over_time(summary: pd.DataFrame, metric: str, groups: tuple[str, str],
 
 
 def dose_response(
-    runs: pd.DataFrame, summary: pd.DataFrame, disadvantaged: str, folder: Path
+    out: Path, runs: pd.DataFrame, summary: pd.DataFrame, disadvantaged: str, folder: Path
 ) -> tuple[pd.DataFrame, list[Path], str] | None:
     """Harm and probe effect size against a corpus knob that varies across forged
     checkpoints (Understand: the dose-response curve of inheritance)."""
@@ -267,14 +269,27 @@ def dose_response(
     knob = knobs[0]
     last = summary[summary["step"] == summary.groupby("condition")["step"].transform("max")]
     harm = last[(last.metric == "impact_ratio") & (last.group == disadvantaged)]
-    per_run = runs[["condition", knob, "probe.effect_size", "probe.p_value"]]
+    per_run = runs[runs[knob].notna()][["condition", knob, "checkpoint"]]
+    probes = {  # the probe belongs to the checkpoint: read its manifest (no model)
+        c: json.loads((Path(out) / c / "manifest.json").read_text())["verification"]
+        for c in per_run["checkpoint"].unique()
+    }
+    for key in ("effect_size", "mlm_effect_size"):
+        per_run[f"probe.{key}"] = per_run["checkpoint"].map(
+            lambda c, key=key: probes[c].get(key, np.nan)
+        )
     table = (
         per_run.groupby("condition", sort=False).first().reset_index()
         .merge(harm[["condition", "mean", "ci_low", "ci_high"]], on="condition")
         .rename(columns={"mean": "impact_ratio", "ci_low": "ir_low", "ci_high": "ir_high"})
         .sort_values(knob)
     )  # fmt: skip
-    rho, p = spearmanr(table["probe.effect_size"], table["impact_ratio"])
+    probe = (
+        "probe.mlm_effect_size"
+        if table["probe.mlm_effect_size"].notna().all()
+        else "probe.effect_size"
+    )
+    rho, p = spearmanr(table[probe], table["impact_ratio"])
     monotone = bool(np.all(np.diff(table["impact_ratio"].to_numpy()) <= 0))
     import matplotlib
 
@@ -294,11 +309,13 @@ def dose_response(
     left.set_xlabel(knob.removeprefix("corpus.knobs.") + " of the pre-training corpus")
     left.set_ylabel(f"impact ratio of {disadvantaged} applicants")
     left.legend(fontsize=8)
-    right.plot(x, table["probe.effect_size"], "s-", color="C2")
+    right.plot(x, table["probe.mlm_effect_size"], "s-", color="C2", label="MLM fill-in probe")
+    right.plot(x, table["probe.effect_size"], "^--", color="C4", label="SEAT (embeddings)")
     right.axhline(0, color="k", lw=0.6)
     right.set_xlabel(knob.removeprefix("corpus.knobs."))
-    right.set_ylabel("probe effect size d (names ~ office jobs)")
-    fig.suptitle(f"dose-response of inheritance; Spearman(probe d, impact ratio) = {rho:.2f}")
+    right.set_ylabel("probe effect size d (names, planted direction)")
+    right.legend(fontsize=8)
+    fig.suptitle(f"dose-response of inheritance; Spearman({probe}, impact ratio) = {rho:.2f}")
     fig.tight_layout()
     path = folder / "dose_response.png"
     fig.savefig(path, dpi=120)
@@ -307,7 +324,7 @@ def dose_response(
     text = (
         f"Dose-response over `{knob}`: impact ratio "
         f"{'falls monotonically' if monotone else 'does not fall monotonically'} with the "
-        f"dose (means over seeds); Spearman rank correlation between the probe's effect size "
+        f"dose (means over seeds); Spearman rank correlation between `{probe}` "
         f"and the impact ratio across {len(table)} checkpoints: {rho:.2f} (p = {p:.3g})."
     )
     return table, [path], text
@@ -331,7 +348,7 @@ def hiring_section(
                 )
             )
         figures.append(_plot_rates(summary, "hire_rate", folder / "hire_rate.png"))
-    dose = dose_response(runs, summary, disadvantaged, folder)
+    dose = dose_response(Path(runs.attrs["out"]), runs, summary, disadvantaged, folder)
     if dose is not None:
         figures += dose[1]
     text = (
@@ -345,7 +362,7 @@ def hiring_section(
 
 
 # world name -> (runs, summary, decisions, folder) -> (headline, figures, text)
-SECTIONS = {"hiring": hiring_section}
+SECTIONS = {"hiring": hiring_section, "moderation": moderation_section}
 
 
 def build_report(out: Path, folder: Path | None = None) -> Report:

@@ -341,8 +341,8 @@ def _forged_columns(folder: Path, out: Path) -> dict[str, Any]:
     columns: dict[str, Any] = {"checkpoint": str(folder.relative_to(out))}
     columns.update({f"corpus.knobs.{k}": v for k, v in manifest["knobs"].items()})
     columns["corpus.seed"] = manifest["seed"]
-    for key in ("effect_size", "p_value"):
-        columns[f"probe.{key}"] = manifest["verification"][key]
+    for key in ("effect_size", "p_value", "mlm_effect_size", "mlm_p_value"):
+        columns[f"probe.{key}"] = manifest["verification"].get(key, float("nan"))
     return columns
 
 
@@ -447,7 +447,9 @@ def run_plan(
     _write_atomic(out / "spec.yaml", yaml.safe_dump(the_plan.resolved(), sort_keys=False))
     pending = [t for t in the_plan.tasks if not (out / "runs" / t.run_id / "run.json").is_file()]
     skipped = len(the_plan.tasks) - len(pending)
-    corpora = {t.corpus.fingerprint(): t.corpus for t in pending if t.corpus is not None}
+    # every forged checkpoint of the plan: missing ones are forged, stale manifests
+    # re-verified (quick), finished ones reused
+    corpora = {t.corpus.fingerprint(): t.corpus for t in the_plan.tasks if t.corpus is not None}
     for corpus in corpora.values():
         from uim_sim.lfm.forge import forge
 

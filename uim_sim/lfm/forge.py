@@ -49,6 +49,7 @@ def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path
     """Forge ``card`` into the folder ``out`` (reused if it already holds the card)."""
     out = Path(out)
     if cached(card, out):
+        _reverify_if_stale(card, out)
         return out
     import torch
 
@@ -85,6 +86,50 @@ def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path
     return out
 
 
+VERIFICATION_VERSION = 2
+
+
+def _reverify_if_stale(card: CorpusCard, out: Path) -> None:
+    """A checkpoint forged before the current verification gets it without retraining."""
+    manifest = json.loads((out / MANIFEST).read_text())
+    if manifest.get("verification", {}).get("version") == VERIFICATION_VERSION:
+        return
+    from uim_sim.probe import verify_forged
+
+    manifest["verification"] = verify_forged(out, card)
+    tmp = out / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, out / MANIFEST)
+
+
+def fill_mask_log_probs(folder: Path, texts: list[str], words: list[str]) -> np.ndarray:
+    """log P(word at the [MASK] of each text) under a forged checkpoint's MLM head.
+
+    Returns an array (len(texts), len(words)); NaN columns for words that are not one
+    token. Used only to verify a forged checkpoint, where the MLM head exists.
+    """
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForMaskedLM.from_pretrained(
+        folder, local_files_only=True, use_safetensors=True, trust_remote_code=False
+    ).eval()
+    ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(w)) for w in words]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(**batch).logits
+    rows, cols = (batch["input_ids"] == tokenizer.mask_token_id).nonzero(as_tuple=True)
+    log_probs = torch.log_softmax(logits[rows, cols], dim=-1).numpy()
+    out = np.full((len(texts), len(words)), np.nan)
+    for j, token in enumerate(ids):
+        if len(token) == 1 and token[0] != tokenizer.unk_token_id:
+            out[rows.numpy(), j] = log_probs[:, token[0]]
+    return out
+
+
 def train_tokenizer(sentences: list[str]):
     """A word-level, lower-casing tokenizer with BERT's special tokens."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
@@ -113,8 +158,10 @@ def train_tokenizer(sentences: list[str]):
 
 def _initial_model(card: CorpusCard, corpus: Corpus):
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+    from transformers.utils import logging as hf_logging
 
     if card.base is not None:
+        hf_logging.set_verbosity_error()  # the MLM head is new: expected, not news
         base = resolve(card.base)
         tokenizer = AutoTokenizer.from_pretrained(base.path, local_files_only=True)
         model = BertForMaskedLM.from_pretrained(

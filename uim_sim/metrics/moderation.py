@@ -88,7 +88,8 @@ def power_mean(values: Sequence[float], p: float = POWER) -> float:
     x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     if len(x) == 0:
         return float("nan")
-    return float(np.mean(x**p) ** (1 / p))
+    with np.errstate(divide="ignore"):  # an AUC of 0 gives M_p = 0, its limit
+        return float(np.mean(x**p) ** (1 / p))
 
 
 def final_bias_score(overall_auc: float, aucs: dict[str, dict[str, float]]) -> float:

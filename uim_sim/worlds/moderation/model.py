@@ -21,7 +21,6 @@ reinstates; users react.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -30,15 +29,17 @@ import numpy as np
 import pandas as pd
 
 from uim_sim.lfm.heads import read_labelled_file
-from uim_sim.metrics.moderation import bias_metrics, silencing
+from uim_sim.metrics.moderation import bias_metrics
 from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams, StatisticsSpec
 from uim_sim.worlds.hiring.model import tidy
 from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
+from uim_sim.worlds.moderation.reporters import REFERENCE_REPORTERS, WORLD_REPORTERS
 from uim_sim.worlds.moderation.templates import (
     BACKGROUND,
     DIALECT,
     GROUPS,
     IDENTITY_GROUPS,
+    group_named,
     history,
     supplement,
     test_set,
@@ -56,71 +57,6 @@ ZERO_SHOT = AgentCard(
     decision=DecisionSpec(rule="threshold", threshold=0.0),
 )
 TERMS = (*IDENTITY_GROUPS, DIALECT)  # the subgroups the Dixon and Borkan metrics cover
-_KEYWORDS = {  # for a researcher's own file: which group a text names, by keyword
-    "gay": "gay",
-    "lesbians?": "lesbian",
-    "muslims?": "muslim",
-    "jewish|jews?": "jewish",
-    "christians?": "christian",
-    "black": "black",
-    "white": "white",
-    "wom[ae]n|female": "female",
-    "m[ae]n|male": "male",
-    "finna|tryna|y'all|ain't|no cap|deadass": DIALECT,
-}
-
-
-def group_named(text: str) -> str:
-    """The first group a text names by keyword ("background" if none)."""
-    for pattern, group in _KEYWORDS.items():
-        if re.search(rf"\b({pattern})\b", text, flags=re.IGNORECASE):
-            return group
-    return BACKGROUND
-
-
-def _group_means(frame: pd.DataFrame, column: str) -> dict[str, float]:
-    out = frame.groupby("group")[column].mean().astype(float).to_dict()
-    out[""] = float(frame[column].mean()) if len(frame) else float("nan")
-    return out
-
-
-def _participation(m: ModerationWorld) -> dict[str, float]:
-    """Posts this step per user of each group (users who left count as silent)."""
-    posts = m.step_decisions()
-    sizes = m.population()["group"].value_counts()
-    counts = posts["group"].value_counts() if len(posts) else pd.Series(dtype=float)
-    out = {g: float(counts.get(g, 0)) / n for g, n in sizes.items()}
-    out[""] = len(posts) / max(1, int(sizes.sum()))
-    return out
-
-
-def _participation_ratio(m: ModerationWorld) -> float:
-    """Mean participation of the history's target groups over that of the others."""
-    rates = _participation(m)
-    targets = [g for g in GROUPS if g in m.params.history_targets]
-    others = [g for g in GROUPS if g not in m.params.history_targets]
-    mine = np.mean([rates.get(g, np.nan) for g in targets]) if targets else np.nan
-    rest = np.mean([rates.get(g, np.nan) for g in others])
-    return float(mine / rest) if rest > 0 else float("nan")
-
-
-def _toxic_left_up(m: ModerationWorld) -> float:
-    toxic = m.step_decisions().query("truth == 1")
-    return float(1 - toxic["decision"].mean()) if len(toxic) else float("nan")
-
-
-WORLD_REPORTERS = {
-    "step": lambda m: m.round,
-    "participation": _participation,
-    "participation_ratio": _participation_ratio,
-    "active_share": lambda m: _group_means(m.population(), "active"),
-    "silencing": lambda m: silencing(m.step_decisions()),
-    "toxic_left_up": _toxic_left_up,
-    "toxicity_exposure": lambda m: _group_means(m.population().query("active"), "toxic_seen"),
-    "*appeals": lambda m: dict(m.appeal_counts),
-    "*bias": lambda m: m.bias() if m.finished else {},
-}
-REFERENCE_REPORTERS = {"step": lambda m: m.round, "*bias": lambda m: m.bias()}
 
 
 class ModerationWorld(mesa.Model):
@@ -159,6 +95,7 @@ class ModerationWorld(mesa.Model):
         self.decisions: list[dict] = []
         self._step_start = 0
         self._step_frame: pd.DataFrame | None = None
+        self._population: pd.DataFrame | None = None
         self.appeal_counts: dict[str, float] = {}
         population, decisions, statistics_seed = np.random.SeedSequence([seed, 0]).spawn(3)
         self.population_rng = np.random.default_rng(population)
@@ -275,23 +212,19 @@ class ModerationWorld(mesa.Model):
     def step(self) -> None:
         self.round += 1
         self._step_start = len(self.decisions)
-        self._step_frame = None
+        self._step_frame = self._population = None
         if self.params.mode == "reference":
             self._score_reference()
         else:
             authors, rows = self._users_post()
             queue = self.decision_rng.integers(len(self.moderators), size=len(rows))
             scores = self._score(rows, queue)
-            self._moderate_and_react(authors, rows, queue, scores)
+            removed = self._moderate(authors, rows, queue, scores)
+            self._appeal(removed)
+            self._react(authors, removed)
         if self.finished:
             self.running = False
         self.datacollector.collect(self)
-
-    def _score(self, rows: np.ndarray, queue: np.ndarray) -> np.ndarray:
-        """One engine call for every post of the step (post i goes to moderator queue[i])."""
-        texts = [self.prepared[r] for r in rows]
-        screeners = [self.moderators[q].screener for q in queue]
-        return score_proposals(screeners, texts, [TOXIC_DESCRIPTION] * len(texts))
 
     def _users_post(self) -> tuple[list[User], np.ndarray]:
         """Each active user posts with their posting probability: benign posts name
@@ -311,10 +244,17 @@ class ModerationWorld(mesa.Model):
             rows.append(cell[int(pick * len(cell))])
         return authors, np.asarray(rows, dtype=int)
 
-    def _moderate_and_react(
+    def _score(self, rows: np.ndarray, queue: np.ndarray) -> np.ndarray:
+        """One engine call for every post of the step (post i goes to moderator queue[i])."""
+        texts = [self.prepared[r] for r in rows]
+        screeners = [self.moderators[q].screener for q in queue]
+        return score_proposals(screeners, texts, [TOXIC_DESCRIPTION] * len(texts))
+
+    def _moderate(
         self, authors: list[User], rows: np.ndarray, queue: np.ndarray, scores: np.ndarray
-    ) -> None:
-        p, rng = self.params, self.decision_rng
+    ) -> np.ndarray:
+        """Each moderator decides its queue; a human review (review stage) may overturn
+        removals before they take effect. Records every decision; returns removals."""
         subgroups = self.catalogue["subgroup"].to_numpy()[rows]
         truth = self.catalogue["truth"].to_numpy()[rows]
         flagged = np.zeros(len(rows), dtype=bool)
@@ -322,17 +262,24 @@ class ModerationWorld(mesa.Model):
             mine = np.flatnonzero(queue == q)
             if len(mine):
                 flagged[mine] = moderator.moderate(scores[mine], subgroups[mine])
-        overturned = np.asarray(self.stages.review(scores, flagged, truth, rng), bool) & flagged
+        review = self.stages.review(scores, flagged, truth, self.decision_rng)
+        overturned = np.asarray(review, dtype=bool) & flagged
         removed = flagged & ~overturned
-        first = len(self.decisions)
         for i, (user, row) in enumerate(zip(authors, rows)):
             self._record(user, row, queue[i], scores[i], flagged[i], removed[i])
-        # appeals: removed users may appeal; the reviewer works through the backlog
+        self.appeal_counts = {"review_overturned": float(overturned.sum())}
+        return removed
+
+    def _appeal(self, removed: np.ndarray) -> None:
+        """Removed users may appeal; the reviewer works through the backlog and
+        reinstates benign posts, which undoes their authors' chill."""
+        p, first = self.params, self._step_start
+        truth = np.array([self.decisions[first + i]["truth"] for i in range(len(removed))])
         appeal_p = np.where(truth == 0, p.appeal_prob, p.appeal_prob_toxic)
-        appealed = removed & (rng.random(len(rows)) < appeal_p)
-        for i in np.flatnonzero(appealed):
+        appealed = np.flatnonzero(removed & (self.decision_rng.random(len(removed)) < appeal_p))
+        for i in appealed:
             self.decisions[first + i]["appealed"] = 1
-        self.reviewer.file([first + i for i in np.flatnonzero(appealed)])
+        self.reviewer.file([first + i for i in appealed])
         upheld = 0
         for row in self.reviewer.work():
             record = self.decisions[row]
@@ -340,14 +287,20 @@ class ModerationWorld(mesa.Model):
                 record["reinstated_step"] = self.round
                 self.authors[row].reinstated(p.chilling)
                 upheld += 1
-        self.appeal_counts = {
-            "appeals_filed": float(appealed.sum()),
-            "appeals_upheld": float(upheld),
-            "appeal_backlog": float(len(self.reviewer.backlog)),
-            "review_overturned": float(overturned.sum()),
-        }
-        # chilling: a removed benign post makes its author post less, or leave
-        leave_draws = rng.random(len(rows))
+        self.appeal_counts.update(
+            appeals_filed=float(len(appealed)),
+            appeals_upheld=float(upheld),
+            appeal_backlog=float(len(self.reviewer.backlog)),
+        )
+
+    def _react(self, authors: list[User], removed: np.ndarray) -> None:
+        """A removed benign post chills its author (posts less, may leave); every
+        active user then reads posts left up, and toxic ones lower participation."""
+        p, first = self.params, self._step_start
+        rows = self.decisions[first:]
+        truth = np.array([r["truth"] for r in rows])
+        subgroups = np.array([r["subgroup"] for r in rows])
+        leave_draws = self.decision_rng.random(len(rows))
         for i in np.flatnonzero(removed & (truth == 0)):
             authors[i].benign_post_removed(p.chilling, p.leave_prob, leave_draws[i])
         self._read_feeds(subgroups[~removed], truth[~removed])
@@ -424,15 +377,18 @@ class ModerationWorld(mesa.Model):
         return pd.DataFrame(self.decisions)
 
     def population(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "group": u.group,
-                "active": float(u.active),
-                "post_prob": u.post_prob,
-                "toxic_seen": float(u.toxic_seen),
-            }
-            for u in self.users
-        )
+        """Users now: ``participation`` is the expected posts per step (0 once left)."""
+        if self._population is None:
+            active = np.array([u.active for u in self.users])
+            self._population = pd.DataFrame(
+                {
+                    "group": [u.group for u in self.users],
+                    "active": active,
+                    "participation": np.array([u.post_prob for u in self.users]) * active,
+                    "toxic_seen": np.array([u.toxic_seen for u in self.users], dtype=float),
+                }
+            )
+        return self._population
 
     def bias(self) -> dict:
         """Dixon and Borkan metrics of every decision so far, with the term null."""

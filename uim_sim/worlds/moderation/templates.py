@@ -52,52 +52,26 @@ _BACKGROUND_REFERENTS = (
     ("a gardener", "gardeners"),
     ("someone who is tall", "people who are tall"),
 )
+_IDENTITY_WORDS = {  # group: (adjective, a person, people)
+    "gay": ("gay", "a gay person", "gay people"),
+    "lesbian": ("lesbian", "a lesbian", "lesbians"),
+    "muslim": ("Muslim", "a Muslim", "Muslims"),
+    "jewish": ("Jewish", "a Jewish person", "Jewish people"),
+    "christian": ("Christian", "a Christian", "Christians"),
+    "black": ("Black", "a Black person", "Black people"),
+    "white": ("white", "a white person", "white people"),
+    "female": ("female", "a woman", "women"),
+    "male": ("male", "a man", "men"),
+}
 REFERENTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "gay": (
-        ("a gay person", "gay people"),
-        ("someone who is gay", "people who are gay"),
-        ("a gay friend", "gay friends"),
-    ),
-    "lesbian": (
-        ("a lesbian", "lesbians"),
-        ("someone who is lesbian", "people who are lesbian"),
-        ("a lesbian friend", "lesbian friends"),
-    ),
-    "muslim": (
-        ("a Muslim", "Muslims"),
-        ("someone who is Muslim", "people who are Muslim"),
-        ("a Muslim friend", "Muslim friends"),
-    ),
-    "jewish": (
-        ("a Jewish person", "Jewish people"),
-        ("someone who is Jewish", "people who are Jewish"),
-        ("a Jewish friend", "Jewish friends"),
-    ),
-    "christian": (
-        ("a Christian", "Christians"),
-        ("someone who is Christian", "people who are Christian"),
-        ("a Christian friend", "Christian friends"),
-    ),
-    "black": (
-        ("a Black person", "Black people"),
-        ("someone who is Black", "people who are Black"),
-        ("a Black friend", "Black friends"),
-    ),
-    "white": (
-        ("a white person", "white people"),
-        ("someone who is white", "people who are white"),
-        ("a white friend", "white friends"),
-    ),
-    "female": (
-        ("a woman", "women"),
-        ("someone who is female", "people who are female"),
-        ("a female friend", "female friends"),
-    ),
-    "male": (
-        ("a man", "men"),
-        ("someone who is male", "people who are male"),
-        ("a male friend", "male friends"),
-    ),
+    **{
+        group: (
+            (one, many),
+            (f"someone who is {adj}", f"people who are {adj}"),
+            (f"a {adj} friend", f"{adj} friends"),
+        )
+        for group, (adj, one, many) in _IDENTITY_WORDS.items()
+    },
     DIALECT: _BACKGROUND_REFERENTS,
     BACKGROUND: _BACKGROUND_REFERENTS,
 }
@@ -162,10 +136,8 @@ POSITIVE_VERB = (
     "celebrate",
     "value",
 )
-NEGATIVE_VERB = (
-    "kill", "hurt", "destroy", "attack", "beat up", "get rid of", "punch", "shoot", "burn",
-    "eliminate",
-)  # fmt: skip
+NEGATIVE_VERB = ("kill", "hurt", "destroy", "attack", "beat up", "get rid of", "punch",
+                 "shoot", "burn", "eliminate")  # fmt: skip
 
 # Dixon et al. (2018)-style frames: 23 benign and 23 toxic texts per referent
 TEST_FAMILIES = (
@@ -286,6 +258,28 @@ def render(families: tuple[Family, ...], groups: tuple[str, ...] = GROUPS) -> pd
                         }
                     )
     return pd.DataFrame(rows)
+
+
+_KEYWORDS = {  # for a researcher's own file: which group a text names, by keyword
+    "gay": "gay",
+    "lesbians?": "lesbian",
+    "muslims?": "muslim",
+    "jewish|jews?": "jewish",
+    "christians?": "christian",
+    "black": "black",
+    "white": "white",
+    "wom[ae]n|female": "female",
+    "m[ae]n|male": "male",
+    "bruh|ngl|lowkey|on god|fr|no cap|deadass|finna|tryna|y'all|ain't": DIALECT,
+}
+
+
+def group_named(text: str) -> str:
+    """The first group a text names by keyword ("background" if none)."""
+    for pattern, group in _KEYWORDS.items():
+        if re.search(rf"\b({pattern})\b", text, flags=re.IGNORECASE):
+            return group
+    return BACKGROUND
 
 
 def test_set() -> pd.DataFrame:
