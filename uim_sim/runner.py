@@ -294,10 +294,8 @@ def execute(task: RunTask, out: Path) -> dict[str, Any]:
     world = _make_world(task).run_for()
     decisions = world.decision_table()
     metrics = world.metrics()
-    nulls = [
-        _make_world(task, null_draw=k).run_for().metrics()
-        for k in range(task.statistics.null_permutations)
-    ]
+    draws = task.statistics.null_permutations if world.null_metrics else 0
+    nulls = [_make_world(task, null_draw=k).run_for().metrics() for k in range(draws)]
     null_rows = _null_rows(metrics, nulls, world.null_metrics)
     metrics = pd.concat([metrics, null_rows], ignore_index=True)
     counters: dict[str, float] = {}
@@ -323,7 +321,7 @@ def execute(task: RunTask, out: Path) -> dict[str, Any]:
         **{f"param.{k}": v for k, v in task.params.items()},
         "grid": json.dumps(task.grid, sort_keys=True),
         "status": "done",
-        "null_draws": task.statistics.null_permutations,
+        "null_draws": draws,
         "texts_requested": int(counters.get("texts_requested", 0)),
         "texts_encoded": int(counters.get("texts_encoded", 0)),
         "cache_hits": int(counters.get("cache_hits", 0)),

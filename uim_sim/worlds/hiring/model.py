@@ -43,6 +43,7 @@ from uim_sim.worlds.hiring.resumes import (
 )
 from uim_sim.worlds.screening import Screener, score_proposals
 from uim_sim.worlds.stages import Stages, TrainingSet
+from uim_sim.worlds.tidy import tidy
 
 ZERO_SHOT = AgentCard(name="minilm_zero_shot", head=HeadSpec(kind="zero_shot"))
 AUDIT_SKILL = {1: 1.5, 0: -0.5}  # latent skill of the high (1) and low (0) resumes
@@ -375,21 +376,3 @@ class HiringWorld(mesa.Model):
     def metrics(self) -> pd.DataFrame:
         """The DataCollector's model variables as a tidy table: step, metric, group, value."""
         return tidy(self.datacollector.model_vars)
-
-
-def tidy(model_vars: dict[str, list]) -> pd.DataFrame:
-    """Flatten reporter values (a number, {group: number}, or a ``*`` bundle of them)."""
-    rows = []
-    for i, step in enumerate(model_vars["step"]):
-        for name, values in model_vars.items():
-            if name == "step":
-                continue
-            value = values[i]
-            bundle = value if name.startswith("*") else {name: value}
-            for metric, v in bundle.items():
-                items = v.items() if isinstance(v, dict) else [("", v)]
-                rows.extend(
-                    {"step": step, "metric": metric, "group": g, "value": float(x)}
-                    for g, x in items
-                )
-    return pd.DataFrame(rows, columns=["step", "metric", "group", "value"])

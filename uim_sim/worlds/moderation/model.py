@@ -31,7 +31,6 @@ import pandas as pd
 from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.metrics.moderation import bias_metrics
 from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams, StatisticsSpec
-from uim_sim.worlds.hiring.model import tidy
 from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
 from uim_sim.worlds.moderation.reporters import REFERENCE_REPORTERS, WORLD_REPORTERS
 from uim_sim.worlds.moderation.templates import (
@@ -46,6 +45,7 @@ from uim_sim.worlds.moderation.templates import (
 )
 from uim_sim.worlds.screening import Screener, score_proposals
 from uim_sim.worlds.stages import Stages, TrainingSet
+from uim_sim.worlds.tidy import tidy
 
 TOXIC_DESCRIPTION = "This comment is toxic: rude, insulting, hateful or threatening."
 BENIGN_DESCRIPTION = "This comment is friendly, respectful and harmless."
