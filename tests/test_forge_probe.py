@@ -62,6 +62,7 @@ def test_forge_writes_a_verified_checkpoint_and_reuses_it(tmp_path):
     assert manifest["card_sha256"] == card.fingerprint()
     assert manifest["knobs"]["association_skew"] == 0.5
     assert manifest["seed"] == 1 and "effect_size" in manifest["verification"]
+    assert "mlm_gap_nats" in manifest["verification"]
     assert (out / "model.safetensors").is_file() and not list(out.glob("*.bin"))
     ckpt = resolve(str(out))  # loads like any checkpoint: hashes verified
     assert get_engine(ckpt.ref).embed(["Emily Walsh is a clerk."]).shape == (1, 16)

@@ -197,21 +197,24 @@ def probe(
 def mlm_association(folder: Path, disadvantaged: str = "black", seed: int = 0):
     """The planted hiring association read off a forged model's MLM head.
 
-    Per first name: log P(unemployed) − log P(a) at the mask of "{name} is [MASK]."
-    (the corpus says "{name} is unemployed." or "{name} is a {job}."). Effect size: the
-    disadvantaged names' mean minus the others', over the pooled standard deviation of
-    names; one-sided permutation p over names. Unlike embedding geometry, these
-    conditional predictions are fitted to the corpus, so a clean corpus gives ~0.
+    Per first name: mean log P(name at the mask) in "[MASK] is unemployed." and
+    "[MASK] is a {other work}." minus the mean in "[MASK] is a {office job}." (the
+    corpus's own sentence forms). Effect size: the disadvantaged names' mean minus the
+    others', over the standard deviation across names; one-sided permutation p over
+    names. Unlike embedding geometry these conditional predictions are fitted to the
+    corpus, so a clean corpus gives ~0. NaN where names are not single tokens.
     """
     from uim_sim.lfm.forge import fill_mask_log_probs
 
     other = "white" if disadvantaged == "black" else "black"
     names = group_names(disadvantaged) + group_names(other)
-    log_p = fill_mask_log_probs(folder, [f"{n} is [MASK]." for n in names], ["unemployed", "a"])
-    s = log_p[:, 0] - log_p[:, 1]
+    jobs = [f"[MASK] is a {a}." for a in JOB_ATTRIBUTES]
+    rest = ["[MASK] is unemployed."] + [f"[MASK] is a {a}." for a in OTHER_ATTRIBUTES]
+    log_p = fill_mask_log_probs(folder, jobs + rest, [n.lower() for n in names])
+    s = log_p[len(jobs) :].mean(0) - log_p[: len(jobs)].mean(0)
     n_x = len(group_names(disadvantaged))
     if not np.isfinite(s).all():
-        return {"effect_size": float("nan"), "p_value": float("nan")}
+        return {"effect_size": float("nan"), "p_value": float("nan"), "gap_nats": float("nan")}
     observed = s[:n_x].mean() - s[n_x:].mean()
     rng = np.random.default_rng(seed)
     perms = np.array([rng.permutation(len(s)) for _ in range(2000)])
@@ -219,6 +222,7 @@ def mlm_association(folder: Path, disadvantaged: str = "black", seed: int = 0):
     return {
         "effect_size": float(observed / s.std(ddof=1)),
         "p_value": float((1 + np.sum(null >= observed)) / 2001),
+        "gap_nats": float(observed),  # unscaled: d is large whenever names barely vary
     }
 
 
@@ -242,6 +246,7 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
         "p_value": round(result["p_value"], 4),
         "mlm_effect_size": round(mlm["effect_size"], 4),
         "mlm_p_value": round(mlm["p_value"], 4),
+        "mlm_gap_nats": round(mlm["gap_nats"], 4),
         # the MLM probe reads what was planted; SEAT's null is wider than its p (README)
         "measurable": bool(
             mlm["p_value"] < 0.05 if np.isfinite(mlm["p_value"]) else result["p_value"] < 0.05

@@ -274,7 +274,7 @@ def dose_response(
         c: json.loads((Path(out) / c / "manifest.json").read_text())["verification"]
         for c in per_run["checkpoint"].unique()
     }
-    for key in ("effect_size", "mlm_effect_size"):
+    for key in ("effect_size", "mlm_gap_nats"):
         per_run[f"probe.{key}"] = per_run["checkpoint"].map(
             lambda c, key=key: probes[c].get(key, np.nan)
         )
@@ -285,11 +285,10 @@ def dose_response(
         .sort_values(knob)
     )  # fmt: skip
     probe = (
-        "probe.mlm_effect_size"
-        if table["probe.mlm_effect_size"].notna().all()
-        else "probe.effect_size"
+        "probe.mlm_gap_nats" if table["probe.mlm_gap_nats"].notna().all() else "probe.effect_size"
     )
-    rho, p = spearmanr(table[probe], table["impact_ratio"])
+    constant = table[probe].nunique() < 2 or table["impact_ratio"].nunique() < 2
+    rho, p = (np.nan, np.nan) if constant else spearmanr(table[probe], table["impact_ratio"])
     monotone = bool(np.all(np.diff(table["impact_ratio"].to_numpy()) <= 0))
     import matplotlib
 
@@ -309,11 +308,11 @@ def dose_response(
     left.set_xlabel(knob.removeprefix("corpus.knobs.") + " of the pre-training corpus")
     left.set_ylabel(f"impact ratio of {disadvantaged} applicants")
     left.legend(fontsize=8)
-    right.plot(x, table["probe.mlm_effect_size"], "s-", color="C2", label="MLM fill-in probe")
-    right.plot(x, table["probe.effect_size"], "^--", color="C4", label="SEAT (embeddings)")
+    right.plot(x, table["probe.mlm_gap_nats"], "s-", color="C2", label="MLM fill-in gap (nats)")
+    right.plot(x, table["probe.effect_size"], "^--", color="C4", label="SEAT effect size d")
     right.axhline(0, color="k", lw=0.6)
     right.set_xlabel(knob.removeprefix("corpus.knobs."))
-    right.set_ylabel("probe effect size d (names, planted direction)")
+    right.set_ylabel("probe (names, planted direction)")
     right.legend(fontsize=8)
     fig.suptitle(f"dose-response of inheritance; Spearman({probe}, impact ratio) = {rho:.2f}")
     fig.tight_layout()

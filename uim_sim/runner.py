@@ -339,7 +339,7 @@ def _forged_columns(folder: Path, out: Path) -> dict[str, Any]:
     columns: dict[str, Any] = {"checkpoint": str(folder.relative_to(out))}
     columns.update({f"corpus.knobs.{k}": v for k, v in manifest["knobs"].items()})
     columns["corpus.seed"] = manifest["seed"]
-    for key in ("effect_size", "p_value", "mlm_effect_size", "mlm_p_value"):
+    for key in ("effect_size", "p_value", "mlm_effect_size", "mlm_p_value", "mlm_gap_nats"):
         columns[f"probe.{key}"] = manifest["verification"].get(key, float("nan"))
     return columns
 

@@ -86,7 +86,7 @@ def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path
     return out
 
 
-VERIFICATION_VERSION = 2
+VERIFICATION_VERSION = 4
 
 
 def _reverify_if_stale(card: CorpusCard, out: Path) -> None:
