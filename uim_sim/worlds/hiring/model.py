@@ -31,6 +31,7 @@ import pandas as pd
 from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.metrics.hiring import audit_metrics, hire_metrics, homogenization
 from uim_sim.spec import AgentCard, HeadSpec, HiringParams, StatisticsSpec
+from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.hiring.agents import Applicant, Employer
 from uim_sim.worlds.hiring.resumes import (
     FIRST_NAMES,
@@ -43,7 +44,6 @@ from uim_sim.worlds.hiring.resumes import (
 )
 from uim_sim.worlds.screening import Screener, score_proposals
 from uim_sim.worlds.stages import Stages, TrainingSet
-from uim_sim.worlds.tidy import tidy
 
 ZERO_SHOT = AgentCard(name="minilm_zero_shot", head=HeadSpec(kind="zero_shot"))
 AUDIT_SKILL = {1: 1.5, 0: -0.5}  # latent skill of the high (1) and low (0) resumes
@@ -68,7 +68,7 @@ def _skill_gap(world: HiringWorld) -> float:
 
 AUDIT_REPORTERS = {
     "step": lambda m: m.round,
-    "*audit": lambda m: audit_metrics(m.step_decisions(), m.name_permutations, m.statistics_rng),
+    "*audit": lambda m: audit_metrics(m.step_decisions(), m.permutations, m.statistics_rng),
 }
 MARKET_REPORTERS = {
     "step": lambda m: m.round,
@@ -83,7 +83,7 @@ MARKET_REPORTERS = {
 }
 
 
-class HiringWorld(mesa.Model):
+class HiringWorld(ScreeningWorld):
     """Employers carrying checkpoints screen applicants.
 
     The null reference (runner) summarises ``null_metrics`` over null draws.
@@ -102,6 +102,9 @@ class HiringWorld(mesa.Model):
 
     null_metrics = ("impact_ratio",)
 
+    Params = HiringParams
+    default_card = ZERO_SHOT
+
     def __init__(
         self,
         params: HiringParams | None = None,
@@ -111,22 +114,8 @@ class HiringWorld(mesa.Model):
         null_draw: int | None = None,
         statistics: StatisticsSpec | None = None,
     ) -> None:
-        super().__init__(rng=seed)
-        self.params = params or HiringParams()
-        self.cards = [cards] if isinstance(cards, AgentCard) else list(cards or [ZERO_SHOT])
-        self.stages = stages or Stages()
-        self.seed = seed
-        self.null_draw = null_draw
-        self.name_permutations = (statistics or StatisticsSpec()).name_permutations
-        self.round = 0
-        self.decisions: list[dict] = []
-        self._step_start = 0
+        super().__init__(params, cards, stages, seed, null_draw, statistics)
         self.round_applicants = pd.DataFrame()
-        population, decisions, statistics = np.random.SeedSequence([seed, 0]).spawn(3)
-        self.population_rng = np.random.default_rng(population)
-        self.decision_rng = np.random.default_rng(decisions)
-        self.statistics_rng = np.random.default_rng(statistics)
-
         n_deciders = self.params.n_jobs if self.params.mode == "audit" else self.params.n_employers
         screeners = self._screeners(n_deciders)
         self.label_of = self._name_labels(any(s.trainable for s in screeners))
@@ -139,19 +128,6 @@ class HiringWorld(mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters=reporters)
 
     # ------------------------------------------------------------ set-up
-
-    def _screeners(self, n_deciders: int) -> list[Screener]:
-        """One screener per (card, training draw): deciders sharing both share a model."""
-        assigned = self.stages.assign(self.cards, n_deciders, self.population_rng)
-        built: dict[tuple[str, int], Screener] = {}
-        for card, draw in assigned:
-            if (card.fingerprint(), draw) not in built:
-                screener = Screener.from_card(card)
-                if screener.trainable:
-                    rng = np.random.default_rng([self.seed, 5, draw])
-                    screener.train(self.training_data(card, draw), self.stages, rng)
-                built[(card.fingerprint(), draw)] = screener
-        return [built[(card.fingerprint(), draw)] for card, draw in assigned]
 
     def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
         """The adaptation data of a trainable card (before any mitigation)."""
@@ -344,21 +320,13 @@ class HiringWorld(mesa.Model):
 
     # ------------------------------------------------------------ read-outs
 
-    def run_for(self, n: int | None = None) -> HiringWorld:
-        """Step ``n`` times (default: one audit round or ``n_rounds`` market rounds)."""
-        n = n if n is not None else (1 if self.params.mode == "audit" else self.params.n_rounds)
-        for _ in range(n):
-            if not self.running:
-                break
-            self.step()
-        return self
+    def default_steps(self) -> int:
+        """One audit round, or ``n_rounds`` market rounds."""
+        return 1 if self.params.mode == "audit" else self.params.n_rounds
 
     def step_decisions(self) -> pd.DataFrame:
         """Decisions of the current step (rows are appended in step order)."""
         return pd.DataFrame(self.decisions[self._step_start :])
-
-    def decision_table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.decisions)
 
     def population(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -372,7 +340,3 @@ class HiringWorld(mesa.Model):
             }
             for a in self.applicants
         )
-
-    def metrics(self) -> pd.DataFrame:
-        """The DataCollector's model variables as a tidy table: step, metric, group, value."""
-        return tidy(self.datacollector.model_vars)

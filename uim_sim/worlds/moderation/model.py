@@ -31,6 +31,7 @@ import pandas as pd
 from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.metrics.moderation import bias_metrics
 from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams, StatisticsSpec
+from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
 from uim_sim.worlds.moderation.reporters import REFERENCE_REPORTERS, WORLD_REPORTERS
 from uim_sim.worlds.moderation.templates import (
@@ -43,9 +44,8 @@ from uim_sim.worlds.moderation.templates import (
     supplement,
     test_set,
 )
-from uim_sim.worlds.screening import Screener, score_proposals
+from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.stages import Stages, TrainingSet
-from uim_sim.worlds.tidy import tidy
 
 TOXIC_DESCRIPTION = "This comment is toxic: rude, insulting, hateful or threatening."
 BENIGN_DESCRIPTION = "This comment is friendly, respectful and harmless."
@@ -59,7 +59,7 @@ ZERO_SHOT = AgentCard(
 TERMS = (*IDENTITY_GROUPS, DIALECT)  # the subgroups the Dixon and Borkan metrics cover
 
 
-class ModerationWorld(mesa.Model):
+class ModerationWorld(ScreeningWorld):
     """Moderators carrying checkpoints decide which posts stay up.
 
     Args:
@@ -75,6 +75,9 @@ class ModerationWorld(mesa.Model):
 
     null_metrics = ()  # the null of FPED/FNED is a permutation inside the metrics
 
+    Params = ModerationParams
+    default_card = ZERO_SHOT
+
     def __init__(
         self,
         params: ModerationParams | None = None,
@@ -84,23 +87,10 @@ class ModerationWorld(mesa.Model):
         null_draw: int | None = None,
         statistics: StatisticsSpec | None = None,
     ) -> None:
-        super().__init__(rng=seed)
-        self.params = params or ModerationParams()
-        self.cards = [cards] if isinstance(cards, AgentCard) else list(cards or [ZERO_SHOT])
-        self.stages = stages or Stages()
-        self.seed = seed
-        self.null_draw = null_draw
-        self.permutations = (statistics or StatisticsSpec()).name_permutations
-        self.round = 0
-        self.decisions: list[dict] = []
-        self._step_start = 0
+        super().__init__(params, cards, stages, seed, null_draw, statistics)
         self._step_frame: pd.DataFrame | None = None
         self._population: pd.DataFrame | None = None
         self.appeal_counts: dict[str, float] = {}
-        population, decisions, statistics_seed = np.random.SeedSequence([seed, 0]).spawn(3)
-        self.population_rng = np.random.default_rng(population)
-        self.decision_rng = np.random.default_rng(decisions)
-        self.statistics_rng = np.random.default_rng(statistics_seed)
 
         self.catalogue = test_set()
         self.prepared = [
@@ -129,19 +119,6 @@ class ModerationWorld(mesa.Model):
         others = [g for g in GROUPS if g != BACKGROUND]
         rest = (1 - self.params.background_share) / len(others)
         return {**{g: rest for g in others}, BACKGROUND: self.params.background_share}
-
-    def _screeners(self, n_moderators: int) -> list[Screener]:
-        """One screener per (card, training draw): moderators sharing both share a model."""
-        assigned = self.stages.assign(self.cards, n_moderators, self.population_rng)
-        built: dict[tuple[str, int], Screener] = {}
-        for card, draw in assigned:
-            if (card.fingerprint(), draw) not in built:
-                screener = Screener.from_card(card)
-                if screener.trainable:
-                    rng = np.random.default_rng([self.seed, 5, draw])
-                    screener.train(self.training_data(card, draw), self.stages, rng)
-                built[(card.fingerprint(), draw)] = screener
-        return [built[(card.fingerprint(), draw)] for card, draw in assigned]
 
     def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
         """The adaptation data of a trainable card (before any mitigation), with the
@@ -359,22 +336,14 @@ class ModerationWorld(mesa.Model):
 
     # ------------------------------------------------------------ read-outs
 
-    def run_for(self, n: int | None = None) -> ModerationWorld:
-        """Step ``n`` times (default: the reference pass, or ``n_steps``)."""
-        n = n if n is not None else (1 if self.params.mode == "reference" else self.params.n_steps)
-        for _ in range(n):
-            if not self.running:
-                break
-            self.step()
-        return self
+    def default_steps(self) -> int:
+        """The reference pass, or ``n_steps``."""
+        return 1 if self.params.mode == "reference" else self.params.n_steps
 
     def step_decisions(self) -> pd.DataFrame:
         if self._step_frame is None:
             self._step_frame = pd.DataFrame(self.decisions[self._step_start :])
         return self._step_frame
-
-    def decision_table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.decisions)
 
     def population(self) -> pd.DataFrame:
         """Users now: ``participation`` is the expected posts per step (0 once left)."""
@@ -396,7 +365,3 @@ class ModerationWorld(mesa.Model):
         return bias_metrics(
             self.decision_table(), TERMS, pools, self.permutations, self.statistics_rng
         )
-
-    def metrics(self) -> pd.DataFrame:
-        """The DataCollector's model variables as a tidy table: step, metric, group, value."""
-        return tidy(self.datacollector.model_vars)
