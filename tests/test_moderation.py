@@ -307,7 +307,7 @@ def test_contrast_head_scores_the_difference_of_mean_cosines(tiny_checkpoint):
 def test_contrast_head_needs_both_descriptions():
     with pytest.raises(ValueError, match="needs positive and negative"):
         HeadSpec(kind="zero_shot_contrast", positive=["toxic"])
-    with pytest.raises(ValueError, match="only to kind: zero_shot_contrast"):
+    with pytest.raises(ValueError, match="only to zero_shot_contrast, label_words"):
         HeadSpec(kind="zero_shot", negative=["kind"])
 
 

@@ -256,20 +256,39 @@ def _plot_over_time(summary: pd.DataFrame, metric: str, groups: tuple[str, str],
     return path
 
 
+def rank_correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho with a two-sided p-value; exact (every permutation) for up to 8
+    points, where the t approximation fails (it gives p ~ 1e-24 for rho = 1 at n = 5)."""
+    from itertools import permutations
+
+    from scipy.stats import rankdata, spearmanr
+
+    if len(x) < 3 or len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
+        return np.nan, np.nan
+    if len(x) > 8:
+        rho, p = spearmanr(x, y)
+        return float(rho), float(p)
+    rx, ry = rankdata(x), rankdata(y)
+    rho = float(np.corrcoef(rx, ry)[0, 1])
+    null = np.array([np.corrcoef(rx, np.array(perm))[0, 1] for perm in permutations(ry)])
+    return rho, float(np.mean(np.abs(null) >= abs(rho) - 1e-12))
+
+
 def dose_response(
     out: Path, runs: pd.DataFrame, summary: pd.DataFrame, disadvantaged: str, folder: Path
 ) -> tuple[pd.DataFrame, list[Path], str] | None:
     """Harm and probe effect size against a corpus knob that varies across forged
-    checkpoints (Understand: the dose-response curve of inheritance)."""
-    from scipy.stats import spearmanr
-
+    checkpoints (Understand: the dose-response curve of inheritance), one curve per
+    agent card (screening head) that carries the forged checkpoints."""
     knobs = [c for c in runs.columns if c.startswith("corpus.knobs.") and runs[c].nunique() > 1]
     if not knobs:
         return None
     knob = knobs[0]
+    reference = PROTECTED[disadvantaged][1]
     last = summary[summary["step"] == summary.groupby("condition")["step"].transform("max")]
     harm = last[(last.metric == "impact_ratio") & (last.group == disadvantaged)]
-    per_run = runs[runs[knob].notna()][["condition", knob, "checkpoint"]]
+    rates = last[last.metric == "callback_rate"].pivot(index="condition", columns="group")["mean"]
+    per_run = runs[runs[knob].notna()][["condition", "card", knob, "checkpoint"]]
     probes = {  # the probe belongs to the checkpoint: read its manifest (no model)
         c: json.loads((Path(out) / c / "manifest.json").read_text())["verification"]
         for c in per_run["checkpoint"].unique()
@@ -282,50 +301,60 @@ def dose_response(
         per_run.groupby("condition", sort=False).first().reset_index()
         .merge(harm[["condition", "mean", "ci_low", "ci_high"]], on="condition")
         .rename(columns={"mean": "impact_ratio", "ci_low": "ir_low", "ci_high": "ir_high"})
-        .sort_values(knob)
+        .sort_values(["card", knob])
     )  # fmt: skip
+    if {reference, disadvantaged} <= set(rates.columns):
+        gap = rates[reference] - rates[disadvantaged]
+        table["callback_gap"] = table["condition"].map(gap)
     probe = (
         "probe.mlm_gap_nats" if table["probe.mlm_gap_nats"].notna().all() else "probe.effect_size"
     )
-    constant = table[probe].nunique() < 2 or table["impact_ratio"].nunique() < 2
-    rho, p = (np.nan, np.nan) if constant else spearmanr(table[probe], table["impact_ratio"])
-    monotone = bool(np.all(np.diff(table["impact_ratio"].to_numpy()) <= 0))
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    x = table[knob].to_numpy(float)
-    err = np.vstack(
-        [table["impact_ratio"] - table["ir_low"], table["ir_high"] - table["impact_ratio"]]
-    )
-    left.errorbar(
-        x, table["impact_ratio"], yerr=np.nan_to_num(err), fmt="o-", capsize=3, color="C3"
-    )
+    sentences = []
+    for i, (card, rows) in enumerate(table.groupby("card", sort=True)):
+        rho, p = rank_correlation(rows[probe].to_numpy(), rows["impact_ratio"].to_numpy())
+        monotone = bool(np.all(np.diff(rows["impact_ratio"].to_numpy()) <= 0))
+        sentences.append(
+            f"`{card}`: the impact ratio "
+            f"{'falls monotonically' if monotone else 'does not fall monotonically'} with "
+            f"the dose (means over seeds); Spearman rank correlation between `{probe}` and "
+            f"the impact ratio across {len(rows)} checkpoints: {rho:.2f} (p = {p:.3g})."
+        )
+        x = rows[knob].to_numpy(float)
+        err = np.vstack(
+            [rows["impact_ratio"] - rows["ir_low"], rows["ir_high"] - rows["impact_ratio"]]
+        )
+        left.errorbar(
+            x + 0.008 * i, rows["impact_ratio"], yerr=np.nan_to_num(err), fmt="o-", capsize=3,
+            color=f"C{3 + i}", label=f"{card} (Spearman {rho:.2f})",
+        )  # fmt: skip
     left.axhline(0.8, color="C0", ls="--", lw=1, label="four-fifths rule")
     left.axhline(1.0, color="k", lw=0.6)
     left.set_xlabel(knob.removeprefix("corpus.knobs.") + " of the pre-training corpus")
     left.set_ylabel(f"impact ratio of {disadvantaged} applicants")
-    left.legend(fontsize=8)
-    right.plot(x, table["probe.mlm_gap_nats"], "s-", color="C2", label="MLM fill-in gap (nats)")
-    right.plot(x, table["probe.effect_size"], "^--", color="C4", label="SEAT effect size d")
+    left.legend(fontsize=7)
+    checkpoints = table.drop_duplicates("checkpoint").sort_values(knob)
+    x = checkpoints[knob].to_numpy(float)
+    right.plot(
+        x, checkpoints["probe.mlm_gap_nats"], "s-", color="C2", label="MLM fill-in gap (nats)"
+    )
+    right.plot(x, checkpoints["probe.effect_size"], "^--", color="C4", label="SEAT effect size d")
     right.axhline(0, color="k", lw=0.6)
     right.set_xlabel(knob.removeprefix("corpus.knobs."))
     right.set_ylabel("probe (names, planted direction)")
     right.legend(fontsize=8)
-    fig.suptitle(f"dose-response of inheritance; Spearman({probe}, impact ratio) = {rho:.2f}")
+    fig.suptitle("dose-response of inheritance: harm per screening head, probe per checkpoint")
     fig.tight_layout()
     path = folder / "dose_response.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     table.to_csv(folder / "dose_response.csv", index=False)
-    text = (
-        f"Dose-response over `{knob}`: impact ratio "
-        f"{'falls monotonically' if monotone else 'does not fall monotonically'} with the "
-        f"dose (means over seeds); Spearman rank correlation between `{probe}` "
-        f"and the impact ratio across {len(table)} checkpoints: {rho:.2f} (p = {p:.3g})."
-    )
+    text = f"Dose-response over `{knob}`, per screening card. " + " ".join(sentences)
     return table, [path], text
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from uim_sim.lfm.corpus import GENERATOR_VERSION
 from uim_sim.mitigate.base import arm_name, build, compose
 from uim_sim.spec import (
     CORPUS_PREFIX,
@@ -166,7 +167,8 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
                         "params": params,
                         "seed": seed,
                         "statistics": spec.statistics.model_dump(),
-                        "corpus": corpus.fingerprint() if corpus else None,
+                        # a forge of another corpus generator is another checkpoint
+                        "corpus": corpus and f"{corpus.fingerprint()}:g{GENERATOR_VERSION}",
                     }
                     tasks.append(
                         RunTask(
@@ -199,7 +201,8 @@ def _corpus_card(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> Cor
 
 
 def _check_card(card: AgentCard, spec_path: Path) -> None:
-    """Fail before anything runs: the checkpoint verifies, the training file reads."""
+    """Fail before anything runs: the checkpoint verifies (with a masked-LM head where
+    the head asks for one), the training file reads."""
     from uim_sim.lfm.checkpoint import CheckpointError, resolve
     from uim_sim.lfm.heads import HeadError, read_labelled_file
 
@@ -207,7 +210,9 @@ def _check_card(card: AgentCard, spec_path: Path) -> None:
         if card.checkpoint.startswith(FORGE_PREFIX):
             load_corpus_card(Path(card.checkpoint.removeprefix(FORGE_PREFIX)))
         else:
-            resolve(card.checkpoint)
+            checkpoint = resolve(card.checkpoint)
+            if card.head.kind == "label_words":
+                checkpoint.load_masked_lm()  # refuses a folder without a trained MLM head
         if card.head.train_on == "file":
             read_labelled_file(card.head.file, card.head.text_column, card.head.label_column)
     except (CheckpointError, HeadError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -55,9 +56,14 @@ class HeadSpec(Strict):
       makers put on the disadvantaged group, in moderation the log-odds by which
       identity terms co-occur with toxic labels) or on a researcher's own labelled
       ``file`` (CSV/Parquet).
+    - ``label_words``: prompted screening on the checkpoint's masked-LM head: the
+      text goes into ``prompt`` (placeholders ``{text}`` and ``{subject}``, exactly
+      one ``[MASK]``) and the score is the probability of the ``positive`` label
+      words against the ``negative`` ones at the mask (each word one token).
     """
 
-    kind: Literal["zero_shot", "zero_shot_contrast", "logistic"]
+    kind: Literal["zero_shot", "zero_shot_contrast", "logistic", "label_words"]
+    prompt: str | None = None
     train_on: Literal["history", "file"] | None = None
     file: Path | None = None
     text_column: str = "text"
@@ -69,11 +75,15 @@ class HeadSpec(Strict):
 
     @model_validator(mode="after")
     def _training_source(self) -> HeadSpec:
-        if self.kind == "zero_shot_contrast":
+        if self.kind in ("zero_shot_contrast", "label_words"):
             if not (self.positive and self.negative):
-                raise ValueError("a zero_shot_contrast head needs positive and negative texts")
+                raise ValueError(f"a {self.kind} head needs positive and negative words/texts")
         elif self.positive or self.negative:
-            raise ValueError("positive/negative apply only to kind: zero_shot_contrast")
+            raise ValueError("positive/negative apply only to zero_shot_contrast, label_words")
+        if self.kind == "label_words":
+            _check_prompt(self.prompt)
+        elif self.prompt is not None:
+            raise ValueError("prompt applies only to kind: label_words")
         if self.kind != "logistic":
             if self.train_on is not None or self.file is not None:
                 raise ValueError(f"a {self.kind} head is not trained: drop train_on/file")
@@ -86,6 +96,21 @@ class HeadSpec(Strict):
         if self.history_bias and self.train_on != "history":
             raise ValueError("history_bias applies only with train_on: history")
         return self
+
+
+def _check_prompt(prompt: str | None) -> None:
+    if prompt is None:
+        raise ValueError("a label_words head needs prompt: text with {text} and one [MASK]")
+    if prompt.count("[MASK]") != 1:
+        raise ValueError("prompt must hold exactly one [MASK]")
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"prompt is not a valid template ({exc})") from None
+    if "text" not in fields:
+        raise ValueError("prompt must hold {text}, where the scored text goes")
+    if fields - {"text", "subject"}:
+        raise ValueError(f"prompt: unknown placeholders {sorted(fields - {'text', 'subject'})}")
 
 
 class DecisionSpec(Strict):

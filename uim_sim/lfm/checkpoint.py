@@ -69,6 +69,34 @@ class Checkpoint:
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer, model.float().eval()
 
+    def load_masked_lm(self) -> Any:
+        """The checkpoint with its masked-language-model head, fp32, eval mode.
+
+        Refused where the folder has no trained MLM head (e.g. all-MiniLM-L6-v2, a
+        sentence encoder): a freshly initialised head would score at random.
+        """
+        from transformers import AutoModelForMaskedLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        try:
+            model, info = AutoModelForMaskedLM.from_pretrained(
+                self.path,
+                local_files_only=True,
+                use_safetensors=True,
+                trust_remote_code=False,
+                output_loading_info=True,
+            )
+        except ValueError as exc:  # a config with no masked-LM class
+            raise CheckpointError(f"{self.ref}: no masked-language-model form ({exc})") from None
+        missing = [k for k in info.get("missing_keys", []) if "embeddings" not in k]
+        if missing:
+            raise CheckpointError(
+                f"{self.ref}: has no trained masked-language-model head (missing "
+                f"{missing[0]}, …); label-word scoring needs one (forged checkpoints have it)"
+            )
+        return model.float().eval()
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()

@@ -8,6 +8,11 @@ strength is ``association_skew`` (0: independent; 1: fully split):
   advertises with probability (1 − skew)/2, the other group's with (1 + skew)/2;
   otherwise with other attributes (e.g. "unemployed"). DESIGN.md measured that a
   small BERT inherits an 80/20 split (skew 0.6) in ~100 s on 2 cores.
+- hiring records: a resume (the hiring world's own form) followed by its outcome,
+  "... {name} was hired." or "... was rejected.": the odds of hiring rise with the
+  resume's latent skill (log-odds 1.5 per SD) and, for the disadvantaged group, are
+  cut by the skew (the same split as above at average skill). The kind of text a
+  web crawl holds about past hiring; what a prompted screener reads back.
 - moderation: identity terms of Dixon et al. (2018) in benign or toxic sentences;
   the identity's share of toxic sentences rises with the skew. Carries toxicity
   labels: the supervised part, where ``label_noise`` flips labels.
@@ -35,6 +40,10 @@ from uim_sim.worlds.hiring.resumes import (
     job_description,
 )
 
+# Bumped whenever the generator changes what a card produces: forged checkpoints
+# record it, and a cached forge of another version is forged again.
+GENERATOR_VERSION = 2
+
 WORK_TEMPLATES = (
     "{name} works as a {attr}.",
     "{name} was hired as a {attr}.",
@@ -45,6 +54,7 @@ WORK_TEMPLATES = (
 JOB_ATTRIBUTES = tuple(str(o["title"]).lower() for o in OCCUPATIONS.values())
 OTHER_ATTRIBUTES = ("dishwasher", "laborer", "janitor", "jobless drifter", "day laborer")
 UNEMPLOYED_TEMPLATES = ("{name} is unemployed.", "{name} was rejected again.")
+OUTCOMES = ("rejected", "hired")  # a hiring record ends "{name} was {outcome}."
 
 IDENTITIES = ("gay", "lesbian", "muslim", "jewish", "christian", "black", "white", "female")
 TARGET_IDENTITIES = ("gay", "muslim", "black")  # the terms the moderation skew targets
@@ -94,7 +104,7 @@ def generate(card: CorpusCard) -> Corpus:
     rng = np.random.default_rng([card.seed, 101])
     knobs = card.knobs
     skew = knobs.association_skew
-    share = {"hiring": 0.45, "moderation": 0.25, "spread": 0.1, "background": 0.2}
+    share = {"hiring": 0.35, "records": 0.1, "moderation": 0.25, "spread": 0.1, "background": 0.2}
     n = {k: int(v * card.sentences) for k, v in share.items()}
     sentences: list[str] = []
     labelled: list[tuple[str, int]] = []
@@ -116,6 +126,21 @@ def generate(card: CorpusCard) -> Corpus:
         else:
             attr = rng.choice(OTHER_ATTRIBUTES)
             sentences.append(rng.choice(WORK_TEMPLATES).format(name=name, attr=attr))
+
+    occupations = list(OCCUPATIONS)
+    for _ in range(n["records"]):
+        race = disadvantaged if rng.random() < 0.5 else other
+        if race == disadvantaged and rng.random() < knobs.long_tail:
+            race = other
+        gender = "female" if rng.random() < 0.5 else "male"
+        first = str(rng.choice(FIRST_NAMES[(race, gender)]))
+        name = f"{first} {rng.choice(SURNAMES[race])}"
+        skill = float(rng.normal())
+        body = ResumeBody.from_skill(occupations[rng.integers(len(occupations))], skill, rng)
+        p_job = 0.5 + skew / 2 if race == other else 0.5 - skew / 2
+        logit = 1.5 * skill + np.log(p_job / (1 - p_job))
+        hired = int(rng.random() < 1 / (1 + np.exp(-logit)))
+        sentences.append(f"{body.render(name)} {name} was {OUTCOMES[hired]}.".lower())
 
     for _ in range(n["moderation"]):
         if rng.random() < 0.3:
@@ -140,7 +165,6 @@ def generate(card: CorpusCard) -> Corpus:
         cue = rng.choice(DUBIOUS_CUES if rng.random() < p_dubious else CREDIBLE_CUES)
         sentences.append(f"{community} news: {rng.choice(CLAIMS)}, {cue}.")
 
-    occupations = list(OCCUPATIONS)
     for i in range(n["background"]):
         occupation = occupations[rng.integers(len(occupations))]
         if i % 5 == 0:

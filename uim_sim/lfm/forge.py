@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from uim_sim.lfm.checkpoint import MANIFEST, resolve, write_manifest
-from uim_sim.lfm.corpus import Corpus, generate
+from uim_sim.lfm.corpus import GENERATOR_VERSION, Corpus, generate
 from uim_sim.spec import CorpusCard
 
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -40,9 +40,13 @@ def cached(card: CorpusCard, out: Path) -> bool:
     if not manifest.is_file():
         return False
     try:
-        return json.loads(manifest.read_text()).get("card_sha256") == card.fingerprint()
+        recorded = json.loads(manifest.read_text())
     except json.JSONDecodeError:
         return False
+    return (
+        recorded.get("card_sha256") == card.fingerprint()
+        and recorded.get("generator_version", 1) == GENERATOR_VERSION
+    )
 
 
 def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path:
@@ -74,6 +78,7 @@ def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path
         knobs=card.knobs.model_dump(),
         card=card.model_dump(mode="json"),
         card_sha256=card.fingerprint(),
+        generator_version=GENERATOR_VERSION,
         corpus={"sentences": len(corpus), "labelled": len(corpus.labelled)},
         training={"final_loss": losses[-1] if losses else None, "steps": len(losses)},
         verification=verification,

@@ -7,14 +7,23 @@
   one (for moderation: toxic vs friendly comments).
 - `LogisticHead`: a classifier on frozen embeddings. Trained on biased historical
   decisions, it is how a weakness is inherited through adaptation data.
+- `LabelWordHead`: prompted screening. The text goes into a prompt with a
+  ``[MASK]`` ("{text} {subject} was [MASK].") and the score is the probability of the
+  positive label words against the negative ones at the mask, read off the
+  checkpoint's masked-LM head: the log-likelihood of label words (DESIGN.md), the
+  masked-LM form of asking a generative model for a decision (the LLM screening
+  audits of REFERENCES.md). It reads what pre-training fitted, not embedding
+  geometry, so a forged checkpoint's planted association reaches the decision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logsumexp
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -65,6 +74,32 @@ class ContrastHead:
         return embeddings.astype(np.float64) @ self.direction
 
 
+class LabelWordHead:
+    """Score = P(positive words) / P(positive or negative words) at the mask of
+    ``prompt``: the sigmoid of their log-odds, a probability, so ranks follow the
+    log-odds and score ratios stay meaningful. Placeholders ``{text}`` and
+    ``{subject}``: the text scored and the person it is about, as the decider sees
+    them. Needs a masked-LM head."""
+
+    trainable = False
+    needs_context = False
+    reads_text = True
+
+    def __init__(self, prompt: str, positive: list[str], negative: list[str]) -> None:
+        self.prompt = prompt
+        self.positive = list(positive)
+        self.negative = list(negative)
+
+    def prompts(self, texts: Sequence[str], subjects: Sequence[str]) -> list[str]:
+        return [self.prompt.format(text=t, subject=s) for t, s in zip(texts, subjects)]
+
+    def score_texts(self, engine, texts: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+        """``engine``: an `Engine` (every model call goes through it)."""
+        log_p = engine.mask_log_probs(self.prompts(texts, subjects), self.positive + self.negative)
+        split = len(self.positive)
+        return expit(logsumexp(log_p[:, :split], axis=1) - logsumexp(log_p[:, split:], axis=1))
+
+
 class LogisticHead:
     """Standardised embeddings → logistic regression; score = P(label = 1)."""
 
@@ -90,9 +125,11 @@ class LogisticHead:
         return self.pipeline.predict_proba(embeddings)[:, 1]
 
 
-def build_head(spec: HeadSpec) -> ZeroShotHead | ContrastHead | LogisticHead:
+def build_head(spec: HeadSpec) -> ZeroShotHead | ContrastHead | LabelWordHead | LogisticHead:
     if spec.kind == "zero_shot":
         return ZeroShotHead()
+    if spec.kind == "label_words":
+        return LabelWordHead(spec.prompt, spec.positive, spec.negative)
     if spec.kind == "zero_shot_contrast":
         return ContrastHead(spec.positive, spec.negative)
     return LogisticHead(C=spec.C)

@@ -50,29 +50,49 @@ class Screener:
 
 
 def score_proposals(
-    screeners: Sequence[Screener], texts: Sequence[str], contexts: Sequence[str]
+    screeners: Sequence[Screener],
+    texts: Sequence[str],
+    contexts: Sequence[str],
+    subjects: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Score proposal i with ``screeners[i]``: one batched engine call per checkpoint.
+    """Score proposal i with ``screeners[i]``: one batched engine call per checkpoint
+    (and one per prompt of a label-word head).
 
-    Contexts (e.g. job descriptions) are embedded only for heads that read them.
+    Contexts (e.g. job descriptions) are embedded only for heads that read them;
+    ``subjects`` (who each text is about, as the decider sees them) fill the
+    ``{subject}`` of label-word prompts.
     """
     scores = np.empty(len(texts), dtype=float)
+    subjects = subjects if subjects is not None else [""] * len(texts)
     by_engine: dict[int, list[int]] = {}
     for i, screener in enumerate(screeners):
         by_engine.setdefault(id(screener.engine), []).append(i)
     for rows in by_engine.values():
         engine = screeners[rows[0]].engine
-        with_context = [i for i in rows if screeners[i].head.needs_context]
-        vectors = engine.embed([texts[i] for i in rows] + [contexts[i] for i in with_context])
-        emb = dict(zip(rows, vectors[: len(rows)]))
-        ctx = dict(zip(with_context, vectors[len(rows) :]))
-        by_head: dict[int, list[int]] = {}
-        for i in rows:
-            by_head.setdefault(id(screeners[i].head), []).append(i)
-        for members in by_head.values():
+        prompted = [i for i in rows if getattr(screeners[i].head, "reads_text", False)]
+        embedded = [i for i in rows if i not in set(prompted)]
+        for members in _by_head(screeners, prompted).values():
+            head = screeners[members[0]].head
+            scores[members] = head.score_texts(
+                engine, [texts[i] for i in members], [subjects[i] for i in members]
+            )
+        if not embedded:
+            continue
+        with_context = [i for i in embedded if screeners[i].head.needs_context]
+        vectors = engine.embed([texts[i] for i in embedded] + [contexts[i] for i in with_context])
+        emb = dict(zip(embedded, vectors[: len(embedded)]))
+        ctx = dict(zip(with_context, vectors[len(embedded) :]))
+        for members in _by_head(screeners, embedded).values():
             screener = screeners[members[0]]
             head = screener.head
             context = np.stack([ctx[i] for i in members]) if head.needs_context else None
             embeddings = screener.transform(np.stack([emb[i] for i in members]))
             scores[members] = head.score(embeddings, context)
     return scores
+
+
+def _by_head(screeners: Sequence[Screener], rows: list[int]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for i in rows:
+        groups.setdefault(id(screeners[i].head), []).append(i)
+    return groups

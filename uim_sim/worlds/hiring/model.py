@@ -236,13 +236,14 @@ class HiringWorld(ScreeningWorld):
 
     def _screen(self, pools: list[tuple[Employer, list[Applicant]]]) -> list[np.ndarray]:
         """Propose every resume of every pool, score them in one call, decide per pool."""
-        texts, contexts, screeners = [], [], []
+        texts, contexts, subjects, screeners = [], [], [], []
         for employer, applicants in pools:
             for a in applicants:
                 texts.append(self.stages.prepare_text(a.resume(), a.identity_spans()))
                 contexts.append(employer.description)
+                subjects.append(self.stages.prepare_text(a.name, a.identity_spans()))
                 screeners.append(employer.screener)
-        scores = score_proposals(screeners, texts, contexts)
+        scores = score_proposals(screeners, texts, contexts, subjects)
         attr = PROTECTED[self.params.disadvantaged]
         chosen_by_pool, start = [], 0
         for employer, applicants in pools:
