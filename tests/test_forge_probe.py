@@ -158,22 +158,49 @@ def test_scenario_forges_through_the_runner(project, tmp_path):
         project / "scenarios" / "dose.yaml",
         {"name": "dose", "world": "hiring", "replicates": 2, "agents": ["forged", "tiny_zero_shot"],
          "params": {"mode": "audit", "n_jobs": 4},
-         "grid": {"corpus.knobs.association_skew": [0.0, 0.9]},
+         "grid": {"corpus.knobs.association_skew": [0.0, 0.9], "corpus.seed": [1, 2]},
          "statistics": {"null_permutations": 1, "name_permutations": 50}},
     )  # fmt: skip
     the_plan = plan(spec)
-    assert len(the_plan.tasks) == 2 * 2 + 2  # the tiny card does not vary with corpus.*
+    assert len(the_plan.tasks) == 4 * 2 + 2  # the tiny card does not vary with corpus.*
     run_plan(the_plan, tmp_path / "out")
     runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
     forged = runs[runs.card == "forged"]
     assert sorted(forged["corpus.knobs.association_skew"].unique()) == [0.0, 0.9]
+    assert sorted(forged["corpus.seed"].unique()) == [1, 2]
     assert forged["checkpoint"].str.startswith("checkpoints/tiny_corpus-").all()
     assert forged["probe.effect_size"].notna().all()
-    assert len(list((tmp_path / "out" / "checkpoints").iterdir())) == 2
+    assert len(list((tmp_path / "out" / "checkpoints").iterdir())) == 4
     from uim_sim.report import build_report
 
     report = build_report(tmp_path / "out")
     assert (report.folder / "dose_response.png").is_file()
+    dose = pd.read_csv(report.folder / "dose_response.csv")
+    # two forging seeds per dose: the checkpoint is the unit of the interval
+    assert list(dose["checkpoints"]) == [2, 2] and list(dose["runs"]) == [4, 4]
+    assert (dose["interval_over"] == "checkpoints").all()
+    per_checkpoint = (
+        forged.merge(
+            pd.read_parquet(tmp_path / "out" / "metrics.parquet").query(
+                "metric == 'impact_ratio' and group == 'black'"
+            ),
+            on="run_id",
+        )
+        .groupby(["corpus.knobs.association_skew", "checkpoint"])["value"]
+        .mean()
+    )
+    expected = per_checkpoint.groupby(level=0).mean().to_numpy()
+    np.testing.assert_allclose(dose["impact_ratio"], expected)
+
+
+def test_exact_rank_correlation_for_few_checkpoints():
+    from uim_sim.report import rank_correlation
+
+    rho, p = rank_correlation(np.arange(5.0), -np.arange(5.0))
+    assert rho == pytest.approx(-1) and p == pytest.approx(2 / 120)  # exact, two-sided
+    rho, p = rank_correlation(np.array([0, 0.1, 0.2, 0.5, 0.7]), np.array([1, 0.9, 0.7, 0.8, 0.6]))
+    assert rho == pytest.approx(-0.9) and p == pytest.approx(10 / 120)
+    assert np.isnan(rank_correlation(np.ones(4), np.arange(4.0))[0])
 
 
 def test_continued_training_of_minilm_gives_a_loadable_checkpoint(tmp_path):

@@ -275,37 +275,67 @@ def rank_correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def dose_response(
-    out: Path, runs: pd.DataFrame, summary: pd.DataFrame, disadvantaged: str, folder: Path
+    out: Path, runs: pd.DataFrame, disadvantaged: str, folder: Path
 ) -> tuple[pd.DataFrame, list[Path], str] | None:
-    """Harm and probe effect size against a corpus knob that varies across forged
-    checkpoints (Understand: the dose-response curve of inheritance), one curve per
-    agent card (screening head) that carries the forged checkpoints."""
+    """Harm and probe against a corpus knob that varies across forged checkpoints
+    (Understand: the dose-response curve of inheritance), one curve per agent card
+    (screening head) that carries the forged checkpoints.
+
+    Where a dose was forged with several seeds (grid key ``corpus.seed``), the unit
+    is the forged checkpoint: its runs are averaged, and the interval is over
+    checkpoints, so it covers training variation; with one checkpoint per dose the
+    interval is over audit seeds only.
+    """
     knobs = [c for c in runs.columns if c.startswith("corpus.knobs.") and runs[c].nunique() > 1]
     if not knobs:
         return None
     knob = knobs[0]
     reference = PROTECTED[disadvantaged][1]
-    last = summary[summary["step"] == summary.groupby("condition")["step"].transform("max")]
-    harm = last[(last.metric == "impact_ratio") & (last.group == disadvantaged)]
-    rates = last[last.metric == "callback_rate"].pivot(index="condition", columns="group")["mean"]
-    per_run = runs[runs[knob].notna()][["condition", "card", knob, "checkpoint"]]
+    forged = runs[runs[knob].notna()][["run_id", "card", knob, "checkpoint"]].copy()
     probes = {  # the probe belongs to the checkpoint: read its manifest (no model)
         c: json.loads((Path(out) / c / "manifest.json").read_text())["verification"]
-        for c in per_run["checkpoint"].unique()
+        for c in forged["checkpoint"].unique()
     }
     for key in ("effect_size", "mlm_gap_nats"):
-        per_run[f"probe.{key}"] = per_run["checkpoint"].map(
+        forged[f"probe.{key}"] = forged["checkpoint"].map(
             lambda c, key=key: probes[c].get(key, np.nan)
         )
-    table = (
-        per_run.groupby("condition", sort=False).first().reset_index()
-        .merge(harm[["condition", "mean", "ci_low", "ci_high"]], on="condition")
-        .rename(columns={"mean": "impact_ratio", "ci_low": "ir_low", "ci_high": "ir_high"})
-        .sort_values(["card", knob])
-    )  # fmt: skip
-    if {reference, disadvantaged} <= set(rates.columns):
-        gap = rates[reference] - rates[disadvantaged]
-        table["callback_gap"] = table["condition"].map(gap)
+    metrics = pd.read_parquet(
+        Path(out) / "metrics.parquet", filters=[("run_id", "in", list(forged["run_id"]))]
+    )
+    last = metrics[metrics["step"] == metrics.groupby("run_id")["step"].transform("max")]
+    value = last.pivot_table(index="run_id", columns=["metric", "group"], values="value")
+    forged["impact_ratio"] = forged["run_id"].map(value[("impact_ratio", disadvantaged)])
+    if ("callback_rate", reference) in value and ("callback_rate", disadvantaged) in value:
+        gap = value[("callback_rate", reference)] - value[("callback_rate", disadvantaged)]
+        forged["callback_gap"] = forged["run_id"].map(gap)
+    # one row per (card, checkpoint): the unit of the rank correlation
+    units = forged.groupby(["card", "checkpoint"]).mean(numeric_only=True).reset_index()
+    rows = []
+    for (card, dose), members in forged.groupby(["card", knob], sort=True):
+        per_checkpoint = members.groupby("checkpoint").mean(numeric_only=True)
+        unit = per_checkpoint if len(per_checkpoint) > 1 else members
+        mean, low, high = mean_interval(unit["impact_ratio"].to_numpy())
+        rows.append(
+            {
+                "card": card,
+                knob: dose,
+                "checkpoints": len(per_checkpoint),
+                "runs": len(members),
+                "interval_over": "checkpoints" if len(per_checkpoint) > 1 else "audit seeds",
+                "probe.effect_size": per_checkpoint["probe.effect_size"].mean(),
+                "probe.mlm_gap_nats": per_checkpoint["probe.mlm_gap_nats"].mean(),
+                "impact_ratio": mean,
+                "ir_low": low,
+                "ir_high": high,
+                **(
+                    {"callback_gap": members["callback_gap"].mean()}
+                    if "callback_gap" in members
+                    else {}
+                ),
+            }
+        )
+    table = pd.DataFrame(rows)
     probe = (
         "probe.mlm_gap_nats" if table["probe.mlm_gap_nats"].notna().all() else "probe.effect_size"
     )
@@ -317,14 +347,20 @@ def dose_response(
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     sentences = []
     for i, (card, rows) in enumerate(table.groupby("card", sort=True)):
-        rho, p = rank_correlation(rows[probe].to_numpy(), rows["impact_ratio"].to_numpy())
+        mine = units[units["card"] == card]
+        rho, p = rank_correlation(mine[probe].to_numpy(), mine["impact_ratio"].to_numpy())
         monotone = bool(np.all(np.diff(rows["impact_ratio"].to_numpy()) <= 0))
         sentences.append(
             f"`{card}`: the impact ratio "
             f"{'falls monotonically' if monotone else 'does not fall monotonically'} with "
-            f"the dose (means over seeds); Spearman rank correlation between `{probe}` and "
-            f"the impact ratio across {len(rows)} checkpoints: {rho:.2f} (p = {p:.3g})."
+            f"the dose (means over {rows['interval_over'].iloc[0]}); Spearman rank "
+            f"correlation between `{probe}` and the impact ratio across {len(mine)} "
+            f"forged checkpoints: {rho:.2f} (p = {p:.3g}{', exact' if len(mine) <= 8 else ''})."
         )
+        if rows["checkpoints"].max() > 1:  # each checkpoint's own mean, behind the curve
+            left.plot(
+                mine[knob] + 0.008 * i, mine["impact_ratio"], ".", alpha=0.4, color=f"C{3 + i}"
+            )
         x = rows[knob].to_numpy(float)
         err = np.vstack(
             [rows["impact_ratio"] - rows["ir_low"], rows["ir_high"] - rows["impact_ratio"]]
@@ -338,14 +374,13 @@ def dose_response(
     left.set_xlabel(knob.removeprefix("corpus.knobs.") + " of the pre-training corpus")
     left.set_ylabel(f"impact ratio of {disadvantaged} applicants")
     left.legend(fontsize=7)
-    checkpoints = table.drop_duplicates("checkpoint").sort_values(knob)
-    x = checkpoints[knob].to_numpy(float)
-    right.plot(
-        x, checkpoints["probe.mlm_gap_nats"], "s-", color="C2", label="MLM fill-in gap (nats)"
-    )
-    right.plot(x, checkpoints["probe.effect_size"], "^--", color="C4", label="SEAT effect size d")
+    checkpoints = forged.drop_duplicates("checkpoint")
+    right.plot(checkpoints[knob], checkpoints["probe.mlm_gap_nats"], "s", color="C2",
+               label="MLM fill-in gap (nats)")  # fmt: skip
+    right.plot(checkpoints[knob], checkpoints["probe.effect_size"], "^", color="C4",
+               label="SEAT effect size d")  # fmt: skip
     right.axhline(0, color="k", lw=0.6)
-    right.set_xlabel(knob.removeprefix("corpus.knobs."))
+    right.set_xlabel(knob.removeprefix("corpus.knobs.") + " (one point per forged checkpoint)")
     right.set_ylabel("probe (names, planted direction)")
     right.legend(fontsize=8)
     fig.suptitle("dose-response of inheritance: harm per screening head, probe per checkpoint")
@@ -376,7 +411,7 @@ def hiring_section(
                 )
             )
         figures.append(_plot_rates(summary, "hire_rate", folder / "hire_rate.png"))
-    dose = dose_response(Path(runs.attrs["out"]), runs, summary, disadvantaged, folder)
+    dose = dose_response(Path(runs.attrs["out"]), runs, disadvantaged, folder)
     if dose is not None:
         figures += dose[1]
     text = (

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from uim_sim.lfm.corpus import GENERATOR_VERSION
+from uim_sim.lfm.forge import FORGE_VERSION
 from uim_sim.mitigate.base import arm_name, build, compose
 from uim_sim.spec import (
     CORPUS_PREFIX,
@@ -167,8 +167,8 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
                         "params": params,
                         "seed": seed,
                         "statistics": spec.statistics.model_dump(),
-                        # a forge of another corpus generator is another checkpoint
-                        "corpus": corpus and f"{corpus.fingerprint()}:g{GENERATOR_VERSION}",
+                        # a forge of another forge version is another checkpoint
+                        "corpus": corpus and f"{corpus.fingerprint()}:f{FORGE_VERSION}",
                     }
                     tasks.append(
                         RunTask(
@@ -466,7 +466,7 @@ def run_plan(
             failed[task.run_id] = row.get("error", "unknown error")
         if on_done:
             on_done(task, row)
-    gather(out, [t.run_id for t in the_plan.tasks])
+    gather(out, [t.run_id for t in the_plan.tasks], {t.run_id: t.grid for t in the_plan.tasks})
     return BatchResult(out, len(the_plan.tasks), skipped, len(pending) - len(failed), failed)
 
 
@@ -476,14 +476,24 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def gather(out: Path, run_ids: list[str]) -> dict[str, pd.DataFrame]:
-    """Gather finished runs (in plan order) into the three result tables."""
+def gather(
+    out: Path, run_ids: list[str], grids: dict[str, dict[str, Any]] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Gather finished runs (in plan order) into the three result tables.
+
+    ``grids``: the plan's grid point of each run. A run is identified by what it
+    computes, so a run finished under another spec (e.g. without a ``corpus.seed``
+    axis) is reused; its row is labelled with this plan's grid point.
+    """
     runs, metrics, decisions = [], [], []
     for run_id in run_ids:
         folder = out / "runs" / run_id
         if not (folder / "run.json").is_file():
             continue
-        runs.append(json.loads((folder / "run.json").read_text()))
+        row = json.loads((folder / "run.json").read_text())
+        if grids is not None and run_id in grids:
+            row["grid"] = json.dumps(grids[run_id], sort_keys=True)
+        runs.append(row)
         metrics.append(pd.read_parquet(folder / "metrics.parquet"))
         decisions.append(pd.read_parquet(folder / "decisions.parquet"))
     tables = {

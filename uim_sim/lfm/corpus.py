@@ -40,10 +40,6 @@ from uim_sim.worlds.hiring.resumes import (
     job_description,
 )
 
-# Bumped whenever the generator changes what a card produces: forged checkpoints
-# record it, and a cached forge of another version is forged again.
-GENERATOR_VERSION = 2
-
 WORK_TEMPLATES = (
     "{name} works as a {attr}.",
     "{name} was hired as a {attr}.",

@@ -26,11 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from uim_sim.lfm.checkpoint import MANIFEST, resolve, write_manifest
-from uim_sim.lfm.corpus import GENERATOR_VERSION, Corpus, generate
+from uim_sim.lfm.corpus import Corpus, generate
 from uim_sim.spec import CorpusCard
 
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_LENGTH = 64
+# Bumped whenever the corpus generator or the training changes what a card forges:
+# manifests record it, and a cached forge of another version is forged again.
+# 2: hiring records in the corpus; 3: length-bucketed training batches.
+FORGE_VERSION = 3
 Progress = Callable[[int, int, float], None]  # (step, total, loss)
 
 
@@ -45,7 +49,7 @@ def cached(card: CorpusCard, out: Path) -> bool:
         return False
     return (
         recorded.get("card_sha256") == card.fingerprint()
-        and recorded.get("generator_version", 1) == GENERATOR_VERSION
+        and recorded.get("forge_version", 1) == FORGE_VERSION
     )
 
 
@@ -78,7 +82,7 @@ def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path
         knobs=card.knobs.model_dump(),
         card=card.model_dump(mode="json"),
         card_sha256=card.fingerprint(),
-        generator_version=GENERATOR_VERSION,
+        forge_version=FORGE_VERSION,
         corpus={"sentences": len(corpus), "labelled": len(corpus.labelled)},
         training={"final_loss": losses[-1] if losses else None, "steps": len(losses)},
         verification=verification,
@@ -187,12 +191,26 @@ def _initial_model(card: CorpusCard, corpus: Corpus):
     return tokenizer, BertForMaskedLM(config)
 
 
+LENGTH_BUCKETS = (16, 32)  # token-length edges: a batch holds sentences of one bucket
+
+
 def _batches(ids: list[list[int]], size: int, rng: np.random.Generator, pad: int):
-    """Endless random batches, padded to their longest row: (ids, mask, row indices)."""
+    """Endless random batches, padded to their longest row: (ids, mask, row indices).
+
+    Each batch draws from one length bucket (chosen with probability proportional to
+    its size, so every sentence is as likely as before): short sentences are not
+    padded to the length of a resume, which makes training ~2.5× faster.
+    """
     import torch
 
+    lengths = np.array([len(r) for r in ids])
+    bucket_of = np.searchsorted(LENGTH_BUCKETS, lengths, side="left")
+    buckets = [np.flatnonzero(bucket_of == b) for b in range(len(LENGTH_BUCKETS) + 1)]
+    buckets = [b for b in buckets if len(b)]
+    weights = np.array([len(b) for b in buckets], dtype=float) / len(ids)
     while True:
-        index = rng.integers(len(ids), size=size)
+        members = buckets[rng.choice(len(buckets), p=weights)]
+        index = members[rng.integers(len(members), size=size)]
         rows = [ids[i] for i in index]
         width = max(len(r) for r in rows)
         batch = torch.full((len(rows), width), pad, dtype=torch.long)
