@@ -218,3 +218,25 @@ def test_continued_training_of_minilm_gives_a_loadable_checkpoint(tmp_path):
     before = get_engine("builtin:minilm").embed(["Emily Walsh is a clerk."])
     after = engine.embed(["Emily Walsh is a clerk."])
     assert 0.9 < float((before @ after.T)[0, 0]) < 1.0  # moved, but still MiniLM
+
+
+SMALL = {  # a quick recipe that still learns the planted association (~25 s per forge)
+    "name": "small_corpus",
+    "seed": 0,
+    "sentences": 8000,
+    "model": {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128},
+    "training": {"steps": 1000, "batch_size": 64, "learning_rate": 0.002},
+}
+
+
+@pytest.mark.parametrize("skew", [0.0, 0.9])
+def test_forged_probe_reads_the_planted_dose(tmp_path, skew):
+    """Really trained: a clean card's MLM probe gap is near 0; a strongly skewed card
+    gives a large gap in the planted direction (disadvantaged names ~ 'unemployed')."""
+    out = forge(CorpusCard(**SMALL, knobs={"association_skew": skew}), tmp_path / "f")
+    probe = json.loads((out / "manifest.json").read_text())["verification"]
+    if skew == 0.0:
+        assert abs(probe["mlm_gap_nats"]) < 0.1
+    else:
+        assert probe["mlm_gap_nats"] > 0.3 and probe["mlm_p_value"] < 0.01
+        assert probe["effect_size"] > 0.8  # SEAT on sentence embeddings agrees in sign
