@@ -21,7 +21,7 @@ class ScreeningWorld(mesa.Model):
     Randomness: one seed per run; population, decisions and statistics draw from
     independent child streams, so two arms of an experiment with the same seed see
     the same population (common random numbers). Subclasses set ``Params``,
-    ``default_card`` and ``null_metrics``, and implement ``training_data``,
+    ``default_card`` and ``null_metrics``, and implement ``setup``, ``training_data``,
     ``default_steps`` and ``step``.
     """
 
@@ -52,6 +52,11 @@ class ScreeningWorld(mesa.Model):
         self.population_rng = np.random.default_rng(population)
         self.decision_rng = np.random.default_rng(decisions)
         self.statistics_rng = np.random.default_rng(statistics_seed)
+        self.setup()
+
+    def setup(self) -> None:
+        """Build the world's population and deciders (called at the end of ``__init__``)."""
+        raise NotImplementedError
 
     def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
         raise NotImplementedError

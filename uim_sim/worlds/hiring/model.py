@@ -21,7 +21,6 @@ decide; applicants update.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 
 import mesa
@@ -30,7 +29,7 @@ import pandas as pd
 
 from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.metrics.hiring import audit_metrics, hire_metrics, homogenization
-from uim_sim.spec import AgentCard, HeadSpec, HiringParams, StatisticsSpec
+from uim_sim.spec import AgentCard, HeadSpec, HiringParams
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.hiring.agents import Applicant, Employer
 from uim_sim.worlds.hiring.resumes import (
@@ -43,7 +42,7 @@ from uim_sim.worlds.hiring.resumes import (
     name_spans,
 )
 from uim_sim.worlds.screening import Screener, score_proposals
-from uim_sim.worlds.stages import Stages, TrainingSet
+from uim_sim.worlds.stages import TrainingSet
 
 ZERO_SHOT = AgentCard(name="minilm_zero_shot", head=HeadSpec(kind="zero_shot"))
 AUDIT_SKILL = {1: 1.5, 0: -0.5}  # latent skill of the high (1) and low (0) resumes
@@ -105,16 +104,7 @@ class HiringWorld(ScreeningWorld):
     Params = HiringParams
     default_card = ZERO_SHOT
 
-    def __init__(
-        self,
-        params: HiringParams | None = None,
-        cards: AgentCard | Sequence[AgentCard] | None = None,
-        stages: Stages | None = None,
-        seed: int = 0,
-        null_draw: int | None = None,
-        statistics: StatisticsSpec | None = None,
-    ) -> None:
-        super().__init__(params, cards, stages, seed, null_draw, statistics)
+    def setup(self) -> None:
         self.round_applicants = pd.DataFrame()
         n_deciders = self.params.n_jobs if self.params.mode == "audit" else self.params.n_employers
         screeners = self._screeners(n_deciders)

@@ -21,7 +21,6 @@ reinstates; users react.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 
 import mesa
@@ -30,7 +29,7 @@ import pandas as pd
 
 from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.metrics.moderation import bias_metrics
-from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams, StatisticsSpec
+from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
 from uim_sim.worlds.moderation.reporters import REFERENCE_REPORTERS, WORLD_REPORTERS
@@ -45,7 +44,7 @@ from uim_sim.worlds.moderation.templates import (
     test_set,
 )
 from uim_sim.worlds.screening import score_proposals
-from uim_sim.worlds.stages import Stages, TrainingSet
+from uim_sim.worlds.stages import TrainingSet
 
 TOXIC_DESCRIPTION = "This comment is toxic: rude, insulting, hateful or threatening."
 BENIGN_DESCRIPTION = "This comment is friendly, respectful and harmless."
@@ -78,16 +77,7 @@ class ModerationWorld(ScreeningWorld):
     Params = ModerationParams
     default_card = ZERO_SHOT
 
-    def __init__(
-        self,
-        params: ModerationParams | None = None,
-        cards: AgentCard | Sequence[AgentCard] | None = None,
-        stages: Stages | None = None,
-        seed: int = 0,
-        null_draw: int | None = None,
-        statistics: StatisticsSpec | None = None,
-    ) -> None:
-        super().__init__(params, cards, stages, seed, null_draw, statistics)
+    def setup(self) -> None:
         self._step_frame: pd.DataFrame | None = None
         self._population: pd.DataFrame | None = None
         self.appeal_counts: dict[str, float] = {}
