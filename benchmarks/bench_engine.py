@@ -30,12 +30,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import REF, verdict  # noqa: E402
 
 from uim_sim.lfm.checkpoint import resolve  # noqa: E402
 from uim_sim.lfm.engine import BUCKET, Engine  # noqa: E402
 from uim_sim.worlds.hiring.resumes import GROUPS, OCCUPATIONS, ResumeBody, draw_name  # noqa: E402
-
-REF = "builtin:minilm"
 
 
 def make_texts(n: int, seed: int) -> list[str]:
@@ -70,10 +69,6 @@ def timed(fn):
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "BELOW GOAL"
 
 
 def main() -> None:

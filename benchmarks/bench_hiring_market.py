@@ -29,30 +29,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import REF, record_requests, verdict  # noqa: E402
 
 from uim_sim.lfm.engine import get_engine  # noqa: E402
 from uim_sim.spec import AgentCard, HeadSpec, HiringParams  # noqa: E402
 from uim_sim.worlds.hiring.model import HiringWorld  # noqa: E402
 
-REF = "builtin:minilm"
 GOAL_SECONDS = 120.0
-
-
-def record_requests(engine) -> set[str]:
-    """Wrap ``engine.embed`` on this instance to collect every text it is asked for."""
-    seen: set[str] = set()
-    embed = engine.embed
-
-    def recording(texts):
-        seen.update(texts)
-        return embed(texts)
-
-    engine.embed = recording
-    return seen
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "BELOW GOAL"
 
 
 def main() -> None:

@@ -29,30 +29,13 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from _common import REF, record_requests, verdict  # noqa: E402
 
 from uim_sim.lfm.engine import get_engine  # noqa: E402
 from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams  # noqa: E402
 from uim_sim.worlds.moderation import ModerationWorld  # noqa: E402
 
-REF = "builtin:minilm"
 GOAL_SECONDS = 30.0
-
-
-def record_requests(engine) -> set[str]:
-    """Wrap ``engine.embed`` on this instance to collect every text it is asked for."""
-    seen: set[str] = set()
-    embed = engine.embed
-
-    def recording(texts):
-        seen.update(texts)
-        return embed(texts)
-
-    engine.embed = recording
-    return seen
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "BELOW GOAL"
 
 
 def timed_run(params: ModerationParams, card: AgentCard, seed: int, engine) -> dict:

@@ -1,0 +1,26 @@
+"""What the benchmark scripts share (run as scripts: ``benchmarks/`` is on sys.path)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REF = "builtin:minilm"
+
+
+def record_requests(engine) -> set[str]:
+    """Wrap ``engine.embed`` on this instance to collect every text it is asked for."""
+    seen: set[str] = set()
+    embed = engine.embed
+
+    def recording(texts):
+        seen.update(texts)
+        return embed(texts)
+
+    engine.embed = recording
+    return seen
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "BELOW GOAL"
