@@ -69,8 +69,9 @@ def score_proposals(
         by_engine.setdefault(id(screener.engine), []).append(i)
     for rows in by_engine.values():
         engine = screeners[rows[0]].engine
-        prompted = [i for i in rows if getattr(screeners[i].head, "reads_text", False)]
-        embedded = [i for i in rows if i not in set(prompted)]
+        reads_text = [getattr(screeners[i].head, "reads_text", False) for i in rows]
+        prompted = [i for i, r in zip(rows, reads_text) if r]
+        embedded = [i for i, r in zip(rows, reads_text) if not r]
         for members in _by_head(screeners, prompted).values():
             head = screeners[members[0]].head
             scores[members] = head.score_texts(
