@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,3 +25,15 @@ def record_requests(engine) -> set[str]:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "BELOW GOAL"
+
+
+def parse_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add the options every benchmark has (--seed, --threads), parse, apply threads."""
+    import torch
+
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args

@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import REF, verdict  # noqa: E402
+from _common import REF, parse_args, verdict  # noqa: E402
 
 from uim_sim.lfm.checkpoint import resolve  # noqa: E402
 from uim_sim.lfm.engine import BUCKET, Engine  # noqa: E402
@@ -77,11 +77,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=200, help="texts timed one at a time")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3, help="timings per case; best is kept")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_args(parser)
 
     texts = make_texts(args.n, args.seed)
     single = texts[: args.single]

@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import REF, record_requests, verdict  # noqa: E402
+from _common import REF, parse_args, record_requests, verdict  # noqa: E402
 
 from uim_sim.lfm.engine import get_engine  # noqa: E402
 from uim_sim.spec import AgentCard, HeadSpec, HiringParams  # noqa: E402
@@ -46,11 +46,7 @@ def main() -> None:
     parser.add_argument("--applications", type=int, default=3, help="per applicant and round")
     parser.add_argument("--openings", type=int, default=20, help="per employer and round")
     parser.add_argument("--history", type=int, default=800, help="training resumes")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_args(parser)
 
     card = AgentCard(
         name="bench",

@@ -29,7 +29,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from _common import REF, record_requests, verdict  # noqa: E402
+from _common import REF, parse_args, record_requests, verdict  # noqa: E402
 
 from uim_sim.lfm.engine import get_engine  # noqa: E402
 from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams  # noqa: E402
@@ -61,11 +61,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--moderators", type=int, default=5)
     parser.add_argument("--history", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_args(parser)
     card = AgentCard(
         name="bench",
         checkpoint=REF,
