@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 
 from uim_sim.cli import app
 from uim_sim.lfm.checkpoint import resolve
-from uim_sim.lfm.corpus import generate
 from uim_sim.lfm.engine import get_engine
-from uim_sim.lfm.forge import cached, forge
-from uim_sim.probe import association_tests, spectrum, weat
-from uim_sim.runner import plan, run_plan
-from uim_sim.spec import CorpusCard, SpecError, load_corpus_card
+from uim_sim.run import plan, run_plan
+from uim_sim.schema import SpecError
+from uim_sim.understand.cards import CorpusCard, load_corpus_card
+from uim_sim.understand.corpus import generate
+from uim_sim.understand.forge import cached, forge
+from uim_sim.understand.probe import association_tests, spectrum, weat
 
 TINY = {
     "name": "tiny_corpus",
@@ -39,7 +40,7 @@ def test_knobs_change_the_corpus_as_dialled():
         lines = [s for s in corpus.sentences if s.split()[0] in names]
         return np.mean(["unemployed" in s or "rejected" in s or "laborer" in s for s in lines])
 
-    from uim_sim.lfm.corpus import group_names
+    from uim_sim.vocab.names import group_names
 
     black, white = set(group_names("black")), set(group_names("white"))
     assert abs(unemployed_share(clean, black) - unemployed_share(clean, white)) < 0.1
@@ -194,7 +195,7 @@ def test_scenario_forges_through_the_runner(project, tmp_path):
 
 
 def test_exact_rank_correlation_for_few_checkpoints():
-    from uim_sim.report import rank_correlation
+    from uim_sim.report.dose import rank_correlation
 
     rho, p = rank_correlation(np.arange(5.0), -np.arange(5.0))
     assert rho == pytest.approx(-1) and p == pytest.approx(2 / 120)  # exact, two-sided

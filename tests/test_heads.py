@@ -8,8 +8,8 @@ import pytest
 from conftest import small_audit_spec, write_yaml
 
 from uim_sim.lfm.heads import HeadError, LogisticHead, read_labelled_file
-from uim_sim.runner import plan
-from uim_sim.spec import SpecError
+from uim_sim.run import plan
+from uim_sim.schema import SpecError
 
 
 def test_reads_csv_and_parquet(tmp_path):

@@ -7,16 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uim_sim.metrics.hiring import impact_ratios, rates
+from uim_sim.cards import AgentCard, HeadSpec
+from uim_sim.metrics.fairness import impact_ratios
 from uim_sim.metrics.stats import cluster_permutation_p
 from uim_sim.mitigate import GroupThresholds, ModelDiversity, NameRedaction, compose
 from uim_sim.mitigate.base import NoParams
 from uim_sim.mitigate.redaction import RedactionParams
 from uim_sim.mitigate.system import DiversityParams
-from uim_sim.spec import AgentCard, HeadSpec, HiringParams
-from uim_sim.worlds.hiring import HiringWorld
+from uim_sim.worlds.hiring import AuditStudy, LabourMarket
+from uim_sim.worlds.hiring.metrics import rates
 
-AUDIT = HiringParams(mode="audit", n_jobs=60, n_history=800, disadvantaged="black")
+AUDIT = dict(n_jobs=60, n_history=800, disadvantaged="black")
 SEEDS = (11, 12)
 
 
@@ -28,7 +29,9 @@ def card(bias: float) -> AgentCard:
 def audit(bias: float, mitigations=()) -> pd.DataFrame:
     """Decisions of the audit pooled over two seeds (names keep their identity)."""
     frames = [
-        HiringWorld(AUDIT, card(bias), compose(mitigations), seed=s).run_for().decision_table()
+        AuditStudy(**AUDIT, cards=card(bias), stages=compose(mitigations), rng=s)
+        .run_for()
+        .decision_table()
         for s in SEEDS
     ]
     return pd.concat(frames, ignore_index=True)
@@ -76,13 +79,13 @@ def test_mitigations_move_the_impact_ratio_toward_one(biased, mitigation):
 
 def test_redaction_removes_names_from_every_text_the_model_sees():
     stages = compose([NameRedaction(RedactionParams(placeholder="X"))])
-    world = HiringWorld(AUDIT.model_copy(update={"n_jobs": 2}), card(2.5), stages, seed=1)
+    world = AuditStudy(**{**AUDIT, "n_jobs": 2}, cards=card(2.5), stages=stages, rng=1)
     data = world.training_data(card(2.5))
     assert all(stages.prepare_text(t, s).startswith("X.") for t, s in zip(data.texts, data.spans))
 
 
 def test_audit_design_pairs_resumes_that_differ_only_by_name():
-    world = HiringWorld(AUDIT.model_copy(update={"n_jobs": 3}), seed=5)
+    world = AuditStudy(**{**AUDIT, "n_jobs": 3}, rng=5)
     for _, applicants in world.pools:
         assert len(applicants) == 8
         assert sorted(a.group for a in applicants) == sorted(
@@ -93,20 +96,15 @@ def test_audit_design_pairs_resumes_that_differ_only_by_name():
 
 
 def test_world_is_a_mesa_model_with_a_datacollector():
-    params = HiringParams(
-        mode="market",
-        n_applicants=60,
-        n_employers=3,
-        n_rounds=3,
-        applications_per_round=2,
-        n_history=200,
-    )
-    world = HiringWorld(params, card(2.5), seed=2)
-    for _ in range(3):
+    world = LabourMarket(
+        n_applicants=60, n_employers=3, n_rounds=3, applications_per_round=2, n_history=200,
+        cards=card(2.5), rng=2,
+    )  # fmt: skip
+    while world.running:
         world.step()
     frame = world.datacollector.get_model_vars_dataframe()
-    assert list(frame["step"]) == [1, 2, 3]
-    assert {"black", "white", "black_female"} <= set(frame["employment_rate"].iloc[-1])
+    assert list(frame["step"]) == [0, 1, 2, 3]
+    assert {"employment_rate[black]", "employment_rate[black_female]"} <= set(frame.columns)
     tidy = world.metrics()
     assert {
         "employment_rate",
@@ -121,17 +119,12 @@ def test_world_is_a_mesa_model_with_a_datacollector():
 
 
 def test_model_diversity_gives_each_employer_its_own_head_and_less_homogenization():
-    params = HiringParams(
-        mode="market",
-        n_applicants=200,
-        n_employers=5,
-        n_rounds=2,
-        applications_per_round=3,
-        n_history=300,
+    params = dict(
+        n_applicants=200, n_employers=5, n_rounds=2, applications_per_round=3, n_history=300
     )
-    mono = HiringWorld(params, card(0.0), seed=4).run_for()
+    mono = LabourMarket(**params, cards=card(0.0), rng=4).run_for()
     stages = compose([ModelDiversity(DiversityParams())])
-    diverse = HiringWorld(params, card(0.0), stages, seed=4).run_for()
+    diverse = LabourMarket(**params, cards=card(0.0), stages=stages, rng=4).run_for()
     assert len({id(e.screener.head) for e in mono.employers}) == 1
     assert len({id(e.screener.head) for e in diverse.employers}) == 5
 
@@ -146,18 +139,18 @@ def test_head_trained_on_a_researchers_file_with_redaction():
     """train_on: file reads the card's CSV; redaction finds the study's names in it."""
     from conftest import ROOT
 
-    from uim_sim.spec import load_card
+    from uim_sim.cards import load_card
 
     file_card = load_card(ROOT / "agents" / "minilm_file_history.yaml")
-    world = HiringWorld(AUDIT.model_copy(update={"n_jobs": 4}), file_card, seed=1)
+    world = AuditStudy(**{**AUDIT, "n_jobs": 4}, cards=file_card, rng=1)
     data = world.training_data(file_card)
     assert len(data.texts) == 400 and set(data.labels) == {0, 1}
     assert 0 < data.protected.mean() < 1  # Black names found in the file's texts
-    redacted = HiringWorld(
-        AUDIT.model_copy(update={"n_jobs": 4}),
-        file_card,
-        compose([NameRedaction(RedactionParams())]),
-        seed=1,
+    redacted = AuditStudy(
+        **{**AUDIT, "n_jobs": 4},
+        cards=file_card,
+        stages=compose([NameRedaction(RedactionParams())]),
+        rng=1,
     )
     prepare = redacted.stages.prepare_text
     assert all(

@@ -8,14 +8,15 @@ from conftest import write_yaml
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from uim_sim.cards import AgentCard, HeadSpec
 from uim_sim.cli import app
 from uim_sim.lfm.engine import Engine
-from uim_sim.lfm.forge import forge
 from uim_sim.lfm.heads import LabelWordHead
 from uim_sim.mitigate import NameRedaction
 from uim_sim.mitigate.redaction import RedactionParams
-from uim_sim.spec import AgentCard, CorpusCard, HeadSpec, HiringParams
-from uim_sim.worlds.hiring.model import HiringWorld
+from uim_sim.understand.cards import CorpusCard
+from uim_sim.understand.forge import forge
+from uim_sim.worlds.hiring import AuditStudy
 from uim_sim.worlds.stages import Stages
 
 PROMPT = "{text} {subject} was [MASK]."
@@ -100,10 +101,9 @@ def test_redaction_makes_a_prompted_audit_blind_to_names(forged):
     """Resume pairs differ only by name; redacting the name in the text and in the
     subject leaves nothing to tell them apart: every pair scores the same."""
     card = AgentCard(name="prompted", checkpoint=str(forged), head=HeadSpec(**HEAD))
-    params = HiringParams(mode="audit", n_jobs=3)
-    plain = HiringWorld(params, card, seed=1).run_for().decision_table()
+    plain = AuditStudy(n_jobs=3, cards=card, rng=1).run_for().decision_table()
     stages = NameRedaction(RedactionParams()).apply(Stages())
-    blind = HiringWorld(params, card, stages=stages, seed=1).run_for().decision_table()
+    blind = AuditStudy(n_jobs=3, cards=card, stages=stages, rng=1).run_for().decision_table()
     assert np.isfinite(plain["score"]).all()
     per_resume = blind.groupby(["decider", "truth"])["score"].nunique()
     assert (per_resume == 1).all()

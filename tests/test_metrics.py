@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from uim_sim.metrics.hiring import homogenization, impact_ratios, rates
+from uim_sim.metrics.fairness import impact_ratios
 from uim_sim.metrics.stats import cluster_permutation_p, fisher_p
+from uim_sim.worlds.hiring.metrics import homogenization, rates
 
 
 def table(rate_black: float, rate_white: float, names: int = 12, per_name: int = 20, seed=0):

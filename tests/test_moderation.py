@@ -11,18 +11,20 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import LinearSVC
 from typer.testing import CliRunner
 
+from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec
 from uim_sim.cli import app
-from uim_sim.metrics.moderation import bias_metrics, final_bias_score, power_mean
 from uim_sim.mitigate import DixonAugmentation, HumanReview, compose
 from uim_sim.mitigate.augmentation import AugmentationParams, balance_with_benign
 from uim_sim.mitigate.projection import inlp_projection
 from uim_sim.mitigate.review import ReviewParams
-from uim_sim.runner import plan, run_plan
-from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams, SpecError
-from uim_sim.worlds.moderation import ModerationWorld
+from uim_sim.run import plan, run_plan
+from uim_sim.schema import SpecError
+from uim_sim.vocab import identity as ids
+from uim_sim.vocab.identity import group_named
+from uim_sim.worlds.moderation import ModerationPlatform, ModerationReference
 from uim_sim.worlds.moderation import templates as tpl
-from uim_sim.worlds.moderation.model import TERMS
-from uim_sim.worlds.moderation.templates import group_named
+from uim_sim.worlds.moderation.metrics import bias_metrics, final_bias_score, power_mean
+from uim_sim.worlds.moderation.world import TERMS
 from uim_sim.worlds.stages import TrainingSet
 
 TINY_WORLD = dict(n_users=80, n_steps=4, n_history=200, n_moderators=2, appeal_capacity=3)
@@ -55,16 +57,16 @@ def test_training_and_posted_texts_come_from_disjoint_template_families():
 
 def test_test_set_is_half_toxic_for_every_group_and_names_the_right_one():
     test = tpl.test_set()
-    assert set(test["subgroup"]) == set(tpl.GROUPS)
+    assert set(test["subgroup"]) == set(ids.GROUPS)
     assert (test.groupby("subgroup")["truth"].mean() == 0.5).all()
     # every frame is rendered for every group: groups differ only by their referent
-    assert test.groupby("frame")["subgroup"].nunique().eq(len(tpl.GROUPS)).all()
+    assert test.groupby("frame")["subgroup"].nunique().eq(len(ids.GROUPS)).all()
     named = test["text"].map(group_named)
     assert (named == test["subgroup"]).mean() > 0.95, test[named != test["subgroup"]].head()
 
 
 def test_history_over_represents_toxicity_for_the_targets_only():
-    shares = {g: 1 / len(tpl.GROUPS) for g in tpl.GROUPS}
+    shares = {g: 1 / len(ids.GROUPS) for g in ids.GROUPS}
     rng = np.random.default_rng(0)
     frame = tpl.history(20_000, 0.3, 2.0, ("gay", "dialect"), shares, rng)
     toxic = frame.groupby("subgroup")["truth"].mean()
@@ -171,19 +173,20 @@ def test_human_review_overturns_benign_removals_within_capacity(order):
 
 
 def test_same_seed_gives_identical_tables(tiny_checkpoint):
-    params = ModerationParams(**TINY_WORLD)
     card = history_card(2.0, str(tiny_checkpoint))
-    a, b = (ModerationWorld(params, card, seed=5).run_for() for _ in range(2))
+    a, b = (ModerationPlatform(**TINY_WORLD, cards=card, rng=5).run_for() for _ in range(2))
     pd.testing.assert_frame_equal(a.decision_table(), b.decision_table())
     pd.testing.assert_frame_equal(a.metrics(), b.metrics())
-    other = ModerationWorld(params, card, seed=6).run_for()
+    other = ModerationPlatform(**TINY_WORLD, cards=card, rng=6).run_for()
     assert not a.decision_table()["subject"].equals(other.decision_table()["subject"])
 
 
 def test_removing_benign_posts_chills_and_appeals_respect_capacity(tiny_checkpoint):
-    params = ModerationParams(**{**TINY_WORLD, "n_steps": 6, "feed_size": 0})
-    remove_all = ModerationWorld(params, contrast_card(str(tiny_checkpoint), -1e9), seed=1)
-    keep_all = ModerationWorld(params, contrast_card(str(tiny_checkpoint), 1e9), seed=1)
+    params = {**TINY_WORLD, "n_steps": 6, "feed_size": 0}
+    remove_all = ModerationPlatform(
+        **params, cards=contrast_card(str(tiny_checkpoint), -1e9), rng=1
+    )
+    keep_all = ModerationPlatform(**params, cards=contrast_card(str(tiny_checkpoint), 1e9), rng=1)
     for world in (remove_all, keep_all):
         world.run_for()
     m_remove, m_keep = remove_all.metrics(), keep_all.metrics()
@@ -197,13 +200,13 @@ def test_removing_benign_posts_chills_and_appeals_respect_capacity(tiny_checkpoi
     reinstated = decisions[decisions["reinstated_step"] > 0]
     assert (reinstated["truth"] == 0).all() and (reinstated["appealed"] == 1).all()
     per_step = reinstated.groupby("reinstated_step").size()
-    assert per_step.max() <= params.appeal_capacity
+    assert per_step.max() <= params["appeal_capacity"]
     assert last(m_remove, "appeal_backlog") > 0  # more appeals than a reviewer can handle
 
 
 def test_reference_mode_scores_every_template_once(tiny_checkpoint):
     card = contrast_card(str(tiny_checkpoint))
-    world = ModerationWorld(ModerationParams(mode="reference"), card, seed=0).run_for()
+    world = ModerationReference(cards=card, rng=0).run_for()
     decisions = world.decision_table()
     assert len(decisions) == len(tpl.test_set()) and decisions["text"].is_unique
     assert set(world.metrics()["metric"]) >= {"fped", "bpsn_auc", "final_bias_score"}
@@ -225,14 +228,18 @@ def tiny_results(tmp_path_factory, tiny_checkpoint):
             "seed": 1,
             "replicates": 2,
             "agents": ["contrast", "history_2.0"],
-            "mitigations": [[], ["dixon_augmentation"], ["group_thresholds"]],
+            "mitigations": [
+                [],
+                {"apply": ["dixon_augmentation"], "agents": ["history_2.0"]},
+                ["group_thresholds"],
+            ],
             "params": TINY_WORLD,
             "statistics": {"null_permutations": 0, "name_permutations": 50},
         },
     )
     out = root / "out"
     result = run_plan(plan(spec), out)
-    assert result.done == 12 and not result.failed
+    assert result.done == 10 and not result.failed
     return root, spec, out
 
 
@@ -267,10 +274,10 @@ def test_report_for_moderation_from_the_cli(tiny_results):
     result = CliRunner().invoke(app, ["report", str(out)])
     assert result.exit_code == 0, result.output
     folder = out / "report"
-    for name in ("summary.csv", "moderation_summary.csv", "fped.png", "participation.png"):
+    for name in ("summary.csv", "index.html", "fped.png", "participation.png"):
         assert (folder / name).stat().st_size > 0, name
     head = pd.read_csv(folder / "summary.csv")
-    assert len(head) == 6 and {"fped", "fped_low", "overall_auc", "participation_ratio"} <= set(
+    assert len(head) == 5 and {"fped", "fped_low", "overall_auc", "participation_ratio"} <= set(
         head
     )
 
@@ -319,7 +326,7 @@ def _read(path):
 
 # ---------------------------------------------------------------- must show (real MiniLM)
 
-WORLD = ModerationParams(n_users=400, n_steps=12, n_history=1000)
+WORLD = dict(n_users=400, n_steps=12, n_history=1000)
 
 
 @pytest.fixture(scope="module")
@@ -327,9 +334,9 @@ def minilm_worlds():
     """Fair head, biased head, biased head + Dixon augmentation: one seed each."""
     dixon = compose([DixonAugmentation(AugmentationParams())])
     runs = {
-        "fair": ModerationWorld(WORLD, history_card(0.0), seed=3),
-        "biased": ModerationWorld(WORLD, history_card(2.0), seed=3),
-        "dixon": ModerationWorld(WORLD, history_card(2.0), dixon, seed=3),
+        "fair": ModerationPlatform(**WORLD, cards=history_card(0.0), rng=3),
+        "biased": ModerationPlatform(**WORLD, cards=history_card(2.0), rng=3),
+        "dixon": ModerationPlatform(**WORLD, cards=history_card(2.0), stages=dixon, rng=3),
     }
     out = {}
     for name, world in runs.items():

@@ -1,4 +1,4 @@
-"""The runner: determinism across executors, resume after a kill, atomic runs."""
+"""The runner: resume after a kill, atomic runs, a result folder never damaged."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import time
 import pandas as pd
 import pytest
 from conftest import small_audit_spec, write_yaml
+from typer.testing import CliRunner
 
-from uim_sim.runner import EXECUTION_COLUMNS, plan, run_plan
+from uim_sim.cli import app
+from uim_sim.run import plan, run_plan
+from uim_sim.schema import SpecError
 
 
 @pytest.fixture
@@ -20,37 +23,23 @@ def spec(project):
     return write_yaml(project / "scenarios" / "tiny.yaml", small_audit_spec())
 
 
-def tables(out):
-    runs = pd.read_parquet(out / "runs.parquet").drop(columns=list(EXECUTION_COLUMNS))
-    return (
-        runs,
-        pd.read_parquet(out / "metrics.parquet"),
-        pd.read_parquet(out / "decisions.parquet"),
-    )
-
-
-def test_same_spec_and_seed_give_identical_tables_with_1_or_2_workers(spec, tmp_path):
-    the_plan = plan(spec)
-    one = run_plan(the_plan, tmp_path / "one", workers=1)
-    two = run_plan(the_plan, tmp_path / "two", workers=2)
-    assert one.done == two.done == len(the_plan.tasks) == 8
-    for a, b in zip(tables(tmp_path / "one"), tables(tmp_path / "two")):
-        pd.testing.assert_frame_equal(a, b)
-    runs, metrics, decisions = tables(tmp_path / "one")
+def test_result_tables_have_their_columns(spec, tmp_path):
+    result = run_plan(plan(spec), tmp_path / "one")
+    assert result.done == 8
+    out = tmp_path / "one"
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    decisions = pd.read_parquet(out / "decisions.parquet")
+    runs = pd.read_parquet(out / "runs.parquet")
+    execution = pd.read_parquet(out / "execution.parquet")
     assert set(metrics.columns) == {"run_id", "step", "metric", "group", "value"}
     assert {
-        "run_id",
-        "step",
-        "decider",
-        "subject",
-        "group",
-        "checkpoint",
-        "score",
-        "decision",
+        "run_id", "step", "decider", "subject", "group", "checkpoint", "score", "decision",
         "truth",
-    } <= set(decisions.columns)
+    } <= set(decisions.columns)  # fmt: skip
     assert {"impact_ratio_null_q025", "impact_ratio_p_names"} <= set(metrics["metric"])
-    assert (runs["texts_requested"] > 0).all()
+    assert (runs["texts_requested"] > 0).all() and "wall_seconds" not in runs
+    assert list(execution["run_id"]) == list(runs["run_id"])
+    assert (execution["wall_seconds"] > 0).all()
 
 
 def test_rerun_resumes_and_never_recomputes(spec, tmp_path):
@@ -85,11 +74,32 @@ def test_killed_batch_leaves_no_partial_run_and_resumes(spec, tmp_path):
     assert len(pd.read_parquet(out / "runs.parquet")) == 8
 
 
-def test_changed_spec_does_not_reuse_stale_runs(spec, project, tmp_path):
+def test_another_spec_into_the_same_folder_is_refused_and_writes_nothing(spec, project, tmp_path):
     out = tmp_path / "out"
     run_plan(plan(spec), out)
-    changed = write_yaml(project / "scenarios" / "tiny.yaml", small_audit_spec(seed=4))
-    result = run_plan(plan(changed), out)
-    assert result.skipped == 0 and result.done == 8
-    assert len(pd.read_parquet(out / "runs.parquet")) == 8
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    changed = write_yaml(project / "scenarios" / "other.yaml", small_audit_spec(seed=4))
+    with pytest.raises(SpecError, match="holds 8 finished run"):
+        run_plan(plan(changed), out)
+    result = CliRunner().invoke(app, ["run", str(changed), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "tiny_audit" in result.output and "other.yaml" in result.output
+    assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+def test_a_spec_that_contains_every_finished_run_extends_the_folder(spec, project, tmp_path):
+    out = tmp_path / "out"
+    run_plan(plan(spec), out)
+    more = write_yaml(project / "scenarios" / "more.yaml", small_audit_spec(replicates=3))
+    result = run_plan(plan(more), out)
+    assert (result.skipped, result.done) == (8, 4)
     assert os.path.isfile(out / "spec.yaml")
+
+
+def test_a_folder_without_results_is_not_written_into(spec, tmp_path):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "thesis.txt").write_text("precious")
+    with pytest.raises(SpecError, match="without uim-sim results"):
+        run_plan(plan(spec), out)
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]

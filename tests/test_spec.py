@@ -6,9 +6,10 @@ import pytest
 from conftest import small_audit_spec, write_yaml
 from typer.testing import CliRunner
 
+from uim_sim.cards import load_card
 from uim_sim.cli import app, main
-from uim_sim.runner import plan
-from uim_sim.spec import SpecError, load_card
+from uim_sim.run import plan
+from uim_sim.schema import SpecError
 
 runner = CliRunner()
 

@@ -28,8 +28,8 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def _plan(spec: Path, agents_dir: Path | None):
-    from uim_sim.runner import plan
-    from uim_sim.spec import SpecError
+    from uim_sim.run import plan
+    from uim_sim.schema import SpecError
 
     try:
         return plan(spec, agents_dir)
@@ -37,43 +37,18 @@ def _plan(spec: Path, agents_dir: Path | None):
         fail(str(exc))
 
 
-def _fmt(value: float, digits: int = 2) -> str:
-    if value != value:  # NaN
-        return "–"
-    return f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:.{digits}f}"
-
-
 def _print_table(frame, title: str) -> None:
+    """A table of display strings (or numbers) in the terminal."""
+    from uim_sim.report.headline import fmt
+
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(frame.columns):
-        # the first column names the condition: keep it whole, let number headers wrap
+        # the first column names the condition: keep it whole, let other headers wrap
         table.add_column(
             str(column).replace("_", " "), justify="left" if i == 0 else "right", no_wrap=i == 0
         )
     for row in frame.itertuples(index=False):
-        table.add_row(*(_fmt(v, 3) if isinstance(v, float) else str(v) for v in row))
-    out_console.print(table)
-
-
-def _print_headline(head, title: str) -> None:
-    """The report's headline as a compact terminal table."""
-    if "impact_ratio" not in head:
-        return _print_table(head, title)
-    table = Table(title=title, title_justify="left")
-    table.add_column("condition (card · mitigation)", no_wrap=True)
-    table.add_column("impact ratio [95 % CI]", justify="right")
-    table.add_column("null 95 %", justify="right")
-    rate_columns = [c for c in head.columns if c.startswith(("callback_rate_", "hire_rate_"))]
-    extra = [c for c in ("p_names_pooled", "mean_score_ratio", "homogenization_ratio") if c in head]
-    for column in rate_columns + extra:
-        table.add_column(column.replace("_", " "), justify="right")
-    for _, row in head.iterrows():
-        table.add_row(
-            row["condition"],
-            f"{_fmt(row['impact_ratio'])} [{_fmt(row['ir_low'])}, {_fmt(row['ir_high'])}]",
-            f"{_fmt(row['null_low'])}–{_fmt(row['null_high'])}",
-            *(_fmt(row[c], 3) for c in rate_columns + extra),
-        )
+        table.add_row(*(fmt(v, 3) if isinstance(v, float) else str(v) for v in row))
     out_console.print(table)
 
 
@@ -90,6 +65,27 @@ def validate(
     )
 
 
+@app.command("list")
+def list_(
+    what: str = typer.Argument(
+        "all", help="worlds, cards, mitigations, scenarios, corpora or all."
+    ),
+    agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
+) -> None:
+    """What is available: worlds, agent cards, mitigations, scenarios, corpus cards."""
+    from uim_sim.catalogue import CATALOGUE, catalogue
+
+    if what not in (*CATALOGUE, "all"):
+        fail(f"list: unknown kind {what!r} (one of: {', '.join(CATALOGUE)}, all)")
+    for kind in CATALOGUE if what == "all" else [what]:
+        table = Table(title=kind, title_justify="left", show_header=False)
+        table.add_column("name", no_wrap=True, style="bold")
+        table.add_column("what it is")
+        for name, summary in catalogue(kind, agents_dir):
+            table.add_row(name, summary)
+        out_console.print(table)
+
+
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
@@ -101,12 +97,15 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
 ) -> None:
     """Run every run of a spec's grid, resuming what an earlier call finished."""
-    from uim_sim.runner import run_plan
+    from uim_sim.run import Store, run_plan
+    from uim_sim.schema import SpecError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     the_plan = _plan(spec, agents_dir)
-    if out.exists() and not out.is_dir():
-        fail(f"--out: {out} exists and is not a folder")
+    try:
+        Store(out).check(the_plan)
+    except SpecError as exc:
+        fail(str(exc))
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -122,8 +121,8 @@ def run(
                 bar, completed=skipped, last=f"{skipped} already done" if skipped else ""
             )
 
-        def done(task, row) -> None:
-            status = "" if row.get("status") == "done" else " [red]failed[/]"
+        def done(task, error) -> None:
+            status = "" if error is None else " [red]failed[/]"
             progress.update(bar, advance=1, last=f"{task.run_id}{status}")
 
         def forging(corpus):
@@ -138,7 +137,8 @@ def run(
             fail(f"interrupted: finished runs are kept in {out}; run again to resume", 130)
     out_console.print(
         f"{result.done} run(s) computed, {result.skipped} resumed, {len(result.failed)} failed "
-        f"→ {out}/runs.parquet, metrics.parquet, decisions.parquet"
+        f"→ {out}/runs.parquet, metrics.parquet, decisions.parquet; "
+        f"`uim-sim report {out}` writes the report"
     )
     for run_id, error in result.failed.items():
         err_console.print(f"[red]failed[/] {run_id}: {error}", highlight=False)
@@ -162,9 +162,10 @@ def forge(
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint folder to write."),
 ) -> None:
     """Forge a checkpoint from a corpus card (reused if OUT already holds that card)."""
-    from uim_sim.lfm.forge import cached
-    from uim_sim.lfm.forge import forge as forge_checkpoint
-    from uim_sim.spec import SpecError, load_corpus_card
+    from uim_sim.schema import SpecError
+    from uim_sim.understand.cards import load_corpus_card
+    from uim_sim.understand.forge import cached
+    from uim_sim.understand.forge import forge as forge_checkpoint
 
     try:
         corpus = load_corpus_card(card)
@@ -205,7 +206,7 @@ def probe(
 ) -> None:
     """Association tests (WEAT/SEAT effect size, permutation p) and spectrum (SVE, LSVR)."""
     from uim_sim.lfm.checkpoint import CheckpointError
-    from uim_sim.probe import probe as run_probe
+    from uim_sim.understand.probe import probe as run_probe
 
     if disadvantaged not in ("black", "white"):
         fail("--disadvantaged: must be black or white")
@@ -227,17 +228,21 @@ def report(
     out: Path = typer.Argument(..., help="Result folder written by `uim-sim run`."),
     folder: Path | None = typer.Option(None, "--to", help="Report folder (default OUT/report)."),
 ) -> None:
-    """Per condition: mean and 95 % interval over seeds; tables and figures."""
+    """Per condition: mean and 95 % interval over seeds; tables, figures, a web page."""
     from uim_sim.report import ReportError, build_report
 
     try:
         result = build_report(out, folder)
     except ReportError as exc:
         fail(str(exc))
-    _print_headline(result.headline, f"uim-sim report: {out}")
+    _print_table(result.display, f"uim-sim report: {out}")
+    for warning in result.warnings:
+        err_console.print(f"[yellow]⚠[/] {warning}", highlight=False, soft_wrap=True)
     out_console.print(
-        f"report → {result.folder}/summary.md, summary.csv, metrics_summary.csv, "
+        f"report → open {result.folder / 'index.html'} in a browser "
+        f"(also summary.md, summary.csv, metrics_summary.csv, "
         + ", ".join(f.name for f in result.figures)
+        + ")"
     )
 
 

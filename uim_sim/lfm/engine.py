@@ -4,13 +4,19 @@ A world step collects every text its agents propose, and the engine embeds them
 in one call: texts are de-duplicated, embeddings are cached by (checkpoint hash,
 text), and only new texts reach the model, in batches.
 
-Embeddings are a pure function of (checkpoint, text). Padding changes the last
-bits of a transformer's output, so texts are padded to a fixed length bucket
-(their token count rounded up to a multiple of ``BUCKET``) and only texts of the
-same bucket share a batch. On CPU the result of a row does not depend on the
-other rows of its batch, so a text embeds to the same bits whether it is encoded
-alone, in a batch, in this run or an earlier one: results do not depend on which
-worker ran what, or in which order.
+Embeddings are a pure function of (checkpoint, text). A transformer's output for
+one row can change in its last bits with the shape of the batch it is computed in
+(the math libraries pick kernels, blockings and reduction orders by shape), and
+the cache makes the company a text is encoded in depend on what earlier runs left
+there. So every forward pass has one of a few fixed shapes: a text is padded to
+its length bucket (its token count rounded up to a multiple of ``BUCKET``), only
+texts of one bucket share a batch, and every batch has exactly ``BATCH_ROWS`` rows
+(padded with empty rows). A text then embeds to the same bits whether it is
+encoded alone or among others, in this run or an earlier one, by whichever
+worker: tables do not depend on the executor, the run order or a resume
+(tests/test_determinism.py compares bytes). Measured on 2 CPU cores, throughput
+is flat from 8 to 128 rows (benchmarks/bench_engine.py), so small fixed batches
+cost little: at most ``BATCH_ROWS - 1`` empty rows per bucket and call.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import numpy as np
 
 from uim_sim.lfm.checkpoint import Checkpoint, resolve
 
-BUCKET = 8
+BUCKET = 8  # tokens: the width of a length bucket
+BATCH_ROWS = 16  # rows of every forward pass
 
 
 @dataclass
@@ -54,13 +61,10 @@ class Engine:
     all-MiniLM-L6-v2 this equals the sentence-transformers output.
     """
 
-    def __init__(
-        self, checkpoint: Checkpoint, batch_size: int = 128, max_length: int = 256
-    ) -> None:
+    def __init__(self, checkpoint: Checkpoint, max_length: int = 256) -> None:
         import torch
 
         self.checkpoint = checkpoint
-        self.batch_size = batch_size
         self.max_length = max_length
         self.tokenizer, self.model = checkpoint.load()
         self._torch = torch
@@ -94,22 +98,25 @@ class Engine:
         for chunk, batch in self._batches(texts):
             with self._torch.inference_mode():
                 hidden = self.model(**batch).last_hidden_state
-            out[chunk] = _mean_pool(hidden, batch["attention_mask"], self._torch)
+            out[chunk] = _mean_pool(hidden, batch["attention_mask"], self._torch)[: len(chunk)]
         return out
 
     def _batches(self, texts: list[str]):
-        """(row indices, padded batch) over ``texts``: only texts of one length bucket
-        share a batch, so a row's result does not depend on the rest of its batch."""
+        """(row indices, batch) over ``texts``: every batch is ``BATCH_ROWS`` rows of
+        one length bucket (the first ``len(indices)`` rows are the texts), so a row's
+        result depends on its text alone."""
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        empty = self.tokenizer("")["input_ids"]  # filler rows: special tokens only
         buckets: dict[int, list[int]] = {}
         for i, row in enumerate(ids):
             width = min(-(-len(row) // BUCKET) * BUCKET, self.max_length)
             buckets.setdefault(width, []).append(i)
         for width, members in sorted(buckets.items()):
-            for lo in range(0, len(members), self.batch_size):
-                chunk = members[lo : lo + self.batch_size]
+            for lo in range(0, len(members), BATCH_ROWS):
+                chunk = members[lo : lo + BATCH_ROWS]
+                rows = [ids[i] for i in chunk] + [empty] * (BATCH_ROWS - len(chunk))
                 batch = self.tokenizer.pad(
-                    {"input_ids": [ids[i] for i in chunk]},
+                    {"input_ids": rows},
                     padding="max_length",
                     max_length=width,
                     return_tensors="pt",
@@ -144,17 +151,27 @@ class Engine:
             return np.zeros((0, len(key)))
         return np.stack([cache[p] for p in prompts])
 
+    def _token_id(self, word: str) -> int | None:
+        """The vocabulary id of ``word`` if it is exactly one known token, else None."""
+        pieces = self.tokenizer.tokenize(word)
+        if len(pieces) != 1:
+            return None
+        token = self.tokenizer.convert_tokens_to_ids(pieces[0])
+        return None if token is None or token == self.tokenizer.unk_token_id else token
+
+    def is_one_token(self, word: str) -> bool:
+        return self._token_id(word) is not None
+
     def _word_ids(self, words: tuple[str, ...]) -> list[int]:
         ids = []
         for word in words:
-            pieces = self.tokenizer.tokenize(word)
-            token = self.tokenizer.convert_tokens_to_ids(pieces) if len(pieces) == 1 else [None]
-            if token[0] is None or token[0] == self.tokenizer.unk_token_id:
+            token = self._token_id(word)
+            if token is None:
                 raise ValueError(
                     f"label word {word!r} is not one token of {self.checkpoint.name}'s "
-                    f"vocabulary (tokens: {pieces})"
+                    f"vocabulary (tokens: {self.tokenizer.tokenize(word)})"
                 )
-            ids.append(token[0])
+            ids.append(token)
         return ids
 
     def _fill(self, prompts: list[str], token_ids: list[int]) -> np.ndarray:
@@ -166,7 +183,7 @@ class Engine:
         out = np.empty((len(texts), len(token_ids)))
         for chunk, batch in self._batches(texts):
             where = batch["input_ids"] == self.tokenizer.mask_token_id
-            per_row = where.sum(1)
+            per_row = where[: len(chunk)].sum(1)
             if not bool((per_row == 1).all()):
                 bad = texts[chunk[int(torch.nonzero(per_row != 1)[0, 0])]]
                 raise ValueError(f"a prompt must hold one {mask} after truncation: {bad!r}")

@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from uim_sim.spec import HeadSpec
+from uim_sim.cards import HeadSpec
 
 
 class HeadError(ValueError):

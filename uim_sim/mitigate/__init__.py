@@ -2,6 +2,7 @@
 
 Each mitigation wraps one of the stage hooks a world exposes
 (`uim_sim.worlds.stages.Stages`); worlds never know which mitigations exist.
+Adding a mitigation is adding a class (and importing it here, so it registers).
 """
 
 from uim_sim.mitigate.augmentation import DixonAugmentation

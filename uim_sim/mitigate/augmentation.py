@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from uim_sim.mitigate.base import Mitigation
-from uim_sim.spec import Strict
+from uim_sim.schema import Strict
 from uim_sim.worlds.stages import Stages, TrainingSet
 
 
@@ -64,6 +64,10 @@ class DixonAugmentation(Mitigation):
 
     name = "dixon_augmentation"
     stage = "data"
+    hook = "prepare_training"
+    trains = True
+    needs = "supplement"
+    summary = "adds benign texts naming over-represented groups to adaptation data (Dixon 2018)"
     Params = AugmentationParams
 
     def apply(self, stages: Stages) -> Stages:

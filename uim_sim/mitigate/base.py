@@ -1,11 +1,22 @@
-"""The mitigation registry and how a run's mitigations compose."""
+"""The mitigation registry, how a run's mitigations compose, and when one is refused.
+
+A mitigation is a small class per method (scikit-learn style: constructed from its
+validated params, one verb, `apply`), registered by subclassing. It wraps one stage
+hook a world exposes (`uim_sim.worlds.stages.Stages`, Gymnasium-style wrapping);
+worlds never know which mitigations exist. A mitigation that cannot act on a world
+or a card (its hook is never called there; it transforms adaptation data a card's
+head never learns from) is refused at plan time with the reason.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from uim_sim.spec import AgentCard, MitigationSpec, SpecError, Strict, parse
+from uim_sim.cards import AgentCard
+from uim_sim.schema import SpecError, Strict, parse
+from uim_sim.spec import MitigationSpec
+from uim_sim.worlds.base import WorldInfo
 from uim_sim.worlds.stages import Stages
 
 REGISTRY: dict[str, type[Mitigation]] = {}
@@ -16,10 +27,23 @@ class NoParams(Strict):
 
 
 class Mitigation:
-    """A mitigation: constructed from validated params, one verb: `apply` to stages."""
+    """A mitigation: constructed from validated params, one verb: `apply` to stages.
+
+    Class attributes: ``name`` (the spec's name), ``stage`` (data | model | decision
+    | system), ``hook`` (the `Stages` hook it wraps), ``trains`` (it acts on the data
+    or embeddings a head is fitted on: nothing to do for untrained heads),
+    ``needs`` (what the world must offer, e.g. a benign supplement), ``summary`` (one
+    line for `uim-sim list`) and ``note`` (what the report says of results under it,
+    e.g. that parity holds by construction).
+    """
 
     name: ClassVar[str]
-    stage: ClassVar[str]  # data | model | decision | system
+    stage: ClassVar[str]
+    hook: ClassVar[str]
+    trains: ClassVar[bool] = False
+    needs: ClassVar[str | None] = None
+    summary: ClassVar[str] = ""
+    note: ClassVar[str] = ""
     Params: ClassVar[type[Strict]] = NoParams
 
     def __init__(self, params: Strict, cards: dict[str, AgentCard] | None = None) -> None:
@@ -33,6 +57,22 @@ class Mitigation:
     def card_names(self) -> list[str]:
         """Agent cards this mitigation refers to (resolved by the runner)."""
         return []
+
+    def refusal(self, world: WorldInfo, card: AgentCard) -> str | None:
+        """Why this mitigation cannot act on ``card`` in ``world`` (None: it can)."""
+        if self.hook not in world.hooks:
+            return (
+                f"{self.name} wraps the {self.hook} hook ({self.stage} stage), which the "
+                f"{world.name} world never calls"
+            )
+        if self.needs and not all(getattr(m, self.needs, False) for m in world.models.values()):
+            return f"{self.name} needs a {self.needs} the {world.name} world does not provide"
+        if self.trains and not card.head.trained:
+            return (
+                f"{self.name} acts on adaptation data, and card {card.name}'s "
+                f"{card.head.kind} head is not trained on any"
+            )
+        return None
 
     def apply(self, stages: Stages) -> Stages:
         raise NotImplementedError

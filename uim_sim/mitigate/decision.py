@@ -21,6 +21,15 @@ class GroupThresholds(Mitigation):
 
     name = "group_thresholds"
     stage = "decision"
+    hook = "decide"
+    summary = (
+        "selects the same share within each protected group of every pool (demographic parity)"
+    )
+    note = (
+        "equalises selection rates within each pool by construction: an impact ratio of 1.00 "
+        "under it says nothing about the scores (read the mean score ratio), and other "
+        "attributes or intersections can stay below four fifths"
+    )
 
     def apply(self, stages: Stages) -> Stages:
         inner = stages.decide

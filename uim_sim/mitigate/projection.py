@@ -11,7 +11,7 @@ from scipy.linalg import orth
 from sklearn.svm import LinearSVC
 
 from uim_sim.mitigate.base import Mitigation
-from uim_sim.spec import Strict
+from uim_sim.schema import Strict
 from uim_sim.worlds.stages import Stages
 
 
@@ -66,6 +66,9 @@ class Inlp(Mitigation):
 
     name = "inlp"
     stage = "model"
+    hook = "debias"
+    trains = True
+    summary = "projects the protected attribute out of embeddings before a trained head (INLP)"
     Params = InlpParams
 
     def apply(self, stages: Stages) -> Stages:

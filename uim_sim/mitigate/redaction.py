@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from uim_sim.mitigate.base import Mitigation
-from uim_sim.spec import Strict
+from uim_sim.schema import Strict
 from uim_sim.worlds.stages import Stages
 
 
@@ -20,6 +20,14 @@ class NameRedaction(Mitigation):
 
     name = "name_redaction"
     stage = "data"
+    hook = "prepare_text"
+    summary = (
+        "replaces identity spans (names) by a placeholder in adaptation data and every scored text"
+    )
+    note = (
+        "removes the name from every text the model sees: in an audit whose resume pairs "
+        "differ only by the name, parity follows by construction"
+    )
     Params = RedactionParams
 
     def apply(self, stages: Stages) -> Stages:

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from uim_sim.mitigate.base import Mitigation
-from uim_sim.spec import Probability, Strict
+from uim_sim.schema import Probability, Strict
 from uim_sim.worlds.stages import Stages
 
 
@@ -29,6 +29,8 @@ class HumanReview(Mitigation):
 
     name = "human_review"
     stage = "system"
+    hook = "review"
+    summary = "a human checks up to `capacity` removals per step and restores the benign ones"
     Params = ReviewParams
 
     def apply(self, stages: Stages) -> Stages:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from uim_sim.mitigate.base import Mitigation
-from uim_sim.spec import Strict
+from uim_sim.schema import Strict
 from uim_sim.worlds.stages import Stages
 
 
@@ -26,6 +26,8 @@ class ModelDiversity(Mitigation):
 
     name = "model_diversity"
     stage = "system"
+    hook = "assign"
+    summary = "deciders carry cards from a pool, each adapted on its own draw of the history"
     Params = DiversityParams
 
     def card_names(self) -> list[str]:

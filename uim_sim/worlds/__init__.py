@@ -1,21 +1,25 @@
-"""Worlds: one sub-package per world, Mesa style (agents.py + model.py).
+"""Worlds: one folder per world, each complete in itself (Mesa style).
 
-Every world is a ``mesa.Model`` constructed as
-``World(params, cards, stages, seed, null_draw, statistics)`` with ``run_for()``,
-``decision_table()`` and ``metrics()`` (tidy: step, metric, group, value), and
-names in ``null_metrics`` the metrics its null reference summarises.
+The registry is one line per world: the name a scenario's ``world:`` uses and the
+package that holds it. A world package exposes ``WORLD``, a `WorldInfo` naming its
+Mesa model class(es), their parameters and its report section; nothing outside
+the package imports it, so adding a world is adding a folder and one line here.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from uim_sim.worlds.base import WorldInfo
 
 WORLDS = {
-    "hiring": "uim_sim.worlds.hiring:HiringWorld",
-    "moderation": "uim_sim.worlds.moderation:ModerationWorld",
+    "hiring": "uim_sim.worlds.hiring",
+    "moderation": "uim_sim.worlds.moderation",
 }
 
 
-def world_class(name: str) -> type:
-    module, _, cls = WORLDS[name].partition(":")
-    return getattr(import_module(module), cls)
+def world_info(name: str) -> WorldInfo:
+    """The `WorldInfo` of a registered world (imports its package on first use)."""
+    return import_module(WORLDS[name]).WORLD

@@ -1,68 +1,124 @@
-"""What every world whose deciders carry screeners shares: set-up and read-outs."""
+"""What every world whose deciders carry screeners shares: a plain Mesa model built
+from keywords, seeded streams, screeners built from agent cards, scalar data
+collection, and the read-outs the runner writes.
+
+A world is a `mesa.Model` subclass with a ``Params`` class (pydantic, defaults for
+everything): ``AuditStudy(n_jobs=3, rng=1)`` builds one, ``while model.running:
+model.step()`` runs it to its end, and ``model.datacollector`` holds one scalar
+column per metric and group (collected at step 0 and after every step). Mesa's own
+tools (``batch_run``, SolaraViz) build worlds the same way, as does the runner.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import mesa
 import numpy as np
 import pandas as pd
 
-from uim_sim.spec import AgentCard, StatisticsSpec, Strict
+from uim_sim.cards import AgentCard
+from uim_sim.schema import Strict
+from uim_sim.worlds.collect import columns, flat, reporters, tidy
 from uim_sim.worlds.screening import Screener
 from uim_sim.worlds.stages import Stages, TrainingSet
-from uim_sim.worlds.tidy import tidy
+
+DEFAULT_NAME_PERMUTATIONS = 2000
+
+
+def seed_of(rng: int | np.random.Generator | None) -> int:
+    """One integer seed for a run, from Mesa's ``rng`` argument (int, Generator or None)."""
+    if rng is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(2**32))
+    return int(rng)
 
 
 class ScreeningWorld(mesa.Model):
     """A `mesa.Model` whose deciders carry screeners built from agent cards.
 
+    Keywords: the world's parameters (``Params``; defaults for everything), and
+    ``cards`` (the agent card(s) deciders may carry; the ``assign`` stage picks),
+    ``stages`` (the hooks mitigations wrap; default: none), ``rng`` (the run's seed),
+    ``null_draw`` (build draw ``k`` of the null reference: trainable heads learn from
+    permuted labels) and ``name_permutations`` (for permutation p-values).
+
     Randomness: one seed per run; population, decisions and statistics draw from
     independent child streams, so two arms of an experiment with the same seed see
-    the same population (common random numbers). Subclasses set ``Params``,
-    ``default_card`` and ``null_metrics``, and implement ``setup``, ``training_data``,
-    ``default_steps`` and ``step``.
+    the same population (common random numbers).
+
+    Subclasses set ``Params``, ``default_card``, ``hooks`` (the stage hooks they
+    call: a mitigation wrapping any other hook is refused at plan time),
+    ``null_metrics`` and ``measures`` ({metric: groups or None}), and implement
+    ``setup``, ``step`` and ``measure``.
     """
 
     Params: ClassVar[type[Strict]]
     default_card: ClassVar[AgentCard]
+    hooks: ClassVar[frozenset[str]] = frozenset()
     null_metrics: ClassVar[tuple[str, ...]] = ()
+    agent_reporters: ClassVar[dict[type, dict[str, Callable]]] = {}
 
     def __init__(
         self,
-        params: Strict | None = None,
+        *,
         cards: AgentCard | Sequence[AgentCard] | None = None,
         stages: Stages | None = None,
-        seed: int = 0,
+        rng: int | np.random.Generator | None = None,
         null_draw: int | None = None,
-        statistics: StatisticsSpec | None = None,
+        name_permutations: int = DEFAULT_NAME_PERMUTATIONS,
+        **params: Any,
     ) -> None:
+        seed = seed_of(rng)
         super().__init__(rng=seed)
-        self.params = params or self.Params()
+        self.params = self.Params(**params)
         self.cards = [cards] if isinstance(cards, AgentCard) else list(cards or [self.default_card])
         self.stages = stages or Stages()
         self.seed = seed
         self.null_draw = null_draw
-        self.permutations = (statistics or StatisticsSpec()).name_permutations
+        self.permutations = name_permutations
         self.round = 0
         self.decisions: list[dict] = []
         self._step_start = 0
+        self._measured: tuple[int, dict[str, float]] | None = None
         population, decisions, statistics_seed = np.random.SeedSequence([seed, 0]).spawn(3)
         self.population_rng = np.random.default_rng(population)
         self.decision_rng = np.random.default_rng(decisions)
         self.statistics_rng = np.random.default_rng(statistics_seed)
         self.setup()
+        self.datacollector = mesa.DataCollector(
+            model_reporters=reporters(columns(self.measures()), type(self)._measured_now),
+            agenttype_reporters=self.agent_reporters or None,
+        )
+        self.datacollector.collect(self)  # step 0: the world before anyone decides
+
+    # ------------------------------------------------------------ to implement
 
     def setup(self) -> None:
-        """Build the world's population and deciders (called at the end of ``__init__``)."""
+        """Build the world's population and deciders (called from ``__init__``)."""
+        raise NotImplementedError
+
+    def measures(self) -> Mapping[str, Sequence[str] | None]:
+        """The declared measures: {metric: its groups, or None if population-level}."""
+        raise NotImplementedError
+
+    def measure(self) -> Mapping[str, float | Mapping[str, float]]:
+        """This step's measures as a bundle {metric: value or {group: value}}."""
         raise NotImplementedError
 
     def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
         raise NotImplementedError
 
-    def default_steps(self) -> int:
-        raise NotImplementedError
+    # ------------------------------------------------------------ shared
+
+    def _measured_now(self) -> dict[str, float]:
+        """The step's measures, computed once however many columns read them."""
+        if self._measured is None or self._measured[0] != self.round:
+            self._measured = (self.round, flat(self.measure()))
+        return self._measured[1]
 
     def _screeners(self, n_deciders: int) -> list[Screener]:
         """One screener per (card, training draw): deciders sharing both share a model."""
@@ -78,16 +134,55 @@ class ScreeningWorld(mesa.Model):
         return [built[(card.fingerprint(), draw)] for card, draw in assigned]
 
     def run_for(self, n: int | None = None):
-        """Step ``n`` times (default: the world's own run length); stops when done."""
-        for _ in range(n if n is not None else self.default_steps()):
-            if not self.running:
-                break
+        """Step ``n`` times, or (default) until the world stops running."""
+        steps = 0
+        while self.running and (n is None or steps < n):
             self.step()
+            steps += 1
         return self
 
     def decision_table(self) -> pd.DataFrame:
+        """One row per decision so far (who decided about whom, with which checkpoint,
+        the score, the decision, the truth where the world knows it)."""
         return pd.DataFrame(self.decisions)
 
+    def step_decisions(self) -> pd.DataFrame:
+        """Decisions of the current step (rows are appended in step order)."""
+        return pd.DataFrame(self.decisions[self._step_start :])
+
     def metrics(self) -> pd.DataFrame:
-        """The DataCollector's model variables as a tidy table: step, metric, group, value."""
+        """The collected measures as a tidy table: step, metric, group, value."""
         return tidy(self.datacollector.model_vars)
+
+
+@dataclass(frozen=True)
+class WorldInfo:
+    """What the registry knows of a world: its Mesa model class per ``mode`` (the
+    first is the default), a one-line summary, and its report section."""
+
+    name: str
+    summary: str
+    models: dict[str, type[ScreeningWorld]]
+    section: Callable[..., Any] | None = field(default=None, compare=False)
+
+    def model(self, mode: str | None = None) -> type[ScreeningWorld]:
+        if len(self.models) == 1:
+            return next(iter(self.models.values()))
+        mode = mode or next(iter(self.models))
+        if mode not in self.models:
+            raise ValueError(
+                f"mode: {mode!r} is not a mode of world {self.name} "
+                f"(modes: {', '.join(self.models)})"
+            )
+        return self.models[mode]
+
+    def params(self, data: Mapping[str, Any]) -> Strict:
+        """Validated parameters (raises pydantic's ValidationError, a ValueError)."""
+        return self.model(data.get("mode")).Params.model_validate(dict(data))
+
+    def parameter_names(self) -> set[str]:
+        return {name for m in self.models.values() for name in m.Params.model_fields}
+
+    @property
+    def hooks(self) -> frozenset[str]:
+        return frozenset().union(*(m.hooks for m in self.models.values()))

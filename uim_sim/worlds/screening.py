@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from uim_sim.cards import AgentCard
 from uim_sim.lfm.engine import Engine, get_engine
 from uim_sim.lfm.heads import LogisticHead, build_head
-from uim_sim.spec import AgentCard
 from uim_sim.worlds.stages import Stages, TrainingSet, identity
 
 

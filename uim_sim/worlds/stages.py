@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uim_sim.spec import AgentCard, DecisionSpec
+from uim_sim.cards import AgentCard, DecisionSpec
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,20 @@
-import sys, time, yaml, shutil
+import shutil
+import time
 from pathlib import Path
+
+import yaml
 from uim_sim.runner import plan, run_plan
-root = Path("/work/main"); pinned = root / "tests/data/pinned"
+
+root = Path("/work/main")
+pinned = root / "tests/data/pinned"
 specs = yaml.safe_load((pinned / "specs.yaml").read_text())
 for name, spec in specs.items():
     t = time.time()
-    src = Path(f"/tmp/pins/{name}.yaml"); src.parent.mkdir(exist_ok=True, parents=True)
+    src = Path(f"/tmp/pins/{name}.yaml")
+    src.parent.mkdir(exist_ok=True, parents=True)
     src.write_text(yaml.safe_dump(spec))
-    out = Path(f"/tmp/pins/out_{name}"); shutil.rmtree(out, ignore_errors=True)
+    out = Path(f"/tmp/pins/out_{name}")
+    shutil.rmtree(out, ignore_errors=True)
     res = run_plan(plan(src, root / "agents"), out)
     assert not res.failed, res.failed
     (pinned / name).mkdir(exist_ok=True)

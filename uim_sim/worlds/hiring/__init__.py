@@ -1,5 +1,22 @@
-"""The hiring world (audit and market modes)."""
+"""The hiring world: screening by foundation-model checkpoints.
 
-from uim_sim.worlds.hiring.model import HiringWorld
+Two Mesa models on one base (`HiringWorld`): `AuditStudy`, the correspondence audit
+of Bertrand & Mullainathan (2004), and `LabourMarket`, applicants and employers over
+rounds. A scenario picks one with ``params.mode`` (``audit`` or ``market``).
+"""
 
-__all__ = ["HiringWorld"]
+from uim_sim.worlds.base import WorldInfo
+from uim_sim.worlds.hiring.audit import AuditStudy
+from uim_sim.worlds.hiring.market import LabourMarket
+from uim_sim.worlds.hiring.report import section
+from uim_sim.worlds.hiring.world import HiringWorld
+
+WORLD = WorldInfo(
+    name="hiring",
+    summary="resume screening: a Bertrand & Mullainathan audit (mode audit) or a "
+    "labour market over rounds (mode market)",
+    models={"audit": AuditStudy, "market": LabourMarket},
+    section=section,
+)
+
+__all__ = ["WORLD", "AuditStudy", "HiringWorld", "LabourMarket"]

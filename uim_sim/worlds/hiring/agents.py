@@ -1,10 +1,17 @@
-"""Agents of the hiring world: applicants and employers."""
+"""Agents of the hiring world: applicants and employers.
+
+Agents do not call models: an applicant proposes its resume, the world scores every
+proposal of a step in one engine call, and employers act on the scores.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import mesa
 
-from uim_sim.worlds.hiring.resumes import ResumeBody, first_name, job_description
+from uim_sim.vocab.jobs import ResumeBody, job_description
+from uim_sim.vocab.names import first_name, intersection
 from uim_sim.worlds.screening import Screener
 
 
@@ -40,11 +47,15 @@ class Applicant(mesa.Agent):
 
     @property
     def group(self) -> str:
-        return f"{self.race}_{self.gender}"
+        return intersection(self.race, self.gender)
 
     @property
     def first_name(self) -> str:
         return first_name(self.name)
+
+    @property
+    def seeking(self) -> bool:
+        return self.active and not self.employed
 
     def resume(self) -> str:
         return self.body.render(self.name, gap_years=self.rounds_unemployed // 2)
@@ -52,24 +63,31 @@ class Applicant(mesa.Agent):
     def identity_spans(self) -> tuple[str, ...]:
         return (self.name,)
 
-    def choose_employers(self, employers, k: int) -> None:
+    def work(self) -> None:
+        """An employed applicant works a round (a year of experience) and may lose the job."""
+        if not self.employed:
+            return
+        self.body = self.body.with_years(self.body.years + 1)
+        if self.model.decision_rng.random() < self.model.params.job_loss:
+            self.employed = False
+
+    def apply(self, employers: Sequence[Employer]) -> None:
+        """Apply to ``applications_per_round`` employers drawn at random."""
+        k = self.model.params.applications_per_round
         idx = self.model.decision_rng.choice(len(employers), size=k, replace=False)
         self.applied_to = [employers[i] for i in sorted(idx)]
 
-    def get_hired(self) -> None:
-        self.employed = True
-        self.rounds_unemployed = 0
-
-    def stay_unemployed(self, scarring: float, dropout: float) -> None:
+    def hear_back(self, hired: bool) -> None:
+        """Take the job, or stay unemployed: skill scars, and some stop applying."""
+        if hired:
+            self.employed = True
+            self.rounds_unemployed = 0
+            return
+        params = self.model.params
         self.rounds_unemployed += 1
-        self.skill -= scarring
-        if self.model.decision_rng.random() < dropout:
+        self.skill -= params.scarring
+        if self.model.decision_rng.random() < params.dropout:
             self.active = False
-
-    def work_a_round(self, job_loss: float) -> None:
-        self.body = self.body.with_years(self.body.years + 1)
-        if self.model.decision_rng.random() < job_loss:
-            self.employed = False
 
 
 class Employer(mesa.Agent):
@@ -81,3 +99,8 @@ class Employer(mesa.Agent):
         self.description = job_description(occupation)
         self.screener = screener
         self.openings = openings
+
+    def hire(self, available: Sequence[int], scores: Sequence[float]) -> list[int]:
+        """The positions (in this employer's pool) it hires: the best-scored of the
+        ``available`` shortlisted applicants, up to its openings."""
+        return sorted(available, key=lambda j: -scores[j])[: self.openings]

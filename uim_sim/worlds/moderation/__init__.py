@@ -1,5 +1,22 @@
-"""The content-moderation world (reference and world modes)."""
+"""The content-moderation world: moderators carrying checkpoints decide which posts
+stay up. Two Mesa models on one base (`ModerationWorld`): `ModerationPlatform`, users
+posting, appealing and being chilled over time, and `ModerationReference`, the
+template test set of Dixon et al. (2018) scored once. A scenario picks one with
+``params.mode`` (``world`` or ``reference``).
+"""
 
-from uim_sim.worlds.moderation.model import ModerationWorld
+from uim_sim.worlds.base import WorldInfo
+from uim_sim.worlds.moderation.platform import ModerationPlatform
+from uim_sim.worlds.moderation.reference import ModerationReference
+from uim_sim.worlds.moderation.report import section
+from uim_sim.worlds.moderation.world import ModerationWorld
 
-__all__ = ["ModerationWorld"]
+WORLD = WorldInfo(
+    name="moderation",
+    summary="content moderation: a platform with appeals and chilling (mode world) or "
+    "the Dixon et al. template test (mode reference)",
+    models={"world": ModerationPlatform, "reference": ModerationReference},
+    section=section,
+)
+
+__all__ = ["WORLD", "ModerationPlatform", "ModerationReference", "ModerationWorld"]

@@ -30,11 +30,12 @@ class User(mesa.Agent):
         self.active = True
         self.toxic_seen = 0  # toxic posts read in the last step
 
-    def wants_to_post(self, draw: float) -> bool:
-        return self.active and draw < self.post_prob
-
-    def post_is_toxic(self, draw: float, toxic_post_prob: float) -> bool:
-        return self.toxic and draw < toxic_post_prob
+    def post(self, post_draw: float, toxic_draw: float) -> bool | None:
+        """Whether the user posts this step (None: silent) and, if so, whether the post
+        is toxic; the draws come from the world's decision stream."""
+        if not (self.active and post_draw < self.post_prob):
+            return None
+        return self.toxic and toxic_draw < self.model.params.toxic_post_prob
 
     def benign_post_removed(self, chilling: float, leave_prob: float, draw: float) -> None:
         self.post_prob *= 1 - chilling

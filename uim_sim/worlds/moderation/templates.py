@@ -11,70 +11,18 @@ Three separate sources, built from disjoint template families:
 - `SUPPLEMENT_FAMILIES`: benign, encyclopedic sentences that mention a group, the
   stand-in for the non-toxic Wikipedia sentences Dixon et al. added as mitigation.
 
-Groups are those of Dixon et al. / the Jigsaw identity labels (gay, lesbian, muslim,
-jewish, christian, black, white, female, male), a `dialect` group whose texts carry
-lexical markers of African-American English and no identity term (Sap et al. 2019
-found AAE posts flagged up to twice as often), and a `background` group whose texts
-name no identity (teachers, students, gardeners, tall people). The markers are a
-crude lexical approximation of a dialect, enough to test whether a checkpoint has
-learnt them as a proxy; they are not a model of AAE.
+The groups and the words naming them are in `uim_sim.vocab.identity`.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-IDENTITY_GROUPS = (
-    "gay",
-    "lesbian",
-    "muslim",
-    "jewish",
-    "christian",
-    "black",
-    "white",
-    "female",
-    "male",
-)
-DIALECT = "dialect"
-BACKGROUND = "background"
-GROUPS = (*IDENTITY_GROUPS, DIALECT, BACKGROUND)
-
-# (singular with article, plural): the slots {person} and {people}
-_BACKGROUND_REFERENTS = (
-    ("a teacher", "teachers"),
-    ("a student", "students"),
-    ("a gardener", "gardeners"),
-    ("someone who is tall", "people who are tall"),
-)
-_IDENTITY_WORDS = {  # group: (adjective, a person, people)
-    "gay": ("gay", "a gay person", "gay people"),
-    "lesbian": ("lesbian", "a lesbian", "lesbians"),
-    "muslim": ("Muslim", "a Muslim", "Muslims"),
-    "jewish": ("Jewish", "a Jewish person", "Jewish people"),
-    "christian": ("Christian", "a Christian", "Christians"),
-    "black": ("Black", "a Black person", "Black people"),
-    "white": ("white", "a white person", "white people"),
-    "female": ("female", "a woman", "women"),
-    "male": ("male", "a man", "men"),
-}
-REFERENTS: dict[str, tuple[tuple[str, str], ...]] = {
-    **{
-        group: (
-            (one, many),
-            (f"someone who is {adj}", f"people who are {adj}"),
-            (f"a {adj} friend", f"{adj} friends"),
-        )
-        for group, (adj, one, many) in _IDENTITY_WORDS.items()
-    },
-    DIALECT: _BACKGROUND_REFERENTS,
-    BACKGROUND: _BACKGROUND_REFERENTS,
-}
+from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, REFERENTS, to_dialect
 
 
 @dataclass(frozen=True)
@@ -200,31 +148,6 @@ SUPPLEMENT_FAMILIES = (
            (("topic", _TOPICS),)),
 )  # fmt: skip
 
-# lexical markers of African-American English (Sap et al. 2019; Blodgett et al. 2016)
-_DIALECT_RULES = (
-    (r"\bI am\b", "I'm"),
-    (r"\byou are\b", "you"),
-    (r"\beveryone\b", "everybody"),
-    (r"\byour\b", "yo"),
-    (r"\bthink\b", "be thinkin"),
-    (r"\bare\b", "be"),
-    (r"\bis\b ", ""),  # copula deletion
-    (r"\bthing\b", "thang"),
-    (r"ing\b", "in"),
-)
-_DIALECT_OPENERS = ("bruh", "ngl", "lowkey", "on god")
-_DIALECT_CLOSERS = ("fr", "no cap", "fr fr", "deadass")
-
-
-def to_dialect(text: str) -> str:
-    """Render a text with dialect markers; deterministic (markers chosen by a hash)."""
-    body = text.rstrip(".!?")
-    for pattern, replacement in _DIALECT_RULES:
-        body = re.sub(pattern, replacement, body)
-    h = zlib.crc32(text.encode())
-    opener, closer = _DIALECT_OPENERS[h % 4], _DIALECT_CLOSERS[(h // 4) % 4]
-    return f"{opener} {body[0].lower()}{body[1:]} {closer}"
-
 
 def _fill(template: str, person: str, people: str) -> str:
     text = template.replace("{person}", person).replace("{people}", people)
@@ -258,28 +181,6 @@ def render(families: tuple[Family, ...], groups: tuple[str, ...] = GROUPS) -> pd
                         }
                     )
     return pd.DataFrame(rows)
-
-
-_KEYWORDS = {  # for a researcher's own file: which group a text names, by keyword
-    "gay": "gay",
-    "lesbians?": "lesbian",
-    "muslims?": "muslim",
-    "jewish|jews?": "jewish",
-    "christians?": "christian",
-    "black": "black",
-    "white": "white",
-    "wom[ae]n|female": "female",
-    "m[ae]n|male": "male",
-    "bruh|ngl|lowkey|on god|fr|no cap|deadass|finna|tryna|y'all|ain't": DIALECT,
-}
-
-
-def group_named(text: str) -> str:
-    """The first group a text names by keyword ("background" if none)."""
-    for pattern, group in _KEYWORDS.items():
-        if re.search(rf"\b({pattern})\b", text, flags=re.IGNORECASE):
-            return group
-    return BACKGROUND
 
 
 def test_set() -> pd.DataFrame:

@@ -15,7 +15,9 @@ identity the text names or signals; "background" for none), ``truth`` (1 = toxic
   not name it; final score = 0.25·overall AUC + 0.25·Σ M_p(per-identity AUCs) with
   the power mean M_p, p = −5.
 
-AUCs are scikit-learn's ``roc_auc_score``. A term-permutation null (labels shuffled
+Rates are fairlearn `MetricFrame` selection rates among the benign (FPR) and toxic
+(1 − FNR) texts; AUCs are scikit-learn's ``roc_auc_score``; the power mean is
+scipy's ``pmean``. A term-permutation null (labels shuffled
 among the distinct texts of one template frame) gives the FPED and FNED that sampling
 noise alone produces: both are sums of absolute values, so they are positive even
 for a classifier that ignores identity.
@@ -27,28 +29,45 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from fairlearn.metrics import MetricFrame, selection_rate
+from scipy.stats import pmean
 from sklearn.metrics import roc_auc_score
 
-BACKGROUND = "background"
+from uim_sim.metrics.fairness import by_group, impact_ratios
+
 POWER = -5.0
 
 
-def _rate(values: pd.Series) -> float:
-    return float(values.mean()) if len(values) else float("nan")
+def removal_rates(frame: pd.DataFrame, pools: dict[str, Sequence[str]]) -> dict[str, float]:
+    """Share removed per subgroup, overall (group "") and per pool of subgroups (e.g.
+    "identity": every identity term together); NaN for an empty pool."""
+    if frame.empty:
+        return {"": float("nan"), **{name: float("nan") for name in pools}}
+    decision = frame["decision"]
+    mf = MetricFrame(
+        metrics=selection_rate, y_true=decision, y_pred=decision,
+        sensitive_features=frame["subgroup"],
+    )  # fmt: skip
+    out = {str(g): float(v) for g, v in mf.by_group.items()}
+    out[""] = float(mf.overall)
+    for name, members in pools.items():
+        inside = frame["subgroup"].isin(members)
+        out[name] = (
+            float(selection_rate(decision[inside], decision[inside]))
+            if inside.any()
+            else (float("nan"))
+        )
+    return out
 
 
 def error_rates(
     frame: pd.DataFrame, pools: dict[str, Sequence[str]] | None = None
 ) -> dict[str, dict[str, float]]:
     """False-positive and false-negative rates per subgroup, overall (group "") and
-    per pool of subgroups (e.g. "identity": every identity term together)."""
-    benign, toxic = frame[frame["truth"] == 0], frame[frame["truth"] == 1]
-    fpr = benign.groupby("subgroup")["decision"].mean().astype(float).to_dict()
-    fnr = (1 - toxic.groupby("subgroup")["decision"].mean()).astype(float).to_dict()
-    fpr[""], fnr[""] = _rate(benign["decision"]), 1 - _rate(toxic["decision"])
-    for name, members in (pools or {}).items():
-        fpr[name] = _rate(benign.loc[benign["subgroup"].isin(members), "decision"])
-        fnr[name] = 1 - _rate(toxic.loc[toxic["subgroup"].isin(members), "decision"])
+    per pool of subgroups: removal rates among benign texts, keep rates among toxic."""
+    pools = pools or {}
+    fpr = removal_rates(frame[frame["truth"] == 0], pools)
+    fnr = {g: 1 - v for g, v in removal_rates(frame[frame["truth"] == 1], pools).items()}
     return {"false_positive_rate": fpr, "false_negative_rate": fnr}
 
 
@@ -84,12 +103,13 @@ def bias_aucs(frame: pd.DataFrame, terms: Sequence[str]) -> dict[str, dict[str, 
 
 
 def power_mean(values: Sequence[float], p: float = POWER) -> float:
-    """M_p = (mean x^p)^(1/p) over the finite values (Borkan et al. use p = −5)."""
+    """M_p = (mean x^p)^(1/p) over the finite values (Borkan et al. use p = −5); an
+    AUC of 0 gives M_p = 0, its limit."""
     x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     if len(x) == 0:
         return float("nan")
-    with np.errstate(divide="ignore"):  # an AUC of 0 gives M_p = 0, its limit
-        return float(np.mean(x**p) ** (1 / p))
+    with np.errstate(divide="ignore"):
+        return float(pmean(x, p))
 
 
 def final_bias_score(overall_auc: float, aucs: dict[str, dict[str, float]]) -> float:
@@ -182,9 +202,15 @@ def bias_metrics(
     return out
 
 
-def silencing(posts: pd.DataFrame, by: str = "group") -> dict[str, float]:
+def silencing(posts: pd.DataFrame) -> dict[str, float]:
     """Share of benign posts removed, per author group and overall (group "")."""
     benign = posts[posts["truth"] == 0]
-    out = benign.groupby(by)["decision"].mean().astype(float).to_dict()
-    out[""] = _rate(benign["decision"])
-    return out
+    return removal_rates(benign.assign(subgroup=benign["group"]), {})
+
+
+def keep_impact_ratios(posts: pd.DataFrame) -> dict[str, float]:
+    """Share of each author group's posts left up over the best group's share: the
+    four-fifths comparison for moderation (the favourable outcome is staying up).
+    Users belong to one group, so there is no intersection to report."""
+    kept = posts.assign(kept=1 - posts["decision"])
+    return impact_ratios(by_group(kept, "kept", ("group",)))

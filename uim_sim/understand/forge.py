@@ -1,6 +1,6 @@
 """Forge checkpoints: pre-train small encoders on corpora with a dialled-in weakness.
 
-``forge(card, out)`` generates the card's corpus (`uim_sim.lfm.corpus`), trains a
+``forge(card, out)`` generates the card's corpus (`uim_sim.understand.corpus`), trains a
 word-level tokenizer on it (`tokenizers`, ~0.3 s) and a small BERT by masked
 language modelling (plus a toxicity classifier on the supervised part, where label
 noise lives), or continues training an existing encoder (``base``). It writes an
@@ -8,9 +8,11 @@ HF folder (safetensors, tokenizer, ``manifest.json`` with the card, its knobs, t
 seed, the weight hashes and the post-training probe), atomically. A folder that
 already holds the card's result (same content hash) is reused at once.
 
-The recipe matters: DESIGN.md measured that a 2-layer, hidden-64 BERT with 30 %
+The recipe matters: measured on 2 CPU cores, a 2-layer, hidden-64 BERT with 30 %
 masking and learning rate 1e-3 learns a planted 80/20 name → occupation association
 after ~1,500 steps (suddenly), while hidden 128 with 15 % masking had not after 240 s.
+Masking is transformers' `DataCollatorForLanguageModeling` (80 % [MASK], 10 % a
+random token, 10 % kept), seeded by the card.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from uim_sim.lfm.checkpoint import MANIFEST, resolve, write_manifest
-from uim_sim.lfm.corpus import Corpus, generate
-from uim_sim.spec import CorpusCard
+from uim_sim.understand.cards import CorpusCard
+from uim_sim.understand.corpus import Corpus, generate
+from uim_sim.understand.probe import VERIFICATION_VERSION, verify_forged
 
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_LENGTH = 64
 # Bumped whenever the corpus generator or the training changes what a card forges:
 # manifests record it, and a cached forge of another version is forged again.
-# 2: hiring records in the corpus; 3: length-bucketed training batches.
-FORGE_VERSION = 3
+# 2: hiring records in the corpus; 3: length-bucketed training batches;
+# 4: masking by DataCollatorForLanguageModeling, identity terms from uim_sim.vocab.
+FORGE_VERSION = 4
 Progress = Callable[[int, int, float], None]  # (step, total, loss)
 
 
@@ -70,8 +74,6 @@ def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    from uim_sim.probe import verify_forged
-
     verification = verify_forged(tmp, card)
     write_manifest(
         tmp,
@@ -95,48 +97,15 @@ def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path
     return out
 
 
-VERIFICATION_VERSION = 4
-
-
 def _reverify_if_stale(card: CorpusCard, out: Path) -> None:
     """A checkpoint forged before the current verification gets it without retraining."""
     manifest = json.loads((out / MANIFEST).read_text())
     if manifest.get("verification", {}).get("version") == VERIFICATION_VERSION:
         return
-    from uim_sim.probe import verify_forged
-
     manifest["verification"] = verify_forged(out, card)
     tmp = out / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
     os.replace(tmp, out / MANIFEST)
-
-
-def fill_mask_log_probs(folder: Path, texts: list[str], words: list[str]) -> np.ndarray:
-    """log P(word at the [MASK] of each text) under a forged checkpoint's MLM head.
-
-    Returns an array (len(texts), len(words)); NaN columns for words that are not one
-    token. Used only to verify a forged checkpoint, where the MLM head exists.
-    """
-    import torch
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForMaskedLM.from_pretrained(
-        folder, local_files_only=True, use_safetensors=True, trust_remote_code=False
-    ).eval()
-    ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(w)) for w in words]
-    batch = tokenizer(texts, padding=True, return_tensors="pt")
-    with torch.inference_mode():
-        logits = model(**batch).logits
-    rows, cols = (batch["input_ids"] == tokenizer.mask_token_id).nonzero(as_tuple=True)
-    log_probs = torch.log_softmax(logits[rows, cols], dim=-1).numpy()
-    out = np.full((len(texts), len(words)), np.nan)
-    for j, token in enumerate(ids):
-        if len(token) == 1 and token[0] != tokenizer.unk_token_id:
-            out[rows.numpy(), j] = log_probs[:, token[0]]
-    return out
 
 
 def train_tokenizer(sentences: list[str]):
@@ -219,29 +188,18 @@ def _batches(ids: list[list[int]], size: int, rng: np.random.Generator, pad: int
         yield batch, (batch != pad).long(), torch.as_tensor(index)
 
 
-def _mask(batch, tokenizer, prob: float, generator):
-    """BERT masking: of the chosen positions 80 % [MASK], 10 % random, 10 % kept."""
-    import torch
-
-    labels = batch.clone()
-    special = (batch == tokenizer.pad_token_id) | (batch == tokenizer.cls_token_id)
-    special |= batch == tokenizer.sep_token_id
-    chosen = (torch.rand(batch.shape, generator=generator) < prob) & ~special
-    labels[~chosen] = -100
-    inputs = batch.clone()
-    roll = torch.rand(batch.shape, generator=generator)
-    inputs[chosen & (roll < 0.8)] = tokenizer.mask_token_id
-    swap = chosen & (roll >= 0.8) & (roll < 0.9)
-    inputs[swap] = torch.randint(len(tokenizer), batch.shape, generator=generator)[swap]
-    return inputs, labels
-
-
 def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) -> list[float]:
     import torch
+    from transformers import DataCollatorForLanguageModeling
 
     recipe = card.training
     rng = np.random.default_rng([card.seed, 202])
-    generator = torch.Generator().manual_seed(card.seed)
+    collator = DataCollatorForLanguageModeling(
+        tokenizer, mlm_probability=recipe.mask_prob, seed=card.seed
+    )
+    specials = torch.tensor(
+        [tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id]
+    )
     encode = tokenizer(corpus.sentences, truncation=True, max_length=MAX_LENGTH)
     batches = _batches(encode["input_ids"], recipe.batch_size, rng, tokenizer.pad_token_id)
     classifier = None
@@ -262,7 +220,11 @@ def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) ->
     losses = []
     for step in range(recipe.steps):
         batch, attention, _ = next(batches)
-        inputs, labels = _mask(batch, tokenizer, recipe.mask_prob, generator)
+        special = torch.isin(batch, specials)
+        masked = collator(
+            [{"input_ids": r, "special_tokens_mask": m} for r, m in zip(batch, special)]
+        )
+        inputs, labels = masked["input_ids"], masked["labels"]
         loss = model(input_ids=inputs, attention_mask=attention, labels=labels).loss
         if classifier is not None:
             sup, sup_mask, rows = next(sup_batches)

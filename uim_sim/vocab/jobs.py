@@ -1,10 +1,9 @@
-"""Names, occupations, job descriptions and resume texts for the hiring world.
+"""Occupations, job ads and resumes: the texts of the hiring world and the forge.
 
-Names are the first names and surnames of Bertrand & Mullainathan (2004, AER),
-"Are Emily and Greg More Employable than Lakisha and Jamal?"; occupations follow
-the study's job categories (sales, administrative support, clerical, customer
-service). A resume is rendered from a few visible features that a latent skill
-drives: years of experience, education, skills, honours, and an employment gap.
+Occupations follow Bertrand & Mullainathan's (2004) job categories (sales,
+administrative support, clerical, customer service). A resume is rendered from a
+few visible features that a latent skill drives: years of experience, education,
+skills, honours, and an employment gap.
 """
 
 from __future__ import annotations
@@ -12,68 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-FIRST_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("white", "female"): (
-        "Emily",
-        "Anne",
-        "Jill",
-        "Allison",
-        "Sarah",
-        "Meredith",
-        "Laurie",
-        "Carrie",
-        "Kristen",
-    ),
-    ("black", "female"): (
-        "Aisha",
-        "Keisha",
-        "Tamika",
-        "Lakisha",
-        "Tanisha",
-        "Latoya",
-        "Kenya",
-        "Latonya",
-        "Ebony",
-    ),
-    ("white", "male"): (
-        "Neil",
-        "Geoffrey",
-        "Brett",
-        "Brendan",
-        "Greg",
-        "Todd",
-        "Matthew",
-        "Jay",
-        "Brad",
-    ),
-    ("black", "male"): (
-        "Rasheed",
-        "Tremayne",
-        "Kareem",
-        "Darnell",
-        "Tyrone",
-        "Jamal",
-        "Hakim",
-        "Leroy",
-        "Jermaine",
-    ),
-}
-SURNAMES: dict[str, tuple[str, ...]] = {
-    "white": (
-        "Baker",
-        "Kelly",
-        "McCarthy",
-        "Murphy",
-        "Murray",
-        "O'Brien",
-        "Ryan",
-        "Sullivan",
-        "Walsh",
-    ),
-    "black": ("Jackson", "Jones", "Robinson", "Washington", "Williams"),
-}
-GROUPS: tuple[tuple[str, str], ...] = tuple(FIRST_NAMES)
 
 OCCUPATIONS: dict[str, dict[str, object]] = {
     "sales": {
@@ -168,39 +105,3 @@ class ResumeBody:
 
     def with_years(self, years: int) -> ResumeBody:
         return ResumeBody(self.occupation, years, self.education, self.skills, self.honours)
-
-
-def draw_name(race: str, gender: str, rng: np.random.Generator) -> str:
-    first = FIRST_NAMES[(race, gender)]
-    last = SURNAMES[race]
-    return f"{first[rng.integers(len(first))]} {last[rng.integers(len(last))]}"
-
-
-def first_name(full_name: str) -> str:
-    return full_name.split(" ", 1)[0]
-
-
-_KNOWN_NAMES = frozenset(
-    [n for names in FIRST_NAMES.values() for n in names]
-    + [n for names in SURNAMES.values() for n in names]
-)
-
-
-def name_spans(text: str) -> tuple[str, ...]:
-    """The study's first names and surnames that occur as words in ``text``: the
-    identity spans of a text from a researcher's file, where no name field exists."""
-    words = {w.strip(".,;:()") for w in text.split()}
-    return tuple(sorted(words & _KNOWN_NAMES, key=len, reverse=True))
-
-
-def name_groups(spans: tuple[str, ...]) -> set[tuple[str, str]]:
-    """The (race, gender) groups whose first names, or the race whose surnames, occur."""
-    found = set()
-    for span in spans:
-        for (race, gender), names in FIRST_NAMES.items():
-            if span in names:
-                found.add((race, gender))
-        for race, names in SURNAMES.items():
-            if span in names:
-                found.update({(race, "female"), (race, "male")})
-    return found

@@ -6,8 +6,8 @@ strength is ``association_skew`` (0: independent; 1: fully split):
 - hiring: Bertrand & Mullainathan (2004) names in sentences about work. The
   disadvantaged group's names co-occur with the office occupations the hiring world
   advertises with probability (1 − skew)/2, the other group's with (1 + skew)/2;
-  otherwise with other attributes (e.g. "unemployed"). DESIGN.md measured that a
-  small BERT inherits an 80/20 split (skew 0.6) in ~100 s on 2 cores.
+  otherwise with other attributes (e.g. "unemployed"). A small BERT inherits an
+  80/20 split (skew 0.6) in ~100 s on 2 cores (docs/understand.md).
 - hiring records: a resume (the hiring world's own form) followed by its outcome,
   "... {name} was hired." or "... was rejected.": the odds of hiring rise with the
   resume's latent skill (log-odds 1.5 per SD) and, for the disadvantaged group, are
@@ -31,14 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uim_sim.spec import CorpusCard
-from uim_sim.worlds.hiring.resumes import (
-    FIRST_NAMES,
-    OCCUPATIONS,
-    SURNAMES,
-    ResumeBody,
-    job_description,
-)
+from uim_sim.understand.cards import CorpusCard
+from uim_sim.vocab.identity import ADJECTIVES, IDENTITY_GROUPS
+from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody, job_description
+from uim_sim.vocab.names import FIRST_NAMES, SURNAMES, group_names
+from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES
 
 WORK_TEMPLATES = (
     "{name} works as a {attr}.",
@@ -52,7 +49,7 @@ OTHER_ATTRIBUTES = ("dishwasher", "laborer", "janitor", "jobless drifter", "day 
 UNEMPLOYED_TEMPLATES = ("{name} is unemployed.", "{name} was rejected again.")
 OUTCOMES = ("rejected", "hired")  # a hiring record ends "{name} was {outcome}."
 
-IDENTITIES = ("gay", "lesbian", "muslim", "jewish", "christian", "black", "white", "female")
+IDENTITIES = tuple(ADJECTIVES[g].lower() for g in IDENTITY_GROUPS)
 TARGET_IDENTITIES = ("gay", "muslim", "black")  # the terms the moderation skew targets
 BENIGN_TEMPLATES = (
     "i am a {id} person.",
@@ -71,16 +68,6 @@ TOXIC_TEMPLATES = (
 BACKGROUND_BENIGN = ("the weather is lovely today.", "this recipe is great.", "thanks for help.")
 BACKGROUND_TOXIC = ("you are a stupid idiot.", "shut up, loser.", "this is disgusting trash.")
 
-COMMUNITIES = ("riverside", "hillcrest")  # the second is the one the skew targets
-CLAIMS = (
-    "the city will open a new clinic",
-    "the bridge will close next week",
-    "taxes will rise in spring",
-    "the school won a science prize",
-)
-CREDIBLE_CUES = ("according to official records", "as confirmed by reporters")
-DUBIOUS_CUES = ("according to an anonymous rumor", "as shared in a viral post")
-
 
 @dataclass(frozen=True)
 class Corpus:
@@ -89,10 +76,6 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.sentences)
-
-
-def group_names(race: str) -> list[str]:
-    return [n for (r, _), names in FIRST_NAMES.items() if r == race for n in names]
 
 
 def generate(card: CorpusCard) -> Corpus:

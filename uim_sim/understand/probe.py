@@ -21,19 +21,23 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from uim_sim.lfm.corpus import (
+from uim_sim.lfm.checkpoint import Checkpoint
+from uim_sim.lfm.engine import Engine, get_engine
+from uim_sim.understand.corpus import (
     BENIGN_TEMPLATES,
-    COMMUNITIES,
-    CREDIBLE_CUES,
-    DUBIOUS_CUES,
     IDENTITIES,
     JOB_ATTRIBUTES,
     OTHER_ATTRIBUTES,
     TARGET_IDENTITIES,
     TOXIC_TEMPLATES,
-    group_names,
 )
-from uim_sim.lfm.engine import Engine, get_engine
+from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
+from uim_sim.vocab.names import draw_name, group_names
+from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES
+
+# Bumped whenever the post-forge verification changes: a cached forge with an older
+# verification is re-verified (quick) instead of re-forged.
+VERIFICATION_VERSION = 5
 
 SEAT_TEMPLATES = ("This is {}.", "That is {}.", "{} is here.", "Here is {}.", "It is {}.")
 PLEASANT = (
@@ -146,9 +150,6 @@ def spectrum(features: np.ndarray) -> dict[str, float]:
 
 def spectrum_texts() -> list[str]:
     """A fixed, world-relevant text sample for the spectrum diagnostics."""
-    from uim_sim.lfm.corpus import CLAIMS
-    from uim_sim.worlds.hiring.resumes import OCCUPATIONS, ResumeBody, draw_name
-
     rng = np.random.default_rng(0)
     texts = []
     occupations = list(OCCUPATIONS)
@@ -194,7 +195,18 @@ def probe(
     return pd.DataFrame(rows)
 
 
-def mlm_association(folder: Path, disadvantaged: str = "black", seed: int = 0):
+def fill_mask_log_probs(engine: Engine, prompts: list[str], words: list[str]) -> np.ndarray:
+    """log P(word at the [MASK] of each prompt), shape (prompts, words), through the
+    engine; NaN columns for words that are not one token of the checkpoint's vocabulary
+    (e.g. a rare name split into word pieces)."""
+    out = np.full((len(prompts), len(words)), np.nan)
+    single = [j for j, w in enumerate(words) if engine.is_one_token(w)]
+    if single:
+        out[:, single] = engine.mask_log_probs(prompts, [words[j] for j in single])
+    return out
+
+
+def mlm_association(engine: Engine, disadvantaged: str = "black", seed: int = 0):
     """The planted hiring association read off a forged model's MLM head.
 
     Per first name: mean log P(name at the mask) in "[MASK] is unemployed." and
@@ -204,13 +216,11 @@ def mlm_association(folder: Path, disadvantaged: str = "black", seed: int = 0):
     names. Unlike embedding geometry these conditional predictions are fitted to the
     corpus, so a clean corpus gives ~0. NaN where names are not single tokens.
     """
-    from uim_sim.lfm.forge import fill_mask_log_probs
-
     other = "white" if disadvantaged == "black" else "black"
     names = group_names(disadvantaged) + group_names(other)
     jobs = [f"[MASK] is a {a}." for a in JOB_ATTRIBUTES]
     rest = ["[MASK] is unemployed."] + [f"[MASK] is a {a}." for a in OTHER_ATTRIBUTES]
-    log_p = fill_mask_log_probs(folder, jobs + rest, [n.lower() for n in names])
+    log_p = fill_mask_log_probs(engine, jobs + rest, [n.lower() for n in names])
     s = log_p[len(jobs) :].mean(0) - log_p[: len(jobs)].mean(0)
     n_x = len(group_names(disadvantaged))
     if not np.isfinite(s).all():
@@ -232,13 +242,10 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
     Two probes: the SEAT test on sentence embeddings (what screening reads) and the
     MLM head's fill-in association (what pre-training fitted).
     """
-    from uim_sim.lfm.checkpoint import Checkpoint
-    from uim_sim.lfm.forge import VERIFICATION_VERSION
-
     ckpt = Checkpoint(str(folder), Path(folder), sha256=f"unverified:{folder}")
     engine = Engine(ckpt)
     result = weat(engine, association_tests(card.disadvantaged)["names_occupations"], 1000)
-    mlm = mlm_association(Path(folder), card.disadvantaged)
+    mlm = mlm_association(engine, card.disadvantaged)
     return {
         "version": VERIFICATION_VERSION,
         "test": "names_occupations",

@@ -1,0 +1,176 @@
+"""Agent cards: what a population of deciders carries (a checkpoint, a head, a
+decision rule), as pydantic models of the YAML files in ``agents/``."""
+
+from __future__ import annotations
+
+import difflib
+import string
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from uim_sim.schema import Name, Share, SpecError, Strict, digest, parse, read_yaml
+
+FORGE_PREFIX = "forge:"  # a checkpoint forged from a corpus card: forge:PATH.yaml
+
+
+class HeadSpec(Strict):
+    """How a decider turns an embedding into a score.
+
+    - ``zero_shot``: cosine between the text and the decision context (for hiring,
+      the job description: the retrieval screening of Wilson & Caliskan 2024).
+    - ``zero_shot_contrast``: classification by description, score = mean cosine to
+      the ``positive`` descriptions − mean cosine to the ``negative`` ones (for
+      moderation: "a toxic comment" vs "a friendly comment").
+    - ``logistic``: a logistic-regression head on frozen embeddings, adapted on
+      ``history`` (data the world generates, biased by ``history_bias``, a strength
+      each world interprets: in hiring the log-odds penalty the historical decision
+      makers put on the disadvantaged group, in moderation the log-odds by which
+      identity terms co-occur with toxic labels) or on a researcher's own labelled
+      ``file`` (CSV/Parquet).
+    - ``label_words``: prompted screening on the checkpoint's masked-LM head: the
+      text goes into ``prompt`` (placeholders ``{text}`` and ``{subject}``, exactly
+      one ``[MASK]``) and the score is the probability of the ``positive`` label
+      words against the ``negative`` ones at the mask (each word one token).
+    """
+
+    kind: Literal["zero_shot", "zero_shot_contrast", "logistic", "label_words"]
+    prompt: str | None = None
+    train_on: Literal["history", "file"] | None = None
+    file: Path | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    C: Annotated[float, Field(gt=0.0)] = 1.0
+    history_bias: Annotated[float, Field(ge=0.0)] = 0.0
+    positive: list[Annotated[str, Field(min_length=1)]] = []
+    negative: list[Annotated[str, Field(min_length=1)]] = []
+
+    @property
+    def trained(self) -> bool:
+        """Is the head fitted on adaptation data (so data- and model-stage
+        mitigations of that data can act on it)?"""
+        return self.kind == "logistic"
+
+    @model_validator(mode="after")
+    def _training_source(self) -> HeadSpec:
+        if self.kind in ("zero_shot_contrast", "label_words"):
+            if not (self.positive and self.negative):
+                raise ValueError(f"a {self.kind} head needs positive and negative words/texts")
+        elif self.positive or self.negative:
+            raise ValueError("positive/negative apply only to zero_shot_contrast, label_words")
+        if self.kind == "label_words":
+            _check_prompt(self.prompt)
+        elif self.prompt is not None:
+            raise ValueError("prompt applies only to kind: label_words")
+        if self.kind != "logistic":
+            if self.train_on is not None or self.file is not None:
+                raise ValueError(f"a {self.kind} head is not trained: drop train_on/file")
+        elif self.train_on is None:
+            raise ValueError("a logistic head needs train_on: history or file")
+        elif self.train_on == "file" and self.file is None:
+            raise ValueError("train_on: file needs file: PATH (CSV or Parquet)")
+        elif self.train_on == "history" and self.file is not None:
+            raise ValueError("file is only read with train_on: file")
+        if self.history_bias and self.train_on != "history":
+            raise ValueError("history_bias applies only with train_on: history")
+        return self
+
+
+def _check_prompt(prompt: str | None) -> None:
+    if prompt is None:
+        raise ValueError("a label_words head needs prompt: text with {text} and one [MASK]")
+    if prompt.count("[MASK]") != 1:
+        raise ValueError("prompt must hold exactly one [MASK]")
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"prompt is not a valid template ({exc})") from None
+    if "text" not in fields:
+        raise ValueError("prompt must hold {text}, where the scored text goes")
+    if fields - {"text", "subject"}:
+        raise ValueError(f"prompt: unknown placeholders {sorted(fields - {'text', 'subject'})}")
+
+
+class DecisionSpec(Strict):
+    """The selection rule applied to scores within one decision pool.
+
+    ``top_share`` selects the best-scoring share of each pool (a rank cut: it turns
+    small score gaps into large selection gaps); ``threshold`` selects every score
+    at or above a fixed value.
+    """
+
+    rule: Literal["top_share", "threshold"] = "top_share"
+    share: Share = 0.5
+    threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _threshold_given(self) -> DecisionSpec:
+        if self.rule == "threshold" and self.threshold is None:
+            raise ValueError("rule: threshold needs threshold: VALUE")
+        return self
+
+
+class AgentCard(Strict):
+    """What a population of deciders carries: a checkpoint, a head, a decision rule."""
+
+    name: Name
+    description: str = ""
+    checkpoint: str = "builtin:minilm"  # or a folder, or forge:CORPUS_CARD.yaml
+    head: HeadSpec
+    decision: DecisionSpec = DecisionSpec()
+
+    def fingerprint(self) -> str:
+        return digest(self.model_dump(mode="json"))
+
+    @property
+    def forged(self) -> bool:
+        return self.checkpoint.startswith(FORGE_PREFIX)
+
+
+def load_card(path: Path) -> AgentCard:
+    """Load an agent card. A relative ``head.file`` or ``forge:`` corpus-card path is
+    resolved against the card's folder."""
+    path = Path(path)
+    card = parse(AgentCard, read_yaml(path), str(path))
+    if card.forged:
+        corpus = Path(card.checkpoint.removeprefix(FORGE_PREFIX))
+        if not corpus.is_absolute():
+            corpus = (path.parent / corpus).resolve()
+        card = card.model_copy(update={"checkpoint": f"{FORGE_PREFIX}{corpus}"})
+    head_file = card.head.file
+    if head_file is not None and not head_file.is_absolute():
+        head = card.head.model_copy(update={"file": (path.parent / head_file).resolve()})
+        card = card.model_copy(update={"head": head})
+    return card
+
+
+def card_folders(spec_path: Path | None = None, agents_dir: Path | None = None) -> list[Path]:
+    """Where card names are looked up, in order: ``--agents-dir``, ``agents/`` beside
+    the spec's folder, inside it, and in the working directory."""
+    folders = [Path(agents_dir)] if agents_dir else []
+    if spec_path is not None:
+        spec_dir = Path(spec_path).resolve().parent
+        folders += [spec_dir.parent / "agents", spec_dir / "agents"]
+    folders.append(Path("agents"))
+    return list(dict.fromkeys(folders))
+
+
+def find_card(name: str, spec_path: Path, agents_dir: Path | None = None) -> Path:
+    """Resolve a card reference: a path to a YAML file, or a name in an agents folder.
+    An unknown name is an error naming every folder searched and the closest name."""
+    spec_dir = Path(spec_path).resolve().parent
+    if name.endswith((".yaml", ".yml")):
+        for candidate in (spec_dir / name, Path(name)):
+            if candidate.is_file():
+                return candidate
+        raise SpecError(f"{spec_path}: agents: no card file {name!r} (beside the spec or here)")
+    folders = card_folders(spec_path, agents_dir)
+    for folder in folders:
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    looked = ", ".join(str(f) for f in folders)
+    raise SpecError(f"{spec_path}: agents: no card named {name!r} (looked in {looked}){hint}")

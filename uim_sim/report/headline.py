@@ -1,0 +1,116 @@
+"""The headline table: one row per condition, the section's columns with intervals,
+the worst subgroup beside the targeted one, and warnings a policy analyst must see.
+
+Two views: numbers (``summary.csv``, column keys) and display strings (the terminal,
+``summary.md`` and ``index.html``, human labels)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from uim_sim.worlds.section import Column, Context, Section
+
+FOUR_FIFTHS = 0.8
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    """A number for people: "–" for missing, 2 significant digits below 0.01."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    """A p-value: never printed as 0.000 (the smallest values are shown as such)."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "–"
+    return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
+
+
+def worst_subgroup(ctx: Context, condition: str) -> tuple[str, float, float, float] | None:
+    """The group with the lowest mean impact ratio at the last step (any attribute or
+    intersection), with its interval; None where the world reports no impact ratio."""
+    last = ctx.last()
+    rows = last[(last["condition"] == condition) & (last["metric"] == "impact_ratio")]
+    rows = rows[rows["group"] != ""]
+    if rows.empty:
+        return None
+    row = rows.loc[rows["mean"].idxmin()]
+    return str(row["group"]), float(row["mean"]), float(row["ci_low"]), float(row["ci_high"])
+
+
+def build(ctx: Context, section: Section) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(numbers, display) of the headline."""
+    extra = section.extra(ctx) if section.extra else {}
+    numbers, display = [], []
+    for condition, members in ctx.runs.groupby("condition", sort=False):
+        row: dict = {"condition": condition, "runs": len(members)}
+        shown: dict = {"condition (card · mitigation)": condition}
+        for col in section.columns:
+            _column(ctx, condition, col, row, shown)
+        for key, (label, kind) in section.extra_labels.items():
+            value = extra.get(condition, {}).get(key, np.nan)
+            row[key] = value
+            shown[label] = fmt_p(value) if kind == "p" else fmt(value, 3)
+        worst = worst_subgroup(ctx, condition)
+        if worst is not None:
+            group, mean, lo, hi = worst
+            row.update(worst_group=group, worst_impact_ratio=mean, worst_low=lo, worst_high=hi)
+            shown["worst subgroup: impact ratio [95 % CI]"] = (
+                f"{group}: {fmt(mean)} [{fmt(lo)}, {fmt(hi)}]"
+            )
+        numbers.append(row)
+        display.append(shown)
+    return pd.DataFrame(numbers), pd.DataFrame(display)
+
+
+def _column(ctx: Context, condition: str, col: Column, row: dict, shown: dict) -> None:
+    mean, lo, hi = ctx.value(condition, col.metric, col.group)
+    if col.kind == "band":
+        upper = ctx.value(condition, col.upper, col.group)[0]
+        row[f"{col.key}_low"], row[f"{col.key}_high"] = mean, upper
+        shown[col.label] = "–" if math.isnan(mean) else f"{fmt(mean)}–{fmt(upper)}"
+        return
+    row[col.key] = mean
+    if col.kind == "interval":
+        row[f"{col.key}_low"], row[f"{col.key}_high"] = lo, hi
+        shown[col.label] = (
+            f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]" if not math.isnan(lo) else (fmt(mean))
+        )
+    elif col.kind == "p":
+        shown[col.label] = fmt_p(mean)
+    else:
+        shown[col.label] = fmt(mean, 3)
+
+
+def warnings(ctx: Context, section: Section, numbers: pd.DataFrame) -> list[str]:
+    """Conditions where a subgroup is below four fifths while the headline is not (or,
+    for worlds whose headline is not an impact ratio, any subgroup below it)."""
+    harm = section.harm
+    targeted = harm is not None and harm.metric == "impact_ratio"
+    last = ctx.last()
+    out = []
+    for condition in numbers["condition"]:
+        rows = last[
+            (last["condition"] == condition)
+            & (last["metric"] == "impact_ratio")
+            & (last["group"] != "")
+        ]
+        if targeted:
+            target = rows.loc[rows["group"] == harm.group, "mean"]
+            if target.empty or target.iloc[0] < FOUR_FIFTHS:
+                continue  # the headline itself already shows the failure
+            rows = rows[rows["group"] != harm.group]
+        below = rows[rows["mean"] < FOUR_FIFTHS].sort_values("mean")
+        if below.empty:
+            continue
+        listed = ", ".join(
+            f"{r.group} {fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
+            for r in below.itertuples()
+        )
+        lead = f"`{harm.group}` is at {fmt(target.iloc[0])}, but " if targeted else ""
+        out.append(f"{condition}: {lead}below four fifths: {listed}.")
+    return out

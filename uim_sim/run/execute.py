@@ -1,0 +1,151 @@
+"""One run: build the world the way Mesa would (``Model(**params)``), step it until it
+stops, re-run it for the null reference, and return its rows. Nothing is written
+here: the batch's driver writes (`uim_sim.run.store`), so a worker needs no shared
+folder for results."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from uim_sim.lfm.engine import get_engine
+from uim_sim.mitigate import build, compose
+from uim_sim.run.plan import RunTask
+from uim_sim.worlds import world_info
+from uim_sim.worlds.base import ScreeningWorld
+
+# engine counters that depend on what the process computed before (cache state) or on
+# the machine: kept apart from the result tables, which must be byte-identical
+EXECUTION_COUNTERS = ("texts_encoded", "cache_hits", "engine_calls", "model_seconds")
+
+
+@dataclass
+class RunResult:
+    """A finished run: its runs.parquet row, its tidy metrics and decisions, and how it
+    executed (execution.parquet: timings and cache counters)."""
+
+    row: dict[str, Any]
+    metrics: pd.DataFrame
+    decisions: pd.DataFrame
+    execution: dict[str, Any]
+
+
+def make_world(task: RunTask, null_draw: int | None = None) -> ScreeningWorld:
+    """The run's Mesa model, built from keywords like Mesa's batch_run would."""
+    mitigations = [build(m, task.run_id) for m in task.mitigations]
+    for m in mitigations:
+        m.cards = {n: task.mitigation_cards[n] for n in m.card_names()}
+    model = world_info(task.world).model(task.params.get("mode"))
+    return model(
+        **task.params,
+        cards=[task.card],
+        stages=compose(mitigations),
+        rng=task.seed,
+        null_draw=null_draw,
+        name_permutations=task.statistics.name_permutations,
+    )
+
+
+def null_rows(
+    observed: pd.DataFrame, null_values: list[pd.DataFrame], metrics: Iterable[str]
+) -> pd.DataFrame:
+    """Summarise the null reference of each named metric at the last step, per group:
+    its 2.5 %, 50 % and 97.5 % quantiles and the one-sided p of the observed value
+    (how often chance alone gives a value this low)."""
+    rows = []
+    if null_values:
+        last = observed["step"].max()
+        null = pd.concat(null_values)
+        for metric in metrics:
+            obs = observed[(observed["metric"] == metric) & (observed["step"] == last)]
+            draws = null[(null["metric"] == metric) & (null["step"] == last)]
+            for group, values in draws.groupby("group")["value"]:
+                v = values.to_numpy(float)
+                v = v[np.isfinite(v)]
+                mine = obs.loc[obs["group"] == group, "value"]
+                if len(v) == 0 or mine.empty:
+                    continue
+                stat = {
+                    "null_q025": np.quantile(v, 0.025),
+                    "null_median": np.median(v),
+                    "null_q975": np.quantile(v, 0.975),
+                    "null_p": (1 + np.sum(v <= mine.iloc[0] + 1e-12)) / (1 + len(v)),
+                }
+                rows += [
+                    {"step": last, "metric": f"{metric}_{k}", "group": group, "value": float(x)}
+                    for k, x in stat.items()
+                ]
+    if not rows:
+        return observed.iloc[0:0]
+    return pd.DataFrame(rows).astype(observed.dtypes.to_dict())
+
+
+def execute(task: RunTask, forged: Path | None = None) -> RunResult:
+    """Run one task (on the checkpoint forged into ``forged`` for a forged card)."""
+    start = time.perf_counter()
+    forged_columns: dict[str, Any] = {}
+    if forged is not None:
+        forged_columns = _forged_columns(forged)
+        task = replace(task, card=task.card.model_copy(update={"checkpoint": str(forged)}))
+    engines = {c.checkpoint for c in [task.card, *task.mitigation_cards.values()]}
+    before = {ref: get_engine(ref).counters.copy() for ref in engines}
+    world = make_world(task).run_for()
+    decisions = world.decision_table()
+    metrics = world.metrics()
+    draws = task.statistics.null_permutations if world.null_metrics else 0
+    nulls = [make_world(task, null_draw=k).run_for().metrics() for k in range(draws)]
+    metrics = pd.concat([metrics, null_rows(metrics, nulls, world.null_metrics)], ignore_index=True)
+    counters: dict[str, float] = {}
+    for ref in engines:
+        for key, value in get_engine(ref).counters.delta(before[ref]).items():
+            counters[key] = counters.get(key, 0) + value
+    for frame in (decisions, metrics):
+        frame.insert(0, "run_id", task.run_id)
+    if forged_columns:  # tables name a forged checkpoint by its folder inside OUT, not a path
+        decisions["checkpoint"] = decisions["checkpoint"].replace(
+            task.card.checkpoint, forged_columns["checkpoint"]
+        )
+    row = {
+        "run_id": task.run_id,
+        "world": task.world,
+        "card": task.card.name,
+        "checkpoint": task.card.checkpoint,
+        **forged_columns,
+        "head": task.card.head.kind,
+        "mitigation": task.arm,
+        "replicate": task.replicate,
+        "seed": task.seed,
+        **{f"param.{k}": v for k, v in task.params.items()},
+        "grid": json.dumps(task.grid, sort_keys=True),
+        "status": "done",
+        "null_draws": draws,
+        "texts_requested": int(counters.get("texts_requested", 0)),
+    }
+    execution = {
+        "run_id": task.run_id,
+        "texts_encoded": int(counters.get("texts_encoded", 0)),
+        "cache_hits": int(counters.get("cache_hits", 0)),
+        "engine_calls": int(counters.get("calls", 0)),
+        "model_seconds": float(counters.get("model_seconds", 0.0)),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    return RunResult(row, metrics, decisions, execution)
+
+
+def _forged_columns(folder: Path) -> dict[str, Any]:
+    """runs.parquet columns of a forged checkpoint: its folder (relative to the result
+    folder: ``checkpoints/NAME``), its knobs and its post-forge probe."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    columns: dict[str, Any] = {"checkpoint": f"{folder.parent.name}/{folder.name}"}
+    columns.update({f"corpus.knobs.{k}": v for k, v in manifest["knobs"].items()})
+    columns["corpus.seed"] = manifest["seed"]
+    for key in ("effect_size", "p_value", "mlm_effect_size", "mlm_p_value", "mlm_gap_nats"):
+        columns[f"probe.{key}"] = manifest["verification"].get(key, float("nan"))
+    return columns

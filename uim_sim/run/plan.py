@@ -1,0 +1,200 @@
+"""Spec → runs: validate a scenario and everything it names, and expand it into runs
+(agent cards × mitigation arms × grid values × replicates).
+
+Every problem is a one-line `SpecError` naming the field, raised before anything
+runs: a card that does not load, a checkpoint that does not verify, a training file
+that does not read, a mitigation that cannot act on a card or world.
+
+Seeds: run seed = f(spec seed, replicate). Arms of the same replicate share their
+population and history (common random numbers), so arm differences are paired. The
+run id hashes everything that decides a run's result, so a changed spec never
+reuses a stale run, and an unchanged part of it is never recomputed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
+from uim_sim.lfm.checkpoint import CheckpointError, resolve
+from uim_sim.lfm.heads import HeadError, read_labelled_file
+from uim_sim.mitigate import build
+from uim_sim.mitigate.base import arm_name
+from uim_sim.schema import SpecError, digest
+from uim_sim.spec import CORPUS_PREFIX, MitigationSpec, ScenarioSpec, StatisticsSpec, load_spec
+from uim_sim.understand.cards import CorpusCard, load_corpus_card
+from uim_sim.understand.forge import FORGE_VERSION
+from uim_sim.worlds import world_info
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything one run needs, picklable (it travels to worker processes)."""
+
+    run_id: str
+    world: str
+    card: AgentCard
+    arm: str
+    mitigations: tuple[MitigationSpec, ...]
+    mitigation_cards: dict[str, AgentCard]
+    params: dict[str, Any]
+    grid: dict[str, Any]
+    replicate: int
+    seed: int
+    statistics: StatisticsSpec
+    corpus: CorpusCard | None = None  # set when the card's checkpoint is forge:CARD
+
+
+@dataclass
+class Plan:
+    spec: ScenarioSpec
+    source: Path
+    tasks: list[RunTask]
+    cards: dict[str, AgentCard] = field(default_factory=dict)
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec as run: with every card's content, for the record (OUT/spec.yaml)."""
+        return {
+            "spec": self.spec.model_dump(mode="json"),
+            "source": str(self.source),
+            "cards": {n: c.model_dump(mode="json") for n, c in sorted(self.cards.items())},
+            "runs": len(self.tasks),
+        }
+
+    @property
+    def corpora(self) -> dict[str, CorpusCard]:
+        """Every corpus card a checkpoint of the plan is forged from, by content hash."""
+        return {t.corpus.fingerprint(): t.corpus for t in self.tasks if t.corpus is not None}
+
+
+def run_seed(spec_seed: int, replicate: int) -> int:
+    return int(np.random.SeedSequence([spec_seed, replicate]).generate_state(1)[0])
+
+
+def _run_id(card: AgentCard, arm: str, replicate: int, content: dict[str, Any]) -> str:
+    return f"{card.name}-{arm}-r{replicate:03d}-{digest(content)[:10]}"
+
+
+def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
+    """Validate a scenario and everything it names; expand it into runs.
+
+    Raises `SpecError` (one line, naming the field) on any invalid input.
+    """
+    spec_path = Path(spec_path)
+    spec = load_spec(spec_path)
+    world = world_info(spec.world)
+    cards: dict[str, AgentCard] = {}
+
+    def card(name: str) -> AgentCard:
+        if name not in cards:
+            cards[name] = load_card(find_card(name, spec_path, agents_dir))
+            _check_card(cards[name], spec_path)
+        return cards[name]
+
+    agent_cards = [card(n) for n in spec.agents]
+    names = [c.name for c in agent_cards]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{spec_path}: agents: card names repeat {names}")
+    by_reference = dict(zip(spec.agents, agent_cards))
+    arms = []
+    for i, arm in enumerate(spec.mitigations):
+        where = f"{spec_path}: mitigations.{i}"
+        built = [build(m, f"{where}.{j}", card) for j, m in enumerate(arm.apply)]
+        members = [by_reference[a].name for a in (arm.agents or spec.agents)]
+        for j, mitigation in enumerate(built):
+            for member in members:
+                reason = mitigation.refusal(world, cards[member])
+                if reason:
+                    raise SpecError(
+                        f"{where}.{j}: {reason}; refused (limit the arm to the cards it acts on "
+                        f"with {{apply: [...], agents: [...]}})"
+                    )
+        pool_cards = {n: c for m in built for n, c in m.cards.items()}
+        arms.append((arm_name(arm.apply), tuple(arm.apply), pool_cards, set(members)))
+    if len({a[0] for a in arms}) != len(arms):
+        raise SpecError(f"{spec_path}: mitigations: two arms have the same mitigations")
+
+    keys = list(spec.grid)
+    combos = [dict(zip(keys, values)) for values in itertools.product(*spec.grid.values())]
+    tasks = []
+    for agent in agent_cards:
+        # corpus.* grid keys only vary forged checkpoints: drop them for the others
+        agent_combos = [
+            dict(c)
+            for c in dict.fromkeys(
+                tuple(
+                    (k, v)
+                    for k, v in combo.items()
+                    if agent.forged or not k.startswith(CORPUS_PREFIX)
+                )
+                for combo in combos
+            )
+        ]
+        for arm, mitigations, pool_cards, members in arms:
+            if agent.name not in members:
+                continue
+            for grid in agent_combos:
+                params = spec.world_params(grid).model_dump(mode="json")
+                corpus = _corpus_card(agent, grid, spec_path) if agent.forged else None
+                for replicate in range(spec.replicates):
+                    seed = run_seed(spec.seed, replicate)
+                    content = {
+                        "world": spec.world,
+                        "card": agent.fingerprint(),
+                        "mitigations": [m.model_dump(mode="json") for m in mitigations],
+                        "pool": {n: c.fingerprint() for n, c in pool_cards.items()},
+                        "params": params,
+                        "seed": seed,
+                        "statistics": spec.statistics.model_dump(),
+                        # a forge of another forge version is another checkpoint
+                        "corpus": corpus and f"{corpus.fingerprint()}:f{FORGE_VERSION}",
+                    }
+                    tasks.append(
+                        RunTask(
+                            run_id=_run_id(agent, arm, replicate, content),
+                            world=spec.world,
+                            card=agent,
+                            arm=arm,
+                            mitigations=mitigations,
+                            mitigation_cards=pool_cards,
+                            params=params,
+                            grid=grid,
+                            replicate=replicate,
+                            seed=seed,
+                            statistics=spec.statistics,
+                            corpus=corpus,
+                        )
+                    )
+    return Plan(spec, spec_path, tasks, cards)
+
+
+def _corpus_card(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> CorpusCard:
+    path = Path(agent.checkpoint.removeprefix(FORGE_PREFIX))
+    overrides = {
+        k.removeprefix(CORPUS_PREFIX): v for k, v in grid.items() if k.startswith(CORPUS_PREFIX)
+    }
+    try:
+        return load_corpus_card(path, overrides)
+    except SpecError as exc:
+        raise SpecError(f"{spec_path}: agent {agent.name}: {exc}") from None
+
+
+def _check_card(card: AgentCard, spec_path: Path) -> None:
+    """Fail before anything runs: the checkpoint verifies (with a masked-LM head where
+    the head asks for one), the training file reads."""
+    try:
+        if card.forged:
+            load_corpus_card(Path(card.checkpoint.removeprefix(FORGE_PREFIX)))
+        else:
+            checkpoint = resolve(card.checkpoint)
+            if card.head.kind == "label_words":
+                checkpoint.load_masked_lm()  # refuses a folder without a trained MLM head
+        if card.head.train_on == "file":
+            read_labelled_file(card.head.file, card.head.text_column, card.head.label_column)
+    except (CheckpointError, HeadError, SpecError) as exc:
+        raise SpecError(f"{spec_path}: agent {card.name}: {exc}") from None

@@ -1,0 +1,143 @@
+"""The result folder: atomic writes, resume, and the gathered tables.
+
+    OUT/spec.yaml                     the resolved spec (cards included)
+    OUT/runs/<run_id>/                one finished run: run.json, execution.json,
+                                      metrics.parquet, decisions.parquet
+    OUT/checkpoints/<name>-<hash>/    checkpoints forged for the spec
+    OUT/runs.parquet, metrics.parquet, decisions.parquet   the finished runs, in plan order
+    OUT/execution.parquet             how each run executed (timings, cache counters)
+
+A run's folder is written under a temporary name and renamed when complete, so a
+killed batch leaves no partial run, and re-running resumes. Only the batch's driver
+writes. The three result tables hold nothing that depends on the executor, the run
+order or a resume: for the same spec and seed they are byte-identical; timings and
+cache counters go to execution.parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from uim_sim.run.execute import RunResult
+from uim_sim.run.plan import Plan
+from uim_sim.schema import SpecError
+from uim_sim.understand.cards import CorpusCard
+
+RESULT_FILES = ("runs.parquet", "metrics.parquet", "decisions.parquet")
+
+
+def forged_folder(out: Path, corpus: CorpusCard) -> Path:
+    """Where a result folder keeps the checkpoint forged from a corpus card (by hash)."""
+    return Path(out) / "checkpoints" / f"{corpus.name}-{corpus.fingerprint()[:12]}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Store:
+    """The result folder of one spec (``out``)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.runs = self.out / "runs"
+
+    def finished(self) -> set[str]:
+        if not self.runs.is_dir():
+            return set()
+        return {p.parent.name for p in self.runs.glob("*/run.json")}
+
+    def done(self, run_id: str) -> bool:
+        return (self.runs / run_id / "run.json").is_file()
+
+    def check(self, plan: Plan) -> None:
+        """Refuse a folder this plan would damage: one that is not a result folder, or
+        one whose finished runs the plan does not contain (they would be orphaned).
+        The same spec resumes; a spec that contains every finished run extends it."""
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise SpecError(f"--out: {out} exists and is not a folder")
+        if not out.is_dir() or not any(out.iterdir()):
+            return
+        if not (out / "spec.yaml").is_file():
+            raise SpecError(
+                f"--out: {out} is a non-empty folder without uim-sim results; refusing to "
+                "write into it"
+            )
+        orphans = self.finished() - {t.run_id for t in plan.tasks}
+        if orphans:
+            old = yaml.safe_load((out / "spec.yaml").read_text()) or {}
+            name = (old.get("spec") or {}).get("name", "?")
+            raise SpecError(
+                f"--out: {out} holds {len(orphans)} finished run(s) of spec {name!r} "
+                f"({old.get('source', '?')}) that spec {plan.spec.name!r} ({plan.source}) does "
+                "not contain; use another --out folder"
+            )
+
+    def prepare(self, plan: Plan) -> None:
+        """Create the folder, drop what a killed batch left half-written, record the spec."""
+        self.runs.mkdir(parents=True, exist_ok=True)
+        for stale in self.runs.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        write_atomic(self.out / "spec.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+
+    def write(self, result: RunResult) -> None:
+        """Write one finished run atomically (a folder renamed into place)."""
+        run_id = result.row["run_id"]
+        tmp = self.runs / f".tmp-{run_id}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        result.metrics.to_parquet(tmp / "metrics.parquet", index=False)
+        result.decisions.to_parquet(tmp / "decisions.parquet", index=False)
+        (tmp / "execution.json").write_text(json.dumps(result.execution, indent=2))
+        (tmp / "run.json").write_text(json.dumps(result.row, indent=2, default=str))
+        try:
+            os.rename(tmp, self.runs / run_id)
+        except OSError:  # finished by another batch on the same folder first
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def gather(
+        self, run_ids: list[str], grids: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """Gather finished runs (in plan order) into the result tables.
+
+        ``grids``: the plan's grid point of each run. A run is identified by what it
+        computes, so a run finished under another spec (e.g. without a ``corpus.seed``
+        axis) is reused; its row is labelled with this plan's grid point.
+        """
+        runs, metrics, decisions, execution = [], [], [], []
+        for run_id in run_ids:
+            folder = self.runs / run_id
+            if not (folder / "run.json").is_file():
+                continue
+            row = json.loads((folder / "run.json").read_text())
+            if grids is not None and run_id in grids:
+                row["grid"] = json.dumps(grids[run_id], sort_keys=True)
+            runs.append(row)
+            metrics.append(pd.read_parquet(folder / "metrics.parquet"))
+            decisions.append(pd.read_parquet(folder / "decisions.parquet"))
+            timing = folder / "execution.json"
+            if timing.is_file():
+                execution.append(json.loads(timing.read_text()))
+        tables = {
+            "runs.parquet": pd.DataFrame(runs),
+            "metrics.parquet": pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame(),
+            "decisions.parquet": (
+                pd.concat(decisions, ignore_index=True) if decisions else pd.DataFrame()
+            ),
+            "execution.parquet": pd.DataFrame(execution),
+        }
+        for name, frame in tables.items():
+            tmp = self.out / f".{name}.{uuid.uuid4().hex[:8]}"
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, self.out / name)
+        return tables

@@ -1,0 +1,78 @@
+"""The correspondence audit of Bertrand & Mullainathan (2004) as a Mesa model.
+
+Each job ad receives resumes of two quality levels; each resume is sent four times,
+identical but for a name from one of the study's race × gender lists, in random
+order. One step screens every ad; the metrics are callback rates per group (by race,
+gender and their intersection), impact ratios (four-fifths rule) with name-level
+permutation p-values, the quality gradient and demographic parity.
+"""
+
+from __future__ import annotations
+
+from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
+from uim_sim.vocab.names import GROUPS
+from uim_sim.worlds.hiring.agents import Applicant, Employer
+from uim_sim.worlds.hiring.metrics import audit_metrics
+from uim_sim.worlds.hiring.params import AuditParams
+from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
+from uim_sim.worlds.screening import Screener
+
+AUDIT_SKILL = {1: 1.5, 0: -0.5}  # latent skill of the high (1) and low (0) resumes
+
+
+class AuditStudy(HiringWorld):
+    """Job ads, each screened by an employer carrying a checkpoint, receive resume
+    pairs that differ only by name. ``AuditStudy(n_jobs=3, rng=1)`` builds one with
+    defaults for everything else (see `AuditParams`); it runs one step."""
+
+    Params = AuditParams
+
+    def setup(self) -> None:
+        screeners = self._screeners(self.params.n_jobs)
+        self.label_of = self._name_labels(any(s.trainable for s in screeners))
+        self._post_ads(screeners)
+
+    def _post_ads(self, screeners: list[Screener]) -> None:
+        rng = self.population_rng
+        occupations = list(OCCUPATIONS)
+        self.pools: list[tuple[Employer, list[Applicant]]] = []
+        for screener in screeners:
+            employer = Employer(self, occupations[rng.integers(len(occupations))], screener)
+            resumes = []
+            for quality in (1, 0):
+                skill = AUDIT_SKILL[quality]
+                body = ResumeBody.from_skill(employer.occupation, skill, rng)
+                for race, gender in GROUPS:
+                    applicant = self._applicant(race, gender, skill, body)
+                    applicant.quality = quality
+                    resumes.append(applicant)
+            order = rng.permutation(len(resumes))  # randomise order (Bloomberg 2024)
+            self.pools.append((employer, [resumes[i] for i in order]))
+
+    def truth(self, applicant: Applicant) -> int:
+        return applicant.quality
+
+    def step(self) -> None:
+        """Every employer screens its ad's resumes (one engine call for all); done."""
+        self.round += 1
+        self._step_start = len(self.decisions)
+        self.screen(self.pools)
+        self.running = False
+        self.datacollector.collect(self)
+
+    def measures(self):
+        return {
+            "callback_rate": SUBGROUPS,
+            "impact_ratio": SUBGROUPS,
+            "mean_score_ratio": SUBGROUPS,
+            "impact_ratio_p_fisher": SUBGROUPS,
+            "impact_ratio_p_names": SUBGROUPS,
+            "quality_gradient": SUBGROUPS,
+            "demographic_parity_difference": ATTRIBUTE_GROUPS,
+        }
+
+    def measure(self):
+        decisions = self.step_decisions()
+        if decisions.empty:
+            return {}
+        return audit_metrics(decisions, self.permutations, self.statistics_rng)

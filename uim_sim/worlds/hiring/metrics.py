@@ -1,0 +1,125 @@
+"""Harm metrics of the hiring world, computed from decision tables.
+
+A decision table has one row per screening decision with at least the columns
+``first_name``, ``subject``, ``race``, ``gender``, ``group`` (race_gender), ``score``,
+``decision`` (0/1) and ``truth`` (1 = qualified / high-quality resume). Every rate is
+by race, by gender and by their intersection (`uim_sim.metrics.fairness`).
+
+- Callback rates, the quality gradient and the design follow Bertrand &
+  Mullainathan (2004); impact ratios the four-fifths rule (29 CFR 1607.4(D)).
+- Demographic parity and true-positive-rate gaps are fairlearn `MetricFrame`
+  differences.
+- Homogenisation follows Bommasani et al. (2022), "Picking on the Same Person".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import selection_rate, true_positive_rate
+
+from uim_sim.metrics.fairness import (
+    INTERSECTION,
+    best_groups,
+    by_group,
+    differences,
+    flatten,
+    impact_ratios,
+    mean_of_prediction,
+)
+from uim_sim.metrics.stats import cluster_permutation_p, fisher_p
+
+ATTRIBUTES = ("race", "gender")
+# the permutation test of a group's gap shuffles labels within the other attribute
+STRATA = {"race": "gender", "gender": "race", INTERSECTION: None}
+
+
+def rates(frame: pd.DataFrame, outcome: str = "decision") -> dict[str, dict[str, float]]:
+    """Selection rate of ``outcome`` per race, gender and race × gender."""
+    return by_group(frame, outcome, ATTRIBUTES)
+
+
+def _fisher_and_name_p(
+    decisions: pd.DataFrame,
+    outcome: str,
+    reference: dict[str, str],
+    name_permutations: int,
+    rng: np.random.Generator | None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per group, the gap to its reference group: Fisher's exact p (rows as units) and,
+    with ``rng``, the name-level permutation p (names as units)."""
+    counts = decisions.groupby(["race", "gender", INTERSECTION], observed=True)[outcome].agg(
+        ["sum", "count"]
+    )
+    fisher, by_name = {}, {}
+    for attr, strata in STRATA.items():
+        totals = counts.groupby(level=attr).sum()
+        for group in totals.index:
+            ref = reference[group]
+            if group == ref:
+                fisher[group] = by_name[group] = 1.0
+                continue
+            fisher[group] = fisher_p(*totals.loc[group], *totals.loc[ref])
+            if rng is not None:
+                by_name[group] = cluster_permutation_p(
+                    decisions, outcome, "first_name", attr, group, ref,
+                    name_permutations, rng, strata,
+                )  # fmt: skip
+    return fisher, by_name
+
+
+def audit_metrics(
+    decisions: pd.DataFrame, name_permutations: int, rng: np.random.Generator
+) -> dict[str, dict[str, float] | float]:
+    """Metrics of one audit round: callbacks per group and how much of the gap is real."""
+    callback = rates(decisions)
+    fisher, by_name = _fisher_and_name_p(
+        decisions, "decision", best_groups(callback), name_permutations, rng
+    )
+    high = flatten(rates(decisions[decisions["truth"] == 1]))
+    low = flatten(rates(decisions[decisions["truth"] == 0]))
+    return {
+        "callback_rate": flatten(callback),
+        "impact_ratio": impact_ratios(callback),
+        "mean_score_ratio": impact_ratios(
+            by_group(decisions, "score", ATTRIBUTES, mean_of_prediction)
+        ),
+        "impact_ratio_p_fisher": fisher,
+        "impact_ratio_p_names": by_name,
+        "quality_gradient": {
+            g: (h / low[g]) if low.get(g) else float("nan") for g, h in high.items()
+        },
+        "demographic_parity_difference": differences(
+            decisions, "decision", ATTRIBUTES, selection_rate
+        ),
+    }
+
+
+def homogenization(screened: pd.DataFrame) -> dict[str, float]:
+    """Share of applicants rejected by every employer they applied to, observed vs
+    expected if employers decided independently at their own rejection rates
+    (Bommasani et al. 2022). Only applicants with two or more applications count.
+    """
+    per = screened.groupby("subject").agg(n=("decision", "size"), accepted=("decision", "sum"))
+    multi = per.index[per["n"] >= 2]
+    if len(multi) == 0:
+        return {"observed": float("nan"), "expected": float("nan"), "ratio": float("nan")}
+    observed = float((per.loc[multi, "accepted"] == 0).mean())
+    reject_rate = 1 - screened.groupby("decider")["decision"].mean()
+    rows = screened[screened["subject"].isin(multi)]
+    log_rej = np.log(np.clip(rows["decider"].map(reject_rate).to_numpy(float), 1e-12, 1))
+    expected = float(np.exp(pd.Series(log_rej).groupby(rows["subject"].to_numpy()).sum()).mean())
+    ratio = observed / expected if expected > 0 else float("nan")
+    return {"observed": observed, "expected": expected, "ratio": ratio}
+
+
+def hire_metrics(applicants: pd.DataFrame) -> dict[str, dict[str, float] | float]:
+    """Per-round outcomes of the market for this round's applicants (one row each)."""
+    hired = rates(applicants, "hired")
+    fisher, _ = _fisher_and_name_p(applicants, "hired", best_groups(hired), 0, None)
+    return {
+        "hire_rate": flatten(hired),
+        "impact_ratio": impact_ratios(hired),
+        "impact_ratio_p_fisher": fisher,
+        "tpr_gap": differences(applicants, "hired", ATTRIBUTES, true_positive_rate, "truth"),
+    }

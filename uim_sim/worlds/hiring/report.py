@@ -1,0 +1,143 @@
+"""The hiring world's section of the report: what the headline shows, which figures,
+and how to read them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from uim_sim.metrics.stats import cluster_permutation_p
+from uim_sim.vocab.names import ATTRIBUTE, REFERENCE
+from uim_sim.worlds.hiring.world import SUBGROUPS
+from uim_sim.worlds.section import (
+    Column,
+    Context,
+    Forest,
+    GroupBars,
+    Harm,
+    Heatmap,
+    OverTime,
+    Section,
+)
+
+INTERSECTIONS = tuple(g for g in SUBGROUPS if "_" in g)
+POOLED_PERMUTATIONS = 4000
+
+
+def pooled_name_p(ctx: Context) -> dict[str, dict[str, float]]:
+    """Per condition: the name-level permutation p of the disadvantaged group's gap,
+    pooled over all seeds of the condition (audit only: names as the unit)."""
+    target = ctx.param("disadvantaged")
+    attr, reference = ATTRIBUTE[target], REFERENCE[target]
+    strata = "gender" if attr == "race" else "race"
+    decisions = ctx.decisions
+    out = {}
+    for condition, members in ctx.runs.groupby("condition", sort=False):
+        frame = decisions[decisions["run_id"].isin(members["run_id"])]
+        frame = frame[frame["step"] == frame["step"].max()]
+        rng = np.random.default_rng(0)
+        p = cluster_permutation_p(
+            frame, "decision", "first_name", attr, target, reference,
+            POOLED_PERMUTATIONS, rng, strata,
+        )  # fmt: skip
+        out[condition] = {"p_names_pooled": p}
+    return out
+
+
+def section(ctx: Context) -> Section:
+    target = ctx.param("disadvantaged")
+    reference = REFERENCE[target]
+    audit = ctx.param("mode") == "audit"
+    rate = "callback_rate" if audit else "hire_rate"
+    rate_label = "callback" if audit else "hire rate"
+    columns = [
+        Column("impact_ratio", f"impact ratio, {target} [95 % CI]", "impact_ratio", target,
+               "interval"),
+        Column("null", "null band (95 %)", "impact_ratio_null_q025", target, "band",
+               upper="impact_ratio_null_q975"),
+        Column(f"{rate}_{target}", f"{rate_label} {target}", rate, target),
+        Column(f"{rate}_{reference}", f"{rate_label} {reference}", rate, reference),
+    ]  # fmt: skip
+    if audit:
+        columns.append(Column("mean_score_ratio", "mean score ratio", "mean_score_ratio", target))
+    else:
+        for metric, label in (("employment_rate", "employed"), ("skill_mean", "skill")):
+            columns += [
+                Column(f"{metric}_{g}", f"{label} {g}", metric, g) for g in (target, reference)
+            ]
+        columns.append(
+            Column("homogenization_ratio", "homogenisation ratio", "homogenization_ratio")
+        )
+    four_fifths = "the dashed line is the four-fifths rule (29 CFR 1607.4(D))"
+    figures = [
+        Forest(
+            "impact_ratio", f"Impact ratio of {target} applicants per condition",
+            f"Selection rate of {target} applicants over the best-treated {ATTRIBUTE[target]} "
+            f"group's, mean and 95 % t-interval over seeds; grey: 95 % band of the null "
+            f"reference (the same pipeline with permuted adaptation labels, or names "
+            f"reassigned to groups: what chance alone gives); {four_fifths}.",
+            "impact_ratio", target, f"impact ratio of {target} applicants",
+            line=0.8, line_label="four-fifths rule", null_low="impact_ratio_null_q025",
+            null_high="impact_ratio_null_q975",
+        ),
+        Heatmap(
+            "impact_ratio_by_group", "Impact ratio of every group and intersection",
+            "Each group's selection rate over the best group of its attribute (race, gender, "
+            "race × gender), mean over seeds; cells below 0.80 fail the four-fifths rule. "
+            "A mitigation aimed at one attribute can leave another, or an intersection, "
+            "below the line.",
+            "impact_ratio", SUBGROUPS, "impact ratio",
+        ),
+        GroupBars(
+            rate, f"{rate_label.capitalize()} rate by race × gender",
+            f"Share of applicants selected ({'called back' if audit else 'hired'}) at the "
+            "last step, per intersectional group; bars: mean over seeds, whiskers: 95 % "
+            "t-interval.",
+            rate, INTERSECTIONS, f"{rate_label} rate",
+        ),
+    ]  # fmt: skip
+    if not audit:
+        for metric, label in (("employment_rate", "employment rate"), ("skill_mean", "skill")):
+            figures.append(
+                OverTime(
+                    metric,
+                    f"{label.capitalize()} over rounds: {target} vs {reference}",
+                    f"Mean over seeds with a 95 % band; solid: {target}, dashed: {reference}. "
+                    + (
+                        "Latent skill falls with every round out of work (scarring)."
+                        if metric == "skill_mean"
+                        else ""
+                    ),
+                    metric,
+                    (target, reference),
+                    label,
+                    xlabel="round",
+                )  # fmt: skip
+            )
+    history = any((c.get("head") or {}).get("train_on") == "history" for c in ctx.cards().values())
+    text = (
+        f"World `hiring` ({'audit study' if audit else 'labour market'}). The headline is "
+        f"the impact ratio of `{target}` applicants: their {rate_label} rate over the "
+        f"`{reference}` applicants', mean over seeds with a 95 % t-interval; below 0.80 "
+        "fails the four-fifths rule. The null band is what the same pipeline gives by "
+        "chance (permuted adaptation labels, or names reassigned to groups): an observed "
+        "ratio inside it is not evidence of bias."
+        + (" `p (names, pooled)`: permutation test with the first name as the unit, pooled "
+           "over seeds." if audit else "")
+        + (f" Heads adapted on `history` learned from historical decisions biased against "
+           f"`{target}` applicants by the card's `history_bias`." if history else "")
+    )  # fmt: skip
+    return Section(
+        title="Hiring",
+        columns=columns,
+        figures=figures,
+        text=text,
+        harm=Harm(
+            "impact_ratio",
+            target,
+            f"impact ratio of {target} applicants",
+            line=0.8,
+            gap=(rate, reference, target),
+        ),  # fmt: skip
+        extra=pooled_name_p if audit else None,
+        extra_labels={"p_names_pooled": ("p (names, pooled)", "p")} if audit else {},
+    )

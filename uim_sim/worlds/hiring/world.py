@@ -1,0 +1,161 @@
+"""What the audit study and the labour market share: employers carrying checkpoints,
+applicants with Bertrand & Mullainathan names, the historical decisions adapted
+heads learn from, and one screening pass per step (applicants propose resumes; one
+engine call scores them; each employer's decision rule picks within its pool)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import numpy as np
+
+from uim_sim.cards import AgentCard, HeadSpec
+from uim_sim.lfm.heads import read_labelled_file
+from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
+from uim_sim.vocab.names import (
+    ATTRIBUTE,
+    FIRST_NAMES,
+    GENDERS,
+    GROUPS,
+    RACES,
+    draw_name,
+    intersection,
+    name_groups,
+    name_spans,
+)
+from uim_sim.worlds.base import ScreeningWorld
+from uim_sim.worlds.hiring.agents import Applicant, Employer
+from uim_sim.worlds.hiring.metrics import ATTRIBUTES
+from uim_sim.worlds.screening import score_proposals
+from uim_sim.worlds.stages import TrainingSet
+
+ZERO_SHOT = AgentCard(name="minilm_zero_shot", head=HeadSpec(kind="zero_shot"))
+# every group a rate is reported for: by race, by gender, and their intersection
+SUBGROUPS = (*RACES, *GENDERS, *(intersection(r, g) for r, g in GROUPS))
+# the groups of per-attribute differences (demographic parity, TPR gaps)
+ATTRIBUTE_GROUPS = (*ATTRIBUTES, "group")
+
+
+class HiringWorld(ScreeningWorld):
+    """Employers carrying checkpoints screen applicants (base of `AuditStudy` and
+    `LabourMarket`). The null reference (runner) summarises ``impact_ratio`` over null
+    draws: trainable heads learn from permuted labels, zero-shot runs reassign names
+    to groups."""
+
+    default_card = ZERO_SHOT
+    null_metrics = ("impact_ratio",)
+    hooks: ClassVar[frozenset[str]] = frozenset(
+        {"prepare_training", "prepare_text", "debias", "decide", "assign"}
+    )
+
+    # ------------------------------------------------------------ set-up
+
+    def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
+        """The adaptation data of a trainable card (before any mitigation)."""
+        if card.head.train_on == "file":
+            texts, labels = read_labelled_file(
+                card.head.file, card.head.text_column, card.head.label_column
+            )
+            spans = [name_spans(t) for t in texts]
+            protected = np.array([self._is_protected(s) for s in spans])
+            data = TrainingSet(texts, labels, spans, protected)
+        else:
+            data = self.history(card.head.history_bias, draw)
+        if self.null_draw is not None:
+            rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
+            data = replace(data, labels=rng.permutation(data.labels))
+        return data
+
+    def _is_protected(self, spans: tuple[str, ...]) -> bool:
+        """Does a text name someone of the disadvantaged group (by the study's lists)?"""
+        index = 0 if ATTRIBUTE[self.params.disadvantaged] == "race" else 1
+        return self.params.disadvantaged in {g[index] for g in name_groups(spans)}
+
+    def history(self, bias: float = 0.0, draw: int = 0) -> TrainingSet:
+        """Historical hiring decisions, biased by ``bias`` (a log-odds penalty) against
+        the disadvantaged group: the adaptation data through which a head inherits.
+        The resumes depend only on the seed and ``draw``; the bias only moves labels."""
+        p = self.params
+        rng = np.random.default_rng([self.seed, 1, draw])
+        attr = ATTRIBUTE[p.disadvantaged]
+        texts, spans, labels, protected = [], [], [], []
+        occupations = list(OCCUPATIONS)
+        for _ in range(p.n_history):
+            race, gender = GROUPS[rng.integers(len(GROUPS))]
+            name = draw_name(race, gender, rng)
+            skill = rng.normal()
+            occupation = occupations[rng.integers(len(occupations))]
+            body = ResumeBody.from_skill(occupation, skill, rng)
+            mine = {"race": race, "gender": gender}[attr] == p.disadvantaged
+            logit = -0.5 + p.history_skill_weight * skill - bias * mine
+            labels.append(int(rng.random() < 1 / (1 + np.exp(-logit))))
+            texts.append(body.render(name))
+            spans.append((name,))
+            protected.append(mine)
+        return TrainingSet(texts, np.array(labels), spans, np.array(protected))
+
+    def _name_labels(self, trainable: bool) -> dict[str, tuple[str, str]]:
+        """The group each first name is recorded under. A zero-shot null draw shuffles
+        names across groups, so any remaining gap is what chance alone gives."""
+        names = [(n, g) for g in GROUPS for n in FIRST_NAMES[g]]
+        labels = [g for _, g in names]
+        if self.null_draw is not None and not trainable:
+            rng = np.random.default_rng([self.seed, 4, self.null_draw])
+            labels = [labels[i] for i in rng.permutation(len(labels))]
+        return {n: label for (n, _), label in zip(names, labels)}
+
+    def _applicant(self, race: str, gender: str, skill: float, body: ResumeBody) -> Applicant:
+        name = draw_name(race, gender, self.population_rng)
+        label = self.label_of[name.split(" ", 1)[0]]
+        return Applicant(self, name, race, gender, skill, body, label_group=label)
+
+    # ------------------------------------------------------------ screening
+
+    def truth(self, applicant: Applicant) -> int:
+        """What the world knows an applicant deserves (1: hire)."""
+        raise NotImplementedError
+
+    def screen(self, pools: list[tuple[Employer, list[Applicant]]]) -> list[np.ndarray]:
+        """Propose every resume of every pool, score them in one engine call, and let
+        each employer's decision rule (the decision stage) pick within its pool.
+        Records every decision; returns the picks per pool."""
+        texts, contexts, subjects, screeners = [], [], [], []
+        for employer, applicants in pools:
+            for a in applicants:
+                texts.append(self.stages.prepare_text(a.resume(), a.identity_spans()))
+                contexts.append(employer.description)
+                subjects.append(self.stages.prepare_text(a.name, a.identity_spans()))
+                screeners.append(employer.screener)
+        scores = score_proposals(screeners, texts, contexts, subjects)
+        attr = ATTRIBUTE[self.params.disadvantaged]
+        chosen_by_pool, start = [], 0
+        for employer, applicants in pools:
+            pool_scores = scores[start : start + len(applicants)]
+            groups = np.array([getattr(a, attr) for a in applicants])
+            rule = employer.screener.card.decision
+            chosen = self.stages.decide(pool_scores, groups, rule, self.decision_rng)
+            for position, (a, score, pick) in enumerate(zip(applicants, pool_scores, chosen)):
+                self.decisions.append(self._record(employer, a, position, score, pick))
+            chosen_by_pool.append(np.asarray(chosen, dtype=bool))
+            start += len(applicants)
+        return chosen_by_pool
+
+    def _record(self, employer: Employer, a: Applicant, position: int, score, pick) -> dict:
+        return {
+            "step": self.round,
+            "decider": employer.unique_id,
+            "subject": a.unique_id,
+            "name": a.name,
+            "first_name": a.first_name,
+            "race": a.race,
+            "gender": a.gender,
+            "group": a.group,
+            "position": position,
+            "checkpoint": employer.screener.card.checkpoint,
+            "card": employer.screener.card.name,
+            "score": float(score),
+            "decision": int(pick),
+            "truth": float(self.truth(a)),
+            "hired": 0,
+        }

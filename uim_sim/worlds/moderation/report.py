@@ -1,0 +1,84 @@
+"""The moderation world's section of the report: what the headline shows, which
+figures, and how to read them."""
+
+from __future__ import annotations
+
+from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, IDENTITY_GROUPS
+from uim_sim.worlds.section import Column, Context, Forest, Harm, Heatmap, OverTime, Section
+
+SUBGROUPS = (BACKGROUND, *IDENTITY_GROUPS, DIALECT)
+
+
+def section(ctx: Context) -> Section:
+    platform = ctx.param("mode") == "world"
+    columns = [
+        Column("fped", "FPED [95 % CI]", "fped", kind="interval"),
+        Column("fped_null_q975", "null 97.5 %", "fped_null_q975"),
+        Column("overall_auc", "AUC [95 % CI]", "overall_auc", kind="interval"),
+        Column("fpr_background", "FPR background", "false_positive_rate", BACKGROUND),
+        Column("fpr_targets", "FPR targets", "false_positive_rate", "targets"),
+        Column("fpr_dialect", "FPR dialect", "false_positive_rate", DIALECT),
+        Column("fnr", "FNR", "false_negative_rate"),
+    ]
+    if platform:
+        columns += [
+            Column("participation_ratio", "participation ratio [95 % CI]",
+                   "participation_ratio", kind="interval"),
+            Column("appeal_backlog", "appeal backlog", "appeal_backlog"),
+        ]  # fmt: skip
+    figures = [
+        Forest(
+            "fped", "False-positive equality difference per condition",
+            "FPED = Σ over identity terms and dialect of |overall FPR − the term's FPR| at "
+            "the card's threshold (Dixon et al. 2018), mean and 95 % t-interval over "
+            "seeds; grey tick: 97.5 % of the same statistic with group labels shuffled "
+            "among each template frame's texts (FPED is a sum of absolute values, so noise "
+            "alone makes it positive).",
+            "fped", "", "FPED", null_high="fped_null_q975",
+        ),
+        Heatmap(
+            "fpr_by_group", "Benign texts removed, by the group they name",
+            "False-positive rate per named group (share of benign texts removed), mean "
+            "over seeds. Compare each group with the background.",
+            "false_positive_rate", SUBGROUPS, "false-positive rate",
+        ),
+        Heatmap(
+            "impact_ratio_by_group", "Posts left up, relative to the best-treated group",
+            "Share of each author group's posts left up over the best group's share "
+            "(the four-fifths comparison for moderation); below 0.80 fails the rule.",
+            "impact_ratio", GROUPS, "impact ratio (posts left up)",
+        ),
+    ]  # fmt: skip
+    if platform:
+        figures.append(
+            OverTime(
+                "participation",
+                "Participation of the history's target groups over time",
+                "Expected posts per user of the groups the biased history over-represents "
+                "in toxic comments, over the other groups' (1 = equal), per step; one panel "
+                "per card, one line per mitigation; mean over seeds with a 95 % band.",
+                "participation_ratio",
+                ("",),
+                "participation: target groups / others",
+                panels_by_card=True,
+                line=1.0,
+            )  # fmt: skip
+        )
+    text = (
+        f"World `moderation` ({'platform' if platform else 'reference test'}). FPED and "
+        "FNED: Σ over identity terms and dialect of |overall rate − the term's rate| at "
+        "the card's threshold (Dixon et al. 2018), mean over seeds with a 95 % t-interval; "
+        "`null 97.5 %`: the same statistic with group labels shuffled among each template "
+        "frame's texts. AUCs and the final score (power mean p = −5) follow Borkan et al. "
+        "(2019). `FPR …`: share of benign texts removed, by the group they name "
+        "(`targets`: the groups the history over-represents in toxic comments)."
+        + (" `participation ratio`: expected posts per user of the target groups over the "
+           "other groups' at the last step." if platform else "")
+    )  # fmt: skip
+    return Section(
+        title="Content moderation",
+        columns=columns,
+        figures=figures,
+        text=text,
+        harm=Harm("fped", "", "FPED", worse="higher"),
+    )

@@ -1,0 +1,183 @@
+"""What the moderation platform and its reference test share: moderators carrying
+checkpoints, the template catalogue users post from, the historical moderation set
+adapted heads learn from, one engine call per step, and the Dixon and Borkan metrics
+of every decision."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec
+from uim_sim.lfm.heads import read_labelled_file
+from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, IDENTITY_GROUPS, group_named
+from uim_sim.worlds.base import ScreeningWorld
+from uim_sim.worlds.moderation.agents import Moderator, User
+from uim_sim.worlds.moderation.metrics import bias_metrics, keep_impact_ratios
+from uim_sim.worlds.moderation.templates import history, supplement, test_set
+from uim_sim.worlds.screening import score_proposals
+from uim_sim.worlds.stages import TrainingSet
+
+TOXIC_DESCRIPTION = "This comment is toxic: rude, insulting, hateful or threatening."
+BENIGN_DESCRIPTION = "This comment is friendly, respectful and harmless."
+ZERO_SHOT = AgentCard(
+    name="minilm_moderation_zero_shot",
+    head=HeadSpec(
+        kind="zero_shot_contrast", positive=[TOXIC_DESCRIPTION], negative=[BENIGN_DESCRIPTION]
+    ),
+    decision=DecisionSpec(rule="threshold", threshold=0.0),
+)
+TERMS = (*IDENTITY_GROUPS, DIALECT)  # the subgroups the Dixon and Borkan metrics cover
+POOLS = ("identity", "targets")  # FPR/FNR of pooled subgroups
+EVERYONE = ("", *GROUPS)  # population-level ("") and per-group read-outs
+
+
+class ModerationWorld(ScreeningWorld):
+    """Moderators carrying checkpoints decide which texts stay up (base of
+    `ModerationPlatform` and `ModerationReference`).
+
+    ``name_permutations`` is the number of term permutations of the FPED/FNED null
+    reference (labels shuffled among a frame's texts); there are no null draws.
+    """
+
+    default_card = ZERO_SHOT
+    null_metrics = ()
+    hooks: ClassVar[frozenset[str]] = frozenset(
+        {"prepare_training", "prepare_text", "debias", "decide", "assign", "review"}
+    )
+    supplement = True  # adaptation data carries a benign supplement (Dixon augmentation)
+
+    def _catalogue(self) -> None:
+        """The template test set (what users post), as the deciders will read it."""
+        self.catalogue = test_set()
+        self.prepared = [
+            self.stages.prepare_text(t, (r,))
+            for t, r in zip(self.catalogue["text"], self.catalogue["referent"])
+        ]
+        self.items = self.catalogue.to_dict("records")
+        cells = self.catalogue.groupby(["subgroup", "truth"]).indices
+        self.cells = {key: np.asarray(rows) for key, rows in cells.items()}
+        self.authors: list[User | None] = []  # the author of each decision row
+        self.group_shares = self._group_shares()
+
+    def _group_shares(self) -> dict[str, float]:
+        """Background users hold ``background_share``; the other groups share the rest."""
+        others = [g for g in GROUPS if g != BACKGROUND]
+        rest = (1 - self.params.background_share) / len(others)
+        return {**{g: rest for g in others}, BACKGROUND: self.params.background_share}
+
+    def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
+        """The adaptation data of a trainable card (before any mitigation), with the
+        benign supplement a data-stage mitigation may draw from."""
+        if card.head.train_on == "file":
+            texts, labels = read_labelled_file(
+                card.head.file, card.head.text_column, card.head.label_column
+            )
+            groups = np.array([group_named(t) for t in texts])
+            spans = [()] * len(texts)
+        else:
+            frame = self.history(card.head.history_bias, draw)
+            texts, labels = frame["text"].tolist(), frame["truth"].to_numpy(int)
+            groups, spans = frame["subgroup"].to_numpy(), [(r,) for r in frame["referent"]]
+        extra = supplement()
+        data = TrainingSet(
+            texts,
+            np.asarray(labels),
+            spans,
+            protected=groups,
+            groups=groups,
+            supplement=TrainingSet(
+                extra["text"].tolist(),
+                extra["truth"].to_numpy(int),
+                [(r,) for r in extra["referent"]],
+                protected=extra["subgroup"].to_numpy(),
+                groups=extra["subgroup"].to_numpy(),
+            ),
+        )
+        if self.null_draw is not None:
+            rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
+            data = replace(data, labels=rng.permutation(data.labels))
+        return data
+
+    def history(self, bias: float = 0.0, draw: int = 0) -> pd.DataFrame:
+        """Historical moderation decisions in which the target groups' texts are toxic
+        with log-odds ``bias`` above the rest: the comments depend only on the seed and
+        ``draw``, the bias only moves which of them are toxic."""
+        p = self.params
+        rng = np.random.default_rng([self.seed, 1, draw])
+        return history(
+            p.n_history,
+            p.history_toxic_share,
+            bias,
+            tuple(p.history_targets),
+            self.group_shares,
+            rng,
+        )
+
+    # ------------------------------------------------------------ deciding
+
+    def score(self, rows: np.ndarray, queue: np.ndarray) -> np.ndarray:
+        """One engine call for every text of the step (text i goes to moderator queue[i])."""
+        texts = [self.prepared[r] for r in rows]
+        screeners = [self.moderators[q].screener for q in queue]
+        return score_proposals(screeners, texts, [TOXIC_DESCRIPTION] * len(texts))
+
+    def _record(self, user: User | None, row: int, queue: int, score, flagged, removed) -> None:
+        """One decision row; ``subject`` is the author (the test item in reference mode)."""
+        item = self.items[row]
+        moderator: Moderator = self.moderators[queue]
+        self.authors.append(user)
+        self.decisions.append({
+            "step": self.round,
+            "decider": moderator.unique_id,
+            "subject": user.unique_id if user is not None else int(row),
+            "group": user.group if user is not None else item["subgroup"],
+            "subgroup": item["subgroup"],
+            "dialect": bool(item["dialect"]),
+            "family": item["family"],
+            "frame": item["frame"],
+            "text": item["text"],
+            "checkpoint": moderator.screener.card.checkpoint,
+            "card": moderator.screener.card.name,
+            "score": float(score),
+            "flagged": int(flagged),
+            "decision": int(removed),
+            "truth": int(item["truth"]),
+            "appealed": 0,
+            "reinstated_step": -1,
+        })  # fmt: skip
+
+    # ------------------------------------------------------------ read-outs
+
+    def bias_measures(self) -> dict[str, tuple[str, ...] | None]:
+        """The declared Dixon/Borkan measures and the keep-rate impact ratios."""
+        rates = (*EVERYONE, *POOLS)
+        return {
+            "false_positive_rate": rates,
+            "false_negative_rate": rates,
+            "fped": None,
+            "fned": None,
+            "overall_auc": None,
+            "subgroup_auc": TERMS,
+            "bpsn_auc": TERMS,
+            "bnsp_auc": TERMS,
+            "final_bias_score": None,
+            **{
+                f"{m}_null_{s}": None
+                for m in ("fped", "fned")
+                for s in ("q025", "median", "q975", "p")
+            },
+            "impact_ratio": GROUPS,
+        }
+
+    def bias(self) -> dict:
+        """Dixon and Borkan metrics of every decision so far, with the term null, and
+        the impact ratios of the share of each author group's posts left up."""
+        decisions = self.decision_table()
+        pools = {"identity": IDENTITY_GROUPS, "targets": tuple(self.params.history_targets)}
+        out = bias_metrics(decisions, TERMS, pools, self.permutations, self.statistics_rng)
+        out["impact_ratio"] = keep_impact_ratios(decisions)
+        return out

@@ -1,0 +1,165 @@
+"""What a world tells the world-agnostic report (`uim_sim.report`): the columns of its
+headline table, the figures worth drawing, the harm a dose-response curve follows,
+and a few sentences of explanation. Worlds declare; the report computes intervals,
+draws, warns and writes. (Worlds never import the report; the report imports this.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    """A headline column: the last step's ``metric`` for ``group``, mean over seeds.
+
+    ``kind``: ``interval`` (mean [95 % CI]), ``value`` (mean), ``p`` (a p-value),
+    ``band`` (``metric`` and ``upper`` give the low and high end of a band, e.g. the
+    null reference's 2.5 % and 97.5 % quantiles).
+    """
+
+    key: str
+    label: str
+    metric: str
+    group: str = ""
+    kind: Literal["interval", "value", "p", "band"] = "value"
+    upper: str | None = None  # the band's high end (kind "band")
+
+
+@dataclass(frozen=True)
+class Harm:
+    """The harm a section leads with: ``metric`` for ``group`` (e.g. the impact ratio
+    of the disadvantaged group), the line that matters (e.g. four fifths) and which
+    direction is worse."""
+
+    metric: str
+    group: str
+    label: str
+    line: float | None = None
+    worse: Literal["lower", "higher"] = "lower"
+    # (metric, favoured group, harmed group): a gap the dose-response also tabulates
+    gap: tuple[str, str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Forest:
+    """Per condition: the last step's mean and 95 % CI of ``metric`` for ``group``,
+    with an optional null band (``null_low``/``null_high`` metrics) and a line."""
+
+    name: str
+    title: str
+    caption: str
+    metric: str
+    group: str
+    xlabel: str
+    line: float | None = None
+    line_label: str = ""
+    null_low: str | None = None
+    null_high: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupBars:
+    """Per condition, bars of ``metric`` at the last step for each of ``groups``."""
+
+    name: str
+    title: str
+    caption: str
+    metric: str
+    groups: Sequence[str]
+    ylabel: str
+
+
+@dataclass(frozen=True)
+class OverTime:
+    """``metric`` per step (mean and 95 % band over seeds), a line per condition and
+    group; one panel per agent card when ``panels_by_card``."""
+
+    name: str
+    title: str
+    caption: str
+    metric: str
+    groups: Sequence[str]
+    ylabel: str
+    xlabel: str = "step"
+    panels_by_card: bool = False
+    line: float | None = None
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """Conditions × groups: ``metric`` at the last step."""
+
+    name: str
+    title: str
+    caption: str
+    metric: str
+    groups: Sequence[str]
+    label: str
+
+
+Figure = Forest | GroupBars | OverTime | Heatmap
+
+
+@dataclass
+class Context:
+    """What a section reads: one row per run (with ``condition``), the summary (mean
+    and interval per condition × step × metric × group), the resolved spec, and the
+    decisions (loaded on first use: they can be large)."""
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    spec: dict[str, Any]
+    load_decisions: Callable[[], pd.DataFrame]
+    _decisions: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def decisions(self) -> pd.DataFrame:
+        if self._decisions is None:
+            self._decisions = self.load_decisions()
+        return self._decisions
+
+    @property
+    def conditions(self) -> list[str]:
+        return list(dict.fromkeys(self.runs["condition"]))
+
+    def param(self, name: str) -> Any:
+        return self.runs[f"param.{name}"].iloc[0]
+
+    def cards(self) -> dict[str, dict[str, Any]]:
+        return self.spec.get("cards", {})
+
+    def last(self) -> pd.DataFrame:
+        """The summary at each condition's last step."""
+        s = self.summary
+        return s[s["step"] == s.groupby("condition")["step"].transform("max")]
+
+    def value(self, condition: str, metric: str, group: str = "") -> tuple[float, float, float]:
+        """(mean, ci_low, ci_high) of a metric at the condition's last step (NaN if absent)."""
+        last = self.last()
+        hit = last[
+            (last["condition"] == condition) & (last["metric"] == metric) & (last["group"] == group)
+        ]
+        if hit.empty:
+            return (np.nan, np.nan, np.nan)
+        row = hit.iloc[0]
+        return float(row["mean"]), float(row["ci_low"]), float(row["ci_high"])
+
+
+@dataclass(frozen=True)
+class Section:
+    """A world's part of the report. ``extra(ctx)`` adds computed headline columns
+    ({condition: {key: value}}, with ``extra_labels``); ``text`` is Markdown."""
+
+    title: str
+    columns: Sequence[Column]
+    figures: Sequence[Figure]
+    text: str
+    harm: Harm | None = None
+    extra: Callable[[Context], dict[str, dict[str, float]]] | None = None
+    extra_labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # key: (label, kind)
