@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uim_sim.lfm.corpus import BENIGN_TEMPLATES, IDENTITIES, TOXIC_TEMPLATES
 from uim_sim.lfm.engine import get_engine
-from uim_sim.lfm.forge import forge
-from uim_sim.probe import linear_probe, spectrum
-from uim_sim.spec import load_corpus_card
-from uim_sim.worlds.hiring.resumes import OCCUPATIONS, ResumeBody, draw_name
+from uim_sim.understand.cards import load_corpus_card
+from uim_sim.understand.corpus import BENIGN_TEMPLATES, IDENTITIES, TOXIC_TEMPLATES
+from uim_sim.understand.forge import forge
+from uim_sim.understand.probe import linear_probe, spectrum
+from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
+from uim_sim.vocab.names import draw_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

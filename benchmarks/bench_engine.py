@@ -8,8 +8,8 @@ with the hiring world's resume generator):
   text, one forward under ``torch.inference_mode()``, mean pooling, L2 norm;
 - one at a time: the same plain model, one text per call (on a subset);
 - engine: a fresh ``Engine`` (empty cache) embedding all texts in one ``embed``
-  call (de-duplication, length buckets, cache writes included), then a second
-  call with the same texts (all cache hits).
+  call (de-duplication, length buckets, fixed batches of ``BATCH_ROWS`` rows, cache
+  writes included), then a second call with the same texts (all cache hits).
 
 Goals: engine / raw batched >= 0.9 (the engine's bookkeeping costs little) and
 engine / one at a time >= 4 (batching pays). The engine's embeddings must match
@@ -33,8 +33,9 @@ import torch  # noqa: E402
 from _common import REF, parse_args, verdict  # noqa: E402
 
 from uim_sim.lfm.checkpoint import resolve  # noqa: E402
-from uim_sim.lfm.engine import BUCKET, Engine  # noqa: E402
-from uim_sim.worlds.hiring.resumes import GROUPS, OCCUPATIONS, ResumeBody, draw_name  # noqa: E402
+from uim_sim.lfm.engine import BATCH_ROWS, BUCKET, Engine  # noqa: E402
+from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody  # noqa: E402
+from uim_sim.vocab.names import GROUPS, draw_name  # noqa: E402
 
 
 def make_texts(n: int, seed: int) -> list[str]:
@@ -83,17 +84,21 @@ def main() -> None:
     single = texts[: args.single]
     checkpoint = resolve(REF)
     tokenizer, model = checkpoint.load()
-    engine = Engine(checkpoint, batch_size=args.batch_size)
+    engine = Engine(checkpoint)
     tokens = [len(ids) for ids in tokenizer(texts)["input_ids"]]
     bs = args.batch_size
     raw_padded = sum(
         max(tokens[i : i + bs]) * len(tokens[i : i + bs]) for i in range(0, len(tokens), bs)
     )
-    eng_padded = sum(-(-t // BUCKET) * BUCKET for t in tokens)
+    widths: dict[int, int] = {}
+    for t in tokens:
+        widths[-(-t // BUCKET) * BUCKET] = widths.get(-(-t // BUCKET) * BUCKET, 0) + 1
+    eng_padded = sum(w * -(-n // BATCH_ROWS) * BATCH_ROWS for w, n in widths.items())
     print(
         f"{REF}: {len(texts)} distinct texts, tokens min/mean/max "
         f"{min(tokens)}/{np.mean(tokens):.1f}/{max(tokens)}; torch threads "
-        f"{torch.get_num_threads()}; batch size {args.batch_size}; best of {args.repeats}; "
+        f"{torch.get_num_threads()}; raw batch size {args.batch_size}, engine batches "
+        f"{BATCH_ROWS} rows; best of {args.repeats}; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
 
@@ -130,7 +135,7 @@ def main() -> None:
     print(f"cache hits equal cold-cache embeddings: {np.array_equal(emb, hit)}")
     print(
         f"tokens through the model: {sum(tokens)} real; padded, raw batched {raw_padded}, "
-        f"engine {eng_padded} (length buckets of {BUCKET})"
+        f"engine {eng_padded} (length buckets of {BUCKET}, batches of {BATCH_ROWS} rows)"
     )
     print(
         f"load average at the end {os.getloadavg()[0]:.2f} (other work on the cores skews timings)"

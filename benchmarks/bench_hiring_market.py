@@ -1,6 +1,6 @@
 """The hiring world in market mode on builtin:minilm: wall time and engine work.
 
-Runs ``HiringWorld`` (market mode; by default 2,000 applicants, 10 employers,
+Runs ``LabourMarket`` (the hiring world's market; by default 2,000 applicants, 10 employers,
 10 rounds, 3 applications per round, 800 history resumes) with one logistic head
 trained on biased history, carried by every employer (monoculture), and prints:
 
@@ -31,9 +31,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _common import REF, parse_args, record_requests, verdict  # noqa: E402
 
+from uim_sim.cards import AgentCard, HeadSpec  # noqa: E402
 from uim_sim.lfm.engine import get_engine  # noqa: E402
-from uim_sim.spec import AgentCard, HeadSpec, HiringParams  # noqa: E402
-from uim_sim.worlds.hiring.model import HiringWorld  # noqa: E402
+from uim_sim.worlds.hiring import LabourMarket  # noqa: E402
 
 GOAL_SECONDS = 120.0
 
@@ -53,8 +53,7 @@ def main() -> None:
         checkpoint=REF,
         head=HeadSpec(kind="logistic", train_on="history", history_bias=2.5),
     )
-    params = HiringParams(
-        mode="market",
+    params = dict(
         n_applicants=args.applicants,
         n_employers=args.employers,
         n_rounds=args.rounds,
@@ -74,7 +73,7 @@ def main() -> None:
     t1 = time.perf_counter()
     requested = record_requests(engine)
     before, cache_before = engine.counters.copy(), len(engine._cache)
-    world = HiringWorld(params, cards=card, seed=args.seed)
+    world = LabourMarket(**params, cards=card, rng=args.seed)
     t2 = time.perf_counter()
     setup = engine.counters.delta(before)
     world.run_for()

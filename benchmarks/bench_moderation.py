@@ -1,6 +1,6 @@
 """The moderation world on builtin:minilm: wall time and engine work.
 
-Runs ``ModerationWorld`` (world mode, by default 2,000 users, 30 steps, 5 moderators,
+Runs ``ModerationPlatform`` (by default 2,000 users, 30 steps, 5 moderators,
 2,000 history comments) with one logistic head trained on identity-biased history,
 carried by every moderator, and prints:
 
@@ -31,17 +31,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from _common import REF, parse_args, record_requests, verdict  # noqa: E402
 
+from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec  # noqa: E402
 from uim_sim.lfm.engine import get_engine  # noqa: E402
-from uim_sim.spec import AgentCard, DecisionSpec, HeadSpec, ModerationParams  # noqa: E402
-from uim_sim.worlds.moderation import ModerationWorld  # noqa: E402
+from uim_sim.worlds.moderation import ModerationPlatform  # noqa: E402
 
 GOAL_SECONDS = 30.0
 
 
-def timed_run(params: ModerationParams, card: AgentCard, seed: int, engine) -> dict:
+def timed_run(params: dict, card: AgentCard, seed: int, engine) -> dict:
     before, cache_before = engine.counters.copy(), len(engine._cache)
     t0 = time.perf_counter()
-    world = ModerationWorld(params, cards=card, seed=seed)
+    world = ModerationPlatform(**params, cards=card, rng=seed)
     t1 = time.perf_counter()
     world.run_for()
     t2 = time.perf_counter()
@@ -68,7 +68,7 @@ def main() -> None:
         head=HeadSpec(kind="logistic", train_on="history", history_bias=2.0),
         decision=DecisionSpec(rule="threshold", threshold=0.5),
     )
-    params = ModerationParams(
+    params = dict(
         n_users=args.users,
         n_steps=args.steps,
         n_moderators=args.moderators,

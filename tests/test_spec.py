@@ -100,3 +100,59 @@ def test_valid_spec_expands_the_grid(project):
     # arms of one replicate share a seed: paired comparisons (common random numbers)
     seeds = {(t.replicate, t.seed) for t in the_plan.tasks}
     assert len(seeds) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"mitigations": [[], ["human_review"]]}, "review hook (system stage), which the hiring"),
+        (
+            {"agents": ["tiny_zero_shot"], "mitigations": [["inlp"]]},
+            "card tiny_zero_shot's zero_shot head is not trained",
+        ),
+        ({"mitigations": [["dixon_augmentation"]]}, "needs a supplement"),
+    ],
+)
+def test_a_mitigation_that_cannot_act_is_refused_with_the_reason(project, change, reason):
+    path = write_yaml(project / "scenarios" / "noop.yaml", small_audit_spec(**change))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert reason in result.output and "mitigations." in result.output
+
+
+def test_an_arm_limited_to_the_cards_it_acts_on_is_accepted(project):
+    arm = {"apply": ["inlp"], "agents": ["tiny_biased_history"]}
+    path = write_yaml(project / "scenarios" / "ok.yaml", small_audit_spec(mitigations=[[], arm]))
+    the_plan = plan(path)
+    assert {(t.card.name, t.arm) for t in the_plan.tasks} == {
+        ("tiny_zero_shot", "none"), ("tiny_biased_history", "none"),
+        ("tiny_biased_history", "inlp"),
+    }  # fmt: skip
+    bad = write_yaml(
+        project / "scenarios" / "bad.yaml",
+        small_audit_spec(mitigations=[{"apply": ["inlp"], "agents": ["nobody"]}]),
+    )
+    with pytest.raises(SpecError, match=r"mitigations.0.agents: \['nobody'\] not among"):
+        plan(bad)
+
+
+def test_a_misspelled_card_names_every_folder_and_the_closest_name(project):
+    path = write_yaml(
+        project / "scenarios" / "typo.yaml", small_audit_spec(agents=["tiny_zero_shoot"])
+    )
+    with pytest.raises(SpecError) as err:
+        plan(path)
+    message = str(err.value)
+    assert "did you mean 'tiny_zero_shot'?" in message
+    assert str(project / "agents") in message and "scenarios/agents" in message
+
+
+def test_list_names_worlds_mitigations_cards_and_scenarios(project, monkeypatch):
+    monkeypatch.chdir(project)
+    write_yaml(project / "scenarios" / "tiny.yaml", {**small_audit_spec(), "description": "A. B."})
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    for word in ("hiring", "moderation", "audit", "group_thresholds", "[system]",
+                 "tiny_zero_shot", "minilm_biased_history", "tiny"):  # fmt: skip
+        assert word in result.output, word
+    assert runner.invoke(app, ["list", "planets"]).exit_code == 2

@@ -15,10 +15,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # a report table is wide: when piped or logged, do not squeeze it to 80 columns
-out_console = Console(width=None if sys.stdout.isatty() else 160)
+out_console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
@@ -41,12 +42,9 @@ def _print_table(frame, title: str) -> None:
     """A table of display strings (or numbers) in the terminal."""
     from uim_sim.report.headline import fmt
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", box=None, header_style="bold")
     for i, column in enumerate(frame.columns):
-        # the first column names the condition: keep it whole, let other headers wrap
-        table.add_column(
-            str(column).replace("_", " "), justify="left" if i == 0 else "right", no_wrap=i == 0
-        )
+        table.add_column(str(column).replace("_", " "), justify="left" if i == 0 else "right")
     for row in frame.itertuples(index=False):
         table.add_row(*(fmt(v, 3) if isinstance(v, float) else str(v) for v in row))
     out_console.print(table)
@@ -82,7 +80,7 @@ def list_(
         table.add_column("name", no_wrap=True, style="bold")
         table.add_column("what it is")
         for name, summary in catalogue(kind, agents_dir):
-            table.add_row(name, summary)
+            table.add_row(Text(name), Text(summary))  # plain text: no Rich markup
         out_console.print(table)
 
 

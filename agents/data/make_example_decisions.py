@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from uim_sim.spec import HiringParams
-from uim_sim.worlds.hiring import HiringWorld
+from uim_sim.worlds.hiring import AuditStudy
 
-world = HiringWorld(HiringParams(n_history=400, n_jobs=1), seed=99)
+world = AuditStudy(n_history=400, n_jobs=1, rng=99)
 history = world.history(bias=1.5)
 pd.DataFrame({"resume": history.texts, "callback": history.labels}).to_csv(
     Path(__file__).with_name("example_decisions.csv"), index=False

@@ -5,12 +5,13 @@ intersectional subgroups, e.g. Black women).
 A policy analyst must not read parity for an attribute while a subgroup is far from
 it, so every rate here comes by attribute *and* by intersection; the four-fifths rule
 (29 CFR 1607.4(D), NYC Local Law 144) compares each group's selection rate with the
-highest of its attribute.
+highest of its attribute. One `MetricFrame` per attribute (and one for the
+intersection) carries every metric of a table at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,42 +19,76 @@ from fairlearn.metrics import MetricFrame, selection_rate
 
 INTERSECTION = "group"  # the key of the intersectional subgroups (e.g. black_female)
 
-Metric = Callable[[np.ndarray, np.ndarray], float]
+Metric = Callable[..., float]
 
 
-def mean_of_prediction(y_true, y_pred) -> float:
-    """The mean of ``y_pred``: a metric for continuous outcomes (e.g. scores)."""
-    return float(np.mean(y_pred))
+def rate_among(label: int) -> Metric:
+    """The selection rate among rows whose true label is ``label`` (NaN if none): the
+    callback rate of high-quality resumes, or the false-positive rate for label 0."""
+
+    def rate(y_true, y_pred) -> float:
+        mine = np.asarray(y_true) == label
+        return float(np.mean(np.asarray(y_pred)[mine])) if mine.any() else float("nan")
+
+    return rate
+
+
+def mean_of(y_true, y_pred, values) -> float:
+    """The mean of a per-row sample parameter ``values`` (e.g. scores)."""
+    return float(np.mean(values))
+
+
+def metric_frames(
+    frame: pd.DataFrame,
+    y_pred: str,
+    attributes: Sequence[str],
+    metrics: Mapping[str, Metric],
+    y_true: str | None = None,
+    sample_params: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, MetricFrame]:
+    """One `MetricFrame` per attribute and, with two or more attributes, one for their
+    intersection (keyed `INTERSECTION`). ``sample_params`` names columns passed to a
+    metric per row, e.g. {"score": {"values": "score"}}."""
+    features: dict[str, pd.Series | pd.DataFrame] = {a: frame[a] for a in attributes}
+    if len(attributes) > 1:
+        features[INTERSECTION] = frame[list(attributes)]
+    params = {m: {k: frame[c] for k, c in p.items()} for m, p in (sample_params or {}).items()}
+    return {
+        name: MetricFrame(
+            metrics=dict(metrics),
+            y_true=frame[y_true or y_pred],
+            y_pred=frame[y_pred],
+            sensitive_features=sensitive,
+            sample_params=params or None,
+        )
+        for name, sensitive in features.items()
+    }
+
+
+def _name(group) -> str:
+    return "_".join(map(str, group)) if isinstance(group, tuple) else str(group)
+
+
+def values(frames: Mapping[str, MetricFrame], metric: str) -> dict[str, dict[str, float]]:
+    """{attribute: {group: value}} of one metric (intersections named ``a_b``)."""
+    return {
+        attr: {_name(g): float(v) for g, v in mf.by_group[metric].items()}
+        for attr, mf in frames.items()
+    }
+
+
+def differences(frames: Mapping[str, MetricFrame], metric: str) -> dict[str, float]:
+    """The largest between-group difference of one metric, per attribute and across the
+    intersection (e.g. demographic parity difference, true-positive-rate gap)."""
+    return {attr: float(mf.difference()[metric]) for attr, mf in frames.items()}
 
 
 def by_group(
-    frame: pd.DataFrame,
-    outcome: str,
-    attributes: Sequence[str],
-    metric: Metric = selection_rate,
-    truth: str | None = None,
+    frame: pd.DataFrame, outcome: str, attributes: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    """``metric`` of ``outcome`` per value of each attribute and, with two or more
-    attributes, per intersection (keyed `INTERSECTION`, named ``a_b``).
-
-    ``truth`` names the column of true labels for metrics that read them.
-    """
-    y_true = frame[truth] if truth else frame[outcome]
-    out = {}
-    for attr in attributes:
-        mf = MetricFrame(
-            metrics=metric, y_true=y_true, y_pred=frame[outcome], sensitive_features=frame[attr]
-        )
-        out[attr] = {str(g): float(v) for g, v in mf.by_group.items()}
-    if len(attributes) > 1:
-        mf = MetricFrame(
-            metrics=metric,
-            y_true=y_true,
-            y_pred=frame[outcome],
-            sensitive_features=frame[list(attributes)],
-        )
-        out[INTERSECTION] = {"_".join(map(str, g)): float(v) for g, v in mf.by_group.items()}
-    return out
+    """The selection rate of ``outcome`` per value of each attribute (and intersection)."""
+    frames = metric_frames(frame, outcome, attributes, {"rate": selection_rate})
+    return values(frames, "rate")
 
 
 def flatten(by_attr: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -63,9 +98,9 @@ def flatten(by_attr: dict[str, dict[str, float]]) -> dict[str, float]:
 def impact_ratios(by_attr: dict[str, dict[str, float]]) -> dict[str, float]:
     """Each group's rate over the highest rate of its attribute (four-fifths rule)."""
     out = {}
-    for values in by_attr.values():
-        best = max(values.values(), default=0.0)
-        for group, rate in values.items():
+    for values_ in by_attr.values():
+        best = max(values_.values(), default=0.0)
+        for group, rate in values_.items():
             out[group] = rate / best if best > 0 else float("nan")
     return out
 
@@ -73,30 +108,8 @@ def impact_ratios(by_attr: dict[str, dict[str, float]]) -> dict[str, float]:
 def best_groups(by_attr: dict[str, dict[str, float]]) -> dict[str, str]:
     """For every group, the group with the highest rate of its attribute (its reference)."""
     out = {}
-    for values in by_attr.values():
-        if values:
-            best = max(values, key=values.get)
-            out.update({g: best for g in values})
-    return out
-
-
-def differences(
-    frame: pd.DataFrame,
-    outcome: str,
-    attributes: Sequence[str],
-    metric: Metric,
-    truth: str | None = None,
-) -> dict[str, float]:
-    """The largest between-group difference of ``metric`` per attribute and across the
-    intersection (e.g. demographic parity difference, true-positive-rate gap)."""
-    out = {}
-    y_true = frame[truth] if truth else frame[outcome]
-    features = {a: frame[a] for a in attributes}
-    if len(attributes) > 1:
-        features[INTERSECTION] = frame[list(attributes)]
-    for name, sensitive in features.items():
-        mf = MetricFrame(
-            metrics=metric, y_true=y_true, y_pred=frame[outcome], sensitive_features=sensitive
-        )
-        out[name] = float(mf.difference())
+    for values_ in by_attr.values():
+        if values_:
+            best = max(values_, key=values_.get)
+            out.update({g: best for g in values_})
     return out

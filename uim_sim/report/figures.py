@@ -40,7 +40,7 @@ def _forest(ctx: Context, spec: Forest, path: Path) -> Path | None:
     if np.isnan(values[:, 0]).all():
         return None
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(conditions) + 2.0))
+    fig, ax = plt.subplots(figsize=(11, 0.45 * len(conditions) + 2.0))
     y = np.arange(len(conditions))[::-1]
     if spec.null_high:
         high = np.array([ctx.value(c, spec.null_high, spec.group)[0] for c in conditions])
@@ -82,7 +82,7 @@ def _bars(ctx: Context, spec: GroupBars, path: Path) -> Path | None:
     if table is None:
         return None
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(7, 1.5 * len(table) + 3), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(table) + 3), 4.5))
     width = 0.8 / max(1, len(table.columns))
     x = np.arange(len(table))
     for i, group in enumerate(table.columns):
@@ -101,13 +101,21 @@ def _heatmap(ctx: Context, spec: Heatmap, path: Path) -> Path | None:
     table, _, _ = _last_table(ctx, spec.metric, spec.groups)
     if table is None:
         return None
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+
     plt = pyplot()
+    values = table.to_numpy(float)
+    if "impact" in spec.metric:  # ratios: red below the four-fifths line, blue above
+        cmap, norm = plt.get_cmap("RdBu"), TwoSlopeNorm(vmin=0.0, vcenter=0.8, vmax=1.0)
+    else:
+        cmap, norm = plt.get_cmap("Reds"), Normalize(vmin=0.0, vmax=max(np.nanmax(values), 1e-9))
     fig, ax = plt.subplots(figsize=(max(8, 0.75 * len(table.columns) + 4), 0.4 * len(table) + 2))
-    ratio = "impact" in spec.metric  # ratios: diverging colours, 1 = parity
-    image = ax.imshow(table.to_numpy(float), cmap="RdBu" if ratio else "Reds", vmin=0,
-                      vmax=1 if ratio else None, aspect="auto")  # fmt: skip
-    for (i, j), value in np.ndenumerate(table.to_numpy(float)):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    image = ax.imshow(values, cmap=cmap, norm=norm, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        shade = norm(value) if np.isfinite(value) else 0.5
+        dark = shade > 0.8 or (shade < 0.2 and "impact" in spec.metric)
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if dark else "black")  # fmt: skip
     ax.set_xticks(range(len(table.columns)), table.columns, rotation=30, ha="right")
     ax.set_yticks(range(len(table)), table.index, fontsize=8)
     ax.set_xlabel("group")

@@ -59,7 +59,12 @@ def summarise(runs: pd.DataFrame, metrics: pd.DataFrame, level: float = 0.95) ->
     frame = metrics.merge(runs[["run_id", "condition"]], on="run_id")
     frame = frame[np.isfinite(frame["value"])]
     keys = ["condition", "step", "metric", "group"]
-    agg = frame.groupby(keys, sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    # numpy's mean (not pandas' compensated sum): the same digits as mean_interval
+    agg = (
+        frame.groupby(keys, sort=False)["value"]
+        .agg(mean=lambda v: np.mean(v.to_numpy()), std="std", count="count")
+        .reset_index()
+    )
     n = agg["count"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         half = stats.t.ppf(0.5 + level / 2, n - 1) * agg["std"].to_numpy() / np.sqrt(n)

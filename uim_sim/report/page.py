@@ -51,7 +51,7 @@ def markdown(page: Page) -> str:
         lines += ["### Warnings", "", *[f"- ⚠ {w}" for w in page.warnings], ""]
     if page.notes:
         lines += ["### Read with care", "", *[f"- {n}" for n in page.notes], ""]
-    lines += [page.table.to_markdown(index=False), ""]
+    lines += [page.table.to_markdown(index=False, disable_numparse=True), ""]
     for file, title, caption in page.figures:
         lines += [f"![{title}]({file.name})", "", f"*{title}.* {caption}", ""]
     return "\n".join(lines)

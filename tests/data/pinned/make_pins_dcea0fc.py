@@ -1,3 +1,8 @@
+"""How the pinned tables were made: run at commit dcea0fc (before the reshape of the
+package layout), with that commit's API (`uim_sim.runner`). Kept as the record of the
+pins that tests/test_pinned.py compares against; it does not run on later commits.
+"""
+
 import shutil
 import time
 from pathlib import Path

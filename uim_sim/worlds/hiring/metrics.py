@@ -21,11 +21,13 @@ from fairlearn.metrics import selection_rate, true_positive_rate
 from uim_sim.metrics.fairness import (
     INTERSECTION,
     best_groups,
-    by_group,
     differences,
     flatten,
     impact_ratios,
-    mean_of_prediction,
+    mean_of,
+    metric_frames,
+    rate_among,
+    values,
 )
 from uim_sim.metrics.stats import cluster_permutation_p, fisher_p
 
@@ -36,7 +38,7 @@ STRATA = {"race": "gender", "gender": "race", INTERSECTION: None}
 
 def rates(frame: pd.DataFrame, outcome: str = "decision") -> dict[str, dict[str, float]]:
     """Selection rate of ``outcome`` per race, gender and race × gender."""
-    return by_group(frame, outcome, ATTRIBUTES)
+    return values(metric_frames(frame, outcome, ATTRIBUTES, {"rate": selection_rate}), "rate")
 
 
 def _fisher_and_name_p(
@@ -72,26 +74,27 @@ def audit_metrics(
     decisions: pd.DataFrame, name_permutations: int, rng: np.random.Generator
 ) -> dict[str, dict[str, float] | float]:
     """Metrics of one audit round: callbacks per group and how much of the gap is real."""
-    callback = rates(decisions)
+    frames = metric_frames(
+        decisions, "decision", ATTRIBUTES,
+        {"callback": selection_rate, "high": rate_among(1), "low": rate_among(0),
+         "score": mean_of},
+        y_true="truth", sample_params={"score": {"values": "score"}},
+    )  # fmt: skip
+    callback = values(frames, "callback")
     fisher, by_name = _fisher_and_name_p(
         decisions, "decision", best_groups(callback), name_permutations, rng
     )
-    high = flatten(rates(decisions[decisions["truth"] == 1]))
-    low = flatten(rates(decisions[decisions["truth"] == 0]))
+    high, low = flatten(values(frames, "high")), flatten(values(frames, "low"))
     return {
         "callback_rate": flatten(callback),
         "impact_ratio": impact_ratios(callback),
-        "mean_score_ratio": impact_ratios(
-            by_group(decisions, "score", ATTRIBUTES, mean_of_prediction)
-        ),
+        "mean_score_ratio": impact_ratios(values(frames, "score")),
         "impact_ratio_p_fisher": fisher,
         "impact_ratio_p_names": by_name,
         "quality_gradient": {
             g: (h / low[g]) if low.get(g) else float("nan") for g, h in high.items()
         },
-        "demographic_parity_difference": differences(
-            decisions, "decision", ATTRIBUTES, selection_rate
-        ),
+        "demographic_parity_difference": differences(frames, "callback"),
     }
 
 
@@ -115,11 +118,15 @@ def homogenization(screened: pd.DataFrame) -> dict[str, float]:
 
 def hire_metrics(applicants: pd.DataFrame) -> dict[str, dict[str, float] | float]:
     """Per-round outcomes of the market for this round's applicants (one row each)."""
-    hired = rates(applicants, "hired")
+    frames = metric_frames(
+        applicants, "hired", ATTRIBUTES, {"hired": selection_rate, "tpr": true_positive_rate},
+        y_true="truth",
+    )  # fmt: skip
+    hired = values(frames, "hired")
     fisher, _ = _fisher_and_name_p(applicants, "hired", best_groups(hired), 0, None)
     return {
         "hire_rate": flatten(hired),
         "impact_ratio": impact_ratios(hired),
         "impact_ratio_p_fisher": fisher,
-        "tpr_gap": differences(applicants, "hired", ATTRIBUTES, true_positive_rate, "truth"),
+        "tpr_gap": differences(frames, "tpr"),
     }

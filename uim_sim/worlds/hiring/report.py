@@ -50,9 +50,9 @@ def section(ctx: Context) -> Section:
     rate = "callback_rate" if audit else "hire_rate"
     rate_label = "callback" if audit else "hire rate"
     columns = [
-        Column("impact_ratio", f"impact ratio, {target} [95 % CI]", "impact_ratio", target,
+        Column("impact_ratio", f"impact ratio {target} [95 % CI]", "impact_ratio", target,
                "interval"),
-        Column("null", "null band (95 %)", "impact_ratio_null_q025", target, "band",
+        Column("null", "null 95 %", "impact_ratio_null_q025", target, "band",
                upper="impact_ratio_null_q975"),
         Column(f"{rate}_{target}", f"{rate_label} {target}", rate, target),
         Column(f"{rate}_{reference}", f"{rate_label} {reference}", rate, reference),
@@ -121,7 +121,7 @@ def section(ctx: Context) -> Section:
         "fails the four-fifths rule. The null band is what the same pipeline gives by "
         "chance (permuted adaptation labels, or names reassigned to groups): an observed "
         "ratio inside it is not evidence of bias."
-        + (" `p (names, pooled)`: permutation test with the first name as the unit, pooled "
+        + (" `p names pooled`: permutation test with the first name as the unit, pooled "
            "over seeds." if audit else "")
         + (f" Heads adapted on `history` learned from historical decisions biased against "
            f"`{target}` applicants by the card's `history_bias`." if history else "")
@@ -139,5 +139,5 @@ def section(ctx: Context) -> Section:
             gap=(rate, reference, target),
         ),  # fmt: skip
         extra=pooled_name_p if audit else None,
-        extra_labels={"p_names_pooled": ("p (names, pooled)", "p")} if audit else {},
+        extra_labels={"p_names_pooled": ("p names pooled", "p")} if audit else {},
     )
