@@ -113,3 +113,16 @@ def best_groups(by_attr: dict[str, dict[str, float]]) -> dict[str, str]:
             best = max(values_, key=values_.get)
             out.update({g: best for g in values_})
     return out
+
+
+def group_means(
+    frame: pd.DataFrame, column: str, attributes: Sequence[str], overall: bool = False
+) -> dict[str, float]:
+    """The mean of a population's ``column`` (employment, skill, participation) per
+    value of each attribute column, and over everyone as group "" with ``overall``."""
+    out: dict[str, float] = {}
+    for attr in attributes:
+        out.update(frame.groupby(attr)[column].mean().astype(float).to_dict())
+    if overall:
+        out[""] = float(frame[column].mean()) if len(frame) else float("nan")
+    return out

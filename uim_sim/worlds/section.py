@@ -47,14 +47,20 @@ class Harm:
 
 
 @dataclass(frozen=True)
-class Forest:
-    """Per condition: the last step's mean and 95 % CI of ``metric`` for ``group``,
-    with an optional null band (``null_low``/``null_high`` metrics) and a line."""
+class FigureSpec:
+    """A figure: its file name (``NAME.png``), title, caption, and the metric drawn."""
 
     name: str
     title: str
     caption: str
     metric: str
+
+
+@dataclass(frozen=True)
+class Forest(FigureSpec):
+    """Per condition: the last step's mean and 95 % CI of ``metric`` for ``group``,
+    with an optional null band (``null_low``/``null_high`` metrics) and a line."""
+
     group: str
     xlabel: str
     line: float | None = None
@@ -64,26 +70,18 @@ class Forest:
 
 
 @dataclass(frozen=True)
-class GroupBars:
+class GroupBars(FigureSpec):
     """Per condition, bars of ``metric`` at the last step for each of ``groups``."""
 
-    name: str
-    title: str
-    caption: str
-    metric: str
     groups: Sequence[str]
     ylabel: str
 
 
 @dataclass(frozen=True)
-class OverTime:
+class OverTime(FigureSpec):
     """``metric`` per step (mean and 95 % band over seeds), a line per condition and
     group; one panel per agent card when ``panels_by_card``."""
 
-    name: str
-    title: str
-    caption: str
-    metric: str
     groups: Sequence[str]
     ylabel: str
     xlabel: str = "step"
@@ -92,13 +90,9 @@ class OverTime:
 
 
 @dataclass(frozen=True)
-class Heatmap:
+class Heatmap(FigureSpec):
     """Conditions × groups: ``metric`` at the last step."""
 
-    name: str
-    title: str
-    caption: str
-    metric: str
     groups: Sequence[str]
     label: str
 

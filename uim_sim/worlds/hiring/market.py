@@ -16,10 +16,11 @@ from operator import attrgetter
 import numpy as np
 import pandas as pd
 
+from uim_sim.metrics.fairness import group_means
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import ATTRIBUTE, GROUPS
 from uim_sim.worlds.hiring.agents import Applicant, Employer
-from uim_sim.worlds.hiring.metrics import ATTRIBUTES, hire_metrics, homogenization
+from uim_sim.worlds.hiring.metrics import hire_metrics, homogenization
 from uim_sim.worlds.hiring.params import MarketParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
@@ -145,9 +146,9 @@ class LabourMarket(HiringWorld):
         pop = self.population()
         mine = pop[ATTRIBUTE[self.params.disadvantaged]] == self.params.disadvantaged
         out = {
-            "employment_rate": _group_means(pop, "employed"),
-            "active_share": _group_means(pop, "active"),
-            "skill_mean": _group_means(pop, "skill"),
+            "employment_rate": group_means(pop, "employed", ATTRIBUTE_GROUPS),
+            "active_share": group_means(pop, "active", ATTRIBUTE_GROUPS),
+            "skill_mean": group_means(pop, "skill", ATTRIBUTE_GROUPS),
             # mean latent skill of the other group(s) minus the disadvantaged group's
             "skill_gap": float(pop.loc[~mine, "skill"].mean() - pop.loc[mine, "skill"].mean()),
         }
@@ -157,10 +158,3 @@ class LabourMarket(HiringWorld):
         if not decisions.empty:
             out.update({f"homogenization_{k}": v for k, v in homogenization(decisions).items()})
         return out
-
-
-def _group_means(population: pd.DataFrame, column: str) -> dict[str, float]:
-    out = {}
-    for attr in (*ATTRIBUTES, "group"):
-        out.update(population.groupby(attr)[column].mean().astype(float).to_dict())
-    return out

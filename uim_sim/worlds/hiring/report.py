@@ -48,14 +48,14 @@ def section(ctx: Context) -> Section:
     reference = REFERENCE[target]
     audit = ctx.param("mode") == "audit"
     rate = "callback_rate" if audit else "hire_rate"
-    rate_label = "callback" if audit else "hire rate"
+    rate_label = "callback" if audit else "hire"  # "callback rate", "hire rate"
     columns = [
         Column("impact_ratio", f"impact ratio {target} [95 % CI]", "impact_ratio", target,
                "interval"),
         Column("null", "null 95 %", "impact_ratio_null_q025", target, "band",
                upper="impact_ratio_null_q975"),
-        Column(f"{rate}_{target}", f"{rate_label} {target}", rate, target),
-        Column(f"{rate}_{reference}", f"{rate_label} {reference}", rate, reference),
+        Column(f"{rate}_{target}", f"{rate_label} rate {target}", rate, target),
+        Column(f"{rate}_{reference}", f"{rate_label} rate {reference}", rate, reference),
     ]  # fmt: skip
     if audit:
         columns.append(Column("mean_score_ratio", "mean score ratio", "mean_score_ratio", target))

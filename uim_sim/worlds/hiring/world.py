@@ -12,6 +12,7 @@ import numpy as np
 
 from uim_sim.cards import AgentCard, HeadSpec
 from uim_sim.lfm.heads import read_labelled_file
+from uim_sim.metrics.fairness import INTERSECTION
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import (
     ATTRIBUTE,
@@ -33,8 +34,8 @@ from uim_sim.worlds.stages import TrainingSet
 ZERO_SHOT = AgentCard(name="minilm_zero_shot", head=HeadSpec(kind="zero_shot"))
 # every group a rate is reported for: by race, by gender, and their intersection
 SUBGROUPS = (*RACES, *GENDERS, *(intersection(r, g) for r, g in GROUPS))
-# the groups of per-attribute differences (demographic parity, TPR gaps)
-ATTRIBUTE_GROUPS = (*ATTRIBUTES, "group")
+# race, gender and their intersection: the keys of per-attribute read-outs
+ATTRIBUTE_GROUPS = (*ATTRIBUTES, INTERSECTION)
 
 
 class HiringWorld(ScreeningWorld):

@@ -209,8 +209,8 @@ def silencing(posts: pd.DataFrame) -> dict[str, float]:
 
 
 def keep_impact_ratios(posts: pd.DataFrame) -> dict[str, float]:
-    """Share of each author group's posts left up over the best group's share: the
-    four-fifths comparison for moderation (the favourable outcome is staying up).
-    Users belong to one group, so there is no intersection to report."""
-    kept = posts.assign(kept=1 - posts["decision"])
-    return impact_ratios(by_group(kept, "kept", ("group",)))
+    """The four-fifths comparison for moderation: the share of each author group's
+    benign posts left up (1 − its silencing) over the best group's share. Users belong
+    to one group, so there is no intersection to report."""
+    benign = posts[posts["truth"] == 0]
+    return impact_ratios(by_group(benign.assign(kept=1 - benign["decision"]), "kept", ("group",)))

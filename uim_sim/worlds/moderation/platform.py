@@ -17,6 +17,7 @@ from operator import attrgetter
 import numpy as np
 import pandas as pd
 
+from uim_sim.metrics.fairness import group_means
 from uim_sim.vocab.identity import DIALECT, GROUPS, IDENTITY_GROUPS
 from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
 from uim_sim.worlds.moderation.metrics import silencing
@@ -212,11 +213,13 @@ class ModerationPlatform(ModerationWorld):
     def measure(self):
         pop = self.population()
         out = {
-            "participation": _group_means(pop, "participation"),
+            "participation": group_means(pop, "participation", ("group",), overall=True),
             "participation_ratio": self._participation_ratio(),
             "posts_per_user": self._posts_per_user(),
-            "active_share": _group_means(pop, "active"),
-            "toxicity_exposure": _group_means(pop.query("active"), "toxic_seen"),
+            "active_share": group_means(pop, "active", ("group",), overall=True),
+            "toxicity_exposure": group_means(
+                pop.query("active"), "toxic_seen", ("group",), overall=True
+            ),
             **self.appeal_counts,
         }
         posts = self.step_decisions()
@@ -240,16 +243,9 @@ class ModerationPlatform(ModerationWorld):
 
     def _participation_ratio(self) -> float:
         """Mean participation of the history's target groups over that of the others."""
-        rates = _group_means(self.population(), "participation")
+        rates = group_means(self.population(), "participation", ("group",), overall=True)
         targets = [g for g in GROUPS if g in self.params.history_targets]
         others = [g for g in GROUPS if g not in self.params.history_targets]
         mine = np.mean([rates.get(g, np.nan) for g in targets]) if targets else np.nan
         rest = np.mean([rates.get(g, np.nan) for g in others])
         return float(mine / rest) if rest > 0 else float("nan")
-
-
-def _group_means(frame: pd.DataFrame, column: str) -> dict[str, float]:
-    """Mean per group and overall (group "")."""
-    out = frame.groupby("group")[column].mean().astype(float).to_dict()
-    out[""] = float(frame[column].mean()) if len(frame) else float("nan")
-    return out

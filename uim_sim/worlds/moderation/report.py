@@ -43,10 +43,11 @@ def section(ctx: Context) -> Section:
             "false_positive_rate", SUBGROUPS, "false-positive rate",
         ),
         Heatmap(
-            "impact_ratio_by_group", "Posts left up, relative to the best-treated group",
-            "Share of each author group's posts left up over the best group's share "
-            "(the four-fifths comparison for moderation); below 0.80 fails the rule.",
-            "impact_ratio", GROUPS, "impact ratio (posts left up)",
+            "impact_ratio_by_group", "Benign posts left up, relative to the best-treated group",
+            "Share of each author group's benign posts left up (1 − silencing) over the "
+            "best group's share: the four-fifths comparison for moderation; below 0.80 "
+            "fails the rule.",
+            "impact_ratio", GROUPS, "impact ratio (benign posts left up)",
         ),
     ]  # fmt: skip
     if platform:
