@@ -111,6 +111,8 @@ class Context:
     spec: dict[str, Any]
     load_decisions: Callable[[], pd.DataFrame]
     _decisions: pd.DataFrame | None = field(default=None, repr=False)
+    _last: pd.DataFrame | None = field(default=None, repr=False)
+    _index: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def decisions(self) -> pd.DataFrame:
@@ -130,18 +132,20 @@ class Context:
 
     def last(self) -> pd.DataFrame:
         """The summary at each condition's last step."""
-        s = self.summary
-        return s[s["step"] == s.groupby("condition")["step"].transform("max")]
+        if self._last is None:
+            s = self.summary
+            self._last = s[s["step"] == s.groupby("condition")["step"].transform("max")]
+        return self._last
 
     def value(self, condition: str, metric: str, group: str = "") -> tuple[float, float, float]:
         """(mean, ci_low, ci_high) of a metric at the condition's last step (NaN if absent)."""
-        last = self.last()
-        hit = last[
-            (last["condition"] == condition) & (last["metric"] == metric) & (last["group"] == group)
-        ]
-        if hit.empty:
+        if self._index is None:
+            self._index = self.last().set_index(["condition", "metric", "group"]).sort_index()
+        key = (condition, metric, group)
+        if key not in self._index.index:
             return (np.nan, np.nan, np.nan)
-        row = hit.iloc[0]
+        row = self._index.loc[key]
+        row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
         return float(row["mean"]), float(row["ci_low"]), float(row["ci_high"])
 
 
