@@ -44,7 +44,10 @@ def _print_table(frame, title: str) -> None:
 
     table = Table(title=title, title_justify="left", box=None, header_style="bold")
     for i, column in enumerate(frame.columns):
-        table.add_column(str(column).replace("_", " "), justify="left" if i == 0 else "right")
+        # the first column names the condition: keep it whole, let other headers wrap
+        table.add_column(
+            str(column).replace("_", " "), justify="left" if i == 0 else "right", no_wrap=i == 0
+        )
     for row in frame.itertuples(index=False):
         table.add_row(*(fmt(v, 3) if isinstance(v, float) else str(v) for v in row))
     out_console.print(table)
