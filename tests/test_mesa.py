@@ -15,6 +15,8 @@ from uim_sim.worlds.hiring import AuditStudy, LabourMarket
 from uim_sim.worlds.hiring.agents import Applicant
 from uim_sim.worlds.moderation import ModerationPlatform, ModerationReference
 from uim_sim.worlds.moderation.agents import User
+from uim_sim.worlds.spread import SpreadPlatform, SpreadReference
+from uim_sim.worlds.spread.agents import Ranker
 
 SMALL = {
     AuditStudy: {"n_jobs": 2},
@@ -22,6 +24,9 @@ SMALL = {
                    "n_rounds": 3, "n_history": 60},
     ModerationPlatform: {"n_users": 40, "n_steps": 3, "n_moderators": 2, "n_history": 80},
     ModerationReference: {"n_history": 80},
+    SpreadPlatform: {"n_users": 400, "n_steps": 3, "items_per_step": 4, "mean_degree": 8,
+                     "n_history": 80},
+    SpreadReference: {"n_users": 400, "n_cascades": 5, "mean_degree": 8, "probability": 0.2},
 }  # fmt: skip
 
 
@@ -30,7 +35,13 @@ def tiny_card(checkpoint, world) -> AgentCard:
         return AgentCard(name="tiny", checkpoint=str(checkpoint), head=HeadSpec(kind="zero_shot"))
     head = HeadSpec(kind="zero_shot_contrast", positive=["awful"], negative=["kind"])
     rule = DecisionSpec(rule="threshold", threshold=0.0)
+    if world is SpreadPlatform:
+        rule = DecisionSpec(rule="top_share", share=0.5)
     return AgentCard(name="tiny", checkpoint=str(checkpoint), head=head, decision=rule)
+
+
+def tidy_has_rows(model) -> bool:
+    return len(model.metrics()) > 0
 
 
 def run_to_the_end(model, limit: int = 100):
@@ -65,6 +76,9 @@ def test_world_is_a_plain_mesa_model(world, tiny_checkpoint):
     assert list(frame["step"]) == list(range(steps + 1))  # collected at step 0 too
     for column, values in frame.items():
         assert all(isinstance(v, int | float) for v in values), column  # scalars only
+    if world is SpreadReference:  # population-level measures only
+        assert tidy_has_rows(model)
+        return
     grouped = [c for c in frame.columns if c.endswith("]")]
     assert grouped and all("[" in c for c in grouped)
     tidy = model.metrics()
@@ -74,8 +88,12 @@ def test_world_is_a_plain_mesa_model(world, tiny_checkpoint):
 
 @pytest.mark.parametrize(
     ("world", "agent", "column"),
-    [(LabourMarket, Applicant, "employed"), (ModerationPlatform, User, "participation")],
-    ids=["market", "platform"],
+    [
+        (LabourMarket, Applicant, "employed"),
+        (ModerationPlatform, User, "participation"),
+        (SpreadPlatform, Ranker, "card"),
+    ],
+    ids=["market", "platform", "spread"],
 )
 def test_agents_with_state_have_agent_reporters(world, agent, column, tiny_checkpoint):
     model = world(**SMALL[world], cards=tiny_card(tiny_checkpoint, world), rng=2)

@@ -8,6 +8,7 @@ Adding a mitigation is adding a class (and importing it here, so it registers).
 from uim_sim.mitigate.augmentation import DixonAugmentation
 from uim_sim.mitigate.base import REGISTRY, Mitigation, build, compose
 from uim_sim.mitigate.decision import GroupThresholds
+from uim_sim.mitigate.platform import FactCheck, ShareFriction, SourceDiverse
 from uim_sim.mitigate.projection import Inlp
 from uim_sim.mitigate.redaction import NameRedaction
 from uim_sim.mitigate.review import HumanReview
@@ -16,12 +17,15 @@ from uim_sim.mitigate.system import ModelDiversity
 __all__ = [
     "REGISTRY",
     "DixonAugmentation",
+    "FactCheck",
     "GroupThresholds",
     "HumanReview",
     "Inlp",
     "Mitigation",
     "ModelDiversity",
     "NameRedaction",
+    "ShareFriction",
+    "SourceDiverse",
     "build",
     "compose",
 ]

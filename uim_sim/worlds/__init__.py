@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 WORLDS = {
     "hiring": "uim_sim.worlds.hiring",
     "moderation": "uim_sim.worlds.moderation",
+    "spread": "uim_sim.worlds.spread",
 }
 
 

@@ -14,7 +14,14 @@ runner composes the mitigations of a run around them (Gymnasium-style wrapping):
 - ``review(scores, selected, truth, rng)``: which selections a human reviewer
   overturns before they take effect (system stage: e.g. human review of removals);
 - ``assign(cards, n_deciders, rng)``: which card, and which draw of its training
-  data, each decider carries (system stage: e.g. model diversity).
+  data, each decider carries (system stage: e.g. model diversity);
+- ``label(truth, age, rng)``: which items a fact-checker labels false this step
+  (system stage: e.g. fact-checks with a delay and a coverage);
+- ``share(probability, flagged)``: the probability that a user shares an item they
+  saw, given whether it is flagged (labelled or demoted) (system stage: e.g. sharing
+  friction);
+- ``rank(users, origin, priority)``: the priority of each (user, item) candidate in a
+  feed (decision stage: e.g. source-diverse feeds).
 """
 
 from __future__ import annotations
@@ -96,6 +103,21 @@ def one_model(cards: Sequence[AgentCard], n_deciders: int, rng: np.random.Genera
     return [(cards[0], 0)] * n_deciders
 
 
+def no_labels(truth: np.ndarray, age: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """No fact-checker: nothing is labelled."""
+    return np.zeros(len(truth), dtype=bool)
+
+
+def keep_probability(probability: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """No friction: a flagged item is shared as readily as any other."""
+    return probability
+
+
+def keep_priority(users: np.ndarray, origin: np.ndarray, priority: np.ndarray) -> np.ndarray:
+    """Feeds ranked by the ranker's priority alone."""
+    return priority
+
+
 @dataclass(frozen=True)
 class Stages:
     prepare_training: Callable[[TrainingSet, np.random.Generator], TrainingSet] = keep_training
@@ -104,3 +126,6 @@ class Stages:
     decide: Callable[..., np.ndarray] = select
     assign: Callable[..., list[tuple[AgentCard, int]]] = one_model
     review: Callable[..., np.ndarray] = no_review
+    label: Callable[..., np.ndarray] = no_labels
+    share: Callable[..., np.ndarray] = keep_probability
+    rank: Callable[..., np.ndarray] = keep_priority

@@ -61,8 +61,9 @@ class Network:
         rows, cols = np.concatenate([lo, hi]), np.concatenate([hi, lo])
         data = np.ones(len(rows), dtype=np.bool_)
         adjacency = sp.csr_array((data, (rows, cols)), shape=(n, n))
-        adjacency.indices = adjacency.indices.astype(np.int32)
-        adjacency.indptr = adjacency.indptr.astype(np.int64)
+        index = np.int32 if adjacency.nnz < np.iinfo(np.int32).max else np.int64
+        adjacency.indices = adjacency.indices.astype(index)  # scipy wants one index dtype
+        adjacency.indptr = adjacency.indptr.astype(index)
         return cls(adjacency, np.asarray(community, dtype=np.int16))
 
     @classmethod

@@ -1,0 +1,75 @@
+"""News items of the spread world: a claim on a topic, true or false as the world
+says, written in the style of a community (its dateline), with or without a
+credibility cue that matches its truth. Texts come from `uim_sim.vocab.news`, so a
+checkpoint scores few distinct texts however many users see them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from uim_sim.vocab.news import COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES, STYLES, TOPICS
+
+CLAIMS = tuple(claim for claims in TOPICS.values() for claim in claims)
+TOPIC_OF = {claim: topic for topic, claims in TOPICS.items() for claim in claims}
+
+
+def render(claim: str, style: str, cue: str = "") -> str:
+    """``hillcrest news: the bridge will close next week, as shared in a viral post.``"""
+    opening, closing = STYLES[style]
+    text = f"{opening} {claim}" + (f", {cue}" if cue else "")
+    return f"{text}{(' ' + closing) if closing else ''}."
+
+
+def marker(style: str) -> str:
+    """The word of a style a redaction replaces (its community's name)."""
+    return STYLES[style][0].split(" ")[0]
+
+
+def draw_items(
+    n: int,
+    origin: np.ndarray,
+    false_share: float,
+    cue_share: float,
+    restyle: bool,
+    rng: np.random.Generator,
+) -> list[dict]:
+    """``n`` new items posted by users of communities ``origin`` (indices): truth,
+    claim, cue (credible for a true item, dubious for a false one, with probability
+    ``cue_share``) and the text in the poster's style (the other community's with
+    ``restyle``)."""
+    draws = rng.random((n, 2))
+    claims = rng.integers(len(CLAIMS), size=n)
+    cues = rng.integers(2, size=n)
+    items = []
+    for k in range(n):
+        true = bool(draws[k, 0] >= false_share)
+        cue = ""
+        if draws[k, 1] < cue_share:
+            cue = (CREDIBLE_CUES if true else DUBIOUS_CUES)[cues[k]]
+        community = COMMUNITIES[int(origin[k])]
+        style = COMMUNITIES[1 - int(origin[k])] if restyle else community
+        claim = CLAIMS[claims[k]]
+        items.append(
+            {
+                "truth": int(true),
+                "community": community,
+                "style": style,
+                "claim": claim,
+                "topic": TOPIC_OF[claim],
+                "cue": "none" if not cue else ("credible" if true else "dubious"),
+                "text": render(claim, style, cue),
+                "span": marker(style),
+            }
+        )
+    return items
+
+
+def catalogue() -> list[tuple[str, str]]:
+    """Every (text, style marker) an item can have: claims × styles × cues."""
+    cues = ("", *CREDIBLE_CUES, *DUBIOUS_CUES)
+    return [
+        (render(claim, style, cue), marker(style))
+        for claim in CLAIMS
+        for style in STYLES
+        for cue in cues
+    ]

@@ -1,0 +1,86 @@
+"""Parameters of the information-spread world: the users' network (shared by both
+modes), the reference cascade, and the platform."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from uim_sim.schema import Probability, Strict
+from uim_sim.vocab.news import COMMUNITIES
+
+Community = Literal[COMMUNITIES]
+
+
+class NetworkParams(Strict):
+    """Who follows whom. ``graph``: a stochastic ``block`` model (one block per
+    community; ``homophily`` is the expected share of a user's ties inside their own
+    community: echo chambers as it nears 1), ``barabasi_albert`` (preferential
+    attachment), ``watts_strogatz`` (a rewired ring), or an edge-list ``file``.
+    ``community_shares``: the share of users in each community (``riverside``,
+    ``hillcrest``); outside the block model, users are assigned at random."""
+
+    n_users: Annotated[int, Field(ge=10, le=50_000_000)] = 10_000
+    graph: Literal["block", "barabasi_albert", "watts_strogatz", "file"] = "block"
+    mean_degree: Annotated[float, Field(gt=0.0, le=1000.0)] = 20.0
+    homophily: Probability = 0.9
+    rewiring: Probability = 0.1
+    community_shares: list[Annotated[float, Field(gt=0.0, le=1.0)]] = [0.5, 0.5]
+    edge_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NetworkParams:
+        if len(self.community_shares) > len(COMMUNITIES):
+            raise ValueError(f"community_shares: at most {len(COMMUNITIES)} communities")
+        if abs(sum(self.community_shares) - 1.0) > 1e-6:
+            raise ValueError(
+                f"community_shares must sum to 1 (they sum to {sum(self.community_shares)})"
+            )
+        if (self.graph == "file") != (self.edge_file is not None):
+            raise ValueError("graph: file goes with edge_file: PATH (and edge_file only with it)")
+        if self.mean_degree >= self.n_users:
+            raise ValueError(f"mean_degree ({self.mean_degree}) must be below n_users")
+        return self
+
+
+class CascadeParams(NetworkParams):
+    """The reference mode: independent cascades with one fixed probability per edge,
+    no model (comparable with NDlib's and CyNetDiff's independent cascade)."""
+
+    mode: Literal["reference"] = "reference"
+    n_cascades: Annotated[int, Field(ge=1, le=100_000)] = 50
+    probability: Probability = 0.05
+    max_hops: Annotated[int, Field(ge=1, le=10_000)] = 100
+
+
+class PlatformParams(NetworkParams):
+    """The platform over ``n_steps``: users post news items, the ranker carrying a
+    checkpoint promotes or demotes them, feeds show each user up to ``feed_size``
+    items a step (promoted first), users share what they see, their followers see it
+    next.
+
+    Sharing a seen item happens with probability ``share_true`` or ``share_false``
+    (the base rates: false news is more novel, Vosoughi et al. 2018) times the user's
+    propensity (log-normal, mean 1, spread ``propensity_spread``), times ``demotion``
+    if the ranker demoted the item. ``restyle`` writes every item in the style of the
+    other community (the counterfactual of "the same items in the other style")."""
+
+    mode: Literal["world"] = "world"
+    n_steps: Annotated[int, Field(ge=1, le=10_000)] = 30
+    items_per_step: Annotated[int, Field(ge=1, le=10_000)] = 10
+    false_share: Probability = 0.3
+    cue_share: Probability = 0.5
+    restyle: bool = False
+    lifetime: Annotated[int, Field(ge=1, le=1000)] = 8
+    feed_size: Annotated[int, Field(ge=1, le=1000)] = 5
+    share_true: Probability = 0.06
+    share_false: Probability = 0.09
+    propensity_spread: Annotated[float, Field(ge=0.0, le=3.0)] = 0.5
+    demotion: Probability = 0.3
+    n_rankers: Annotated[int, Field(ge=1, le=1000)] = 1
+    reach_k: Annotated[int, Field(ge=1)] = 100
+    # the historical fact-checks adapted heads learn from
+    n_history: Annotated[int, Field(ge=40)] = 1000
+    disadvantaged: Community = "hillcrest"

@@ -1,0 +1,311 @@
+"""The information-spread platform, as a Mesa model.
+
+Users (array state: community, propensity to share, what they have seen) post news
+items, true or false, in their community's style. The ranker, a Mesa agent carrying
+a checkpoint, scores every new item (one engine call a step, once per distinct text)
+and promotes or demotes it. Each user's feed shows up to ``feed_size`` of the items
+their neighbours shared last, promoted first; users share what they see with a
+probability that depends on the item's truth (base rates), their propensity, and
+whether the item was demoted or labelled; whoever shares exposes their neighbours
+next. Nothing forces false items to spread more: only the base rates, the ranker's
+judgments and the stage hooks (fact-checks, friction, diverse feeds) do.
+
+Measures per step: mean reach of items by truth × community of origin, the share of
+users exposed to any true or false item; at the last step the reach, depth, speed
+and size of cascades, Vosoughi et al.'s false-to-true reach ratio, the suppression
+of each community's true items (the spread world's impact ratio) with a null band,
+and the concentration of exposure (Gini).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from uim_sim.cards import AgentCard
+from uim_sim.lfm.heads import read_labelled_file
+from uim_sim.vocab.news import COMMUNITIES
+from uim_sim.worlds.screening import score_proposals
+from uim_sim.worlds.spread.agents import FactChecker, Ranker
+from uim_sim.worlds.spread.cascade import neighbours
+from uim_sim.worlds.spread.items import catalogue, draw_items
+from uim_sim.worlds.spread.metrics import gini, kind, reach_summary, suppression, suppression_null
+from uim_sim.worlds.spread.params import PlatformParams
+from uim_sim.worlds.spread.world import CREDIBLE, SpreadWorld
+from uim_sim.worlds.stages import TrainingSet
+
+KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
+
+
+class SpreadPlatform(SpreadWorld):
+    """A platform where news spreads through ranked feeds.
+    ``SpreadPlatform(n_users=20_000, rng=1)`` builds one (see `PlatformParams`); it
+    stops running after ``n_steps``."""
+
+    Params = PlatformParams
+    hooks: ClassVar[frozenset[str]] = frozenset(
+        {"prepare_training", "prepare_text", "debias", "decide", "assign", "label", "share",
+         "rank"}
+    )  # fmt: skip
+    agent_reporters = {Ranker: {"card": lambda r: r.screener.card.name}}
+
+    def setup(self) -> None:
+        p = self.params
+        self._network()
+        spread = p.propensity_spread
+        self.propensity = self.population_rng.lognormal(
+            -(spread**2) / 2, spread, size=self.n_users
+        ).astype(np.float32)
+        self.seen_count = np.zeros(self.n_users, dtype=np.int32)
+        self.seen = {"true": np.zeros(self.n_users, bool), "false": np.zeros(self.n_users, bool)}
+        self.rankers = [Ranker(self, s) for s in self._screeners(p.n_rankers)]
+        self.fact_checker = FactChecker(self)
+        # every text an item can have, scored once by each ranker (one engine call):
+        # the cost grows with distinct texts, not with items, users or exposures
+        texts = [self.stages.prepare_text(text, (span,)) for text, span in catalogue()]
+        for ranker in self.rankers:
+            score_proposals([ranker.screener] * len(texts), texts, [CREDIBLE] * len(texts))
+        self.items: list[dict] = []  # every item: its record and its spreading state
+        self.live: list[int] = []
+        # what is posted (posters, truths, claims, cues) has a stream of its own, so arms
+        # of one seed post the same items whatever their rankings did (common random
+        # numbers: e.g. the same items in their own style and restyled)
+        self.items_rng = np.random.default_rng([self.seed, 6])
+
+    # ------------------------------------------------------------ adaptation data
+
+    def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
+        """Historical fact-checks of items (``history``: labels agree with the truth
+        92 % of the time, and items of the disadvantaged community are labelled false
+        more often by ``history_bias`` in log-odds), or a researcher's labelled file."""
+        p = self.params
+        if card.head.train_on == "file":
+            texts, labels = read_labelled_file(
+                card.head.file, card.head.text_column, card.head.label_column
+            )
+            spans = [tuple(c for c in COMMUNITIES if c in t) for t in texts]
+            protected = np.array([p.disadvantaged in s for s in spans])
+            data = TrainingSet(texts, labels, spans, protected, groups=protected.astype(int))
+        else:
+            rng = np.random.default_rng([self.seed, 1, draw])
+            origin = rng.integers(len(p.community_shares), size=p.n_history)
+            items = draw_items(p.n_history, origin, p.false_share, p.cue_share, False, rng)
+            truth = np.array([i["truth"] for i in items])
+            mine = np.array([i["community"] == p.disadvantaged for i in items])
+            logit = 2.5 * (2 * truth - 1) - card.head.history_bias * mine
+            labels = (rng.random(p.n_history) < 1 / (1 + np.exp(-logit))).astype(int)
+            data = TrainingSet(
+                [i["text"] for i in items], labels, [(i["span"],) for i in items], mine,
+                groups=origin,
+            )  # fmt: skip
+        if self.null_draw is not None:
+            rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
+            data = replace(data, labels=rng.permutation(data.labels))
+        return data
+
+    # ------------------------------------------------------------ one step
+
+    def step(self) -> None:
+        """Users post; the ranker scores the new items (one engine call) and promotes or
+        demotes them; fact-checkers label; feeds show, users share; old items expire."""
+        self.round += 1
+        self._step_start = len(self.decisions)
+        new = self._post()
+        self._assess(new)
+        self._label()
+        self._spread()
+        self._expire(final=self.round >= self.params.n_steps)
+        if self.round >= self.params.n_steps:
+            self.running = False
+        self.datacollector.collect(self)
+
+    def _post(self) -> list[int]:
+        """``items_per_step`` users, drawn at random, each post an item."""
+        p, rng = self.params, self.items_rng
+        posters = rng.integers(self.n_users, size=p.items_per_step)
+        drawn = draw_items(
+            p.items_per_step, self.community[posters], p.false_share, p.cue_share, p.restyle,
+            rng,
+        )  # fmt: skip
+        ids = []
+        for poster, item in zip(posters, drawn):
+            exposed = np.zeros(self.n_users, dtype=bool)
+            exposed[poster] = True
+            item.update(
+                id=len(self.items), born=self.round, poster=int(poster), reach=1, depth=0,
+                time_to_k=np.nan, labelled=False, exposed=exposed,
+                frontier=np.array([poster], dtype=np.int64),
+            )  # fmt: skip
+            self.items.append(item)
+            self.live.append(item["id"])
+            ids.append(item["id"])
+        return ids
+
+    def _assess(self, ids: list[int]) -> None:
+        """Score every new item (one engine call) and let each ranker shard decide its
+        pool: promote or demote (the decision stage)."""
+        items = [self.items[i] for i in ids]
+        texts = [self.stages.prepare_text(it["text"], (it["span"],)) for it in items]
+        rankers = [self.rankers[i % len(self.rankers)] for i in ids]
+        scores = score_proposals([r.screener for r in rankers], texts, [CREDIBLE] * len(texts))
+        promoted = np.zeros(len(ids), dtype=bool)
+        for ranker in dict.fromkeys(rankers):
+            pool = np.array([r is ranker for r in rankers])
+            communities = np.array([it["community"] for it in items])[pool]
+            promoted[pool] = ranker.promote(scores[pool], communities)
+        for it, ranker, score, promote in zip(items, rankers, scores, promoted):
+            it.update(score=float(score), promoted=bool(promote), row=len(self.decisions))
+            self.decisions.append({
+                "step": self.round,
+                "decider": ranker.unique_id,
+                "subject": it["id"],
+                "group": it["community"],
+                "style": it["style"],
+                "topic": it["topic"],
+                "cue": it["cue"],
+                "text": it["text"],
+                "checkpoint": ranker.screener.card.checkpoint,
+                "card": ranker.screener.card.name,
+                "score": float(score),
+                "decision": int(promote),
+                "truth": it["truth"],
+                "labelled_step": -1,
+                "reach": 1,
+                "depth": 0,
+                "time_to_k": np.nan,
+            })  # fmt: skip
+
+    def _label(self) -> None:
+        """Fact-checkers label items (the label stage); a labelled item is demoted."""
+        live = [self.items[i] for i in self.live if not self.items[i]["labelled"]]
+        if not live:
+            return
+        truth = np.array([it["truth"] for it in live])
+        age = np.array([self.round - it["born"] for it in live])
+        for it, labelled in zip(live, self.fact_checker.label(truth, age)):
+            if labelled:
+                it.update(labelled=True, promoted=False)
+                self.decisions[it["row"]]["labelled_step"] = self.round
+
+    def _spread(self) -> None:
+        """Candidates (followers of last step's sharers, not yet exposed) compete for
+        feed slots; the seen are exposed and may share."""
+        p, rng = self.params, self.decision_rng
+        live = [self.items[i] for i in self.live]
+        users, which = [], []
+        for k, it in enumerate(live):
+            fresh = neighbours(self.adjacency, it["frontier"])
+            fresh = np.unique(fresh[~it["exposed"][fresh]])
+            users.append(fresh)
+            which.append(np.full(len(fresh), k, dtype=np.int32))
+        users = np.concatenate(users) if users else np.zeros(0, dtype=np.int64)
+        which = np.concatenate(which) if which else np.zeros(0, dtype=np.int32)
+        promoted = np.array([it["promoted"] for it in live], dtype=bool)
+        score = np.array([it["score"] for it in live])
+        origin = np.array([COMMUNITIES.index(it["community"]) for it in live])
+        priority = promoted[which] * 10.0 + score[which]
+        priority = self.stages.rank(users, origin[which], priority)
+        order = np.lexsort((rng.random(len(users)), -priority, users))
+        users, which = users[order], which[order]
+        first = np.r_[True, users[1:] != users[:-1]] if len(users) else np.zeros(0, bool)
+        start = np.maximum.accumulate(np.where(first, np.arange(len(users)), 0))
+        shown = (np.arange(len(users)) - start) < p.feed_size
+        users, which = users[shown], which[shown]
+        np.add.at(self.seen_count, users, 1)
+        truth = np.array([it["truth"] for it in live], dtype=bool)
+        self.seen["true"][users[truth[which]]] = True
+        self.seen["false"][users[~truth[which]]] = True
+        base = np.where(truth, p.share_true, p.share_false)[which]
+        flagged = (~promoted)[which]
+        probability = base * self.propensity[users] * np.where(flagged, p.demotion, 1.0)
+        probability = self.stages.share(probability, flagged)
+        shares = rng.random(len(users)) < probability
+        by_item = np.argsort(which, kind="stable")
+        users, which, shares = users[by_item], which[by_item], shares[by_item]
+        cuts = np.searchsorted(which, np.arange(len(live) + 1))
+        for k, it in enumerate(live):
+            seen_now = users[cuts[k] : cuts[k + 1]]
+            shared = seen_now[shares[cuts[k] : cuts[k + 1]]]
+            it["exposed"][seen_now] = True
+            it["reach"] += len(seen_now)
+            it["frontier"] = shared
+            if len(seen_now):
+                it["depth"] += 1
+            if np.isnan(it["time_to_k"]) and it["reach"] >= p.reach_k:
+                it["time_to_k"] = self.round - it["born"]
+
+    def _expire(self, final: bool = False) -> None:
+        """Items past their lifetime (all of them at the end) leave the feeds: their
+        final reach, depth and speed go into the decision table."""
+        keep = []
+        for i in self.live:
+            it = self.items[i]
+            if final or self.round - it["born"] + 1 >= self.params.lifetime:
+                row = self.decisions[it["row"]]
+                row.update(reach=it["reach"], depth=it["depth"], time_to_k=it["time_to_k"])
+                it["exposed"] = it["frontier"] = None  # free the per-user state
+            else:
+                keep.append(i)
+        self.live = keep
+
+    # ------------------------------------------------------------ read-outs
+
+    def item_table(self) -> pd.DataFrame:
+        """Every item so far, with its current reach (final for expired items)."""
+        return pd.DataFrame(
+            {
+                "group": it["community"],
+                "truth": it["truth"],
+                "reach": it["reach"],
+                "depth": it["depth"],
+                "time_to_k": it["time_to_k"],
+                "decision": int(it.get("promoted", False) and not it["labelled"]),
+                "score": it.get("score", np.nan),
+            }
+            for it in self.items
+        )
+
+    def measures(self):
+        truths = ("true", "false")
+        return {
+            "mean_reach": KINDS,
+            "exposed_share": truths,
+            "live_items": None,
+            "reach": (*KINDS, *truths),
+            "depth": truths,
+            "size_q50": truths,
+            "size_q90": truths,
+            "reached_k_share": truths,
+            "time_to_k": truths,
+            "promoted_share": KINDS,
+            "mean_score": KINDS,
+            "false_true_reach_ratio": None,
+            "impact_ratio": COMMUNITIES,
+            "impact_ratio_null_q025": COMMUNITIES,
+            "impact_ratio_null_q975": COMMUNITIES,
+            "impact_ratio_null_p": COMMUNITIES,
+            "exposure_gini": None,
+        }
+
+    def measure(self):
+        out: dict = {
+            "exposed_share": {t: float(s.mean()) for t, s in self.seen.items()},
+            "live_items": float(len(self.live)),
+        }
+        if not self.items:
+            return out
+        items = self.item_table()
+        out["mean_reach"] = (
+            items.assign(kind=kind(items["truth"], items["group"]))
+            .groupby("kind")["reach"].mean().astype(float).to_dict()
+        )  # fmt: skip
+        if not self.running or self.round >= self.params.n_steps:
+            out.update(reach_summary(items))
+            out["impact_ratio"] = suppression(items)
+            null = suppression_null(items, self.permutations, self.statistics_rng)
+            out.update({f"impact_ratio_null_{k}": v for k, v in null.items()})
+            out["exposure_gini"] = gini(self.seen_count)
+        return out

@@ -1,0 +1,102 @@
+"""The spread world's section of the report: what the headline shows, which figures,
+and how to read them."""
+
+from __future__ import annotations
+
+from uim_sim.vocab.news import COMMUNITIES
+from uim_sim.worlds.section import Column, Context, Forest, GroupBars, Harm, OverTime, Section
+
+KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
+
+
+def section(ctx: Context) -> Section:
+    if ctx.param("mode") == "reference":
+        return Section(
+            title="Information spread: reference cascades",
+            columns=[
+                Column("size_mean", "final size, mean [95 % CI]", "size_mean", kind="interval"),
+                Column("size_q50", "median size", "size_q50"),
+                Column("size_q90", "90th percentile", "size_q90"),
+                Column("depth_mean", "depth (hops)", "depth_mean"),
+            ],
+            figures=[
+                Forest(
+                    "cascade_size",
+                    "Final size of independent cascades",
+                    "Mean final size (users reached, the seed included) of the independent "
+                    "cascades of each condition, with a 95 % t-interval over seeds.",
+                    "size_mean",
+                    "",
+                    "users reached",
+                ),
+            ],  # fmt: skip
+            text="World `spread` (reference mode): independent cascades with one fixed "
+            "edge probability and no model (Kempe et al. 2003), on the platform's network.",
+        )
+    target = ctx.param("disadvantaged")
+    other = next(c for c in COMMUNITIES if c != target)
+    columns = [
+        Column("impact_ratio", f"true items' reach, {target} / {other} [95 % CI]",
+               "impact_ratio", target, "interval"),
+        Column("null", "null 95 %", "impact_ratio_null_q025", target, "band",
+               upper="impact_ratio_null_q975"),
+        Column(f"reach_true_{target}", f"reach true {target}", "reach", f"true_{target}"),
+        Column(f"reach_true_{other}", f"reach true {other}", "reach", f"true_{other}"),
+        Column("reach_false", "reach false", "reach", "false"),
+        Column("false_true", "false / true reach [95 % CI]", "false_true_reach_ratio",
+               kind="interval"),
+        Column("promoted", f"promoted true {target}", "promoted_share", f"true_{target}"),
+        Column("gini", "exposure Gini", "exposure_gini"),
+    ]  # fmt: skip
+    figures = [
+        Forest(
+            "impact_ratio", f"Reach of {target}'s true items relative to {other}'s",
+            f"Mean reach (distinct users exposed) of true items posted by {target} users "
+            f"over that of {other}'s, mean and 95 % t-interval over seeds; grey: 95 % band "
+            "of the same ratio with community labels permuted over the true items (what "
+            "chance alone gives); the dashed line is four fifths.",
+            "impact_ratio", target, f"reach ratio of {target}'s true items",
+            line=0.8, line_label="four fifths", null_low="impact_ratio_null_q025",
+            null_high="impact_ratio_null_q975",
+        ),
+        OverTime(
+            "reach_over_time", "Reach over time, by item truth and community of origin",
+            "Mean reach of the items posted so far, per step; one line per condition and "
+            "kind of item (solid: true, dashed: false; the two communities in turn); mean "
+            "over seeds with a 95 % band.",
+            "mean_reach", KINDS, "mean reach (users exposed)",
+        ),
+        GroupBars(
+            "reach", "Final reach by item truth and community of origin",
+            "Mean final reach of items by truth and the community that posted them; bars: "
+            "mean over seeds, whiskers: 95 % t-interval.",
+            "reach", KINDS, "users exposed per item",
+        ),
+        GroupBars(
+            "promoted_share", "What the ranker promoted",
+            "Share of items the ranker promoted (its card's decision rule on its "
+            "credibility score), by truth and community of origin.",
+            "promoted_share", KINDS, "share promoted",
+        ),
+    ]  # fmt: skip
+    text = (
+        "World `spread`. The headline is the suppression of true news by community: the "
+        f"mean reach of `{target}`'s true items over `{other}`'s (the spread world's "
+        "impact ratio; below 0.80 fails four fifths), beside a null band that permutes "
+        "community labels over the true items. `false / true reach` is Vosoughi et al.'s "
+        "(2018) headline ratio. Reach counts distinct users exposed; the exposure Gini is "
+        "over users' counts of items seen."
+    )
+    return Section(
+        title="Information spread",
+        columns=columns,
+        figures=figures,
+        text=text,
+        harm=Harm(
+            "impact_ratio",
+            target,
+            f"reach of {target}'s true items over {other}'s",
+            line=0.8,
+            gap=("reach", f"true_{other}", f"true_{target}"),
+        ),  # fmt: skip
+    )

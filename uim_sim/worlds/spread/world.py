@@ -1,0 +1,61 @@
+"""What the spread platform and its reference cascade share: the users' network,
+built from the parameters (or an edge list), and each user's community."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec
+from uim_sim.worlds.base import ScreeningWorld
+from uim_sim.worlds.spread.network import (
+    Network,
+    barabasi_albert,
+    read_edge_list,
+    stochastic_block,
+    watts_strogatz,
+)
+
+CREDIBLE = "A credible news report, confirmed by official sources and reporters."
+DUBIOUS = "An anonymous rumor, shared in a viral post without any source."
+ZERO_SHOT = AgentCard(
+    name="minilm_credibility_zero_shot",
+    head=HeadSpec(kind="zero_shot_contrast", positive=[CREDIBLE], negative=[DUBIOUS]),
+    decision=DecisionSpec(rule="top_share", share=0.7),
+)
+
+
+def build_network(params, rng: np.random.Generator) -> Network:
+    """The users' graph of ``params`` (a `NetworkParams`), with communities."""
+    shares = np.asarray(params.community_shares, dtype=float)
+    if params.graph == "file":
+        network = read_edge_list(params.edge_file)
+        n = network.n_users
+        community = rng.choice(len(shares), size=n, p=shares / shares.sum())
+        return Network(network.adjacency, community.astype(np.int16))
+    n = params.n_users
+    if params.graph == "block":
+        sizes = np.floor(shares * n).astype(int)
+        sizes[-1] = n - sizes[:-1].sum()
+        k = len(sizes)
+        within = params.mean_degree * (params.homophily if k > 1 else 1.0)
+        p_in = min(1.0, within / max(1, int(sizes.mean()) - 1))
+        p_out = min(1.0, params.mean_degree * (1 - params.homophily) / max(1, n - n / k))
+        return stochastic_block(sizes.tolist(), p_in, p_out if k > 1 else 0.0, rng)
+    community = rng.choice(len(shares), size=n, p=shares / shares.sum()).astype(np.int16)
+    if params.graph == "barabasi_albert":
+        return barabasi_albert(n, max(1, round(params.mean_degree / 2)), rng, community)
+    k = max(2, 2 * round(params.mean_degree / 2))
+    return watts_strogatz(n, k, params.rewiring, rng, community)
+
+
+class SpreadWorld(ScreeningWorld):
+    """Base of `SpreadPlatform` and `SpreadReference`: the network is built in
+    ``setup`` from the population stream."""
+
+    default_card = ZERO_SHOT
+
+    def _network(self) -> None:
+        self.network = build_network(self.params, self.population_rng)
+        self.adjacency = self.network.adjacency
+        self.community = self.network.community
+        self.n_users = self.network.n_users
