@@ -202,14 +202,11 @@ def test_demotion_and_fact_checks_lower_reach(tiny_checkpoint):
     assert friction < base
 
 
-def test_source_diverse_feeds_take_each_community_in_turn():
+def test_source_diverse_feeds_give_every_community_a_quota(tiny_checkpoint):
     stages = compose([SourceDiverse(NoParams())])
-    users = np.array([0, 0, 0, 0, 1])
-    origin = np.array([0, 0, 0, 1, 1])
-    priority = np.array([9.0, 8.0, 7.0, 1.0, 5.0])
-    ranked = stages.rank(users, origin, priority)
-    top_two = np.argsort(-ranked[:4])[:2]
-    assert set(top_two) == {0, 3}  # the best of each community first
+    assert stages.feed_quota(2, 5) == 3 and compose([]).feed_quota(2, 5) is None
+    world = SpreadPlatform(**SMALL, cards=card(tiny_checkpoint), stages=stages, rng=11)
+    assert world.run_for().seen_count.max() <= SMALL["n_steps"] * world.params.feed_size
 
 
 def test_spread_mitigations_are_refused_elsewhere(project):
@@ -243,3 +240,33 @@ def project_checkpoint(project) -> str:
     import yaml
 
     return yaml.safe_load((project / "agents" / "tiny_zero_shot.yaml").read_text())["checkpoint"]
+
+
+def test_a_bad_edge_file_is_one_line_naming_the_line(project, tmp_path):
+    from typer.testing import CliRunner
+
+    from uim_sim.cli import app
+
+    edges = tmp_path / "follows.csv"
+    edges.write_text("1,2\n2,3\n4\n")
+    spec = write_yaml(project / "scenarios" / "edges.yaml", {
+        "name": "edges", "world": "spread", "agents": ["tiny_zero_shot"],
+        "params": {"mode": "reference", "graph": "file", "edge_file": str(edges)},
+    })  # fmt: skip
+    result = CliRunner().invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "follows.csv: line 3: expected two node ids" in result.output
+    edges.write_text("1,2\n2,3\n3,4\n")
+    assert CliRunner().invoke(app, ["validate", str(spec)]).exit_code == 0
+
+
+def test_csr_is_built_in_chunks_exactly_as_networkx_would(monkeypatch):
+    import uim_sim.worlds.spread.network as network
+
+    monkeypatch.setattr(network, "CHUNK", 97)  # many chunks: the running ranks carry over
+    graph = nx.gnm_random_graph(300, 1200, seed=1)
+    ours = Network.from_networkx(graph).adjacency
+    theirs = nx.to_scipy_sparse_array(graph, nodelist=range(300), format="csr").astype(bool)
+    assert (ours != theirs).nnz == 0
+    rows = np.split(ours.indices, ours.indptr[1:-1])
+    assert all((np.diff(row) > 0).all() for row in rows)  # each row ascending

@@ -76,31 +76,22 @@ class ShareFriction(Mitigation):
 
 
 class SourceDiverse(Mitigation):
-    """Each feed draws from every community of origin in turn: a user's candidates are
-    ranked within each community, and the feed takes the best of each community
-    before the second best of any (source-diverse ranking), so a ranker that scores
-    one community's style low cannot crowd it out of a feed."""
+    """Each feed draws from every community of origin: items of one community may take
+    at most an equal share of a feed's slots (rounded up) before the others had their
+    turn, so a ranker that scores one community's style low cannot crowd it out of a
+    feed (source-diverse ranking)."""
 
     name = "source_diverse"
     stage = "decision"
-    hook = "rank"
+    hook = "feed_quota"
     summary = "feeds take items from every community of origin in turn"
 
     def apply(self, stages: Stages) -> Stages:
-        inner = stages.rank
+        inner = stages.feed_quota
 
-        def rank(users, origin, priority):
-            priority = np.asarray(inner(users, origin, priority), dtype=float)
-            if len(priority) == 0:
-                return priority
-            # rank within (user, origin) by priority; earlier ranks first, ties by priority
-            order = np.lexsort((-priority, origin, users))
-            key_u, key_o = users[order], origin[order]
-            first = np.r_[True, (key_u[1:] != key_u[:-1]) | (key_o[1:] != key_o[:-1])]
-            start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-            within = np.empty(len(order), dtype=float)
-            within[order] = np.arange(len(order)) - start
-            span = priority.max() - priority.min() + 1.0
-            return -within * span + priority
+        def feed_quota(n_communities, feed_size):
+            quota = -(-feed_size // max(1, n_communities))
+            outer = inner(n_communities, feed_size)
+            return quota if outer is None else min(quota, outer)
 
-        return replace(stages, rank=rank)
+        return replace(stages, feed_quota=feed_quota)

@@ -56,13 +56,24 @@ def rank_correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+def _curve(row) -> str:
+    grid = json.loads(row["grid"]) if isinstance(row["grid"], str) else {}
+    extra = ",".join(f"{k}={v}" for k, v in grid.items() if not k.startswith("corpus."))
+    label = row["card"] if row["mitigation"] == "none" else f"{row['card']} · {row['mitigation']}"
+    return f"{label} · {extra}" if extra else label
+
+
 def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Harm,
                   folder: Path) -> DoseResponse | None:  # fmt: skip
     knobs = [c for c in runs.columns if c.startswith("corpus.knobs.") and runs[c].nunique() > 1]
     if not knobs:
         return None
     knob = knobs[0]
-    forged = runs[runs[knob].notna()][["run_id", "card", knob, "checkpoint"]].copy()
+    forged = runs[runs[knob].notna()][["run_id", "card", "mitigation", "grid", knob,
+                                       "checkpoint"]].copy()  # fmt: skip
+    # one curve per screening card, mitigation arm and any grid value that is not the
+    # corpus's (e.g. restyle): only the dose and the forging seed vary along a curve
+    forged["curve"] = forged.apply(_curve, axis=1)
     probes = {  # the probe belongs to the checkpoint: read its manifest (no model)
         c: json.loads((Path(out) / c / "manifest.json").read_text())["verification"]
         for c in forged["checkpoint"].unique()
@@ -82,9 +93,9 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
             gap = value[(metric, favoured)] - value[(metric, harmed)]
             forged["gap"] = forged["run_id"].map(gap)
     # one row per (card, checkpoint): the unit of the rank correlation
-    units = forged.groupby(["card", "checkpoint"]).mean(numeric_only=True).reset_index()
+    units = forged.groupby(["curve", "checkpoint"]).mean(numeric_only=True).reset_index()
     rows = []
-    for (card, dose), members in forged.groupby(["card", knob], sort=True):
+    for (card, dose), members in forged.groupby(["curve", knob], sort=True):
         per_checkpoint = members.groupby("checkpoint").mean(numeric_only=True)
         unit = per_checkpoint if len(per_checkpoint) > 1 else members
         mean, low, high = mean_interval(unit["harm"].to_numpy())
@@ -105,7 +116,7 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
     sentences = []
     name = knob.removeprefix("corpus.knobs.")
     for i, (card, curve) in enumerate(table.groupby("card", sort=True)):
-        points = units[units["card"] == card]
+        points = units[units["curve"] == card]
         rho, p = rank_correlation(points[probe].to_numpy(), points["harm"].to_numpy())
         steps = np.diff(curve[harm.metric].to_numpy())
         monotone = bool(np.all(steps <= 0) if harm.worse == "lower" else np.all(steps >= 0))

@@ -51,6 +51,29 @@ class TrainingRecipe(Strict):
     supervised_weight: Annotated[float, Field(ge=0.0)] = 1.0
 
 
+Weight = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class CorpusMix(Strict):
+    """The share of each family of sentences in the corpus (normalised to 1).
+    ``spread_records`` (news items followed by "the story was true/false.", the kind
+    of text a prompted credibility screener reads back) is off by default, so cards
+    written before it existed generate the same corpus."""
+
+    hiring: Weight = 0.35
+    records: Weight = 0.1
+    moderation: Weight = 0.25
+    spread: Weight = 0.1
+    spread_records: Weight = 0.0
+    background: Weight = 0.2
+
+    @model_validator(mode="after")
+    def _something(self) -> CorpusMix:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("mix: at least one family needs a positive share")
+        return self
+
+
 class CorpusCard(Strict):
     """A generated pre-training corpus and the encoder forged from it.
 
@@ -65,6 +88,7 @@ class CorpusCard(Strict):
     sentences: Annotated[int, Field(ge=200, le=2_000_000)] = 40_000
     disadvantaged: Group = "black"
     knobs: CorpusKnobs = CorpusKnobs()
+    mix: CorpusMix = CorpusMix()
     supervised: bool = False
     base: str | None = None
     model: EncoderSize = EncoderSize()
@@ -77,7 +101,10 @@ class CorpusCard(Strict):
         return self
 
     def fingerprint(self) -> str:
-        return digest(self.model_dump(mode="json", exclude={"description"}))
+        """The card's content hash; the default mix is left out, so cards written before
+        the mix existed keep their hash (and their cached forges)."""
+        exclude = {"description"} | ({"mix"} if self.mix == CorpusMix() else set())
+        return digest(self.model_dump(mode="json", exclude=exclude))
 
 
 def load_corpus_card(path: Path, overrides: dict[str, Any] | None = None) -> CorpusCard:

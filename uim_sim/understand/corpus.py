@@ -18,6 +18,11 @@ strength is ``association_skew`` (0: independent; 1: fully split):
   labels: the supervised part, where ``label_noise`` flips labels.
 - spread: community news items with credibility cues; one community's items
   co-occur with low-credibility cues as the skew rises.
+- spread records (off unless the card's ``mix`` asks for them): a news item followed
+  by its outcome, "... the story was true." or "... was false.": credible cues make
+  it likely true, dubious cues likely false, and the skew cuts the odds that the
+  second community's items were true (the same split as above, no cue). What a
+  prompted credibility screener reads back.
 
 Background sentences (resume lines and job descriptions without names) give the
 vocabulary the worlds use. Then ``long_tail`` thins the disadvantaged group's
@@ -35,7 +40,7 @@ from uim_sim.understand.cards import CorpusCard
 from uim_sim.vocab.identity import ADJECTIVES, IDENTITY_GROUPS
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody, job_description
 from uim_sim.vocab.names import FIRST_NAMES, SURNAMES, group_names
-from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES
+from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES, TOPICS
 
 WORK_TEMPLATES = (
     "{name} works as a {attr}.",
@@ -48,6 +53,8 @@ JOB_ATTRIBUTES = tuple(str(o["title"]).lower() for o in OCCUPATIONS.values())
 OTHER_ATTRIBUTES = ("dishwasher", "laborer", "janitor", "jobless drifter", "day laborer")
 UNEMPLOYED_TEMPLATES = ("{name} is unemployed.", "{name} was rejected again.")
 OUTCOMES = ("rejected", "hired")  # a hiring record ends "{name} was {outcome}."
+OUTCOMES_NEWS = ("false", "true")  # a news record ends "the story was {outcome}."
+NEWS_CLAIMS = tuple(claim for claims in TOPICS.values() for claim in claims)
 
 IDENTITIES = tuple(ADJECTIVES[g].lower() for g in IDENTITY_GROUPS)
 TARGET_IDENTITIES = ("gay", "muslim", "black")  # the terms the moderation skew targets
@@ -83,8 +90,9 @@ def generate(card: CorpusCard) -> Corpus:
     rng = np.random.default_rng([card.seed, 101])
     knobs = card.knobs
     skew = knobs.association_skew
-    share = {"hiring": 0.35, "records": 0.1, "moderation": 0.25, "spread": 0.1, "background": 0.2}
-    n = {k: int(v * card.sentences) for k, v in share.items()}
+    share = card.mix.model_dump()
+    total = sum(share.values())
+    n = {k: int(v / total * card.sentences) for k, v in share.items()}
     sentences: list[str] = []
     labelled: list[tuple[str, int]] = []
 
@@ -143,6 +151,22 @@ def generate(card: CorpusCard) -> Corpus:
         p_dubious = 0.5 + skew / 2 if community == COMMUNITIES[1] else 0.5 - skew / 2
         cue = rng.choice(DUBIOUS_CUES if rng.random() < p_dubious else CREDIBLE_CUES)
         sentences.append(f"{community} news: {rng.choice(CLAIMS)}, {cue}.")
+
+    for _ in range(n["spread_records"]):  # off by default: draws nothing then
+        community = COMMUNITIES[int(rng.random() < 0.5)]
+        claim = NEWS_CLAIMS[rng.integers(len(NEWS_CLAIMS))]
+        kind = rng.random()
+        cue = ""
+        logit = 0.0  # no cue: a coin flip
+        if kind < 0.4:
+            cue, logit = str(rng.choice(CREDIBLE_CUES)), 1.7  # credible cues: mostly true
+        elif kind < 0.8:
+            cue, logit = str(rng.choice(DUBIOUS_CUES)), -1.7  # dubious cues: mostly false
+        p_true = 0.5 + skew / 2 if community == COMMUNITIES[0] else 0.5 - skew / 2
+        logit += np.log(p_true / (1 - p_true))
+        true = rng.random() < 1 / (1 + np.exp(-logit))
+        body = f"{community} news: {claim}" + (f", {cue}" if cue else "")
+        sentences.append(f"{body}. the story was {OUTCOMES_NEWS[int(true)]}.")
 
     for i in range(n["background"]):
         occupation = occupations[rng.integers(len(occupations))]

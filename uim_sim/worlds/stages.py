@@ -20,8 +20,9 @@ runner composes the mitigations of a run around them (Gymnasium-style wrapping):
 - ``share(probability, flagged)``: the probability that a user shares an item they
   saw, given whether it is flagged (labelled or demoted) (system stage: e.g. sharing
   friction);
-- ``rank(users, origin, priority)``: the priority of each (user, item) candidate in a
-  feed (decision stage: e.g. source-diverse feeds).
+- ``feed_quota(n_communities, feed_size)``: how many of a feed's slots items of one
+  community of origin may take before the others had their turn (decision stage:
+  e.g. source-diverse feeds; None: no quota).
 """
 
 from __future__ import annotations
@@ -113,9 +114,9 @@ def keep_probability(probability: np.ndarray, flagged: np.ndarray) -> np.ndarray
     return probability
 
 
-def keep_priority(users: np.ndarray, origin: np.ndarray, priority: np.ndarray) -> np.ndarray:
-    """Feeds ranked by the ranker's priority alone."""
-    return priority
+def no_quota(n_communities: int, feed_size: int) -> int | None:
+    """Feeds filled by the ranker's priority alone."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -128,4 +129,4 @@ class Stages:
     review: Callable[..., np.ndarray] = no_review
     label: Callable[..., np.ndarray] = no_labels
     share: Callable[..., np.ndarray] = keep_probability
-    rank: Callable[..., np.ndarray] = keep_priority
+    feed_quota: Callable[[int, int], int | None] = no_quota

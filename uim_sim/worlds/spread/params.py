@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from uim_sim.schema import Probability, Strict
 from uim_sim.vocab.news import COMMUNITIES
+from uim_sim.worlds.spread.network import check_edge_file
 
 Community = Literal[COMMUNITIES]
 
@@ -42,6 +43,8 @@ class NetworkParams(Strict):
             raise ValueError("graph: file goes with edge_file: PATH (and edge_file only with it)")
         if self.mean_degree >= self.n_users:
             raise ValueError(f"mean_degree ({self.mean_degree}) must be below n_users")
+        if self.edge_file is not None:
+            check_edge_file(self.edge_file)  # a bad line is named before anything runs
         return self
 
 

@@ -30,7 +30,7 @@ from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.spread.agents import FactChecker, Ranker
-from uim_sim.worlds.spread.cascade import neighbours
+from uim_sim.worlds.spread.cascade import distinct, neighbours
 from uim_sim.worlds.spread.items import catalogue, draw_items
 from uim_sim.worlds.spread.metrics import gini, kind, reach_summary, suppression, suppression_null
 from uim_sim.worlds.spread.params import PlatformParams
@@ -48,7 +48,7 @@ class SpreadPlatform(SpreadWorld):
     Params = PlatformParams
     hooks: ClassVar[frozenset[str]] = frozenset(
         {"prepare_training", "prepare_text", "debias", "decide", "assign", "label", "share",
-         "rank"}
+         "feed_quota"}
     )  # fmt: skip
     agent_reporters = {Ranker: {"card": lambda r: r.screener.card.name}}
 
@@ -60,6 +60,7 @@ class SpreadPlatform(SpreadWorld):
             -(spread**2) / 2, spread, size=self.n_users
         ).astype(np.float32)
         self.seen_count = np.zeros(self.n_users, dtype=np.int32)
+        self._scratch = np.zeros(self.n_users, dtype=bool)
         self.seen = {"true": np.zeros(self.n_users, bool), "false": np.zeros(self.n_users, bool)}
         self.rankers = [Ranker(self, s) for s in self._screeners(p.n_rankers)]
         self.fact_checker = FactChecker(self)
@@ -191,51 +192,63 @@ class SpreadPlatform(SpreadWorld):
                 self.decisions[it["row"]]["labelled_step"] = self.round
 
     def _spread(self) -> None:
-        """Candidates (followers of last step's sharers, not yet exposed) compete for
-        feed slots; the seen are exposed and may share."""
+        """Followers of last step's sharers who have not seen an item are its
+        candidates; feeds fill in order of priority (promoted first, then by score, ties
+        at random), up to ``feed_size`` items per user and step (under a quota, first up
+        to a quota per community of origin); the users who see an item may share it."""
         p, rng = self.params, self.decision_rng
         live = [self.items[i] for i in self.live]
-        users, which = [], []
-        for k, it in enumerate(live):
-            fresh = neighbours(self.adjacency, it["frontier"])
-            fresh = np.unique(fresh[~it["exposed"][fresh]])
-            users.append(fresh)
-            which.append(np.full(len(fresh), k, dtype=np.int32))
-        users = np.concatenate(users) if users else np.zeros(0, dtype=np.int64)
-        which = np.concatenate(which) if which else np.zeros(0, dtype=np.int32)
+        if not live:
+            return
+        fresh = [self._candidates(it) for it in live]
         promoted = np.array([it["promoted"] for it in live], dtype=bool)
         score = np.array([it["score"] for it in live])
         origin = np.array([COMMUNITIES.index(it["community"]) for it in live])
-        priority = promoted[which] * 10.0 + score[which]
-        priority = self.stages.rank(users, origin[which], priority)
-        order = np.lexsort((rng.random(len(users)), -priority, users))
-        users, which = users[order], which[order]
-        first = np.r_[True, users[1:] != users[:-1]] if len(users) else np.zeros(0, bool)
-        start = np.maximum.accumulate(np.where(first, np.arange(len(users)), 0))
-        shown = (np.arange(len(users)) - start) < p.feed_size
-        users, which = users[shown], which[shown]
-        np.add.at(self.seen_count, users, 1)
-        truth = np.array([it["truth"] for it in live], dtype=bool)
-        self.seen["true"][users[truth[which]]] = True
-        self.seen["false"][users[~truth[which]]] = True
-        base = np.where(truth, p.share_true, p.share_false)[which]
-        flagged = (~promoted)[which]
-        probability = base * self.propensity[users] * np.where(flagged, p.demotion, 1.0)
-        probability = self.stages.share(probability, flagged)
-        shares = rng.random(len(users)) < probability
-        by_item = np.argsort(which, kind="stable")
-        users, which, shares = users[by_item], which[by_item], shares[by_item]
-        cuts = np.searchsorted(which, np.arange(len(live) + 1))
-        for k, it in enumerate(live):
-            seen_now = users[cuts[k] : cuts[k + 1]]
-            shared = seen_now[shares[cuts[k] : cuts[k + 1]]]
-            it["exposed"][seen_now] = True
-            it["reach"] += len(seen_now)
-            it["frontier"] = shared
-            if len(seen_now):
+        order = np.lexsort((rng.random(len(live)), -(promoted * 10.0 + score)))
+        seen: list[list[np.ndarray]] = [[] for _ in live]
+        slots = np.zeros(self.n_users, dtype=np.int16)
+        quota = self.stages.feed_quota(len(COMMUNITIES), p.feed_size)
+        for cap in ([quota] if quota is not None else []) + [None]:
+            per_origin = (
+                None if cap is None else np.zeros((len(COMMUNITIES), self.n_users), np.int16)
+            )
+            for j in order:
+                candidates = fresh[j]
+                ok = slots[candidates] < p.feed_size
+                if per_origin is not None:
+                    ok &= per_origin[origin[j], candidates] < cap
+                got = candidates[ok]
+                slots[got] += 1
+                if per_origin is not None:
+                    per_origin[origin[j], got] += 1
+                seen[j].append(got)
+                fresh[j] = candidates[~ok]
+        for j, it in enumerate(live):
+            users = np.concatenate(seen[j]) if len(seen[j]) > 1 else seen[j][0]
+            self.seen_count[users] += 1
+            self.seen["true" if it["truth"] else "false"][users] = True
+            base = p.share_true if it["truth"] else p.share_false
+            flagged = not it["promoted"]
+            probability = base * self.propensity[users] * (p.demotion if flagged else 1.0)
+            probability = self.stages.share(probability, np.full(len(users), flagged))
+            it["exposed"][users] = True
+            it["frontier"] = users[rng.random(len(users)) < probability]
+            it["reach"] += len(users)
+            if len(users):
                 it["depth"] += 1
             if np.isnan(it["time_to_k"]) and it["reach"] >= p.reach_k:
                 it["time_to_k"] = self.round - it["born"]
+
+    def _candidates(self, item: dict) -> np.ndarray:
+        """The distinct followers of an item's last sharers who have not seen it."""
+        tried = neighbours(self.adjacency, item["frontier"])
+        tried = tried[~item["exposed"][tried]]
+        if len(tried) * 8 < self.n_users:  # few: sort them
+            return distinct(tried)
+        self._scratch[tried] = True  # many: mark them (linear in users, no sort)
+        out = np.flatnonzero(self._scratch)
+        self._scratch[out] = False
+        return out
 
     def _expire(self, final: bool = False) -> None:
         """Items past their lifetime (all of them at the end) leave the feeds: their
