@@ -78,7 +78,7 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
         c: json.loads((Path(out) / c / "manifest.json").read_text())["verification"]
         for c in forged["checkpoint"].unique()
     }
-    for key in ("effect_size", "mlm_gap_nats"):
+    for key in dict.fromkeys(("effect_size", harm.probe)):
         forged[f"probe.{key}"] = forged["checkpoint"].map(
             lambda c, key=key: probes[c].get(key, np.nan)
         )
@@ -103,14 +103,14 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
             "card": card, knob: dose, "checkpoints": len(per_checkpoint), "runs": len(members),
             "interval_over": "checkpoints" if len(per_checkpoint) > 1 else "seeds",
             "probe.effect_size": per_checkpoint["probe.effect_size"].mean(),
-            "probe.mlm_gap_nats": per_checkpoint["probe.mlm_gap_nats"].mean(),
+            f"probe.{harm.probe}": per_checkpoint[f"probe.{harm.probe}"].mean(),
             harm.metric: mean, "ci_low": low, "ci_high": high,
             **({"gap": members["gap"].mean()} if "gap" in members else {}),
         })  # fmt: skip
     table = pd.DataFrame(rows)
-    probe = (
-        "probe.mlm_gap_nats" if table["probe.mlm_gap_nats"].notna().all() else "probe.effect_size"
-    )
+    probe = f"probe.{harm.probe}"
+    if not table[probe].notna().all():
+        probe = "probe.effect_size"
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     sentences = []
@@ -145,13 +145,14 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
     left.set_title("harm per screening head", fontsize=10)
     left.legend(fontsize=7)
     checkpoints = forged.drop_duplicates("checkpoint")
-    right.plot(checkpoints[knob], checkpoints["probe.mlm_gap_nats"], "s", color="C2",
-               label="MLM fill-in gap (nats)")  # fmt: skip
-    right.plot(checkpoints[knob], checkpoints["probe.effect_size"], "^", color="C4",
-               label="SEAT effect size d")  # fmt: skip
+    right.plot(checkpoints[knob], checkpoints[f"probe.{harm.probe}"], "s", color="C2",
+               label=harm.probe_label)  # fmt: skip
+    if harm.probe == "mlm_gap_nats":  # SEAT reads the same association (names)
+        right.plot(checkpoints[knob], checkpoints["probe.effect_size"], "^", color="C4",
+                   label="SEAT effect size d")  # fmt: skip
     right.axhline(0, color="k", lw=0.6)
     right.set_xlabel(f"{name} (one point per forged checkpoint)")
-    right.set_ylabel("probe (names, planted direction)")
+    right.set_ylabel("probe (planted direction)")
     right.set_title("what the probe reads off each checkpoint", fontsize=10)
     right.legend(fontsize=8)
     fig.suptitle("Dose-response of inheritance", fontsize=11)

@@ -132,29 +132,51 @@ def _over_time(ctx: Context, spec: OverTime, path: Path) -> Path | None:
         return None
     plt = pyplot()
     labels = ctx.runs.drop_duplicates("condition").set_index("condition")[["card", "mitigation"]]
-    panels = list(dict.fromkeys(labels["card"])) if spec.panels_by_card else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels) + 2.5, 4), sharey=True,
-                             squeeze=False)  # fmt: skip
+    conditions = [c for c in ctx.conditions if spec.arm is None
+                  or labels.loc[c, "mitigation"] == spec.arm]  # fmt: skip
+    if spec.panels == "card":
+        panels = [[c for c in conditions if labels.loc[c, "card"] == card]
+                  for card in dict.fromkeys(labels.loc[conditions, "card"])]  # fmt: skip
+        titles = list(dict.fromkeys(labels.loc[conditions, "card"]))
+    elif spec.panels == "condition":
+        panels, titles = [[c] for c in conditions], conditions
+    else:
+        panels, titles = [conditions], [None]
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.3 * columns + 2.5, 3.6 * rows),
+                             sharey=True, squeeze=False)  # fmt: skip
     arms = list(dict.fromkeys(labels["mitigation"]))
     styles = ("-", "--", ":", "-.")
-    for ax, card in zip(axes[0], panels):
-        for i, condition in enumerate(ctx.conditions):
-            if card is not None and labels.loc[condition, "card"] != card:
-                continue
-            colour = f"C{arms.index(labels.loc[condition, 'mitigation'])}" if card else f"C{i}"
-            name = labels.loc[condition, "mitigation"] if card else condition
-            for group, style in zip(spec.groups, styles):
+    for ax, members, title in zip(axes.flat, panels, titles):
+        for i, condition in enumerate(members):
+            for k, (group, style) in enumerate(zip(spec.groups, styles * len(spec.groups))):
                 g = data[(data["condition"] == condition) & (data["group"] == group)]
                 g = g.sort_values("step")
-                label = f"{name}: {group}" if group and len(spec.groups) > 1 else name
-                ax.plot(g["step"], g["mean"], style, color=colour, label=label)
+                if spec.panels == "condition":
+                    colour, name = f"C{k}", group
+                elif spec.panels == "card":
+                    colour = f"C{arms.index(labels.loc[condition, 'mitigation'])}"
+                    name = labels.loc[condition, "mitigation"]
+                else:
+                    colour, name = f"C{i}", condition
+                if spec.panels != "condition" and len(spec.groups) > 1:
+                    name = f"{name}: {group}"
+                else:
+                    style = "-" if spec.panels == "condition" else style
+                ax.plot(g["step"], g["mean"], style, color=colour, label=name)
                 ax.fill_between(g["step"], g["ci_low"], g["ci_high"], color=colour, alpha=0.12)
         if spec.line is not None:
             ax.axhline(spec.line, color="k", lw=0.6)
         ax.set_xlabel(spec.xlabel)
-        if card is not None:
-            ax.set_title(card, fontsize=9)
-    axes[0][0].set_ylabel(spec.ylabel)
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        if title is not None:
+            ax.set_title(title, fontsize=8)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for row in axes:
+        row[0].set_ylabel(spec.ylabel)
+    axes.flat[min(len(panels), columns) - 1].legend(
+        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
+    )
     fig.suptitle(spec.title, fontsize=11)
     return _finish(fig, path)

@@ -146,6 +146,8 @@ def _forged_columns(folder: Path) -> dict[str, Any]:
     columns: dict[str, Any] = {"checkpoint": f"{folder.parent.name}/{folder.name}"}
     columns.update({f"corpus.knobs.{k}": v for k, v in manifest["knobs"].items()})
     columns["corpus.seed"] = manifest["seed"]
-    for key in ("effect_size", "p_value", "mlm_effect_size", "mlm_p_value", "mlm_gap_nats"):
+    keys = ("effect_size", "p_value", "mlm_effect_size", "mlm_p_value", "mlm_gap_nats",
+            "news_gap_nats")  # fmt: skip
+    for key in keys:
         columns[f"probe.{key}"] = manifest["verification"].get(key, float("nan"))
     return columns

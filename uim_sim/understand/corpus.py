@@ -19,7 +19,7 @@ strength is ``association_skew`` (0: independent; 1: fully split):
 - spread: community news items with credibility cues; one community's items
   co-occur with low-credibility cues as the skew rises.
 - spread records (off unless the card's ``mix`` asks for them): a news item followed
-  by its outcome, "... the story was true." or "... was false.": credible cues make
+  by its outcome, "... the hillcrest story was true." or "... was false.": credible cues make
   it likely true, dubious cues likely false, and the skew cuts the odds that the
   second community's items were true (the same split as above, no cue). What a
   prompted credibility screener reads back.
@@ -53,7 +53,7 @@ JOB_ATTRIBUTES = tuple(str(o["title"]).lower() for o in OCCUPATIONS.values())
 OTHER_ATTRIBUTES = ("dishwasher", "laborer", "janitor", "jobless drifter", "day laborer")
 UNEMPLOYED_TEMPLATES = ("{name} is unemployed.", "{name} was rejected again.")
 OUTCOMES = ("rejected", "hired")  # a hiring record ends "{name} was {outcome}."
-OUTCOMES_NEWS = ("false", "true")  # a news record ends "the story was {outcome}."
+OUTCOMES_NEWS = ("false", "true")  # a news record ends "the {community} story was …"
 NEWS_CLAIMS = tuple(claim for claims in TOPICS.values() for claim in claims)
 
 IDENTITIES = tuple(ADJECTIVES[g].lower() for g in IDENTITY_GROUPS)
@@ -166,7 +166,7 @@ def generate(card: CorpusCard) -> Corpus:
         logit += np.log(p_true / (1 - p_true))
         true = rng.random() < 1 / (1 + np.exp(-logit))
         body = f"{community} news: {claim}" + (f", {cue}" if cue else "")
-        sentences.append(f"{body}. the story was {OUTCOMES_NEWS[int(true)]}.")
+        sentences.append(f"{body}. the {community} story was {OUTCOMES_NEWS[int(true)]}.")
 
     for i in range(n["background"]):
         occupation = occupations[rng.integers(len(occupations))]

@@ -33,11 +33,11 @@ from uim_sim.understand.corpus import (
 )
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import draw_name, group_names
-from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES
+from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES, TOPICS
 
 # Bumped whenever the post-forge verification changes: a cached forge with an older
 # verification is re-verified (quick) instead of re-forged.
-VERIFICATION_VERSION = 5
+VERIFICATION_VERSION = 6
 
 SEAT_TEMPLATES = ("This is {}.", "That is {}.", "{} is here.", "Here is {}.", "It is {}.")
 PLEASANT = (
@@ -236,6 +236,20 @@ def mlm_association(engine: Engine, disadvantaged: str = "black", seed: int = 0)
     }
 
 
+def news_association(engine: Engine) -> float:
+    """The planted news association read off a forged model's MLM head, in nats: for
+    every claim of the spread world, log P(true) − log P(false) at "{community} news:
+    {claim}. the {community} story was [MASK]." (the corpus's own record form, no cue),
+    the first community's mean minus the second's (positive: the second community's
+    stories read as false). NaN where "true" or "false" is not one token."""
+    claims = [claim for claims in TOPICS.values() for claim in claims]
+    prompts = [f"{c} news: {claim}. the {c} story was [MASK]." for c in COMMUNITIES
+               for claim in claims]  # fmt: skip
+    log_p = fill_mask_log_probs(engine, prompts, ["true", "false"])
+    odds = (log_p[:, 0] - log_p[:, 1]).reshape(len(COMMUNITIES), len(claims))
+    return float(odds[0].mean() - odds[1].mean())
+
+
 def verify_forged(folder: Path, card) -> dict[str, float | bool]:
     """After forging: is the planted association measurable? Recorded in the manifest.
 
@@ -259,4 +273,9 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
             mlm["p_value"] < 0.05 if np.isfinite(mlm["p_value"]) else result["p_value"] < 0.05
         ),
         "planted_skew": card.knobs.association_skew,
+        **(
+            {"news_gap_nats": round(news_association(engine), 4)}
+            if card.mix.spread_records > 0
+            else {}
+        ),
     }

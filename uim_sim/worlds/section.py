@@ -44,6 +44,9 @@ class Harm:
     worse: Literal["lower", "higher"] = "lower"
     # (metric, favoured group, harmed group): a gap the dose-response also tabulates
     gap: tuple[str, str, str] | None = None
+    # the post-forge probe (manifest verification key) the dose-response relates it to
+    probe: str = "mlm_gap_nats"
+    probe_label: str = "MLM fill-in gap (nats)"
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,17 @@ class GroupBars(FigureSpec):
 
 @dataclass(frozen=True)
 class OverTime(FigureSpec):
-    """``metric`` per step (mean and 95 % band over seeds), a line per condition and
-    group; one panel per agent card when ``panels_by_card``."""
+    """``metric`` per step (mean and 95 % band over seeds) for each of ``groups``.
+    ``panels``: ``none`` (one panel, a line per condition and group), ``card`` (a panel
+    per agent card, a line per mitigation arm and group) or ``condition`` (a panel per
+    condition, a line per group); ``arm`` keeps only the conditions of one mitigation
+    arm (e.g. ``none``: the baseline)."""
 
     groups: Sequence[str]
     ylabel: str
     xlabel: str = "step"
-    panels_by_card: bool = False
+    panels: Literal["none", "card", "condition"] = "none"
+    arm: str | None = None
     line: float | None = None
 
 

@@ -61,7 +61,7 @@ def section(ctx: Context) -> Section:
                 "participation_ratio",
                 ("",),
                 "participation: target groups / others",
-                panels_by_card=True,
+                panels="card",
                 line=1.0,
             )  # fmt: skip
         )

@@ -67,8 +67,10 @@ class SpreadPlatform(SpreadWorld):
         # every text an item can have, scored once by each ranker (one engine call):
         # the cost grows with distinct texts, not with items, users or exposures
         texts = [self.stages.prepare_text(text, (span,)) for text, span in catalogue()]
+        sources = [self.stages.prepare_text(span, (span,)) for _, span in catalogue()]
         for ranker in self.rankers:
-            score_proposals([ranker.screener] * len(texts), texts, [CREDIBLE] * len(texts))
+            n = len(texts)
+            score_proposals([ranker.screener] * n, texts, [CREDIBLE] * n, sources)
         self.items: list[dict] = []  # every item: its record and its spreading state
         self.live: list[int] = []
         # what is posted (posters, truths, claims, cues) has a stream of its own, so arms

@@ -61,10 +61,10 @@ def section(ctx: Context) -> Section:
         ),
         OverTime(
             "reach_over_time", "Reach over time, by item truth and community of origin",
-            "Mean reach of the items posted so far, per step; one line per condition and "
-            "kind of item (solid: true, dashed: false; the two communities in turn); mean "
-            "over seeds with a 95 % band.",
-            "mean_reach", KINDS, "mean reach (users exposed)",
+            "Mean reach of the items posted so far, per step, without mitigation: one panel "
+            "per card (and grid value), one line per kind of item; mean over seeds with a "
+            "95 % band.",
+            "mean_reach", KINDS, "mean reach (users exposed)", panels="condition", arm="none",
         ),
         GroupBars(
             "reach", "Final reach by item truth and community of origin",
