@@ -241,3 +241,20 @@ def test_forged_probe_reads_the_planted_dose(tmp_path, skew):
     else:
         assert probe["mlm_gap_nats"] > 0.3 and probe["mlm_p_value"] < 0.01
         assert probe["effect_size"] > 0.8  # SEAT on sentence embeddings agrees in sign
+
+
+def test_spread_records_follow_the_skew_and_are_off_by_default():
+    mix = {"hiring": 0.1, "spread_records": 0.9, "background": 0.0, "records": 0.0,
+           "moderation": 0.0, "spread": 0.0}  # fmt: skip
+
+    def false_share(skew: float, community: str) -> float:
+        card = CorpusCard(name="news", sentences=4000, knobs={"association_skew": skew}, mix=mix)
+        records = [s for s in generate(card).sentences if f"the {community} story was" in s]
+        return np.mean([s.endswith("was false.") for s in records])
+
+    assert abs(false_share(0.0, "hillcrest") - false_share(0.0, "riverside")) < 0.06
+    assert false_share(0.9, "hillcrest") > false_share(0.9, "riverside") + 0.4
+    default = CorpusCard(name="plain", sentences=2000)
+    assert not any("story was" in s for s in generate(default).sentences)
+    assert default.fingerprint() == CorpusCard(name="plain", sentences=2000,
+                                               mix=default.mix).fingerprint()  # fmt: skip
