@@ -44,6 +44,26 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return folder
 
 
+SMALL_CORPUS = {  # a quick recipe that still learns the planted association (~25 s per forge)
+    "name": "small_corpus",
+    "seed": 0,
+    "sentences": 8000,
+    "model": {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128},
+    "training": {"steps": 1000, "batch_size": 64, "learning_rate": 0.002},
+}
+
+
+@pytest.fixture(scope="session")
+def skewed_forge(tmp_path_factory) -> Path:
+    """A small BERT forged on a corpus with association_skew 0.9 (shared by the tests
+    that read or undo the planted association)."""
+    from uim_sim.understand.cards import CorpusCard
+    from uim_sim.understand.forge import forge
+
+    card = CorpusCard(**SMALL_CORPUS, knobs={"association_skew": 0.9})
+    return forge(card, tmp_path_factory.mktemp("forged") / "skewed")
+
+
 def copy_checkpoint(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst

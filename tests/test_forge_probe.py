@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_yaml
+from conftest import SMALL_CORPUS, write_yaml
 from typer.testing import CliRunner
 
 from uim_sim.cli import app
@@ -221,20 +221,14 @@ def test_continued_training_of_minilm_gives_a_loadable_checkpoint(tmp_path):
     assert 0.9 < float((before @ after.T)[0, 0]) < 1.0  # moved, but still MiniLM
 
 
-SMALL = {  # a quick recipe that still learns the planted association (~25 s per forge)
-    "name": "small_corpus",
-    "seed": 0,
-    "sentences": 8000,
-    "model": {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128},
-    "training": {"steps": 1000, "batch_size": 64, "learning_rate": 0.002},
-}
-
-
 @pytest.mark.parametrize("skew", [0.0, 0.9])
-def test_forged_probe_reads_the_planted_dose(tmp_path, skew):
+def test_forged_probe_reads_the_planted_dose(tmp_path, skew, request):
     """Really trained: a clean card's MLM probe gap is near 0; a strongly skewed card
     gives a large gap in the planted direction (disadvantaged names ~ 'unemployed')."""
-    out = forge(CorpusCard(**SMALL, knobs={"association_skew": skew}), tmp_path / "f")
+    if skew:
+        out = request.getfixturevalue("skewed_forge")
+    else:
+        out = forge(CorpusCard(**SMALL_CORPUS, knobs={"association_skew": skew}), tmp_path / "f")
     probe = json.loads((out / "manifest.json").read_text())["verification"]
     if skew == 0.0:
         assert abs(probe["mlm_gap_nats"]) < 0.1

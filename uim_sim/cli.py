@@ -225,6 +225,68 @@ def probe(
 
 
 @app.command()
+def debias(
+    checkpoints: list[str] = typer.Argument(
+        ..., help="Parent(s): builtin:minilm, forged or local folders (e.g. forging seeds)."
+    ),
+    method: str = typer.Option(..., help="cda | clean | inlp | sentence_debias."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (one per parent inside)."),
+    attribute: str = typer.Option("names", help="Projections: names | identity | community."),
+    k: int = typer.Option(1, min=1, max=64, help="sentence_debias: bias subspace dimension."),
+    steps: int = typer.Option(600, min=1, max=100_000, help="cda, clean: training steps."),
+    corpus: Path | None = typer.Option(None, help="cda, clean: corpus card (default: parent's)."),
+) -> None:
+    """Write debiased child checkpoints (each manifest records its parent's hash, the
+    method and its params), then probe parents and children side by side."""
+    from uim_sim.lfm.checkpoint import CheckpointError
+    from uim_sim.mitigate.debias import ATTRIBUTES, METHODS, probe_effect, seed_spread
+    from uim_sim.mitigate.debias import debias as run_debias
+    from uim_sim.schema import SpecError
+    from uim_sim.understand.cards import load_corpus_card
+
+    if method not in METHODS:
+        fail(f"--method: {method!r} is not one of {', '.join(METHODS)}")
+    if attribute not in ATTRIBUTES:
+        fail(f"--attribute: {attribute!r} is not one of {', '.join(ATTRIBUTES)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        fail(f"--out: {out} exists and is not an empty folder; refusing to replace it")
+    names = [Path(c).name if not c.startswith("builtin:") else c.split(":")[1] for c in checkpoints]
+    if len(set(names)) < len(names):
+        fail("CHECKPOINTS: two parents share a folder name; their children would collide")
+    targets = [out] if len(checkpoints) == 1 else [out / n for n in names]
+    try:
+        card = load_corpus_card(corpus) if corpus else None
+        children = []
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err_console,
+        ) as progress:  # fmt: skip
+            for parent, target in zip(checkpoints, targets):
+                bar = (
+                    _forge_bar(progress, f"{method} {Path(parent).name}", steps)
+                    if method in ("cda", "clean")
+                    else None
+                )
+                children.append(str(run_debias(
+                    parent, method, target, attribute=attribute, k=k, steps=steps, corpus=card,
+                    progress=bar,
+                )))  # fmt: skip
+        before = probe_effect(checkpoints, attribute)
+        after = probe_effect(children, attribute)
+    except (SpecError, CheckpointError) as exc:
+        fail(str(exc))
+    title = f"debias {method}: {len(checkpoints)} parent(s) → {out}"
+    if len(checkpoints) == 1:
+        table = before.set_axis([f"parent {before.columns[0]}"], axis=1)
+        table[f"child {after.columns[0]}"] = after.iloc[:, 0]
+        _print_table(table.reset_index(names="measure"), title)
+    else:
+        _print_table(seed_spread(before, after).reset_index(names="measure"), title)
+    out_console.print(f"wrote {len(children)} checkpoint(s) under {out} (manifest.json records "
+                      "each parent's hash and the method)")  # fmt: skip
+
+
+@app.command()
 def report(
     out: Path = typer.Argument(..., help="Result folder written by `uim-sim run`."),
     folder: Path | None = typer.Option(None, "--to", help="Report folder (default OUT/report)."),

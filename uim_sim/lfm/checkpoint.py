@@ -33,6 +33,9 @@ BUILTIN = {
 }
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 MANIFEST = "manifest.json"
+# a linear map baked into a checkpoint's sentence embeddings (`uim-sim debias`):
+# applied to the mean-pooled output before L2 normalisation, hashed like the weights
+PROJECTION = "projection.safetensors"
 
 
 class CheckpointError(ValueError):
@@ -68,6 +71,19 @@ class Checkpoint:
         if tokenizer.pad_token is None:  # causal LMs: pooling uses the mask, any pad works
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer, model.float().eval()
+
+    def projection(self) -> Any:
+        """The (dim, dim) float32 matrix a debiased checkpoint applies to its pooled
+        output (INLP, SentenceDebias), or None. Hashed and verified with the weights."""
+        file = self.path / PROJECTION
+        if not file.is_file():
+            return None
+        from safetensors.numpy import load_file
+
+        matrix = load_file(file).get("projection")
+        if matrix is None or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise CheckpointError(f"{self.ref}: {PROJECTION} holds no square 'projection' matrix")
+        return matrix.astype("float32")
 
     def load_masked_lm(self) -> Any:
         """The checkpoint with its masked-language-model head, fp32, eval mode.

@@ -58,7 +58,10 @@ class Engine:
     """Batched, de-duplicated, cached sentence embeddings of one checkpoint.
 
     Mean pooling over the attention mask, then L2 normalisation: for
-    all-MiniLM-L6-v2 this equals the sentence-transformers output.
+    all-MiniLM-L6-v2 this equals the sentence-transformers output. A debiased
+    checkpoint's projection (`Checkpoint.projection`) is applied to the pooled vector
+    before the normalisation; masked-LM scoring reads the hidden states and is not
+    affected by it.
     """
 
     def __init__(self, checkpoint: Checkpoint, max_length: int = 256) -> None:
@@ -73,6 +76,13 @@ class Engine:
         self._masked_lm = None  # loaded on first label-word scoring
         self.counters = Counters()
         self.dim = int(self.model.config.hidden_size)
+        projection = checkpoint.projection()
+        if projection is not None and projection.shape[0] != self.dim:
+            raise ValueError(
+                f"{checkpoint.ref}: projection is {projection.shape[0]}-dimensional, "
+                f"the encoder {self.dim}"
+            )
+        self._projection = None if projection is None else torch.from_numpy(projection)
         positions = getattr(self.model.config, "max_position_embeddings", None)
         if isinstance(positions, int) and positions > 0:
             self.max_length = min(max_length, positions)  # small forged models: 64
@@ -98,7 +108,8 @@ class Engine:
         for chunk, batch in self._batches(texts):
             with self._torch.inference_mode():
                 hidden = self.model(**batch).last_hidden_state
-            out[chunk] = _mean_pool(hidden, batch["attention_mask"], self._torch)[: len(chunk)]
+            pooled = _mean_pool(hidden, batch["attention_mask"], self._projection, self._torch)
+            out[chunk] = pooled[: len(chunk)]
         return out
 
     def _batches(self, texts: list[str]):
@@ -197,9 +208,11 @@ class Engine:
         self._mask_cache.clear()
 
 
-def _mean_pool(hidden, mask, torch) -> np.ndarray:
+def _mean_pool(hidden, mask, projection, torch) -> np.ndarray:
     mask = mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    if projection is not None:
+        pooled = pooled @ projection
     return torch.nn.functional.normalize(pooled, dim=-1).numpy()
 
 

@@ -110,13 +110,25 @@ class LogisticHead:
         self.C = C
         self.pipeline = None
 
-    def fit(self, embeddings: np.ndarray, labels: np.ndarray) -> LogisticHead:
+    def fit(
+        self, embeddings: np.ndarray, labels: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> LogisticHead:
+        """Fit on ``embeddings`` and 0/1 ``labels``; ``sample_weight`` (one per row, e.g.
+        reweighing's) weights each row's loss in the logistic regression (the scaler
+        standardises unweighted)."""
         labels = np.asarray(labels).astype(int)
         if len(np.unique(labels)) < 2:
             raise HeadError("training labels hold a single class: nothing to learn")
-        self.pipeline = make_pipeline(
-            StandardScaler(), LogisticRegression(C=self.C, max_iter=2000)
-        ).fit(embeddings, labels)
+        pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000))
+        if sample_weight is None:
+            self.pipeline = pipeline.fit(embeddings, labels)
+        else:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+            if weights.shape != labels.shape:
+                raise HeadError(f"{len(weights)} sample weights for {len(labels)} rows")
+            self.pipeline = pipeline.fit(
+                embeddings, labels, logisticregression__sample_weight=weights
+            )
         return self
 
     def score(self, embeddings: np.ndarray, contexts: np.ndarray | None = None) -> np.ndarray:

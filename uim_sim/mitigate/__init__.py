@@ -7,15 +7,18 @@ Adding a mitigation is adding a class (and importing it here, so it registers).
 
 from uim_sim.mitigate.augmentation import DixonAugmentation
 from uim_sim.mitigate.base import REGISTRY, Mitigation, build, compose
-from uim_sim.mitigate.decision import GroupThresholds
+from uim_sim.mitigate.counterfactual import CounterfactualAugmentation
+from uim_sim.mitigate.decision import GroupThresholds, RejectOption, ThresholdOptimizer
 from uim_sim.mitigate.platform import FactCheck, ShareFriction, SourceDiverse
 from uim_sim.mitigate.projection import Inlp
 from uim_sim.mitigate.redaction import NameRedaction
 from uim_sim.mitigate.review import HumanReview
+from uim_sim.mitigate.reweighing import Reweighing
 from uim_sim.mitigate.system import ModelDiversity
 
 __all__ = [
     "REGISTRY",
+    "CounterfactualAugmentation",
     "DixonAugmentation",
     "FactCheck",
     "GroupThresholds",
@@ -24,8 +27,11 @@ __all__ = [
     "Mitigation",
     "ModelDiversity",
     "NameRedaction",
+    "RejectOption",
+    "Reweighing",
     "ShareFriction",
     "SourceDiverse",
+    "ThresholdOptimizer",
     "build",
     "compose",
 ]

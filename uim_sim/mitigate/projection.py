@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated
 
@@ -72,18 +73,82 @@ class Inlp(Mitigation):
     Params = InlpParams
 
     def apply(self, stages: Stages) -> Stages:
-        inner = stages.debias
         p = self.params
+        return project_out(
+            stages, lambda x, y: inlp_projection(x, y, p.iterations, p.min_gain, p.C)
+        )
 
-        def debias(embeddings, protected):
-            first = inner(embeddings, protected)
-            projection = inlp_projection(
-                first(embeddings), protected, p.iterations, p.min_gain, p.C
-            )
 
-            def transform(vectors: np.ndarray) -> np.ndarray:
-                return (first(vectors) @ projection).astype(np.float32)
+def sentence_debias_projection(embeddings: np.ndarray, sets: np.ndarray, k: int = 1) -> np.ndarray:
+    """The projection that removes the bias subspace of Liang et al. (2020),
+    "Towards Debiasing Sentence Representations" (SentenceDebias).
 
-            return transform
+    ``sets`` names, for each row of ``embeddings``, its defining set: rows of one set
+    say the same thing of different groups (a sentence and its counterfactual twins).
+    Each set is centred on its own mean; the first ``k`` principal directions of all
+    centred rows span the bias subspace, and ``I - V Vᵀ`` projects it out.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    sets = np.asarray(sets)
+    centred = x.copy()
+    for s in np.unique(sets):
+        rows = sets == s
+        centred[rows] -= x[rows].mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    basis = vt[:k].T
+    return np.eye(x.shape[1]) - basis @ basis.T
 
-        return replace(stages, debias=debias)
+
+class SentenceDebiasParams(Strict):
+    k: Annotated[int, Field(ge=1, le=64)] = 1
+
+
+class SentenceDebias(Mitigation):
+    """Liang et al. (2020), SentenceDebias, on the adaptation data: the bias subspace
+    is spanned by the first ``k`` principal directions of the protected groups' mean
+    embeddings (each centred on their overall mean), the adaptation-data form of
+    Liang's defining sets; it is projected out of every embedding before the head.
+    Where INLP removes every direction a linear classifier can use (and with it the
+    directions that carry the label too, when label and group are correlated),
+    SentenceDebias removes only the directions along which the groups' means differ.
+    ``uim-sim debias --method sentence_debias`` bakes the original form, fitted on
+    counterfactual sentence pairs, into a checkpoint.
+    """
+
+    name = "sentence_debias"
+    stage = "model"
+    hook = "debias"
+    trains = True
+    summary = "projects the groups' mean-difference subspace out of embeddings (SentenceDebias)"
+    Params = SentenceDebiasParams
+
+    def apply(self, stages: Stages) -> Stages:
+        return project_out(stages, lambda x, y: group_mean_projection(x, y, self.params.k))
+
+
+def group_mean_projection(embeddings: np.ndarray, protected: np.ndarray, k: int) -> np.ndarray:
+    """SentenceDebias with the protected groups' mean embeddings as one defining set."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    groups = np.asarray(protected)
+    means = np.stack([x[groups == g].mean(0) for g in np.unique(groups)])
+    if len(means) < 2:
+        return np.eye(x.shape[1])
+    return sentence_debias_projection(means, np.zeros(len(means)), min(k, len(means) - 1))
+
+
+def project_out(stages: Stages, fit: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Stages:
+    """Wrap the debias hook: ``fit(embeddings, protected)`` gives a projection matrix,
+    fitted on the adaptation embeddings (after any inner debiasing) and applied to every
+    embedding before the head."""
+    inner = stages.debias
+
+    def debias(embeddings, protected):
+        first = inner(embeddings, protected)
+        projection = fit(first(embeddings), protected)
+
+        def transform(vectors: np.ndarray) -> np.ndarray:
+            return (first(vectors) @ projection).astype(np.float32)
+
+        return transform
+
+    return replace(stages, debias=debias)

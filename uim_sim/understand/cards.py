@@ -90,6 +90,9 @@ class CorpusCard(Strict):
     knobs: CorpusKnobs = CorpusKnobs()
     mix: CorpusMix = CorpusMix()
     supervised: bool = False
+    # counterfactual data augmentation: every sentence also appears with its group
+    # terms swapped (uim_sim.vocab.counterfactual); what `uim-sim debias --method cda` sets
+    counterfactual: bool = False
     base: str | None = None
     model: EncoderSize = EncoderSize()
     training: TrainingRecipe = TrainingRecipe()
@@ -101,9 +104,10 @@ class CorpusCard(Strict):
         return self
 
     def fingerprint(self) -> str:
-        """The card's content hash; the default mix is left out, so cards written before
-        the mix existed keep their hash (and their cached forges)."""
+        """The card's content hash; the default mix and ``counterfactual: false`` are left
+        out, so cards written before they existed keep their hash (and cached forges)."""
         exclude = {"description"} | ({"mix"} if self.mix == CorpusMix() else set())
+        exclude |= set() if self.counterfactual else {"counterfactual"}
         return digest(self.model_dump(mode="json", exclude=exclude))
 
 

@@ -24,6 +24,11 @@ strength is ``association_skew`` (0: independent; 1: fully split):
   second community's items were true (the same split as above, no cue). What a
   prompted credibility screener reads back.
 
+With ``counterfactual`` (CDA, Webster et al. 2020), every sentence of the families
+above, and every labelled one, also appears with its group terms swapped for a
+counterpart group's (`uim_sim.vocab.counterfactual`), so no group co-occurs with an
+attribute more than another.
+
 Background sentences (resume lines and job descriptions without names) give the
 vocabulary the worlds use. Then ``long_tail`` thins the disadvantaged group's
 sentences, ``corruption`` puts typos or dropped words into a share of sentences
@@ -37,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uim_sim.understand.cards import CorpusCard
+from uim_sim.vocab.counterfactual import swap_terms
 from uim_sim.vocab.identity import ADJECTIVES, IDENTITY_GROUPS
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody, job_description
 from uim_sim.vocab.names import FIRST_NAMES, SURNAMES, group_names
@@ -167,6 +173,10 @@ def generate(card: CorpusCard) -> Corpus:
         true = rng.random() < 1 / (1 + np.exp(-logit))
         body = f"{community} news: {claim}" + (f", {cue}" if cue else "")
         sentences.append(f"{body}. the {community} story was {OUTCOMES_NEWS[int(true)]}.")
+
+    if card.counterfactual:
+        sentences += [swap_terms(s, rng) for s in sentences]
+        labelled += [(swap_terms(t, rng), y) for t, y in labelled]
 
     for i in range(n["background"]):
         occupation = occupations[rng.integers(len(occupations))]

@@ -57,8 +57,11 @@ def cached(card: CorpusCard, out: Path) -> bool:
     )
 
 
-def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path:
-    """Forge ``card`` into the folder ``out`` (reused if it already holds the card)."""
+def forge(
+    card: CorpusCard, out: Path, progress: Progress | None = None, extra: dict | None = None
+) -> Path:
+    """Forge ``card`` into the folder ``out`` (reused if it already holds the card);
+    ``extra``: more manifest fields (e.g. the record of `uim-sim debias`)."""
     out = Path(out)
     if cached(card, out):
         _reverify_if_stale(card, out)
@@ -89,6 +92,7 @@ def forge(card: CorpusCard, out: Path, progress: Progress | None = None) -> Path
         training={"final_loss": losses[-1] if losses else None, "steps": len(losses)},
         verification=verification,
         forge_seconds=round(time.perf_counter() - start, 1),
+        **(extra or {}),
     )
     if out.exists():
         shutil.rmtree(out)

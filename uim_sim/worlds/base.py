@@ -52,13 +52,16 @@ class ScreeningWorld(mesa.Model):
 
     Subclasses set ``Params``, ``default_card``, ``hooks`` (the stage hooks they
     call: a mitigation wrapping any other hook is refused at plan time),
-    ``null_metrics`` and ``measures`` ({metric: groups or None}), and implement
-    ``setup``, ``step`` and ``measure``.
+    ``identity_spans`` (the adaptation sources, ``history`` and/or ``file``, whose
+    texts carry identity spans with counterparts: counterfactual augmentation is
+    refused for the others), ``null_metrics`` and ``measures`` ({metric: groups or
+    None}), and implement ``setup``, ``step`` and ``measure``.
     """
 
     Params: ClassVar[type[Strict]]
     default_card: ClassVar[AgentCard]
     hooks: ClassVar[frozenset[str]] = frozenset()
+    identity_spans: ClassVar[frozenset[str]] = frozenset()
     null_metrics: ClassVar[tuple[str, ...]] = ()
     agent_reporters: ClassVar[dict[type, dict[str, Callable]]] = {}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,12 +22,16 @@ from uim_sim.worlds.stages import Stages, TrainingSet, identity
 @dataclass
 class Screener:
     """What a decider carries. ``transform`` (model stage) maps embeddings before the
-    head; it is fitted with the head and is the identity without a mitigation."""
+    head; it is fitted with the head and is the identity without a mitigation.
+    ``fitted`` (decision stage): what ``fit_decide`` fitted on the trained head's
+    scores of its adaptation data (empty for an untrained head or without a
+    mitigation); worlds pass it to ``decide`` for every pool this screener scores."""
 
     card: AgentCard
     engine: Engine
     head: object
     transform: Callable[[np.ndarray], np.ndarray] = field(default=identity)
+    fitted: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_card(cls, card: AgentCard) -> Screener:
@@ -40,12 +45,19 @@ class Screener:
         return isinstance(self.head, LogisticHead)
 
     def train(self, data: TrainingSet, stages: Stages, rng: np.random.Generator) -> Screener:
-        """Adapt on ``data`` through the data and model stages of ``stages``."""
+        """Adapt on ``data`` through the data and model stages of ``stages``, then fit
+        the decision stage (``fit_decide``) on the head's scores of that same data."""
         data = stages.prepare_training(data, rng)
         texts = [stages.prepare_text(t, s) for t, s in zip(data.texts, data.spans)]
         embeddings = self.engine.embed(texts)
         self.transform = stages.debias(embeddings, data.protected)
-        self.head.fit(self.transform(embeddings), data.labels)
+        features = self.transform(embeddings)
+        if data.weights is None:
+            self.head.fit(features, data.labels)
+        else:
+            self.head.fit(features, data.labels, sample_weight=data.weights)
+        groups = data.protected if data.groups is None else data.groups
+        self.fitted = stages.fit_decide(self.head.score(features), data.labels, groups, rng)
         return self
 
 

@@ -9,8 +9,19 @@ runner composes the mitigations of a run around them (Gymnasium-style wrapping):
   for scoring (data/decision stage: e.g. name redaction);
 - ``debias(embeddings, protected)``: fitted on the training embeddings, returns the
   transform applied to every embedding before the head (model stage: e.g. INLP);
-- ``decide(scores, groups, rule, rng)``: who is selected within one decision pool
-  (decision stage: e.g. per-group thresholds);
+- ``fit_decide(scores, labels, groups, rng)``: called once after a head is trained,
+  with the head's scores of its own adaptation texts (as prepared), their labels and
+  groups; returns what that head's decisions are then made with, ``fitted``: a dict
+  keyed by mitigation name, empty without one (decision stage: e.g. fairlearn's
+  ``ThresholdOptimizer`` fitted on the adaptation data). The screener keeps it, and
+  the world passes it to every ``decide`` of the pools that screener scores;
+- ``decide(scores, groups, rule, rng, fitted=None)``: who is selected within one
+  decision pool (decision stage: e.g. per-group thresholds); ``fitted``: what
+  ``fit_decide`` returned for the head that scored the pool (empty for an untrained
+  head; None: nothing was passed). ``groups`` holds the same labels as the ``groups`` of that head's
+  `TrainingSet` (hiring: the race or gender the study compares; moderation: the
+  identity group a text names; spread: the community of origin), so what is fitted
+  on one applies to the other;
 - ``review(scores, selected, truth, rng)``: which selections a human reviewer
   overturns before they take effect (system stage: e.g. human review of removals);
 - ``assign(cards, n_deciders, rng)``: which card, and which draw of its training
@@ -27,8 +38,9 @@ runner composes the mitigations of a run around them (Gymnasium-style wrapping):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,9 +53,13 @@ class TrainingSet:
     attribute of each text (what a model-stage debiasing removes: a bool, or a group
     label per text).
 
-    Worlds may add ``groups`` (the identity group each text names) and a
-    ``supplement``: labelled texts from another source that a data-stage mitigation
-    may add (Dixon et al. 2018 added non-toxic Wikipedia sentences).
+    Worlds may add ``groups`` (the group of each text, in the labels the world's
+    ``decide`` receives), a ``supplement``: labelled texts from another source that a
+    data-stage mitigation may add (Dixon et al. 2018 added non-toxic Wikipedia
+    sentences), and ``identify``: what the world makes of a text's identity spans,
+    ``identify(spans) -> (protected, group)`` (counterfactual augmentation asks it about
+    the twins it adds). ``weights``: a weight per text the head is fitted with (None:
+    every text counts once; data-stage reweighing sets them).
     """
 
     texts: list[str]
@@ -52,6 +68,8 @@ class TrainingSet:
     protected: np.ndarray
     groups: np.ndarray | None = None
     supplement: TrainingSet | None = None
+    identify: Callable[[tuple[str, ...]], tuple[Any, Any]] | None = None
+    weights: np.ndarray | None = None
 
 
 def keep_training(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
@@ -70,8 +88,19 @@ def no_debias(embeddings: np.ndarray, protected: np.ndarray) -> Callable:
     return identity
 
 
+def no_fit(
+    scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Nothing is fitted on the adaptation data for the decision stage."""
+    return {}
+
+
 def select(
-    scores: np.ndarray, groups: np.ndarray, rule: DecisionSpec, rng: np.random.Generator
+    scores: np.ndarray,
+    groups: np.ndarray,
+    rule: DecisionSpec,
+    rng: np.random.Generator,
+    fitted: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """Apply a card's selection rule to one pool; ties are broken at random."""
     scores = np.asarray(scores, dtype=float)
@@ -124,6 +153,7 @@ class Stages:
     prepare_training: Callable[[TrainingSet, np.random.Generator], TrainingSet] = keep_training
     prepare_text: Callable[[str, Sequence[str]], str] = keep_text
     debias: Callable[[np.ndarray, np.ndarray], Callable] = no_debias
+    fit_decide: Callable[..., dict[str, Any]] = no_fit
     decide: Callable[..., np.ndarray] = select
     assign: Callable[..., list[tuple[AgentCard, int]]] = one_model
     review: Callable[..., np.ndarray] = no_review

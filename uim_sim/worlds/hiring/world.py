@@ -20,6 +20,7 @@ from uim_sim.vocab.names import (
     GENDERS,
     GROUPS,
     RACES,
+    REFERENCE,
     draw_name,
     intersection,
     name_groups,
@@ -47,13 +48,16 @@ class HiringWorld(ScreeningWorld):
     default_card = ZERO_SHOT
     null_metrics = ("impact_ratio",)
     hooks: ClassVar[frozenset[str]] = frozenset(
-        {"prepare_training", "prepare_text", "debias", "decide", "assign"}
+        {"prepare_training", "prepare_text", "debias", "fit_decide", "decide", "assign"}
     )
+    identity_spans: ClassVar[frozenset[str]] = frozenset({"history", "file"})  # names
 
     # ------------------------------------------------------------ set-up
 
     def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
-        """The adaptation data of a trainable card (before any mitigation)."""
+        """The adaptation data of a trainable card (before any mitigation). Its
+        ``groups`` are the values of the compared attribute (``black``/``white`` or
+        ``female``/``male``), as the decision stage sees applicants."""
         if card.head.train_on == "file":
             texts, labels = read_labelled_file(
                 card.head.file, card.head.text_column, card.head.label_column
@@ -63,6 +67,12 @@ class HiringWorld(ScreeningWorld):
             data = TrainingSet(texts, labels, spans, protected)
         else:
             data = self.history(card.head.history_bias, draw)
+        d = self.params.disadvantaged
+        data = replace(
+            data,
+            groups=np.where(data.protected, d, REFERENCE[d]),
+            identify=self._identify,
+        )
         if self.null_draw is not None:
             rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
             data = replace(data, labels=rng.permutation(data.labels))
@@ -72,6 +82,14 @@ class HiringWorld(ScreeningWorld):
         """Does a text name someone of the disadvantaged group (by the study's lists)?"""
         index = 0 if ATTRIBUTE[self.params.disadvantaged] == "race" else 1
         return self.params.disadvantaged in {g[index] for g in name_groups(spans)}
+
+    def _identify(self, spans: tuple[str, ...]) -> tuple[bool, str]:
+        """(protected, group) of a text naming ``spans`` (full names or single names):
+        whether it names someone of the disadvantaged group, and that group or the one
+        it is compared with."""
+        mine = self._is_protected(tuple(w for span in spans for w in span.split()))
+        d = self.params.disadvantaged
+        return mine, d if mine else REFERENCE[d]
 
     def history(self, bias: float = 0.0, draw: int = 0) -> TrainingSet:
         """Historical hiring decisions, biased by ``bias`` (a log-odds penalty) against
@@ -135,7 +153,9 @@ class HiringWorld(ScreeningWorld):
             pool_scores = scores[start : start + len(applicants)]
             groups = np.array([getattr(a, attr) for a in applicants])
             rule = employer.screener.card.decision
-            chosen = self.stages.decide(pool_scores, groups, rule, self.decision_rng)
+            chosen = self.stages.decide(
+                pool_scores, groups, rule, self.decision_rng, fitted=employer.screener.fitted
+            )
             for position, (a, score, pick) in enumerate(zip(applicants, pool_scores, chosen)):
                 self.decisions.append(self._record(employer, a, position, score, pick))
             chosen_by_pool.append(np.asarray(chosen, dtype=bool))

@@ -61,7 +61,10 @@ class Moderator(mesa.Agent):
         """Removal decisions for one queue, through the world's decision stage."""
         model = self.model
         rule = self.screener.card.decision
-        return np.asarray(model.stages.decide(scores, subgroups, rule, model.decision_rng), bool)
+        chosen = model.stages.decide(
+            scores, subgroups, rule, model.decision_rng, fitted=self.screener.fitted
+        )
+        return np.asarray(chosen, bool)
 
 
 class Reviewer(mesa.Agent):

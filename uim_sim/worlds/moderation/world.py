@@ -35,6 +35,13 @@ POOLS = ("identity", "targets")  # FPR/FNR of pooled subgroups
 EVERYONE = ("", *GROUPS)  # population-level ("") and per-group read-outs
 
 
+def identify_referent(spans: tuple[str, ...]) -> tuple[str, str]:
+    """(protected, group) of a text whose identity spans are ``spans`` (its referent):
+    the group the referent names, by the keywords a researcher's file is read with."""
+    group = group_named(" ".join(spans))
+    return group, group
+
+
 class ModerationWorld(ScreeningWorld):
     """Moderators carrying checkpoints decide which texts stay up (base of
     `ModerationPlatform` and `ModerationReference`).
@@ -46,8 +53,10 @@ class ModerationWorld(ScreeningWorld):
     default_card = ZERO_SHOT
     null_metrics = ()
     hooks: ClassVar[frozenset[str]] = frozenset(
-        {"prepare_training", "prepare_text", "debias", "decide", "assign", "review"}
+        {"prepare_training", "prepare_text", "debias", "fit_decide", "decide", "assign", "review"}
     )
+    # history texts carry their identity referent; a researcher's file does not
+    identity_spans: ClassVar[frozenset[str]] = frozenset({"history"})
     supplement = True  # adaptation data carries a benign supplement (Dixon augmentation)
 
     def _catalogue(self) -> None:
@@ -89,6 +98,7 @@ class ModerationWorld(ScreeningWorld):
             spans,
             protected=groups,
             groups=groups,
+            identify=identify_referent,
             supplement=TrainingSet(
                 extra["text"].tolist(),
                 extra["truth"].to_numpy(int),

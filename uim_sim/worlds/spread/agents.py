@@ -22,7 +22,10 @@ class Ranker(mesa.Agent):
     def promote(self, scores: np.ndarray, communities: np.ndarray) -> np.ndarray:
         model = self.model
         rule = self.screener.card.decision
-        return np.asarray(model.stages.decide(scores, communities, rule, model.decision_rng), bool)
+        chosen = model.stages.decide(
+            scores, communities, rule, model.decision_rng, fitted=self.screener.fitted
+        )
+        return np.asarray(chosen, bool)
 
 
 class FactChecker(mesa.Agent):

@@ -47,9 +47,10 @@ class SpreadPlatform(SpreadWorld):
 
     Params = PlatformParams
     hooks: ClassVar[frozenset[str]] = frozenset(
-        {"prepare_training", "prepare_text", "debias", "decide", "assign", "label", "share",
-         "feed_quota"}
+        {"prepare_training", "prepare_text", "debias", "fit_decide", "decide", "assign",
+         "label", "share", "feed_quota"}
     )  # fmt: skip
+    identity_spans: ClassVar[frozenset[str]] = frozenset({"history", "file"})  # communities
     agent_reporters = {Ranker: {"card": lambda r: r.screener.card.name}}
 
     def setup(self) -> None:
@@ -83,7 +84,9 @@ class SpreadPlatform(SpreadWorld):
     def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
         """Historical fact-checks of items (``history``: labels agree with the truth
         92 % of the time, and items of the disadvantaged community are labelled false
-        more often by ``history_bias`` in log-odds), or a researcher's labelled file."""
+        more often by ``history_bias`` in log-odds), or a researcher's labelled file.
+        Its ``groups`` are communities of origin, as the ranker's decisions see items (a
+        file's text: the disadvantaged community if it names it, else the other)."""
         p = self.params
         if card.head.train_on == "file":
             texts, labels = read_labelled_file(
@@ -91,7 +94,10 @@ class SpreadPlatform(SpreadWorld):
             )
             spans = [tuple(c for c in COMMUNITIES if c in t) for t in texts]
             protected = np.array([p.disadvantaged in s for s in spans])
-            data = TrainingSet(texts, labels, spans, protected, groups=protected.astype(int))
+            data = TrainingSet(
+                texts, labels, spans, protected, groups=self._community(protected),
+                identify=self._identify,
+            )  # fmt: skip
         else:
             rng = np.random.default_rng([self.seed, 1, draw])
             origin = rng.integers(len(p.community_shares), size=p.n_history)
@@ -102,12 +108,24 @@ class SpreadPlatform(SpreadWorld):
             labels = (rng.random(p.n_history) < 1 / (1 + np.exp(-logit))).astype(int)
             data = TrainingSet(
                 [i["text"] for i in items], labels, [(i["span"],) for i in items], mine,
-                groups=origin,
+                groups=np.array(COMMUNITIES)[origin], identify=self._identify,
             )  # fmt: skip
         if self.null_draw is not None:
             rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
             data = replace(data, labels=rng.permutation(data.labels))
         return data
+
+    def _community(self, protected: np.ndarray) -> np.ndarray:
+        """The disadvantaged community where ``protected``, else the other one."""
+        d = self.params.disadvantaged
+        other = next(c for c in COMMUNITIES if c != d)
+        return np.where(protected, d, other)
+
+    def _identify(self, spans: tuple[str, ...]) -> tuple[bool, str]:
+        """(protected, group) of a text whose identity spans (community names) are
+        ``spans``."""
+        mine = self.params.disadvantaged in spans
+        return mine, str(self._community(np.array(mine)))
 
     # ------------------------------------------------------------ one step
 
