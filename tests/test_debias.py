@@ -134,3 +134,28 @@ def test_a_debiased_checkpoint_is_carried_by_a_card_through_a_run(project, tmp_p
     runs = pd.read_parquet(tmp_path / "r" / "runs.parquet")
     assert set(runs["card"]) == {"tiny_zero_shot", "debiased"}
     assert runs.set_index("card").loc["debiased", "checkpoint"] == str(out)
+
+
+def test_inlp_leaves_a_linear_probe_for_the_group_near_chance():
+    """Ravfogel et al. (2020): after the projection no linear classifier reads the
+    protected attribute; the directions orthogonal to it are kept."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    from uim_sim.mitigate.projection import group_mean_projection, inlp_projection
+
+    rng = np.random.default_rng(0)
+    group = rng.integers(2, size=600)
+    x = rng.normal(size=(600, 16))
+    x[:, :3] += np.outer(group - 0.5, [1.5, -1.0, 0.8])  # the group, spread over 3 dims
+
+    def accuracy(features):
+        return cross_val_score(LogisticRegression(max_iter=2000), features, group, cv=5).mean()
+
+    assert accuracy(x) > 0.8
+    p = inlp_projection(x, group, iterations=20, min_gain=0.02, C=1.0)
+    assert accuracy(x @ p) < 0.58
+    assert np.linalg.matrix_rank(p) >= 16 - 6  # a few directions removed, not all
+    # SentenceDebias on the group means removes exactly their difference
+    q = group_mean_projection(x, group, k=1)
+    assert abs((x @ q)[group == 1].mean(0) - (x @ q)[group == 0].mean(0)).max() < 1e-9

@@ -10,7 +10,7 @@ from uim_sim.mitigate.base import REGISTRY, Mitigation, build, compose
 from uim_sim.mitigate.counterfactual import CounterfactualAugmentation
 from uim_sim.mitigate.decision import GroupThresholds, RejectOption, ThresholdOptimizer
 from uim_sim.mitigate.platform import FactCheck, ShareFriction, SourceDiverse
-from uim_sim.mitigate.projection import Inlp
+from uim_sim.mitigate.projection import Inlp, SentenceDebias
 from uim_sim.mitigate.redaction import NameRedaction
 from uim_sim.mitigate.review import HumanReview
 from uim_sim.mitigate.reweighing import Reweighing
@@ -29,6 +29,7 @@ __all__ = [
     "NameRedaction",
     "RejectOption",
     "Reweighing",
+    "SentenceDebias",
     "ShareFriction",
     "SourceDiverse",
     "ThresholdOptimizer",
