@@ -108,6 +108,14 @@ def test_debias_cli_refuses_bad_input_with_one_line(tmp_path, tiny_checkpoint, c
     (busy / "keep.txt").write_text("mine")
     assert main(["debias", str(tiny_checkpoint), "--method", "inlp", "--out", str(busy)]) == 2
     assert (busy / "keep.txt").read_text() == "mine"
+    done = tmp_path / "done"
+    args = ["debias", str(tiny_checkpoint), str(tiny_checkpoint.parent), "--method",
+            "sentence_debias", "--attribute", "community", "--out", str(done)]  # fmt: skip
+    assert main(args) == 2  # the second parent is not a checkpoint folder
+    args[2] = str(tmp_path / "copy")
+    shutil.copytree(tiny_checkpoint, tmp_path / "copy")
+    assert main(args) == 0 and main(args) == 0  # a rerun over its own output is fine
+    assert sorted(p.name for p in done.iterdir()) == ["copy", "tiny-bert"]
 
 
 def test_cda_lowers_a_forged_checkpoints_mlm_gap(skewed_forge, tmp_path):

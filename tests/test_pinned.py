@@ -32,22 +32,38 @@ from uim_sim.run import plan, run_plan
 PINNED = Path(__file__).parent / "data" / "pinned"
 SPECS = yaml.safe_load((PINNED / "specs.yaml").read_text())
 PERMUTATION_BASED = ("impact_ratio_p_names", "fped_null_", "fned_null_")
-ADDED = {("demographic_parity_difference", "group")} | {
-    ("impact_ratio", g)
-    for g in (
-        "background",
-        "black",
-        "christian",
-        "dialect",
-        "female",
-        "gay",
-        "jewish",
-        "lesbian",
-        "male",
-        "muslim",
-        "white",
-    )  # fmt: skip
-}
+ADDED = (
+    {("demographic_parity_difference", "group")}
+    | {
+        ("impact_ratio", g)
+        for g in (
+            "background",
+            "black",
+            "christian",
+            "dialect",
+            "female",
+            "gay",
+            "jewish",
+            "lesbian",
+            "male",
+            "muslim",
+            "white",
+        )  # fmt: skip
+    }
+    | {  # the audit's callback-rate gap between high- and low-quality resumes, per group
+        ("quality_gap", g)
+        for g in (
+            "black",
+            "white",
+            "female",
+            "male",
+            "black_female",
+            "black_male",
+            "white_female",
+            "white_male",
+        )  # fmt: skip
+    }
+)
 
 
 def _run(name: str) -> str:

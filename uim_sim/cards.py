@@ -15,6 +15,9 @@ from uim_sim.schema import Name, Share, SpecError, Strict, digest, parse, read_y
 FORGE_PREFIX = "forge:"  # a checkpoint forged from a corpus card: forge:PATH.yaml
 
 
+TRAINED = ("logistic", "nmtune")  # head kinds fitted on adaptation data
+
+
 class HeadSpec(Strict):
     """How a decider turns an embedding into a score.
 
@@ -29,13 +32,17 @@ class HeadSpec(Strict):
       makers put on the disadvantaged group, in moderation the log-odds by which
       identity terms co-occur with toxic labels) or on a researcher's own labelled
       ``file`` (CSV/Parquet).
+    - ``nmtune``: trained like ``logistic``, but through NMTune (Chen et al., ICLR
+      2024): a residual MLP reshapes the frozen features before a linear classifier,
+      regularised to keep their geometry, decorrelate them and spread their spectrum:
+      a head meant to undo what noisy pre-training did to the feature space.
     - ``label_words``: prompted screening on the checkpoint's masked-LM head: the
       text goes into ``prompt`` (placeholders ``{text}`` and ``{subject}``, exactly
       one ``[MASK]``) and the score is the probability of the ``positive`` label
       words against the ``negative`` ones at the mask (each word one token).
     """
 
-    kind: Literal["zero_shot", "zero_shot_contrast", "logistic", "label_words"]
+    kind: Literal["zero_shot", "zero_shot_contrast", "logistic", "nmtune", "label_words"]
     prompt: str | None = None
     train_on: Literal["history", "file"] | None = None
     file: Path | None = None
@@ -50,7 +57,7 @@ class HeadSpec(Strict):
     def trained(self) -> bool:
         """Is the head fitted on adaptation data (so data- and model-stage
         mitigations of that data can act on it)?"""
-        return self.kind == "logistic"
+        return self.kind in TRAINED
 
     @model_validator(mode="after")
     def _training_source(self) -> HeadSpec:
@@ -63,11 +70,11 @@ class HeadSpec(Strict):
             _check_prompt(self.prompt)
         elif self.prompt is not None:
             raise ValueError("prompt applies only to kind: label_words")
-        if self.kind != "logistic":
+        if self.kind not in TRAINED:
             if self.train_on is not None or self.file is not None:
                 raise ValueError(f"a {self.kind} head is not trained: drop train_on/file")
         elif self.train_on is None:
-            raise ValueError("a logistic head needs train_on: history or file")
+            raise ValueError(f"a {self.kind} head needs train_on: history or file")
         elif self.train_on == "file" and self.file is None:
             raise ValueError("train_on: file needs file: PATH (CSV or Parquet)")
         elif self.train_on == "history" and self.file is not None:

@@ -147,6 +147,32 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def attribute(
+    spec: Path = typer.Argument(..., help="Scenario spec with an attribution: block."),
+    out: Path = typer.Option(..., "--out", "-o", help="Result folder (resumed if present)."),
+    workers: int = typer.Option(1, min=1, max=256, help="Worker processes."),
+    agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
+) -> None:
+    """Where does the harm come from? Run every combination of stages clean or not, then
+    split the harm over the stages (Shapley values, intervals over seeds)."""
+    from uim_sim.report import ReportError, build_report
+
+    the_plan = _plan(spec, agents_dir)
+    if the_plan.spec.attribution is None:
+        fail(f"{spec}: attribution: missing; name the stages and what makes each clean, "
+             "e.g. attribution: {stages: {adaptation: {card.head.history_bias: 0}}}")  # fmt: skip
+    run(spec, out, workers, agents_dir, verbose=False)
+    try:
+        result = build_report(out)
+    except ReportError as exc:
+        fail(str(exc))
+    table = result.tables.get("Attribution: where the harm comes from")
+    if table is not None:
+        _print_table(table, f"uim-sim attribute: {out}")
+    out_console.print(f"report → open {result.folder / 'index.html'} in a browser")
+
+
 def _forge_bar(progress: Progress, label: str, total: int):
     bar = progress.add_task(label, total=total, last="")
 
@@ -224,6 +250,22 @@ def probe(
         out_console.print(f"→ {csv}")
 
 
+def _debias_output(out: Path) -> bool:
+    """Is ``out`` empty, or only what `uim-sim debias` wrote (a rerun reuses it)?"""
+    import json
+
+    def written(folder: Path) -> bool:
+        try:
+            return "debias" in json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return False
+
+    if not out.is_dir():
+        return False
+    entries = [e for e in out.iterdir() if not e.name.startswith(".")]
+    return not entries or written(out) or all(e.is_dir() and written(e) for e in entries)
+
+
 @app.command()
 def debias(
     checkpoints: list[str] = typer.Argument(
@@ -248,8 +290,9 @@ def debias(
         fail(f"--method: {method!r} is not one of {', '.join(METHODS)}")
     if attribute not in ATTRIBUTES:
         fail(f"--attribute: {attribute!r} is not one of {', '.join(ATTRIBUTES)}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        fail(f"--out: {out} exists and is not an empty folder; refusing to replace it")
+    if out.exists() and not _debias_output(out):
+        fail(f"--out: {out} exists and holds something other than `uim-sim debias` "
+             "checkpoints; refusing to replace it")  # fmt: skip
     names = [Path(c).name if not c.startswith("builtin:") else c.split(":")[1] for c in checkpoints]
     if len(set(names)) < len(names):
         fail("CHECKPOINTS: two parents share a folder name; their children would collide")

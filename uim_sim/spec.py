@@ -7,6 +7,7 @@ world registry (`uim_sim.worlds`): adding a world never edits this file.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,9 @@ from uim_sim.schema import (
 from uim_sim.worlds import WORLDS, world_info
 
 CORPUS_PREFIX = "corpus."  # grid keys that override the corpus cards of forged checkpoints
+CARD_PREFIX = "card."  # attribution keys that override the agent card (e.g. card.head.history_bias)
+STAGE_PREFIX = "clean."  # the attribution's grid flags: which stages run clean
+NOT_WORLD = (CORPUS_PREFIX, CARD_PREFIX, STAGE_PREFIX)
 
 
 class MitigationSpec(Strict):
@@ -56,6 +60,30 @@ class StatisticsSpec(Strict):
     name_permutations: Annotated[int, Field(ge=0, le=100_000)] = 2000
 
 
+class AttributionSpec(Strict):
+    """Where does the harm come from? Each stage names the overrides that make it
+    clean: ``corpus.*`` keys (the pre-training corpus of a forged checkpoint),
+    ``card.*`` keys (the agent card, e.g. ``card.head.history_bias: 0``: fair
+    adaptation labels) or world parameters (e.g. the world's feedback). The runs are
+    every combination of stages clean or as specified (2^stages per grid point), on the
+    same seeds, and the report splits the harm over the stages (Shapley values). A key
+    may also have one grid value: the stage as specified (e.g. ``grid:
+    {corpus.knobs.association_skew: [0.9]}`` with a clean pre-training stage at 0)."""
+
+    stages: Annotated[dict[Name, dict[str, Any]], Field(min_length=1, max_length=5)]
+
+    @field_validator("stages")
+    @classmethod
+    def _overrides(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for stage, overrides in value.items():
+            if not overrides:
+                raise ValueError(f"{stage}: name at least one override that makes it clean")
+        keys = [k for o in value.values() for k in o]
+        if len(set(keys)) < len(keys):
+            raise ValueError("two stages override the same key")
+        return value
+
+
 class ScenarioSpec(Strict):
     """A scenario: a world, agent cards, mitigation arms, a parameter grid, seeds.
 
@@ -73,6 +101,7 @@ class ScenarioSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
     statistics: StatisticsSpec = StatisticsSpec()
+    attribution: AttributionSpec | None = None
 
     @field_validator("world")
     @classmethod
@@ -102,11 +131,39 @@ class ScenarioSpec(Strict):
         unknown = {k for k in self.grid if not k.startswith(CORPUS_PREFIX)} - known
         if unknown:
             raise ValueError(f"grid: unknown {self.world} parameter(s) {sorted(unknown)}")
+        for stage, overrides in (self.attribution.stages if self.attribution else {}).items():
+            wrong = {k for k in overrides if not k.startswith(NOT_WORLD[:2])} - known
+            if wrong:
+                raise ValueError(
+                    f"attribution.stages.{stage}: {sorted(wrong)} are neither corpus.*, card.* "
+                    f"nor {self.world} parameters"
+                )
+            clash = [k for k in overrides if len(self.grid.get(k, [None])) > 1]
+            if clash:
+                raise ValueError(
+                    f"attribution.stages.{stage}: {clash} vary in the grid; give them one "
+                    "grid value (the stage as specified) or none"
+                )
         return self
+
+    def attribution_combos(self) -> list[dict[str, Any]]:
+        """Every combination of stages clean or not: the flags (``clean.STAGE``) and the
+        overrides of the clean ones; one combination without attribution."""
+        if self.attribution is None:
+            return [{}]
+        stages = list(self.attribution.stages)
+        combos = []
+        for flags in itertools.product([False, True], repeat=len(stages)):
+            combo: dict[str, Any] = {f"{STAGE_PREFIX}{s}": f for s, f in zip(stages, flags)}
+            for stage, clean in zip(stages, flags):
+                if clean:
+                    combo.update(self.attribution.stages[stage])
+            combos.append(combo)
+        return combos
 
     def world_params(self, overrides: dict[str, Any] | None = None) -> Strict:
         """The world's parameters with grid overrides (``corpus.*`` keys are not the world's)."""
-        mine = {k: v for k, v in (overrides or {}).items() if not k.startswith(CORPUS_PREFIX)}
+        mine = {k: v for k, v in (overrides or {}).items() if not k.startswith(NOT_WORLD)}
         return world_info(self.world).params({**self.params, **mine})
 
 
@@ -120,6 +177,9 @@ def load_spec(path: Path) -> ScenarioSpec:
             continue  # checked against the corpus cards by the plan
         for value in values:
             _check_params(spec, {key: value}, f"{path}: grid.{key}={value!r}: ")
+    for stage, overrides in (spec.attribution.stages if spec.attribution else {}).items():
+        world = {k: v for k, v in overrides.items() if not k.startswith(NOT_WORLD)}
+        _check_params(spec, world, f"{path}: attribution.stages.{stage}: ")
     return spec
 
 

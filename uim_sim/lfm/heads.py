@@ -137,7 +137,95 @@ class LogisticHead:
         return self.pipeline.predict_proba(embeddings)[:, 1]
 
 
-def build_head(spec: HeadSpec) -> ZeroShotHead | ContrastHead | LabelWordHead | LogisticHead:
+class NMTuneHead:
+    """NMTune (Chen et al., ICLR 2024, "Understanding and Mitigating the Label Noise in
+    Pre-training on Downstream Tasks") on frozen features F: a residual MLP gives
+    Z = F + MLP(F), a linear classifier reads Z, and the loss is
+
+        cross-entropy + 1.0 · MSE(normalize(Z), normalize(F))        (keep the geometry)
+                      + 0.04 · mean squared off-diagonal covariance of Z  (decorrelate)
+                      − 0.001 · mean of the top-5 normalised singular values of Z,
+
+    AdamW, learning rate 1e-3, weight decay 1e-4 (the paper's settings), full batch,
+    ``epochs`` steps, seeded. Score = P(label = 1). ``sample_weight`` weights each
+    row's cross-entropy (reweighing)."""
+
+    trainable = True
+    needs_context = False
+
+    def __init__(self, epochs: int = 300, seed: int = 0) -> None:
+        self.epochs = epochs
+        self.seed = seed
+        self.model = None
+
+    def _modules(self, dim: int):
+        import torch
+
+        torch.manual_seed(self.seed)
+        mlp = torch.nn.Sequential(
+            torch.nn.Linear(dim, dim), torch.nn.ReLU(), torch.nn.Linear(dim, dim)
+        )
+        return mlp, torch.nn.Linear(dim, 2)
+
+    def fit(
+        self, embeddings: np.ndarray, labels: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> NMTuneHead:
+        import torch
+        import torch.nn.functional as fn
+
+        labels = np.asarray(labels).astype(int)
+        if len(np.unique(labels)) < 2:
+            raise HeadError("training labels hold a single class: nothing to learn")
+        x = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+        y = torch.as_tensor(labels)
+        w = torch.ones(len(y)) if sample_weight is None else torch.as_tensor(
+            np.asarray(sample_weight, dtype=np.float32))  # fmt: skip
+        self.mean, self.std = x.mean(0), x.std(0).clamp(min=1e-6)
+        f = (x - self.mean) / self.std
+        mlp, classifier = self._modules(x.shape[1])
+        params = [*mlp.parameters(), *classifier.parameters()]
+        optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
+        for _ in range(self.epochs):
+            z = f + mlp(f)
+            ce = (fn.cross_entropy(classifier(z), y, reduction="none") * w).sum() / w.sum()
+            keep = fn.mse_loss(fn.normalize(z, dim=1), fn.normalize(f, dim=1))
+            centred = z - z.mean(0)
+            cov = centred.T @ centred / (len(z) - 1)
+            off = cov - torch.diag(torch.diagonal(cov))
+            sigma = torch.linalg.svdvals(z)
+            spread = (sigma / sigma.sum())[:5].mean()
+            loss = ce + 1.0 * keep + 0.04 * (off**2).mean() - 0.001 * spread
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        self.model = (mlp.eval(), classifier.eval())
+        return self
+
+    def features(self, embeddings: np.ndarray) -> np.ndarray:
+        """Z, the reshaped features (for the spectrum diagnostics)."""
+        import torch
+
+        if self.model is None:
+            raise HeadError("the head is not trained")
+        mlp, _ = self.model
+        with torch.inference_mode():
+            f = (torch.as_tensor(np.asarray(embeddings, dtype=np.float32)) - self.mean) / self.std
+            return (f + mlp(f)).numpy()
+
+    def score(self, embeddings: np.ndarray, contexts: np.ndarray | None = None) -> np.ndarray:
+        import torch
+
+        z = torch.as_tensor(self.features(embeddings))
+        _, classifier = self.model
+        with torch.inference_mode():
+            return torch.softmax(classifier(z).double(), dim=1)[:, 1].numpy()
+
+
+def build_head(
+    spec: HeadSpec,
+) -> ZeroShotHead | ContrastHead | LabelWordHead | LogisticHead | NMTuneHead:
+    if spec.kind == "nmtune":
+        return NMTuneHead()
     if spec.kind == "zero_shot":
         return ZeroShotHead()
     if spec.kind == "label_words":

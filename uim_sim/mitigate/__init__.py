@@ -14,7 +14,7 @@ from uim_sim.mitigate.projection import Inlp, SentenceDebias
 from uim_sim.mitigate.redaction import NameRedaction
 from uim_sim.mitigate.review import HumanReview
 from uim_sim.mitigate.reweighing import Reweighing
-from uim_sim.mitigate.system import ModelDiversity
+from uim_sim.mitigate.system import ModelDiversity, PeriodicAudit
 
 __all__ = [
     "REGISTRY",
@@ -27,6 +27,7 @@ __all__ = [
     "Mitigation",
     "ModelDiversity",
     "NameRedaction",
+    "PeriodicAudit",
     "RejectOption",
     "Reweighing",
     "SentenceDebias",

@@ -235,7 +235,7 @@ def probe_effect(refs: list[str], attribute: str = "names", disadvantaged: str =
                 )
             except CheckpointError:
                 pass  # no masked-LM head (e.g. MiniLM)
-        columns[resolve(ref).name] = {
+        columns[_label(ref, refs)] = {
             f"linear probe accuracy ({attribute}, chance {1 / len(set(fit_groups)):.2f})": accuracy,
             f"SEAT {test.name} d": seat["effect_size"],
             f"SEAT {test.name} p": seat["p_value"],
@@ -263,3 +263,12 @@ def seed_spread(before, after):
     table["change"] = table["after"] - table["before"]
     table["change / seed sd"] = table["change"] / table["before sd"]
     return table.drop(index=[m for m in table.index if m.endswith(" p")])
+
+
+def _label(ref: str, refs: list[str]) -> str:
+    """A column name for a checkpoint: its manifest name, or its folder where several
+    share a name (e.g. one card forged with several seeds)."""
+    name = resolve(ref).name
+    if sum(resolve(r).name == name for r in refs) > 1:
+        return Path(ref).name
+    return name

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
 
 from uim_sim.mitigate.base import Mitigation
 from uim_sim.schema import Strict
@@ -42,3 +47,50 @@ class ModelDiversity(Mitigation):
             return [(pool[i % len(pool)], i + 1 if independent else 0) for i in range(n_deciders)]
 
         return replace(stages, assign=assign)
+
+
+class AuditParams(Strict):
+    replacement: str  # the card a failing decider carries from then on
+    every: Annotated[int, Field(ge=1)] = 2  # audit after every `every` steps
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8  # four fifths
+    min_decisions: Annotated[int, Field(ge=1)] = 20  # fewer since the last switch: wait
+
+
+class PeriodicAudit(Mitigation):
+    """Periodic bias audits with consequences: every ``every`` steps each decider's
+    selections since it last changed model are audited, and a decider whose impact
+    ratio (the lowest group's selection rate over the highest's) is below
+    ``threshold`` (0.8: the four-fifths rule of 29 CFR 1607.4(D), which New York City's
+    Local Law 144 bias audits report) is switched to the ``replacement`` card (e.g. a
+    debiased checkpoint or a fair head). Audits need enough decisions: fewer than
+    ``min_decisions`` since the last switch, and the decider waits.
+    """
+
+    name = "periodic_audit"
+    stage = "system"
+    hook = "audit"
+    summary = "every few steps, deciders whose impact ratio is below 4/5 switch to another card"
+    note = (
+        "switches deciders only after their impact ratio fell below the threshold: harm "
+        "before the first audit stays, and the metric `audit_switches` counts the switches"
+    )
+    Params = AuditParams
+
+    def card_names(self) -> list[str]:
+        return [self.params.replacement]
+
+    def apply(self, stages: Stages) -> Stages:
+        inner = stages.audit
+        p = self.params
+        replacement = self.cards[p.replacement]
+
+        def audit(selected, groups, step):
+            switched = inner(selected, groups, step)
+            if switched is not None or step % p.every or len(selected) < p.min_decisions:
+                return switched
+            rates = pd.Series(np.asarray(selected, dtype=float)).groupby(np.asarray(groups)).mean()
+            if len(rates) < 2 or rates.max() == 0:
+                return None
+            return replacement if rates.min() / rates.max() < p.threshold else None
+
+        return replace(stages, audit=audit)

@@ -4,6 +4,7 @@ report."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,10 @@ def draw(ctx: Context, figure: Figure, folder: Path) -> Path | None:
 
 
 def _finish(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with warnings.catch_warnings():  # long condition labels: saved with bbox_inches
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     pyplot().close(fig)
     return path
 

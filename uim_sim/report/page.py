@@ -1,12 +1,15 @@
 """Writing the report's pages: ``summary.md`` and ``index.html``, with the provenance
 of the results (package version, spec, seeds), the section's explanation, warnings,
-notes on the mitigations used, the headline table and every figure with its caption."""
+notes on the mitigations used, the headline table, more tables (the comparison of
+interventions) and every figure with its caption. ``index.html`` embeds its figures:
+one file to mail or archive."""
 
 from __future__ import annotations
 
+import base64
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +37,8 @@ class Page:
     notes: list[str]
     table: pd.DataFrame  # display strings
     figures: list[tuple[Path, str, str]]  # (file, title, caption)
+    # more tables after the headline: (heading, Markdown paragraph, display strings)
+    tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)
 
 
 def inline(text: str) -> str:
@@ -52,6 +57,9 @@ def markdown(page: Page) -> str:
     if page.notes:
         lines += ["### Read with care", "", *[f"- {n}" for n in page.notes], ""]
     lines += [page.table.to_markdown(index=False, disable_numparse=True), ""]
+    for heading, text, table in page.tables:
+        lines += [f"## {heading}", "", text, "", table.to_markdown(index=False,
+                  disable_numparse=True), ""]  # fmt: skip
     for file, title, caption in page.figures:
         lines += [f"![{title}]({file.name})", "", f"*{title}.* {caption}", ""]
     return "\n".join(lines)
@@ -78,9 +86,13 @@ def to_html(page: Page) -> str:
             + "</ul></div>"
         )
     parts.append(page.table.to_html(index=False, escape=True, border=0))
+    for heading, text, table in page.tables:
+        parts.append(f"<h2>{html.escape(heading)}</h2><p>{inline(text)}</p>")
+        parts.append(table.to_html(index=False, escape=True, border=0))
     for file, title, caption in page.figures:
-        parts.append(
-            f"<figure><img src='{html.escape(file.name)}' alt='{html.escape(title)}' "
+        data = base64.b64encode(Path(file).read_bytes()).decode("ascii")
+        parts.append(  # embedded: the page is one self-contained file
+            f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(title)}' "
             f"style='max-width:100%'><figcaption><b>{html.escape(title)}.</b> "
             f"{inline(caption)}</figcaption></figure>"
         )

@@ -25,8 +25,15 @@ from uim_sim.lfm.checkpoint import CheckpointError, resolve
 from uim_sim.lfm.heads import HeadError, read_labelled_file
 from uim_sim.mitigate import build
 from uim_sim.mitigate.base import arm_name
-from uim_sim.schema import SpecError, digest
-from uim_sim.spec import CORPUS_PREFIX, MitigationSpec, ScenarioSpec, StatisticsSpec, load_spec
+from uim_sim.schema import SpecError, digest, parse
+from uim_sim.spec import (
+    CARD_PREFIX,
+    CORPUS_PREFIX,
+    MitigationSpec,
+    ScenarioSpec,
+    StatisticsSpec,
+    load_spec,
+)
 from uim_sim.understand.cards import CorpusCard, load_corpus_card
 from uim_sim.understand.forge import FORGE_VERSION
 from uim_sim.worlds import world_info
@@ -101,6 +108,13 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
     if len(set(names)) != len(names):
         raise SpecError(f"{spec_path}: agents: card names repeat {names}")
     by_reference = dict(zip(spec.agents, agent_cards))
+    keys = list(spec.grid)
+    combos = [
+        {**dict(zip(keys, values)), **stages}
+        for values in itertools.product(*spec.grid.values())
+        for stages in spec.attribution_combos()
+    ]
+    world = world.in_modes({getattr(spec.world_params(c), "mode", None) for c in combos})
     arms = []
     for i, arm in enumerate(spec.mitigations):
         where = f"{spec_path}: mitigations.{i}"
@@ -119,10 +133,11 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
     if len({a[0] for a in arms}) != len(arms):
         raise SpecError(f"{spec_path}: mitigations: two arms have the same mitigations")
 
-    keys = list(spec.grid)
-    combos = [dict(zip(keys, values)) for values in itertools.product(*spec.grid.values())]
+    if spec.attribution is not None:
+        _check_attribution(spec, agent_cards, spec_path)
     tasks = []
-    for agent in agent_cards:
+    for base_agent in agent_cards:
+        agent = base_agent
         # corpus.* grid keys only vary forged checkpoints: drop them for the others
         agent_combos = [
             dict(c)
@@ -139,6 +154,7 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
             if agent.name not in members:
                 continue
             for grid in agent_combos:
+                agent = _with_card_overrides(base_agent, grid, spec_path)
                 params = spec.world_params(grid).model_dump(mode="json")
                 corpus = _corpus_card(agent, grid, spec_path) if agent.forged else None
                 for replicate in range(spec.replicates):
@@ -171,6 +187,37 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
                         )
                     )
     return Plan(spec, spec_path, tasks, cards)
+
+
+def _with_card_overrides(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> AgentCard:
+    """The card with the grid's ``card.*`` overrides (an attribution's clean stage)."""
+    overrides = {k.removeprefix(CARD_PREFIX): v for k, v in grid.items()
+                 if k.startswith(CARD_PREFIX)}  # fmt: skip
+    if not overrides:
+        return agent
+    data = agent.model_dump(mode="json")
+    for key, value in overrides.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise SpecError(f"{spec_path}: attribution: card.{key}: card {agent.name} has no {key}")
+        node[leaf] = value
+    return parse(AgentCard, data, f"{spec_path}: attribution: card {agent.name}")
+
+
+def _check_attribution(spec: ScenarioSpec, cards: list[AgentCard], spec_path: Path) -> None:
+    for stage, overrides in spec.attribution.stages.items():
+        if any(k.startswith(CORPUS_PREFIX) for k in overrides):
+            plain = [c.name for c in cards if not c.forged]
+            if plain:
+                raise SpecError(
+                    f"{spec_path}: attribution.stages.{stage}: corpus.* keys need forged "
+                    f"checkpoints (forge:CARD); {plain} are not forged"
+                )
+        for card in cards:
+            _with_card_overrides(card, overrides, spec_path)
 
 
 def _corpus_card(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> CorpusCard:

@@ -12,7 +12,7 @@ tools (``batch_run``, SolaraViz) build worlds the same way, as does the runner.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import mesa
@@ -80,6 +80,7 @@ class ScreeningWorld(mesa.Model):
         self.params = self.Params(**params)
         self.cards = [cards] if isinstance(cards, AgentCard) else list(cards or [self.default_card])
         self.stages = stages or Stages()
+        self._built_screeners: dict[tuple[str, int], Screener] = {}
         self.seed = seed
         self.null_draw = null_draw
         self.permutations = name_permutations
@@ -126,15 +127,20 @@ class ScreeningWorld(mesa.Model):
     def _screeners(self, n_deciders: int) -> list[Screener]:
         """One screener per (card, training draw): deciders sharing both share a model."""
         assigned = self.stages.assign(self.cards, n_deciders, self.population_rng)
-        built: dict[tuple[str, int], Screener] = {}
-        for card, draw in assigned:
-            if (card.fingerprint(), draw) not in built:
-                screener = Screener.from_card(card)
-                if screener.trainable:
-                    rng = np.random.default_rng([self.seed, 5, draw])
-                    screener.train(self.training_data(card, draw), self.stages, rng)
-                built[(card.fingerprint(), draw)] = screener
-        return [built[(card.fingerprint(), draw)] for card, draw in assigned]
+        return [self.screener(card, draw) for card, draw in assigned]
+
+    def screener(self, card: AgentCard, draw: int = 0) -> Screener:
+        """The screener of ``card`` adapted on draw ``draw`` of its training data, built
+        once per world: deciders sharing both share a model."""
+        built = self._built_screeners
+        key = (card.fingerprint(), draw)
+        if key not in built:
+            screener = Screener.from_card(card)
+            if screener.trainable:
+                rng = np.random.default_rng([self.seed, 5, draw])
+                screener.train(self.training_data(card, draw), self.stages, rng)
+            built[key] = screener
+        return built[key]
 
     def run_for(self, n: int | None = None):
         """Step ``n`` times, or (default) until the world stops running."""
@@ -189,3 +195,11 @@ class WorldInfo:
     @property
     def hooks(self) -> frozenset[str]:
         return frozenset().union(*(m.hooks for m in self.models.values()))
+
+    def in_modes(self, modes: set[str | None]) -> WorldInfo:
+        """The world as a spec runs it: only the models of ``modes`` (what a mitigation
+        may act on depends on the mode, e.g. audits need rounds)."""
+        chosen = {m: cls for m, cls in self.models.items() if m in modes}
+        if not chosen or len(chosen) == len(self.models):
+            return self
+        return replace(self, name=f"{self.name} ({', '.join(chosen)} mode)", models=chosen)

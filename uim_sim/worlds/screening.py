@@ -15,7 +15,7 @@ import numpy as np
 
 from uim_sim.cards import AgentCard
 from uim_sim.lfm.engine import Engine, get_engine
-from uim_sim.lfm.heads import LogisticHead, build_head
+from uim_sim.lfm.heads import build_head
 from uim_sim.worlds.stages import Stages, TrainingSet, identity
 
 
@@ -42,7 +42,7 @@ class Screener:
 
     @property
     def trainable(self) -> bool:
-        return isinstance(self.head, LogisticHead)
+        return getattr(self.head, "trainable", False)
 
     def train(self, data: TrainingSet, stages: Stages, rng: np.random.Generator) -> Screener:
         """Adapt on ``data`` through the data and model stages of ``stages``, then fit

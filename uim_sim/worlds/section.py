@@ -50,6 +50,19 @@ class Harm:
 
 
 @dataclass(frozen=True)
+class Utility:
+    """What a decision is for, beside the harm it may do: ``metric`` at the last step,
+    averaged over ``groups`` (hiring: how closely callbacks follow resume quality;
+    moderation: AUC; spread: reach of true items). The report's comparison of
+    interventions reads the change of both."""
+
+    metric: str
+    label: str
+    groups: tuple[str, ...] = ("",)
+    better: Literal["higher", "lower"] = "higher"
+
+
+@dataclass(frozen=True)
 class FigureSpec:
     """A figure: its file name (``NAME.png``), title, caption, and the metric drawn."""
 
@@ -166,5 +179,8 @@ class Section:
     figures: Sequence[Figure]
     text: str
     harm: Harm | None = None
+    utility: Utility | None = None
+    # more outcomes the comparison of interventions reports (e.g. the reach of false news)
+    outcomes: tuple[Utility, ...] = ()
     extra: Callable[[Context], dict[str, dict[str, float]]] | None = None
     extra_labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # key: (label, kind)

@@ -33,7 +33,10 @@ runner composes the mitigations of a run around them (Gymnasium-style wrapping):
   friction);
 - ``feed_quota(n_communities, feed_size)``: how many of a feed's slots items of one
   community of origin may take before the others had their turn (decision stage:
-  e.g. source-diverse feeds; None: no quota).
+  e.g. source-diverse feeds; None: no quota);
+- ``audit(selected, groups, step)``: after a step, one decider's selections since it
+  last changed model, with the group of each; returns the card it carries from now
+  on, or None to keep its own (system stage: e.g. periodic audits).
 """
 
 from __future__ import annotations
@@ -148,6 +151,11 @@ def no_quota(n_communities: int, feed_size: int) -> int | None:
     return None
 
 
+def no_audit(selected: np.ndarray, groups: np.ndarray, step: int) -> AgentCard | None:
+    """Nobody audits: every decider keeps its model."""
+    return None
+
+
 @dataclass(frozen=True)
 class Stages:
     prepare_training: Callable[[TrainingSet, np.random.Generator], TrainingSet] = keep_training
@@ -160,3 +168,4 @@ class Stages:
     label: Callable[..., np.ndarray] = no_labels
     share: Callable[..., np.ndarray] = keep_probability
     feed_quota: Callable[[int, int], int | None] = no_quota
+    audit: Callable[..., AgentCard | None] = no_audit

@@ -68,6 +68,7 @@ class AuditStudy(HiringWorld):
             "impact_ratio_p_fisher": SUBGROUPS,
             "impact_ratio_p_names": SUBGROUPS,
             "quality_gradient": SUBGROUPS,
+            "quality_gap": SUBGROUPS,
             "demographic_parity_difference": ATTRIBUTE_GROUPS,
         }
 

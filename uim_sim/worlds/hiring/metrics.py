@@ -94,6 +94,8 @@ def audit_metrics(
         "quality_gradient": {
             g: (h / low[g]) if low.get(g) else float("nan") for g, h in high.items()
         },
+        # the same as a difference: defined when low-quality resumes get no callback
+        "quality_gap": {g: h - low[g] for g, h in high.items() if g in low},
         "demographic_parity_difference": differences(frames, "callback"),
     }
 

@@ -17,6 +17,7 @@ from uim_sim.worlds.section import (
     Heatmap,
     OverTime,
     Section,
+    Utility,
 )
 
 INTERSECTIONS = tuple(g for g in SUBGROUPS if "_" in g)
@@ -137,6 +138,13 @@ def section(ctx: Context) -> Section:
             f"impact ratio of {target} applicants",
             line=0.8,
             gap=(rate, reference, target),
+        ),  # fmt: skip
+        utility=(
+            Utility(
+                "quality_gap", "callback gap, high- minus low-quality resumes", (target, reference)
+            )
+            if audit
+            else Utility("skill_mean", "mean latent skill", (target, reference))
         ),  # fmt: skip
         extra=pooled_name_p if audit else None,
         extra_labels={"p_names_pooled": ("p names pooled", "p")} if audit else {},

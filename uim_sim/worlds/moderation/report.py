@@ -4,7 +4,16 @@ figures, and how to read them."""
 from __future__ import annotations
 
 from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, IDENTITY_GROUPS
-from uim_sim.worlds.section import Column, Context, Forest, Harm, Heatmap, OverTime, Section
+from uim_sim.worlds.section import (
+    Column,
+    Context,
+    Forest,
+    Harm,
+    Heatmap,
+    OverTime,
+    Section,
+    Utility,
+)
 
 SUBGROUPS = (BACKGROUND, *IDENTITY_GROUPS, DIALECT)
 
@@ -82,4 +91,9 @@ def section(ctx: Context) -> Section:
         figures=figures,
         text=text,
         harm=Harm("fped", "", "FPED", worse="higher"),
+        utility=Utility("overall_auc", "AUC"),
+        outcomes=(
+            Utility("fned", "FNED", better="lower"),
+            Utility("participation_ratio", "participation ratio"),
+        ),  # fmt: skip
     )

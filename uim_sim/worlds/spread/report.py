@@ -4,7 +4,16 @@ and how to read them."""
 from __future__ import annotations
 
 from uim_sim.vocab.news import COMMUNITIES
-from uim_sim.worlds.section import Column, Context, Forest, GroupBars, Harm, OverTime, Section
+from uim_sim.worlds.section import (
+    Column,
+    Context,
+    Forest,
+    GroupBars,
+    Harm,
+    OverTime,
+    Section,
+    Utility,
+)
 
 KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
 
@@ -99,4 +108,15 @@ def section(ctx: Context) -> Section:
             line=0.8,
             gap=("reach", f"true_{other}", f"true_{target}"),
         ),  # fmt: skip
+        utility=Utility(
+            "mean_reach", "mean reach of true items", (f"true_{target}", f"true_{other}")
+        ),
+        outcomes=(
+            Utility(
+                "mean_reach",
+                "mean reach of false items",
+                (f"false_{target}", f"false_{other}"),
+                better="lower",
+            ),
+        ),
     )
