@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import small_audit_spec, write_yaml
 
+from uim_sim.cli import main
 from uim_sim.report.compare import compare
 from uim_sim.worlds.section import Harm, Utility
 
@@ -68,3 +70,23 @@ def test_nothing_to_compare_without_a_baseline_arm(tmp_path):
     runs, metrics = frames({"good": (0.1, 0.1, 0.0)})
     runs = runs[runs["mitigation"] != "none"]
     assert compare(runs, metrics, HARM, UTILITY, tmp_path) is None
+
+
+def test_a_suite_runs_each_spec_into_its_folder_and_reports_them_together(project, tmp_path):
+    for name in ("one", "two"):
+        write_yaml(project / "scenarios" / f"{name}.yaml", small_audit_spec(
+            name=name, agents=["tiny_biased_history"], replicates=2,
+            statistics={"null_permutations": 0, "name_permutations": 50}))  # fmt: skip
+    suite = write_yaml(project / "scenarios" / "both.yaml",
+                       {"name": "both", "suite": ["one.yaml", "two.yaml"]})  # fmt: skip
+    out = tmp_path / "out"
+    agents = ["--agents-dir", str(project / "agents")]
+    assert main(["run", str(suite), "--out", str(out), *agents]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["one", "two"]
+    assert main(["report", str(out)]) == 0
+    combined = pd.read_csv(out / "report" / "interventions.csv")
+    assert set(combined["spec"]) == {"one", "two"} and set(combined["world"]) == {"hiring"}
+    assert "one/report/index.html" in (out / "report" / "index.html").read_text()
+    bad = write_yaml(project / "scenarios" / "bad.yaml", {"name": "bad", "suite": ["x.yaml"]})
+    assert main(["run", str(bad), "--out", str(tmp_path / "bad"), *agents]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -28,6 +28,17 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _members(spec: Path) -> list[tuple[str | None, Path]]:
+    """A spec file as (None, spec), or a suite's members as (name, spec) each."""
+    from uim_sim.schema import SpecError
+    from uim_sim.spec import is_suite, load_suite
+
+    try:
+        return load_suite(spec) if is_suite(spec) else [(None, spec)]
+    except SpecError as exc:
+        fail(str(exc))
+
+
 def _plan(spec: Path, agents_dir: Path | None):
     from uim_sim.run import plan
     from uim_sim.schema import SpecError
@@ -58,12 +69,15 @@ def validate(
     spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
     agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
 ) -> None:
-    """Check a spec, its agent cards, checkpoints and mitigations; run nothing."""
-    the_plan = _plan(spec, agents_dir)
-    out_console.print(
-        f"[green]ok[/] {spec}: world {the_plan.spec.world}, {len(the_plan.cards)} card(s), "
-        f"{len(the_plan.spec.mitigations)} mitigation arm(s), {len(the_plan.tasks)} runs"
-    )
+    """Check a spec (or a suite of specs), its agent cards, checkpoints and
+    mitigations; run nothing."""
+    for _, member in _members(spec):
+        the_plan = _plan(member, agents_dir)
+        out_console.print(
+            f"[green]ok[/] {member}: world {the_plan.spec.world}, {len(the_plan.cards)} "
+            f"card(s), {len(the_plan.spec.mitigations)} mitigation arm(s), "
+            f"{len(the_plan.tasks)} runs"
+        )
 
 
 @app.command("list")
@@ -97,16 +111,30 @@ def run(
     agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
 ) -> None:
-    """Run every run of a spec's grid, resuming what an earlier call finished."""
-    from uim_sim.run import Store, run_plan
+    """Run every run of a spec's grid (or of every spec of a suite, each into its own
+    sub-folder), resuming what an earlier call finished."""
+    from uim_sim.run import Store
     from uim_sim.schema import SpecError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
-    the_plan = _plan(spec, agents_dir)
-    try:
-        Store(out).check(the_plan)
-    except SpecError as exc:
-        fail(str(exc))
+    members = _members(spec)
+    plans = [(out / name if name else out, _plan(file, agents_dir)) for name, file in members]
+    for folder, the_plan in plans:  # every member checked before any runs
+        try:
+            Store(folder).check(the_plan)
+        except SpecError as exc:
+            fail(str(exc))
+    failed = 0
+    for folder, the_plan in plans:
+        failed += _run_plan(the_plan, folder, workers)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _run_plan(the_plan, out: Path, workers: int) -> int:
+    """Run one plan with a progress bar; the number of failed runs."""
+    from uim_sim.run import run_plan
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -143,8 +171,7 @@ def run(
     )
     for run_id, error in result.failed.items():
         err_console.print(f"[red]failed[/] {run_id}: {error}", highlight=False)
-    if result.failed:
-        raise typer.Exit(1)
+    return len(result.failed)
 
 
 @app.command()
@@ -334,13 +361,29 @@ def report(
     out: Path = typer.Argument(..., help="Result folder written by `uim-sim run`."),
     folder: Path | None = typer.Option(None, "--to", help="Report folder (default OUT/report)."),
 ) -> None:
-    """Per condition: mean and 95 % interval over seeds; tables, figures, a web page."""
-    from uim_sim.report import ReportError, build_report
+    """Per condition: mean and 95 % interval over seeds; tables, figures, a web page.
+    A suite's folder gets one report per member and an index."""
+    from uim_sim.report import ReportError, build_report, build_suite_report, suite_members
 
+    if suite_members(out):
+        if folder is not None:
+            fail("--to: a suite's reports go into each member's folder; drop --to")
+        try:
+            reports, index = build_suite_report(out)
+        except ReportError as exc:
+            fail(str(exc))
+        for result in reports:
+            _report_summary(result, result.folder.parent)
+        out_console.print(f"suite report → open {index / 'index.html'} in a browser")
+        return
     try:
         result = build_report(out, folder)
     except ReportError as exc:
         fail(str(exc))
+    _report_summary(result, out)
+
+
+def _report_summary(result, out: Path) -> None:
     _print_table(result.display, f"uim-sim report: {out}")
     for warning in result.warnings:
         err_console.print(f"[yellow]⚠[/] {warning}", highlight=False, soft_wrap=True)

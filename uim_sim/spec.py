@@ -190,3 +190,36 @@ def _check_params(spec: ScenarioSpec, overrides: dict[str, Any], prefix: str) ->
         raise SpecError(format_error(err, prefix)) from None
     except ValueError as err:  # e.g. a mode the world does not have
         raise SpecError(f"{prefix}{err}") from None
+
+
+class SuiteSpec(Strict):
+    """Several scenarios run and reported together, e.g. one per world: ``suite``
+    lists spec files (relative to the suite's own file); each runs into its own
+    sub-folder of the result folder, named after the spec."""
+
+    name: Name
+    description: str = ""
+    suite: Annotated[list[Path], Field(min_length=1)]
+
+
+def is_suite(path: Path) -> bool:
+    """Is the YAML file at ``path`` a suite of specs (a top-level ``suite`` key)?"""
+    return "suite" in read_yaml(Path(path))
+
+
+def load_suite(path: Path) -> list[tuple[str, Path]]:
+    """The (name, spec file) of each member of a suite, every member a valid spec."""
+    path = Path(path)
+    suite = parse(SuiteSpec, read_yaml(path), str(path))
+    members = []
+    for i, member in enumerate(suite.suite):
+        file = member if member.is_absolute() else path.parent / member
+        if not file.is_file():
+            raise SpecError(f"{path}: suite.{i}: {member}: no such file")
+        if is_suite(file):
+            raise SpecError(f"{path}: suite.{i}: {member} is itself a suite; list specs")
+        members.append((load_spec(file).name, file))
+    names = [n for n, _ in members]
+    if len(set(names)) < len(names):
+        raise SpecError(f"{path}: suite: two members share a spec name {names}")
+    return members

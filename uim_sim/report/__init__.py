@@ -150,3 +150,43 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
     (folder / "index.html").write_text(to_html(page))
     return Report(folder, numbers, display, summary, [f[0] for f in figures], warnings,
                   {heading: table for heading, _, table in tables})  # fmt: skip
+
+
+def suite_members(out: Path) -> list[Path]:
+    """The result folders of a suite's members (sub-folders holding runs), or []."""
+    out = Path(out)
+    if (out / "runs.parquet").is_file() or not out.is_dir():
+        return []
+    return sorted(p for p in out.iterdir() if (p / "runs.parquet").is_file())
+
+
+def build_suite_report(out: Path) -> tuple[list[Report], Path]:
+    """Each member's report, and an index page linking them with every member's
+    comparison of interventions in one table (``interventions.csv`` with a ``world``
+    and a ``spec`` column)."""
+    import html
+
+    members = suite_members(out)
+    reports = [build_report(m) for m in members]
+    folder = _folder(out, None)
+    tables = []
+    for member, report in zip(members, reports):
+        csv = report.folder / "interventions.csv"
+        if csv.is_file():
+            runs = pd.read_parquet(member / "runs.parquet", columns=["world"])
+            tables.append(pd.read_csv(csv).assign(world=runs["world"].iloc[0], spec=member.name))
+    combined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    combined.to_csv(folder / "interventions.csv", index=False)
+    items = "".join(
+        f"<li><a href='../{html.escape(m.name)}/report/index.html'>{html.escape(m.name)}</a>"
+        f" ({len(pd.read_parquet(m / 'runs.parquet', columns=['run_id']))} runs)</li>"
+        for m in members
+    )
+    (folder / "index.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>uim-sim suite: "
+        f"{html.escape(Path(out).resolve().name)}</title></head><body>"
+        f"<h1>uim-sim suite: {html.escape(Path(out).resolve().name)}</h1><ul>{items}</ul>"
+        "<p>Each member's report is self-contained; <code>interventions.csv</code> here "
+        "holds every member's comparison of interventions.</p></body></html>"
+    )
+    return reports, folder
