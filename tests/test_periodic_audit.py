@@ -55,3 +55,28 @@ def test_audits_are_refused_where_there_are_no_rounds(project, capsys):
     })  # fmt: skip
     assert main(["validate", str(spec), "--agents-dir", str(project / "agents")]) == 2
     assert "the hiring (audit mode) world never calls" in capsys.readouterr().err
+
+
+def test_moderators_are_audited_too(project):
+    from uim_sim.worlds.moderation import ModerationPlatform
+
+    audit, fair = audit_of(project, every=1, threshold=1.0, min_decisions=5)
+    biased = load_card(project / "agents" / "tiny_biased_history.yaml")
+    world = ModerationPlatform(n_users=120, n_steps=3, n_moderators=2, n_history=200,
+                               cards=[biased], stages=Stages(audit=audit), rng=2)  # fmt: skip
+    world.run_for()
+    assert world.audit_switches >= 1
+    cards = pd.DataFrame(world.decisions).groupby("step")["card"].unique()
+    assert "tiny_zero_shot" in set(cards.iloc[-1])
+
+
+def test_ranker_shards_are_audited_in_the_spread_world(project):
+    from uim_sim.worlds.spread import SpreadPlatform
+
+    audit, fair = audit_of(project, every=1, threshold=1.0, min_decisions=5)
+    biased = load_card(project / "agents" / "tiny_biased_history.yaml")
+    world = SpreadPlatform(n_users=500, n_steps=3, items_per_step=10, n_history=200,
+                           cards=[biased], stages=Stages(audit=audit), rng=3)  # fmt: skip
+    world.run_for()
+    assert world.audit_switches >= 1
+    assert "tiny_zero_shot" in set(pd.DataFrame(world.decisions)["card"])

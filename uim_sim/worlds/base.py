@@ -23,7 +23,7 @@ from uim_sim.cards import AgentCard
 from uim_sim.schema import Strict
 from uim_sim.worlds.collect import columns, flat, reporters, tidy
 from uim_sim.worlds.screening import Screener
-from uim_sim.worlds.stages import Stages, TrainingSet
+from uim_sim.worlds.stages import Stages, TrainingSet, no_audit
 
 DEFAULT_NAME_PERMUTATIONS = 2000
 
@@ -93,8 +93,12 @@ class ScreeningWorld(mesa.Model):
         self.decision_rng = np.random.default_rng(decisions)
         self.statistics_rng = np.random.default_rng(statistics_seed)
         self.setup()
+        self.audit_switches = 0  # deciders switched to another card by an audit
+        declared = dict(self.measures())
+        if self.audits:
+            declared["audit_switches"] = None
         self.datacollector = mesa.DataCollector(
-            model_reporters=reporters(columns(self.measures()), type(self)._measured_now),
+            model_reporters=reporters(columns(declared), type(self)._measured_now),
             agenttype_reporters=self.agent_reporters or None,
         )
         self.datacollector.collect(self)  # step 0: the world before anyone decides
@@ -121,8 +125,35 @@ class ScreeningWorld(mesa.Model):
     def _measured_now(self) -> dict[str, float]:
         """The step's measures, computed once however many columns read them."""
         if self._measured is None or self._measured[0] != self.round:
-            self._measured = (self.round, flat(self.measure()))
+            measured = flat(self.measure())
+            if self.audits:
+                measured["audit_switches"] = float(self.audit_switches)
+            self._measured = (self.round, measured)
         return self._measured[1]
+
+    @property
+    def audits(self) -> bool:
+        """Does a system-stage audit watch this world's deciders?"""
+        return "audit" in self.hooks and self.stages.audit is not no_audit
+
+    def run_audits(self, deciders: Sequence[Any], selected: str, group: str) -> None:
+        """The system stage's audits, after a step: each decider's decisions since it
+        last changed model (decision-table fields ``selected`` and ``group``); an audit
+        may hand it another card, whose screener it carries from then on."""
+        if not self.audits:
+            return
+        for decider in deciders:
+            since = getattr(decider, "audited_from", 0)
+            rows = [r for r in self.decisions[since:] if r["decider"] == decider.unique_id]
+            card = self.stages.audit(
+                np.array([r[selected] for r in rows], dtype=bool),
+                np.array([r[group] for r in rows]),
+                self.round,
+            )
+            if card is not None:
+                decider.screener = self.screener(card)
+                decider.audited_from = len(self.decisions)
+                self.audit_switches += 1
 
     def _screeners(self, n_deciders: int) -> list[Screener]:
         """One screener per (card, training draw): deciders sharing both share a model."""

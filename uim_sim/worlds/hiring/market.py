@@ -24,7 +24,6 @@ from uim_sim.worlds.hiring.metrics import hire_metrics, homogenization
 from uim_sim.worlds.hiring.params import MarketParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
-from uim_sim.worlds.stages import no_audit
 
 
 class LabourMarket(HiringWorld):
@@ -44,7 +43,6 @@ class LabourMarket(HiringWorld):
 
     def setup(self) -> None:
         self.round_applicants = pd.DataFrame()
-        self.audit_switches = 0
         screeners = self._screeners(self.params.n_employers)
         self.label_of = self._name_labels(any(s.trainable for s in screeners))
         self._open(screeners)
@@ -97,7 +95,7 @@ class LabourMarket(HiringWorld):
         )
         for a in seekers:
             a.hear_back(a.unique_id in hired)
-        self._audit()
+        self.run_audits(self.employers, "decision", ATTRIBUTE[self.params.disadvantaged])
         if self.round >= self.params.n_rounds:
             self.running = False
         self.datacollector.collect(self)
@@ -115,22 +113,6 @@ class LabourMarket(HiringWorld):
                 hired.add(apps[j].unique_id)
                 local[j]["hired"] = 1
         return hired
-
-    def _audit(self) -> None:
-        """The system stage's audits: each employer's shortlisting since it last changed
-        model, by the compared attribute; an audit may hand it another card."""
-        if self.stages.audit is no_audit:
-            return
-        attr = ATTRIBUTE[self.params.disadvantaged]
-        for employer in self.employers:
-            since = getattr(employer, "audited_from", 0)
-            rows = [r for r in self.decisions[since:] if r["decider"] == employer.unique_id]
-            selected = np.array([r["decision"] for r in rows], dtype=bool)
-            card = self.stages.audit(selected, np.array([r[attr] for r in rows]), self.round)
-            if card is not None:
-                employer.screener = self.screener(card)
-                employer.audited_from = len(self.decisions)
-                self.audit_switches += 1
 
     # ------------------------------------------------------------ read-outs
 
@@ -160,7 +142,7 @@ class LabourMarket(HiringWorld):
             "homogenization_observed": None,
             "homogenization_expected": None,
             "homogenization_ratio": None,
-        } | ({} if self.stages.audit is no_audit else {"audit_switches": None})
+        }
 
     def measure(self):
         pop = self.population()
@@ -171,7 +153,6 @@ class LabourMarket(HiringWorld):
             "skill_mean": group_means(pop, "skill", ATTRIBUTE_GROUPS),
             # mean latent skill of the other group(s) minus the disadvantaged group's
             "skill_gap": float(pop.loc[~mine, "skill"].mean() - pop.loc[mine, "skill"].mean()),
-            "audit_switches": float(self.audit_switches),  # employers switched so far
         }
         if not self.round_applicants.empty:
             out.update(hire_metrics(self.round_applicants))

@@ -31,6 +31,7 @@ class ModerationPlatform(ModerationWorld):
     `PlatformParams`); it stops running after ``n_steps``."""
 
     Params = PlatformParams
+    hooks = ModerationWorld.hooks | {"audit"}
     agent_reporters = {
         User: {
             "participation": lambda u: u.post_prob * u.active,
@@ -78,6 +79,7 @@ class ModerationPlatform(ModerationWorld):
         removed = self._moderate(authors, rows, queue, scores)
         self._appeal(removed)
         self._react(authors, removed)
+        self.run_audits(self.moderators, "flagged", "subgroup")
         if self.finished:
             self.running = False
         self.datacollector.collect(self)

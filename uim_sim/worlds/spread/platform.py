@@ -48,7 +48,7 @@ class SpreadPlatform(SpreadWorld):
     Params = PlatformParams
     hooks: ClassVar[frozenset[str]] = frozenset(
         {"prepare_training", "prepare_text", "debias", "fit_decide", "decide", "assign",
-         "label", "share", "feed_quota"}
+         "label", "share", "feed_quota", "audit"}
     )  # fmt: skip
     identity_spans: ClassVar[frozenset[str]] = frozenset({"history", "file"})  # communities
     agent_reporters = {Ranker: {"card": lambda r: r.screener.card.name}}
@@ -139,6 +139,7 @@ class SpreadPlatform(SpreadWorld):
         self._label()
         self._spread()
         self._expire(final=self.round >= self.params.n_steps)
+        self.run_audits(self.rankers, "decision", "group")
         if self.round >= self.params.n_steps:
             self.running = False
         self.datacollector.collect(self)
