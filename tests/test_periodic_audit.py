@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import write_yaml
 
 from uim_sim.cards import load_card
@@ -57,26 +58,20 @@ def test_audits_are_refused_where_there_are_no_rounds(project, capsys):
     assert "the hiring (audit mode) world never calls" in capsys.readouterr().err
 
 
-def test_moderators_are_audited_too(project):
-    from uim_sim.worlds.moderation import ModerationPlatform
+@pytest.mark.parametrize(
+    ("world", "params"),
+    [
+        ("moderation", {"n_users": 120, "n_steps": 3, "n_moderators": 2, "n_history": 200}),
+        ("spread", {"n_users": 500, "n_steps": 3, "items_per_step": 10, "n_history": 200}),
+    ],
+)
+def test_moderators_and_ranker_shards_are_audited_too(project, world, params):
+    from uim_sim.worlds import world_info
 
     audit, fair = audit_of(project, every=1, threshold=1.0, min_decisions=5)
     biased = load_card(project / "agents" / "tiny_biased_history.yaml")
-    world = ModerationPlatform(n_users=120, n_steps=3, n_moderators=2, n_history=200,
-                               cards=[biased], stages=Stages(audit=audit), rng=2)  # fmt: skip
-    world.run_for()
-    assert world.audit_switches >= 1
-    cards = pd.DataFrame(world.decisions).groupby("step")["card"].unique()
-    assert "tiny_zero_shot" in set(cards.iloc[-1])
-
-
-def test_ranker_shards_are_audited_in_the_spread_world(project):
-    from uim_sim.worlds.spread import SpreadPlatform
-
-    audit, fair = audit_of(project, every=1, threshold=1.0, min_decisions=5)
-    biased = load_card(project / "agents" / "tiny_biased_history.yaml")
-    world = SpreadPlatform(n_users=500, n_steps=3, items_per_step=10, n_history=200,
-                           cards=[biased], stages=Stages(audit=audit), rng=3)  # fmt: skip
-    world.run_for()
-    assert world.audit_switches >= 1
-    assert "tiny_zero_shot" in set(pd.DataFrame(world.decisions)["card"])
+    model = world_info(world).model("world")(**params, cards=[biased],
+                                              stages=Stages(audit=audit), rng=2)  # fmt: skip
+    model.run_for()
+    assert model.audit_switches >= 1
+    assert "tiny_zero_shot" in set(pd.DataFrame(model.decisions)["card"])
