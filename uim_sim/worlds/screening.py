@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import mesa
 import numpy as np
 
 from uim_sim.cards import AgentCard
@@ -59,6 +60,25 @@ class Screener:
         groups = data.protected if data.groups is None else data.groups
         self.fitted = stages.fit_decide(self.head.score(features), data.labels, groups, rng)
         return self
+
+
+class Decider(mesa.Agent):
+    """An agent that carries a screener (an employer, a moderator, a ranker shard) and
+    selects within a pool through the world's decision stage. Audits may hand it
+    another screener (`ScreeningWorld.run_audits`)."""
+
+    def __init__(self, model, screener: Screener) -> None:
+        super().__init__(model)
+        self.screener = screener
+
+    def decide(self, scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Who is selected in one pool (the card's rule, as the decision stage wraps it)."""
+        model = self.model
+        chosen = model.stages.decide(
+            scores, groups, self.screener.card.decision, model.decision_rng,
+            fitted=self.screener.fitted,
+        )  # fmt: skip
+        return np.asarray(chosen, dtype=bool)
 
 
 def score_proposals(

@@ -12,7 +12,7 @@ import mesa
 
 from uim_sim.vocab.jobs import ResumeBody, job_description
 from uim_sim.vocab.names import first_name, intersection
-from uim_sim.worlds.screening import Screener
+from uim_sim.worlds.screening import Decider, Screener
 
 
 class Applicant(mesa.Agent):
@@ -90,14 +90,14 @@ class Applicant(mesa.Agent):
             self.active = False
 
 
-class Employer(mesa.Agent):
-    """A job ad (audit) or a hiring firm (market) with the screener it carries."""
+class Employer(Decider):
+    """A job ad (audit) or a hiring firm (market) with the screener it carries; it
+    shortlists a pool (``decide``) and hires from the shortlist."""
 
     def __init__(self, model, occupation: str, screener: Screener, openings: int = 0) -> None:
-        super().__init__(model)
+        super().__init__(model, screener)
         self.occupation = occupation
         self.description = job_description(occupation)
-        self.screener = screener
         self.openings = openings
 
     def hire(self, available: Sequence[int], scores: Sequence[float]) -> list[int]:

@@ -152,10 +152,7 @@ class HiringWorld(ScreeningWorld):
         for employer, applicants in pools:
             pool_scores = scores[start : start + len(applicants)]
             groups = np.array([getattr(a, attr) for a in applicants])
-            rule = employer.screener.card.decision
-            chosen = self.stages.decide(
-                pool_scores, groups, rule, self.decision_rng, fitted=employer.screener.fitted
-            )
+            chosen = employer.decide(pool_scores, groups)
             for position, (a, score, pick) in enumerate(zip(applicants, pool_scores, chosen)):
                 self.decisions.append(self._record(employer, a, position, score, pick))
             chosen_by_pool.append(np.asarray(chosen, dtype=bool))

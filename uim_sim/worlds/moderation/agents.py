@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import deque
 
 import mesa
-import numpy as np
 
-from uim_sim.worlds.screening import Screener
+from uim_sim.worlds.screening import Decider
 
 
 class User(mesa.Agent):
@@ -50,21 +49,9 @@ class User(mesa.Agent):
         self.post_prob *= (1 - harm) ** toxic_seen * (1 - targeted_harm) ** targeted_seen
 
 
-class Moderator(mesa.Agent):
-    """Removes posts from its queue with the screener (checkpoint + head) it carries."""
-
-    def __init__(self, model, screener: Screener) -> None:
-        super().__init__(model)
-        self.screener = screener
-
-    def moderate(self, scores: np.ndarray, subgroups: np.ndarray) -> np.ndarray:
-        """Removal decisions for one queue, through the world's decision stage."""
-        model = self.model
-        rule = self.screener.card.decision
-        chosen = model.stages.decide(
-            scores, subgroups, rule, model.decision_rng, fitted=self.screener.fitted
-        )
-        return np.asarray(chosen, bool)
+class Moderator(Decider):
+    """Removes posts from its queue (``decide``: removal decisions through the world's
+    decision stage) with the screener (checkpoint + head) it carries."""
 
 
 class Reviewer(mesa.Agent):

@@ -113,7 +113,7 @@ class ModerationPlatform(ModerationWorld):
         for q, moderator in enumerate(self.moderators):
             mine = np.flatnonzero(queue == q)
             if len(mine):
-                flagged[mine] = moderator.moderate(scores[mine], subgroups[mine])
+                flagged[mine] = moderator.decide(scores[mine], subgroups[mine])
         review = self.stages.review(scores, flagged, truth, self.decision_rng)
         overturned = np.asarray(review, dtype=bool) & flagged
         removed = flagged & ~overturned

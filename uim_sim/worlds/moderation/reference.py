@@ -28,7 +28,7 @@ class ModerationReference(ModerationWorld):
         self._step_start = len(self.decisions)
         rows = np.arange(len(self.catalogue))
         scores = self.score(rows, np.zeros(len(rows), dtype=int))
-        removed = self.moderators[0].moderate(scores, self.catalogue["subgroup"].to_numpy())
+        removed = self.moderators[0].decide(scores, self.catalogue["subgroup"].to_numpy())
         for row in rows:
             self._record(None, row, 0, scores[row], removed[row], removed[row])
         self.running = False

@@ -7,25 +7,13 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from uim_sim.worlds.screening import Screener
+from uim_sim.worlds.screening import Decider
 
 
-class Ranker(mesa.Agent):
+class Ranker(Decider):
     """The platform's feed ranker (one shard of it): scores the items assigned to it
-    with the screener it carries and promotes or demotes them by its card's decision
-    rule, within the step's pool of new items (the decision stage)."""
-
-    def __init__(self, model, screener: Screener) -> None:
-        super().__init__(model)
-        self.screener = screener
-
-    def promote(self, scores: np.ndarray, communities: np.ndarray) -> np.ndarray:
-        model = self.model
-        rule = self.screener.card.decision
-        chosen = model.stages.decide(
-            scores, communities, rule, model.decision_rng, fitted=self.screener.fitted
-        )
-        return np.asarray(chosen, bool)
+    with the screener it carries and promotes or demotes them (``decide``) by its
+    card's decision rule, within the step's pool of new items (the decision stage)."""
 
 
 class FactChecker(mesa.Agent):

@@ -177,7 +177,7 @@ class SpreadPlatform(SpreadWorld):
         for ranker in dict.fromkeys(rankers):
             pool = np.array([r is ranker for r in rankers])
             communities = np.array([it["community"] for it in items])[pool]
-            promoted[pool] = ranker.promote(scores[pool], communities)
+            promoted[pool] = ranker.decide(scores[pool], communities)
         for it, ranker, score, promote in zip(items, rankers, scores, promoted):
             it.update(score=float(score), promoted=bool(promote), row=len(self.decisions))
             self.decisions.append({
