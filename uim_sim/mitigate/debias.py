@@ -24,12 +24,10 @@ for those, ``cda`` and ``clean`` retrain the weights themselves.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -40,9 +38,7 @@ from uim_sim.vocab.identity import IDENTITY_GROUPS, REFERENTS
 from uim_sim.vocab.names import FIRST_NAMES, RACES
 from uim_sim.vocab.news import CLAIMS, COMMUNITIES
 
-Method = Literal["cda", "clean", "inlp", "sentence_debias"]
 METHODS: tuple[str, ...] = ("cda", "clean", "inlp", "sentence_debias")
-Attribute = Literal["names", "identity", "community"]
 ATTRIBUTES: tuple[str, ...] = ("names", "identity", "community")
 
 # neutral sentences that name a group and say nothing else: fitting (first four) and
@@ -184,11 +180,6 @@ def _bake_projection(checkpoint, method: str, attribute: str, k: int, out: Path,
     os.rename(tmp, out)
     resolve.cache_clear()
     return out
-
-
-def describe(out: Path) -> dict:
-    """The debias record of a checkpoint folder's manifest."""
-    return json.loads((Path(out) / MANIFEST).read_text()).get("debias", {})
 
 
 PROBE_TEST = {
