@@ -383,6 +383,25 @@ def report(
     _report_summary(result, out)
 
 
+@app.command("audit-table")
+def audit_table(
+    out: Path = typer.Argument(..., help="Result folder of a hiring run."),
+    folder: Path | None = typer.Option(None, "--to", help="Folder (default OUT/report)."),
+) -> None:
+    """A bias-audit table in the form of NYC Local Law 144 (selection rates and impact
+    ratios by sex, race/ethnicity and intersection, applicants per category, under-2 %
+    categories marked), with intervals over seeds, the null band and the name-level p."""
+    from uim_sim.report import ReportError
+    from uim_sim.report.audit_table import display, write_audit_table
+
+    try:
+        table, where = write_audit_table(out, folder)
+    except ReportError as exc:
+        fail(str(exc))
+    _print_table(display(table), f"bias audit: {out}")
+    out_console.print(f"→ {where}/audit_table.csv, audit_table.md, audit_table.html")
+
+
 def _report_summary(result, out: Path) -> None:
     _print_table(result.display, f"uim-sim report: {out}")
     for warning in result.warnings:

@@ -182,5 +182,7 @@ class Section:
     utility: Utility | None = None
     # more outcomes the comparison of interventions reports (e.g. the reach of false news)
     outcomes: tuple[Utility, ...] = ()
+    # a bias-audit table (uim-sim audit-table): {kind of category: decision-table column}
+    audit: dict[str, str] = field(default_factory=dict)
     extra: Callable[[Context], dict[str, dict[str, float]]] | None = None
     extra_labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # key: (label, kind)

@@ -146,6 +146,7 @@ def section(ctx: Context) -> Section:
             if audit
             else Utility("skill_mean", "mean latent skill", (target, reference))
         ),  # fmt: skip
+        audit={"sex": "gender", "race/ethnicity": "race", "intersection": "group"},
         extra=pooled_name_p if audit else None,
         extra_labels={"p_names_pooled": ("p names pooled", "p")} if audit else {},
     )
