@@ -158,3 +158,15 @@ def test_head_trained_on_a_researchers_file_with_redaction():
     )
     decisions = redacted.run_for().decision_table()
     assert len(decisions) == 32 and decisions["decision"].sum() == 16
+
+
+def test_a_bias_planted_against_women_is_found_on_sex_and_not_on_race(biased):
+    """The audit finds a planted bias on the attribute it was planted on and not
+    elsewhere: history biased against Black applicants leaves sex at parity, history
+    biased against women leaves race at parity."""
+    assert impact_ratios(rates(biased))["female"] > 0.85
+    params = AUDIT | {"disadvantaged": "female"}
+    women = AuditStudy(**params, cards=card(2.5), rng=SEEDS[0]).run_for().decision_table()
+    ratios = impact_ratios(rates(women))
+    assert ratios["female"] < 0.7, ratios
+    assert ratios["black"] > 0.85, ratios
