@@ -48,6 +48,10 @@ class HeadSpec(Strict):
     file: Path | None = None
     text_column: str = "text"
     label_column: str = "label"
+    # who each text names and their group (train_on: file): names outside the study's
+    # lists are then redacted and placed; without group_column, names must be known
+    name_column: str | None = None
+    group_column: str | None = None
     C: Annotated[float, Field(gt=0.0)] = 1.0
     history_bias: Annotated[float, Field(ge=0.0)] = 0.0
     positive: list[Annotated[str, Field(min_length=1)]] = []
@@ -79,6 +83,10 @@ class HeadSpec(Strict):
             raise ValueError("train_on: file needs file: PATH (CSV or Parquet)")
         elif self.train_on == "history" and self.file is not None:
             raise ValueError("file is only read with train_on: file")
+        if (self.name_column or self.group_column) and self.train_on != "file":
+            raise ValueError("name_column/group_column apply only with train_on: file")
+        if self.group_column and not self.name_column:
+            raise ValueError("group_column needs name_column (whose group it gives)")
         if self.history_bias and self.train_on != "history":
             raise ValueError("history_bias applies only with train_on: history")
         return self

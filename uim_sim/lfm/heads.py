@@ -236,9 +236,11 @@ def build_head(
 
 
 def read_labelled_file(
-    path: Path, text_column: str, label_column: str
-) -> tuple[list[str], np.ndarray]:
-    """Read a researcher's labelled decisions (CSV or Parquet): texts and 0/1 labels."""
+    path: Path, text_column: str, label_column: str, extra: Sequence[str] = ()
+) -> tuple[list[str], np.ndarray] | tuple[list[str], np.ndarray, dict[str, list[str]]]:
+    """Read a researcher's labelled decisions (CSV or Parquet): texts and 0/1 labels,
+    and, when ``extra`` names more text columns (e.g. who each text names and their
+    group), those columns as lists of strings, every cell filled."""
     path = Path(path)
     if not path.is_file():
         raise HeadError(f"{path}: no such file")
@@ -264,4 +266,25 @@ def read_labelled_file(
         raise HeadError(f"{path}: column {label_column!r} must hold 0/1 labels in every row")
     if labels.nunique() < 2:
         raise HeadError(f"{path}: column {label_column!r} holds a single class")
-    return texts.tolist(), labels.to_numpy(dtype=int)
+    if not extra:
+        return texts.tolist(), labels.to_numpy(dtype=int)
+    columns = {}
+    for column in extra:
+        if column not in frame.columns:
+            raise HeadError(f"{path}: no column {column!r} (columns: {list(frame.columns)})")
+        values = frame[column]
+        empty = values.isna() | values.astype(str).str.strip().eq("")
+        if empty.any():
+            row = int(empty.to_numpy().argmax()) + 2  # the header is line 1
+            raise HeadError(f"{path}: line {row}: column {column!r} is empty")
+        columns[column] = values.astype(str).str.strip().tolist()
+    return texts.tolist(), labels.to_numpy(dtype=int), columns
+
+
+def unplaced_name(path: Path, names: Sequence[str], row: int) -> HeadError:
+    """The error for a file's name whose group neither the study's lists nor the file
+    gives (``row``: its index among the data rows)."""
+    return HeadError(
+        f"{path}: line {row + 2}: name {names[row]!r} is not in the study's lists; "
+        "give the card a group_column"
+    )

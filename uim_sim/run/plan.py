@@ -22,7 +22,7 @@ import numpy as np
 
 from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
 from uim_sim.lfm.checkpoint import CheckpointError, resolve
-from uim_sim.lfm.heads import HeadError, read_labelled_file
+from uim_sim.lfm.heads import HeadError, read_labelled_file, unplaced_name
 from uim_sim.mitigate import build
 from uim_sim.mitigate.base import arm_name
 from uim_sim.schema import SpecError, digest, parse
@@ -36,6 +36,7 @@ from uim_sim.spec import (
 )
 from uim_sim.understand.cards import CorpusCard, load_corpus_card
 from uim_sim.understand.forge import FORGE_VERSION
+from uim_sim.vocab.names import first_unplaced
 from uim_sim.worlds import world_info
 
 
@@ -242,6 +243,13 @@ def _check_card(card: AgentCard, spec_path: Path) -> None:
             if card.head.kind == "label_words":
                 checkpoint.load_masked_lm()  # refuses a folder without a trained MLM head
         if card.head.train_on == "file":
-            read_labelled_file(card.head.file, card.head.text_column, card.head.label_column)
+            head = card.head
+            extra = [c for c in (head.name_column, head.group_column) if c]
+            read = read_labelled_file(head.file, head.text_column, head.label_column, extra)
+            if head.name_column and not head.group_column:
+                names = read[2][head.name_column]
+                unplaced = first_unplaced(names)
+                if unplaced is not None:
+                    raise unplaced_name(head.file, names, unplaced)
     except (CheckpointError, HeadError, SpecError) as exc:
         raise SpecError(f"{spec_path}: agent {card.name}: {exc}") from None

@@ -123,3 +123,12 @@ def name_groups(spans: tuple[str, ...]) -> set[tuple[str, str]]:
             if span in names:
                 found.update({(race, "female"), (race, "male")})
     return found
+
+
+def first_unplaced(names: list[str]) -> int | None:
+    """The index of the first name whose words are none of the study's names (its group
+    cannot be read off the lists), or None when every name is placed."""
+    for i, name in enumerate(names):
+        if not name_groups(tuple(name.split())):
+            return i
+    return None

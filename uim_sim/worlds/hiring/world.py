@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from uim_sim.cards import AgentCard, HeadSpec
-from uim_sim.lfm.heads import read_labelled_file
+from uim_sim.lfm.heads import read_labelled_file, unplaced_name
 from uim_sim.metrics.fairness import INTERSECTION
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import (
@@ -22,6 +22,7 @@ from uim_sim.vocab.names import (
     RACES,
     REFERENCE,
     draw_name,
+    first_unplaced,
     intersection,
     name_groups,
     name_spans,
@@ -58,10 +59,25 @@ class HiringWorld(ScreeningWorld):
         """The adaptation data of a trainable card (before any mitigation). Its
         ``groups`` are the values of the compared attribute (``black``/``white`` or
         ``female``/``male``), as the decision stage sees applicants."""
-        if card.head.train_on == "file":
-            texts, labels = read_labelled_file(
-                card.head.file, card.head.text_column, card.head.label_column
+        head = card.head
+        if head.train_on == "file" and head.name_column:
+            extra = [c for c in (head.name_column, head.group_column) if c]
+            texts, labels, columns = read_labelled_file(
+                head.file, head.text_column, head.label_column, extra
             )
+            names = columns[head.name_column]
+            spans = [(n,) for n in names]  # the file says who each text names
+            if head.group_column:
+                d = self.params.disadvantaged
+                protected = np.array([g.lower() == d for g in columns[head.group_column]])
+            else:
+                unplaced = first_unplaced(names)
+                if unplaced is not None:
+                    raise unplaced_name(head.file, names, unplaced)
+                protected = np.array([self._is_protected(tuple(n.split())) for n in names])
+            data = TrainingSet(texts, labels, spans, protected)
+        elif head.train_on == "file":
+            texts, labels = read_labelled_file(head.file, head.text_column, head.label_column)
             spans = [name_spans(t) for t in texts]
             protected = np.array([self._is_protected(s) for s in spans])
             data = TrainingSet(texts, labels, spans, protected)
