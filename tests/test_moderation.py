@@ -358,3 +358,14 @@ def test_dixon_augmentation_lowers_fped_and_keeps_auc(minilm_worlds):
     biased, dixon = minilm_worlds["biased"], minilm_worlds["dixon"]
     assert dixon[("fped", "")] < biased[("fped", "")]
     assert dixon[("overall_auc", "")] > biased[("overall_auc", "")] - 0.02
+
+
+def test_redaction_also_catches_a_referent_that_opens_a_sentence():
+    from uim_sim.mitigate import NameRedaction, compose
+    from uim_sim.mitigate.redaction import RedactionParams
+
+    prepare = compose([NameRedaction(RedactionParams(placeholder="X"))]).prepare_text
+    assert prepare("Gay people are great, said gay people.", ("gay people",)) == (
+        "X are great, said X."
+    )
+    assert prepare("Jamal Jones applied.", ("Jamal Jones",)) == "X applied."

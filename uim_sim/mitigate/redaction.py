@@ -38,6 +38,8 @@ class NameRedaction(Mitigation):
             text = inner(text, identity_spans)
             for span in identity_spans:
                 text = text.replace(span, placeholder)
+                if span[:1].islower():  # also opening a sentence: "Gay people are…"
+                    text = text.replace(span[:1].upper() + span[1:], placeholder)
             return text
 
         return replace(stages, prepare_text=prepare_text)
