@@ -63,6 +63,8 @@ ADDED = (
             "white_male",
         )  # fmt: skip
     }
+    # the audit's paired comparisons won (Wilson & Caliskan 2024), by race and gender
+    | {("pairwise_win_share", g) for g in ("black", "white", "female", "male")}
 )
 
 

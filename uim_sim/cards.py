@@ -112,10 +112,12 @@ class DecisionSpec(Strict):
 
     ``top_share`` selects the best-scoring share of each pool (a rank cut: it turns
     small score gaps into large selection gaps); ``threshold`` selects every score
-    at or above a fixed value.
+    at or above a fixed value; ``draw`` selects each with probability equal to its
+    score (clipped to [0, 1]: for heads whose score is a probability, e.g. a logistic
+    head's P(callback), so selection rates keep the absolute level the head learnt).
     """
 
-    rule: Literal["top_share", "threshold"] = "top_share"
+    rule: Literal["top_share", "threshold", "draw"] = "top_share"
     share: Share = 0.5
     threshold: float | None = None
 

@@ -402,6 +402,53 @@ def audit_table(
     out_console.print(f"→ {where}/audit_table.csv, audit_table.md, audit_table.html")
 
 
+@app.command()
+def reproduce(
+    out: Path = typer.Option(
+        Path("results/reproduce"), "--out", "-o", help="Result folder (resumed if present)."
+    ),
+    only: list[str] = typer.Option(None, "--only", help="Reproduce only this study (repeat)."),
+    workers: int = typer.Option(1, min=1, max=256, help="Worker processes."),
+) -> None:
+    """Hold each world's reference mode against the published study it follows: the
+    published number beside the sandbox's, its 95 % interval over seeds, a verdict.
+    Studies: bertrand_mullainathan, wilson_caliskan, dixon, borkan, vosoughi,
+    bommasani, chen_label_noise (scenarios in scenarios/reproduce/)."""
+    import time
+
+    from uim_sim import reproduce as rep
+    from uim_sim.run import Store
+    from uim_sim.schema import SpecError
+
+    start = time.perf_counter()
+    try:
+        chosen = rep.studies(only)
+    except SpecError as exc:
+        fail(str(exc))
+    plans = {}
+    for study in chosen:  # every scenario checked before anything runs
+        if study.scenario and rep.folder(out, study) not in plans:
+            the_plan = _plan(rep.SCENARIOS / study.scenario, None)
+            try:
+                Store(rep.folder(out, study)).check(the_plan)
+            except SpecError as exc:
+                fail(str(exc))
+            plans[rep.folder(out, study)] = the_plan
+    failed = sum(_run_plan(the_plan, folder, workers) for folder, the_plan in plans.items())
+    for study in chosen:
+        if study.compute is not None:
+            with err_console.status(f"{study.key}: {study.what}") as status:
+                study.compute(rep.folder(out, study), lambda m, s=status: s.update(m))
+    if failed:
+        fail(f"{failed} run(s) failed: run again to retry them (finished runs are kept)", 1)
+    findings = [f for study in chosen for f in study.read(rep.folder(out, study))]
+    table = rep.findings_table(findings)
+    minutes = (time.perf_counter() - start) / 60
+    path = rep.write(table, out, minutes if not only else None)
+    _print_table(rep.display(table), f"published results, reproduced ({minutes:.1f} min)")
+    out_console.print(f"→ {path}, {out / 'reproduce.csv'}")
+
+
 def _report_summary(result, out: Path) -> None:
     _print_table(result.display, f"uim-sim report: {out}")
     for warning in result.warnings:

@@ -235,6 +235,21 @@ def build_head(
     return LogisticHead(C=spec.C)
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A researcher's table (CSV, TSV or Parquet), or a one-line `HeadError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise HeadError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix.lower() in (".csv", ".tsv"):
+            return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    except Exception as exc:  # pandas raises many types for a malformed file
+        raise HeadError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    raise HeadError(f"{path}: expected a .csv, .tsv or .parquet file")
+
+
 def read_labelled_file(
     path: Path, text_column: str, label_column: str, extra: Sequence[str] = ()
 ) -> tuple[list[str], np.ndarray] | tuple[list[str], np.ndarray, dict[str, list[str]]]:
@@ -242,19 +257,7 @@ def read_labelled_file(
     and, when ``extra`` names more text columns (e.g. who each text names and their
     group), those columns as lists of strings, every cell filled."""
     path = Path(path)
-    if not path.is_file():
-        raise HeadError(f"{path}: no such file")
-    try:
-        if path.suffix.lower() == ".parquet":
-            frame = pd.read_parquet(path)
-        elif path.suffix.lower() in (".csv", ".tsv"):
-            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-        else:
-            raise HeadError(f"{path}: expected a .csv, .tsv or .parquet file")
-    except HeadError:
-        raise
-    except Exception as exc:  # pandas raises many types for a malformed file
-        raise HeadError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    frame = read_table(path)
     for column in (text_column, label_column):
         if column not in frame.columns:
             raise HeadError(f"{path}: no column {column!r} (columns: {list(frame.columns)})")

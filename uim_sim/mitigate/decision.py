@@ -320,6 +320,14 @@ class RejectOption(Mitigation):
     )
     Params = RejectOptionParams
 
+    def refusal(self, world: WorldInfo, card: AgentCard) -> str | None:
+        reason = super().refusal(world, card)
+        if reason is None and card.decision.rule == "draw":
+            reason = (
+                f"{self.name} needs a decision boundary, and card {card.name}'s rule draw has none"
+            )
+        return reason
+
     def apply(self, stages: Stages) -> Stages:
         inner = stages.decide
         p = self.params

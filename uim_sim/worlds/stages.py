@@ -109,6 +109,8 @@ def select(
     scores = np.asarray(scores, dtype=float)
     if rule.rule == "threshold":
         return scores >= rule.threshold
+    if rule.rule == "draw":
+        return rng.random(len(scores)) < np.clip(scores, 0.0, 1.0)
     return top_share(scores, rule.share, rng)
 
 

@@ -10,14 +10,13 @@ permutation p-values, the quality gradient and demographic parity.
 from __future__ import annotations
 
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
-from uim_sim.vocab.names import GROUPS
+from uim_sim.vocab.names import GENDERS, GROUPS, RACES
 from uim_sim.worlds.hiring.agents import Applicant, Employer
+from uim_sim.worlds.hiring.callbacks import AUDIT_SKILL
 from uim_sim.worlds.hiring.metrics import audit_metrics
 from uim_sim.worlds.hiring.params import AuditParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
-
-AUDIT_SKILL = {1: 1.5, 0: -0.5}  # latent skill of the high (1) and low (0) resumes
 
 
 class AuditStudy(HiringWorld):
@@ -70,6 +69,7 @@ class AuditStudy(HiringWorld):
             "quality_gradient": SUBGROUPS,
             "quality_gap": SUBGROUPS,
             "demographic_parity_difference": ATTRIBUTE_GROUPS,
+            "pairwise_win_share": (*RACES, *GENDERS),
         }
 
     def measure(self):

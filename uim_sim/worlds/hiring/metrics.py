@@ -97,7 +97,29 @@ def audit_metrics(
         # the same as a difference: defined when low-quality resumes get no callback
         "quality_gap": {g: h - low[g] for g, h in high.items() if g in low},
         "demographic_parity_difference": differences(frames, "callback"),
+        "pairwise_win_share": pairwise_wins(decisions),
     }
+
+
+def pairwise_wins(decisions: pd.DataFrame) -> dict[str, float]:
+    """Per race and per gender, the share of paired comparisons the group's name wins:
+    two copies of one resume (same screener, same step, same quality) whose names
+    differ in one attribute and agree in the other, the higher score winning (a tie
+    counts half). The tally of Wilson & Caliskan (2024), who report the share of
+    their tests in which each group's names were favoured."""
+    out = {}
+    keys = ["step", "decider", "truth"]
+    for attr, other in (("race", "gender"), ("gender", "race")):
+        wide = decisions.pivot_table(
+            index=[*keys, other], columns=attr, values="score", aggfunc="mean"
+        ).dropna()  # fmt: skip
+        if wide.shape[1] != 2 or wide.empty:
+            continue
+        a, b = wide.columns
+        wins = (wide[a] > wide[b]) + 0.5 * (wide[a] == wide[b])
+        out[str(a)] = float(wins.mean())
+        out[str(b)] = 1 - out[str(a)]
+    return out
 
 
 def homogenization(screened: pd.DataFrame) -> dict[str, float]:

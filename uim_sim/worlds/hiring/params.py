@@ -3,21 +3,55 @@ historical decisions adapted heads learn from; each adds its own design."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from uim_sim.lfm.heads import HeadError
 from uim_sim.schema import Probability, Strict
 from uim_sim.vocab.names import Group
+from uim_sim.worlds.hiring.callbacks import STUDY_CALLBACK_RATES, read_callback_file
+
+Rate = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class HiringParams(Strict):
     """What both hiring models share: the "historical hiring decisions" adapted heads
-    are trained on, and the group a biased history disadvantages."""
+    are trained on, and the group a biased history disadvantages.
+
+    ``history: skill`` (default): hiring decisions that follow a latent skill
+    (log-odds ``history_skill_weight`` per unit). ``history: callbacks``: the design
+    of Bertrand & Mullainathan (2004), resumes of two quality levels called back at
+    ``callback_rates`` (by race and quality; the study's by default), or the rows of
+    ``history_file``, a file with the study's columns (``firstname``, ``sex``,
+    ``race``, ``call``, optionally ``h``), each row rendered as a resume by the
+    world's generator. A card's ``history_bias`` is a log-odds penalty on the
+    disadvantaged group in either design (a file's callbacks are used as they are)."""
 
     n_history: Annotated[int, Field(ge=40)] = 1000
     disadvantaged: Group = "black"
     history_skill_weight: Annotated[float, Field(ge=0.0)] = 2.0
+    history: Literal["skill", "callbacks"] = "skill"
+    callback_rates: dict[Literal["black", "white"], dict[Literal["high", "low"], Rate]] = (
+        STUDY_CALLBACK_RATES
+    )
+    history_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _callbacks(self) -> HiringParams:
+        if self.history_file is not None and self.history != "callbacks":
+            raise ValueError("history_file is read only with history: callbacks")
+        for race in ("black", "white"):
+            missing = {"high", "low"} - set(self.callback_rates.get(race, {}))
+            if missing:
+                raise ValueError(f"callback_rates.{race}: needs high and low (missing {missing})")
+        if self.history_file is not None:
+            try:
+                read_callback_file(self.history_file)
+            except HeadError as exc:
+                raise ValueError(f"history_file: {exc}") from None
+        return self
 
 
 class AuditParams(HiringParams):

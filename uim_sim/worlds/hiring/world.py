@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 
 from uim_sim.cards import AgentCard, HeadSpec
 from uim_sim.lfm.heads import read_labelled_file, unplaced_name
@@ -29,6 +30,7 @@ from uim_sim.vocab.names import (
 )
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.hiring.agents import Applicant, Employer
+from uim_sim.worlds.hiring.callbacks import AUDIT_SKILL, draw_callbacks, read_callback_file
 from uim_sim.worlds.hiring.metrics import ATTRIBUTES
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.stages import TrainingSet
@@ -112,6 +114,8 @@ class HiringWorld(ScreeningWorld):
         the disadvantaged group: the adaptation data through which a head inherits.
         The resumes depend only on the seed and ``draw``; the bias only moves labels."""
         p = self.params
+        if p.history == "callbacks":
+            return self._callback_history(bias, draw)
         rng = np.random.default_rng([self.seed, 1, draw])
         attr = ATTRIBUTE[p.disadvantaged]
         texts, spans, labels, protected = [], [], [], []
@@ -129,6 +133,41 @@ class HiringWorld(ScreeningWorld):
             spans.append((name,))
             protected.append(mine)
         return TrainingSet(texts, np.array(labels), spans, np.array(protected))
+
+    def _callback_history(self, bias: float, draw: int) -> TrainingSet:
+        """Callbacks in the design of Bertrand & Mullainathan (2004): the study's
+        rates (shifted by ``bias`` log-odds against the disadvantaged group) or a
+        researcher's study-shaped file, each row rendered as a resume of its quality
+        (drawn at random where the file does not say) with its name."""
+        p = self.params
+        rng = np.random.default_rng([self.seed, 1, draw])
+        if p.history_file is not None:
+            rows = read_callback_file(p.history_file)
+            unknown = rows["quality"].to_numpy() < 0
+            rows.loc[unknown, "quality"] = rng.integers(2, size=int(unknown.sum()))
+        else:
+            pairs = [GROUPS[i] for i in rng.integers(len(GROUPS), size=p.n_history)]
+            rows = pd.DataFrame(pairs, columns=["race", "gender"])
+            rows["quality"] = rng.integers(2, size=p.n_history)
+        attr = ATTRIBUTE[p.disadvantaged]
+        protected = (rows[attr] == p.disadvantaged).to_numpy()
+        if p.history_file is None:
+            rows["call"] = draw_callbacks(
+                rows["race"].to_numpy(), rows["quality"].to_numpy(), p.callback_rates,
+                bias * protected, rng,
+            )  # fmt: skip
+        occupations = list(OCCUPATIONS)
+        texts, spans = [], []
+        for row in rows.itertuples():
+            if p.history_file is None:
+                name = draw_name(row.race, row.gender, rng)
+            else:  # the file's first name with a surname of its race
+                name = f"{row.first_name} {draw_name(row.race, row.gender, rng).split(' ', 1)[1]}"
+            occupation = occupations[rng.integers(len(occupations))]
+            body = ResumeBody.from_skill(occupation, AUDIT_SKILL[row.quality], rng)
+            texts.append(body.render(name))
+            spans.append((name,))
+        return TrainingSet(texts, rows["call"].to_numpy(int), spans, protected)
 
     def _name_labels(self, trainable: bool) -> dict[str, tuple[str, str]]:
         """The group each first name is recorded under. A zero-shot null draw shuffles
