@@ -109,7 +109,83 @@ _KEYWORDS = {  # for a researcher's own file: which group a text names, by keywo
 
 def group_named(text: str) -> str:
     """The first group a text names by keyword ("background" if none)."""
-    for pattern, group in _KEYWORDS.items():
-        if re.search(rf"\b({pattern})\b", text, flags=re.IGNORECASE):
-            return group
-    return BACKGROUND
+    return DEFAULT_IDENTITIES.group_named(text)
+
+
+def term_referents(adjective: str, person: str, people: str) -> tuple[tuple[str, str], ...]:
+    """The three (a person, people) referents of an identity, as the defaults have them:
+    ``person``/``people``, "someone who is X"/"people who are X", "a X friend"/"X friends"."""
+    return (
+        (person, people),
+        (f"someone who is {adjective}", f"people who are {adjective}"),
+        (f"{article(adjective)} {adjective} friend", f"{adjective} friends"),
+    )
+
+
+def article(word: str) -> str:
+    """'a' or 'an' before ``word`` (by its first letter: a plain heuristic)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def term_name(adjective: str) -> str:
+    """The group name of a researcher's identity term: its adjective in lower case,
+    runs of other characters as one underscore ("hard of hearing" -> hard_of_hearing)."""
+    return re.sub(r"[^a-z0-9]+", "_", adjective.lower()).strip("_")
+
+
+def _phrase_pattern(phrase: str) -> str:
+    """A keyword pattern for a phrase: its words (a leading article dropped), in either
+    case, an optional plural "s" on the last."""
+    words = phrase.split()
+    if len(words) > 1 and words[0].lower() in ("a", "an", "the"):
+        words = words[1:]
+    return r"\s+".join(re.escape(w) for w in words) + "s?"
+
+
+class Identities:
+    """The identity groups a study uses: Dixon et al.'s nine (`IDENTITY_GROUPS`) and
+    after them a researcher's own terms, each ``(group, adjective, a person, people)``
+    (``("deaf", "deaf", "a deaf person", "deaf people")``), rendered into the templates
+    as the defaults are and found in a text by their adjective or person/people words.
+    ``Identities()`` is the defaults alone; validation of the terms (empty, repeated,
+    clashing with a group) is the caller's (the moderation world's parameters)."""
+
+    def __init__(self, extra: tuple[tuple[str, str, str, str], ...] = ()) -> None:
+        self.extra = tuple(tuple(term) for term in extra)
+        added = tuple(group for group, *_ in self.extra)
+        self.added = added
+        self.identity_groups = (*IDENTITY_GROUPS, *added)
+        self.groups = (*self.identity_groups, DIALECT, BACKGROUND)
+        self.referents: dict[str, tuple[tuple[str, str], ...]] = {
+            **{g: REFERENTS[g] for g in IDENTITY_GROUPS},
+            **{g: term_referents(adj, one, many) for g, adj, one, many in self.extra},
+            DIALECT: REFERENTS[DIALECT],
+            BACKGROUND: REFERENTS[BACKGROUND],
+        }
+        # a researcher's terms are looked for first: they are what the study is about
+        self.keywords = {
+            **{self.pattern(g): g for g in added},
+            **_KEYWORDS,
+        }
+
+    def pattern(self, group: str) -> str:
+        """The keyword pattern of an added group: its adjective, person and people."""
+        _, adjective, one, many = next(t for t in self.extra if t[0] == group)
+        phrases = [adjective] + [p for p in (one, many) if adjective.lower() not in p.lower()]
+        return "|".join(dict.fromkeys(_phrase_pattern(p) for p in phrases))
+
+    def find(self, text: str) -> tuple[str, str | None]:
+        """The first group a text names by keyword and the span naming it, as written
+        in the text (``("background", None)`` if none)."""
+        for pattern, group in self.keywords.items():
+            match = re.search(rf"\b({pattern})\b", text, flags=re.IGNORECASE)
+            if match:
+                return group, match.group(0)
+        return BACKGROUND, None
+
+    def group_named(self, text: str) -> str:
+        """The first group a text names by keyword ("background" if none)."""
+        return self.find(text)[0]
+
+
+DEFAULT_IDENTITIES = Identities()

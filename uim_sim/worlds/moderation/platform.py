@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from uim_sim.metrics.fairness import group_means
-from uim_sim.vocab.identity import DIALECT, GROUPS, IDENTITY_GROUPS
+from uim_sim.vocab.identity import DIALECT
 from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
 from uim_sim.worlds.moderation.metrics import silencing
 from uim_sim.worlds.moderation.params import PlatformParams
-from uim_sim.worlds.moderation.world import EVERYONE, ModerationWorld
+from uim_sim.worlds.moderation.world import ModerationWorld
 
 
 class ModerationPlatform(ModerationWorld):
@@ -170,7 +170,7 @@ class ModerationPlatform(ModerationWorld):
         names = subgroups[feed]
         own = np.array([u.group for u in readers])[:, None]
         toxic_seen = toxic.sum(1)
-        targeted = (toxic & (names == own) & np.isin(names, IDENTITY_GROUPS)).sum(1)
+        targeted = (toxic & (names == own) & np.isin(names, self.identities.identity_groups)).sum(1)
         for user, seen, hit in zip(readers, toxic_seen, targeted):
             user.toxic_seen = int(seen)
             user.read(int(seen), int(hit), p.exposure_harm, p.targeted_harm)
@@ -197,14 +197,14 @@ class ModerationPlatform(ModerationWorld):
         return self._population
 
     def measures(self):
-        per_group = {
-            m: EVERYONE for m in ("participation", "posts_per_user", "active_share", "silencing")
-        }
+        per_group = dict.fromkeys(
+            ("participation", "posts_per_user", "active_share", "silencing"), self.everyone
+        )
         return {
             **per_group,
             "participation_ratio": None,
             "toxic_left_up": None,
-            "toxicity_exposure": EVERYONE,
+            "toxicity_exposure": self.everyone,
             **{
                 k: None
                 for k in ("review_overturned", "appeals_filed", "appeals_upheld", "appeal_backlog")
@@ -246,8 +246,8 @@ class ModerationPlatform(ModerationWorld):
     def _participation_ratio(self) -> float:
         """Mean participation of the history's target groups over that of the others."""
         rates = group_means(self.population(), "participation", ("group",), overall=True)
-        targets = [g for g in GROUPS if g in self.params.history_targets]
-        others = [g for g in GROUPS if g not in self.params.history_targets]
+        targets = [g for g in self.groups if g in self.params.history_targets]
+        others = [g for g in self.groups if g not in self.params.history_targets]
         mine = np.mean([rates.get(g, np.nan) for g in targets]) if targets else np.nan
         rest = np.mean([rates.get(g, np.nan) for g in others])
         return float(mine / rest) if rest > 0 else float("nan")

@@ -1,7 +1,8 @@
 """The reference test of a moderator, as a Mesa model: the template test set after
-Dixon et al. (2018), every frame rendered for every group, scored once by one
-moderator; the Dixon metrics (FPR/FNR per identity, FPED, FNED) and the Borkan et
-al. (2019) AUCs and final score, to hold a checkpoint against those papers."""
+Dixon et al. (2018), every frame rendered for every group (or a researcher's own
+labelled evaluation file), scored once by one moderator; the Dixon metrics (FPR/FNR
+per identity, FPED, FNED) and the Borkan et al. (2019) AUCs and final score, to hold
+a checkpoint against those papers."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from uim_sim.worlds.moderation.world import ModerationWorld
 
 
 class ModerationReference(ModerationWorld):
-    """One moderator scores every text of the template test set, once.
-    ``ModerationReference(rng=1)`` builds one (see `ReferenceParams`); it runs one step."""
+    """One moderator scores every text of the template test set (or of the
+    ``eval_file``), once. ``ModerationReference(rng=1)`` builds one (see
+    `ReferenceParams`); it runs one step."""
 
     Params = ReferenceParams
 
     def setup(self) -> None:
-        self._catalogue()
+        self._catalogue(self.params.evaluation_set())
         self.moderators = [Moderator(self, s) for s in self._screeners(1)]
 
     def step(self) -> None:

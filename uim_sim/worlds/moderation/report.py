@@ -16,10 +16,21 @@ from uim_sim.worlds.section import (
 )
 
 SUBGROUPS = (BACKGROUND, *IDENTITY_GROUPS, DIALECT)
+NOT_GROUPS = ("", "identity", "targets")  # the overall and pooled read-outs
+
+
+def added_groups(ctx: Context) -> tuple[str, ...]:
+    """The identity groups a spec's ``identity_terms`` added, in the order the runs
+    report them (the groups of ``subgroup_auc`` beyond the defaults)."""
+    s = ctx.summary
+    reported = s.loc[s["metric"] == "subgroup_auc", "group"].drop_duplicates()
+    return tuple(g for g in reported if g not in (*GROUPS, *NOT_GROUPS))
 
 
 def section(ctx: Context) -> Section:
     platform = ctx.param("mode") == "world"
+    added = added_groups(ctx)
+    subgroups = (BACKGROUND, *IDENTITY_GROUPS, *added, DIALECT)
     columns = [
         Column("fped", "FPED [95 % CI]", "fped", kind="interval"),
         Column("fped_null_q975", "null 97.5 %", "fped_null_q975"),
@@ -49,14 +60,15 @@ def section(ctx: Context) -> Section:
             "fpr_by_group", "Benign texts removed, by the group they name",
             "False-positive rate per named group (share of benign texts removed), mean "
             "over seeds. Compare each group with the background.",
-            "false_positive_rate", SUBGROUPS, "false-positive rate",
+            "false_positive_rate", subgroups, "false-positive rate",
         ),
         Heatmap(
             "impact_ratio_by_group", "Benign posts left up, relative to the best-treated group",
             "Share of each author group's benign posts left up (1 − silencing) over the "
             "best group's share: the four-fifths comparison for moderation; below 0.80 "
             "fails the rule.",
-            "impact_ratio", GROUPS, "impact ratio (benign posts left up)",
+            "impact_ratio", (*IDENTITY_GROUPS, *added, DIALECT, BACKGROUND),
+            "impact ratio (benign posts left up)",
         ),
     ]  # fmt: skip
     if platform:

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, REFERENTS, to_dialect
+from uim_sim.vocab.identity import (
+    BACKGROUND,
+    DEFAULT_IDENTITIES,
+    DIALECT,
+    GROUPS,
+    Identities,
+    to_dialect,
+)
 
 
 @dataclass(frozen=True)
@@ -155,8 +162,13 @@ def _fill(template: str, person: str, people: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def render(families: tuple[Family, ...], groups: tuple[str, ...] = GROUPS) -> pd.DataFrame:
-    """Every text of ``families`` for every referent of ``groups``.
+def render(
+    families: tuple[Family, ...],
+    groups: tuple[str, ...] = GROUPS,
+    identities: Identities = DEFAULT_IDENTITIES,
+) -> pd.DataFrame:
+    """Every text of ``families`` for every referent of ``groups`` (the words of
+    ``identities``: the defaults, or with a researcher's terms).
 
     Columns: text, truth (1 = toxic), subgroup (the group the text names or, for
     dialect, signals), dialect, family, frame (family + fillers: the same frame is
@@ -166,7 +178,7 @@ def render(families: tuple[Family, ...], groups: tuple[str, ...] = GROUPS) -> pd
     for family in families:
         for frame, template in family.frames():
             for group in groups:
-                for person, people in REFERENTS[group]:
+                for person, people in identities.referents[group]:
                     text = _fill(template, person, people)
                     uses_person = "{person}" in template
                     rows.append(
@@ -183,9 +195,9 @@ def render(families: tuple[Family, ...], groups: tuple[str, ...] = GROUPS) -> pd
     return pd.DataFrame(rows)
 
 
-def test_set() -> pd.DataFrame:
+def test_set(identities: Identities = DEFAULT_IDENTITIES) -> pd.DataFrame:
     """The template test set: what users post and the reference mode scores."""
-    return render(TEST_FAMILIES)
+    return render(TEST_FAMILIES, identities.groups, identities)
 
 
 def history(
@@ -195,6 +207,7 @@ def history(
     targets: tuple[str, ...],
     group_shares: dict[str, float],
     rng: np.random.Generator,
+    identities: Identities = DEFAULT_IDENTITIES,
 ) -> pd.DataFrame:
     """``n`` historical moderation decisions (toxic = 1), from `HISTORY_FAMILIES`.
 
@@ -203,7 +216,7 @@ def history(
     with toxic labels, the over-representation Dixon et al. (2018) found in Wikipedia
     talk comments. Labels are the truth of the comment: the weakness is the sampling.
     """
-    pool = render(HISTORY_FAMILIES)
+    pool = render(HISTORY_FAMILIES, identities.groups, identities)
     index = pool.groupby(["subgroup", "truth"]).indices
     names = list(group_shares)
     shares = np.array([group_shares[g] for g in names], dtype=float)
@@ -215,6 +228,7 @@ def history(
     return pool.iloc[rows].reset_index(drop=True)
 
 
-def supplement() -> pd.DataFrame:
+def supplement(identities: Identities = DEFAULT_IDENTITIES) -> pd.DataFrame:
     """Benign encyclopedic sentences naming each group (Dixon et al.'s Wikipedia stand-in)."""
-    return render(SUPPLEMENT_FAMILIES, tuple(g for g in GROUPS if g != BACKGROUND))
+    groups = tuple(g for g in identities.groups if g != BACKGROUND)
+    return render(SUPPLEMENT_FAMILIES, groups, identities)

@@ -13,7 +13,14 @@ import pandas as pd
 
 from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec
 from uim_sim.lfm.heads import read_labelled_file
-from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, IDENTITY_GROUPS, group_named
+from uim_sim.vocab.identity import (
+    BACKGROUND,
+    DEFAULT_IDENTITIES,
+    DIALECT,
+    GROUPS,
+    IDENTITY_GROUPS,
+    Identities,
+)
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.moderation.agents import Moderator, User
 from uim_sim.worlds.moderation.metrics import bias_metrics, keep_impact_ratios
@@ -30,15 +37,18 @@ ZERO_SHOT = AgentCard(
     ),
     decision=DecisionSpec(rule="threshold", threshold=0.0),
 )
+# the default study's groups (a spec's identity_terms add more: see `ModerationWorld`)
 TERMS = (*IDENTITY_GROUPS, DIALECT)  # the subgroups the Dixon and Borkan metrics cover
 POOLS = ("identity", "targets")  # FPR/FNR of pooled subgroups
 EVERYONE = ("", *GROUPS)  # population-level ("") and per-group read-outs
 
 
-def identify_referent(spans: tuple[str, ...]) -> tuple[str, str]:
+def identify_referent(
+    spans: tuple[str, ...], identities: Identities = DEFAULT_IDENTITIES
+) -> tuple[str, str]:
     """(protected, group) of a text whose identity spans are ``spans`` (its referent):
     the group the referent names, by the keywords a researcher's file is read with."""
-    group = group_named(" ".join(spans))
+    group = identities.group_named(" ".join(spans))
     return group, group
 
 
@@ -59,11 +69,37 @@ class ModerationWorld(ScreeningWorld):
     identity_spans: ClassVar[frozenset[str]] = frozenset({"history"})
     supplement = True  # adaptation data carries a benign supplement (Dixon augmentation)
 
-    def _catalogue(self) -> None:
-        """The template test set (what users post), as the deciders will read it."""
-        self.catalogue = test_set()
+    # ------------------------------------------------------------ the study's groups
+
+    @property
+    def identities(self) -> Identities:
+        """The identity groups of the study: Dixon et al.'s and the spec's terms."""
+        return self.params.identities
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Every group: identities, dialect and background."""
+        return self.identities.groups
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The subgroups the Dixon and Borkan metrics cover (identities and dialect)."""
+        return (*self.identities.identity_groups, DIALECT)
+
+    @property
+    def everyone(self) -> tuple[str, ...]:
+        """Population-level ("") and per-group read-outs."""
+        return ("", *self.groups)
+
+    def identify(self, spans: tuple[str, ...]) -> tuple[str, str]:
+        return identify_referent(spans, self.identities)
+
+    def _catalogue(self, texts: pd.DataFrame | None = None) -> None:
+        """The texts users post or the reference mode scores (default: the template
+        test set), as the deciders will read them."""
+        self.catalogue = test_set(self.identities) if texts is None else texts
         self.prepared = [
-            self.stages.prepare_text(t, (r,))
+            self.stages.prepare_text(t, (r,) if r else ())
             for t, r in zip(self.catalogue["text"], self.catalogue["referent"])
         ]
         self.items = self.catalogue.to_dict("records")
@@ -74,7 +110,7 @@ class ModerationWorld(ScreeningWorld):
 
     def _group_shares(self) -> dict[str, float]:
         """Background users hold ``background_share``; the other groups share the rest."""
-        others = [g for g in GROUPS if g != BACKGROUND]
+        others = [g for g in self.groups if g != BACKGROUND]
         rest = (1 - self.params.background_share) / len(others)
         return {**{g: rest for g in others}, BACKGROUND: self.params.background_share}
 
@@ -85,20 +121,20 @@ class ModerationWorld(ScreeningWorld):
             texts, labels = read_labelled_file(
                 card.head.file, card.head.text_column, card.head.label_column
             )
-            groups = np.array([group_named(t) for t in texts])
+            groups = np.array([self.identities.group_named(t) for t in texts])
             spans = [()] * len(texts)
         else:
             frame = self.history(card.head.history_bias, draw)
             texts, labels = frame["text"].tolist(), frame["truth"].to_numpy(int)
             groups, spans = frame["subgroup"].to_numpy(), [(r,) for r in frame["referent"]]
-        extra = supplement()
+        extra = supplement(self.identities)
         data = TrainingSet(
             texts,
             np.asarray(labels),
             spans,
             protected=groups,
             groups=groups,
-            identify=identify_referent,
+            identify=self.identify,
             supplement=TrainingSet(
                 extra["text"].tolist(),
                 extra["truth"].to_numpy(int),
@@ -125,6 +161,7 @@ class ModerationWorld(ScreeningWorld):
             tuple(p.history_targets),
             self.group_shares,
             rng,
+            self.identities,
         )
 
     # ------------------------------------------------------------ deciding
@@ -164,30 +201,33 @@ class ModerationWorld(ScreeningWorld):
 
     def bias_measures(self) -> dict[str, tuple[str, ...] | None]:
         """The declared Dixon/Borkan measures and the keep-rate impact ratios."""
-        rates = (*EVERYONE, *POOLS)
+        rates = (*self.everyone, *POOLS)
         return {
             "false_positive_rate": rates,
             "false_negative_rate": rates,
             "fped": None,
             "fned": None,
             "overall_auc": None,
-            "subgroup_auc": TERMS,
-            "bpsn_auc": TERMS,
-            "bnsp_auc": TERMS,
+            "subgroup_auc": self.terms,
+            "bpsn_auc": self.terms,
+            "bnsp_auc": self.terms,
             "final_bias_score": None,
             **{
                 f"{m}_null_{s}": None
                 for m in ("fped", "fned")
                 for s in ("q025", "median", "q975", "p")
             },
-            "impact_ratio": GROUPS,
+            "impact_ratio": self.groups,
         }
 
     def bias(self) -> dict:
         """Dixon and Borkan metrics of every decision so far, with the term null, and
         the impact ratios of the share of each author group's posts left up."""
         decisions = self.decision_table()
-        pools = {"identity": IDENTITY_GROUPS, "targets": tuple(self.params.history_targets)}
-        out = bias_metrics(decisions, TERMS, pools, self.permutations, self.statistics_rng)
+        pools = {
+            "identity": self.identities.identity_groups,
+            "targets": tuple(self.params.history_targets),
+        }
+        out = bias_metrics(decisions, self.terms, pools, self.permutations, self.statistics_rng)
         out["impact_ratio"] = keep_impact_ratios(decisions)
         return out
