@@ -385,20 +385,22 @@ def report(
 
 @app.command("audit-table")
 def audit_table(
-    out: Path = typer.Argument(..., help="Result folder of a hiring run."),
+    out: Path = typer.Argument(..., help="Result folder of a hiring, moderation or spread run."),
     folder: Path | None = typer.Option(None, "--to", help="Folder (default OUT/report)."),
 ) -> None:
-    """A bias-audit table in the form of NYC Local Law 144 (selection rates and impact
-    ratios by sex, race/ethnicity and intersection, applicants per category, under-2 %
-    categories marked), with intervals over seeds, the null band and the name-level p."""
+    """A bias-audit table in the form of NYC Local Law 144, per category: hiring,
+    selection rates and impact ratios by sex, race/ethnicity and intersection;
+    moderation, false-positive and false-negative rates by the identity a text names;
+    spread, users reached by true and false news by community. Counts pooled over
+    seeds, categories under 2 % marked, intervals over seeds beside them."""
     from uim_sim.report import ReportError
-    from uim_sim.report.audit_table import display, write_audit_table
+    from uim_sim.report.audit_table import write_audit_table
 
     try:
-        table, where = write_audit_table(out, folder)
+        _, shown, where = write_audit_table(out, folder)
     except ReportError as exc:
         fail(str(exc))
-    _print_table(display(table), f"bias audit: {out}")
+    _print_table(shown, f"bias audit: {out}")
     out_console.print(f"→ {where}/audit_table.csv, audit_table.md, audit_table.html")
 
 

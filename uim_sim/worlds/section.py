@@ -170,6 +170,63 @@ class Context:
 
 
 @dataclass(frozen=True)
+class AuditRate:
+    """A rate of a bias-audit table (`uim-sim audit-table`), per category.
+
+    From the decision table (`Audit.source` ``decisions``): the mean of ``value`` (a
+    column or an expression of the table's columns, e.g. ``decision`` or ``1 -
+    decision``) over the category's rows where ``among`` holds (a pandas query;
+    empty: every row), the condition's seeds pooled. From the metrics (``metrics``):
+    the sum over seeds of metric ``value`` for group ``group`` (``{category}`` is
+    replaced) over the sum of the audit's unit metric.
+
+    ``ratio``: the rate over the highest rate among the categories of the same kind
+    that are not excludable (``best``: LL144's impact ratio), over the lowest
+    (``lowest``: for a harm, how many times the least harmed category's rate), or
+    over the rate of every row of the condition (``overall``). ``count`` and
+    ``hits`` show the rate's denominator and numerator as (key, label). ``seeds``
+    names a run metric (per category, last step) whose mean and 95 % interval over
+    seeds the table adds, as (metric, label); ``null`` the stem of a null band
+    (``{null}_q025``, ``{null}_q975``) and ``p`` a p-value metric, as (metric, key,
+    label). ``prefix`` starts the keys of those added columns."""
+
+    key: str
+    label: str
+    ratio_key: str
+    ratio_label: str
+    value: str = "decision"
+    among: str = ""
+    group: str = "{category}"
+    ratio: Literal["best", "lowest", "overall"] = "best"
+    count: tuple[str, str] | None = None
+    hits: tuple[str, str] | None = None
+    seeds: tuple[str, str] | None = None
+    null: str | None = None
+    p: tuple[str, str, str] | None = None  # (metric, key, label)
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Audit:
+    """A world's bias-audit table (`uim-sim audit-table`), in the shape of New York
+    City's Local Law 144: per condition and per category of each ``kinds`` (kind of
+    category: the decision-table column holding it, or with ``source`` ``metrics``
+    the unit metric whose groups are the categories), the number of ``unit`` (key,
+    label) pooled over seeds, an optional ``tally`` (key, label, decision-table
+    column summed), and each of ``rates`` with its ratio; a category under 2 % of
+    the units is marked excludable and left out of the best rate. ``title`` and
+    ``intro`` head the written table."""
+
+    kinds: dict[str, str]
+    unit: tuple[str, str]
+    rates: tuple[AuditRate, ...]
+    intro: str
+    title: str = "Bias audit"
+    tally: tuple[str, str, str] | None = None
+    source: Literal["decisions", "metrics"] = "decisions"
+
+
+@dataclass(frozen=True)
 class Section:
     """A world's part of the report. ``extra(ctx)`` adds computed headline columns
     ({condition: {key: value}}, with ``extra_labels``); ``text`` is Markdown."""
@@ -182,7 +239,7 @@ class Section:
     utility: Utility | None = None
     # more outcomes the comparison of interventions reports (e.g. the reach of false news)
     outcomes: tuple[Utility, ...] = ()
-    # a bias-audit table (uim-sim audit-table): {kind of category: decision-table column}
-    audit: dict[str, str] = field(default_factory=dict)
+    # a bias-audit table (uim-sim audit-table), where the world offers one
+    audit: Audit | None = None
     extra: Callable[[Context], dict[str, dict[str, float]]] | None = None
     extra_labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # key: (label, kind)

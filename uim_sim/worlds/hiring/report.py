@@ -9,6 +9,8 @@ from uim_sim.metrics.stats import cluster_permutation_p
 from uim_sim.vocab.names import ATTRIBUTE, REFERENCE
 from uim_sim.worlds.hiring.world import SUBGROUPS
 from uim_sim.worlds.section import (
+    Audit,
+    AuditRate,
     Column,
     Context,
     Forest,
@@ -22,6 +24,31 @@ from uim_sim.worlds.section import (
 
 INTERSECTIONS = tuple(g for g in SUBGROUPS if "_" in g)
 POOLED_PERMUTATIONS = 4000
+# the bias-audit table of NYC Local Law 144 (`uim-sim audit-table`)
+AUDIT = Audit(
+    kinds={"sex": "gender", "race/ethnicity": "race", "intersection": "group"},
+    unit=("applicants", "applicants"),
+    tally=("selected", "selected", "decision"),
+    rates=(
+        AuditRate(
+            "selection_rate",
+            "selection rate",
+            "impact_ratio",
+            "impact ratio",
+            seeds=("impact_ratio", "impact ratio"),
+            null="impact_ratio_null",
+            p=("impact_ratio_p_names", "p_names", "p (names)"),
+        ),
+    ),  # fmt: skip
+    intro=(
+        "Bias audit in the form of New York City Local Law 144: per category of sex, "
+        "race/ethnicity and their intersection, applicants, selected, selection rate and "
+        "impact ratio (over the highest selection rate of the same kind of category), the "
+        "condition's seeds pooled; categories under 2 % of the applicants are marked "
+        "excludable. Beside them, the sandbox's: the impact ratio's mean and 95 % "
+        "t-interval over seeds, the null band, and the name-level permutation p."
+    ),
+)
 
 
 def pooled_name_p(ctx: Context) -> dict[str, dict[str, float]]:
@@ -146,7 +173,7 @@ def section(ctx: Context) -> Section:
             if audit
             else Utility("skill_mean", "mean latent skill", (target, reference))
         ),  # fmt: skip
-        audit={"sex": "gender", "race/ethnicity": "race", "intersection": "group"},
+        audit=AUDIT,
         extra=pooled_name_p if audit else None,
         extra_labels={"p_names_pooled": ("p names pooled", "p")} if audit else {},
     )

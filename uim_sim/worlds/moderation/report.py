@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, IDENTITY_GROUPS
 from uim_sim.worlds.section import (
+    Audit,
+    AuditRate,
     Column,
     Context,
     Forest,
@@ -17,6 +19,49 @@ from uim_sim.worlds.section import (
 
 SUBGROUPS = (BACKGROUND, *IDENTITY_GROUPS, DIALECT)
 NOT_GROUPS = ("", "identity", "targets")  # the overall and pooled read-outs
+# the bias-audit table (`uim-sim audit-table`): error rates by the group a text names
+AUDIT = Audit(
+    kinds={"group": "subgroup"},
+    unit=("texts", "texts"),
+    tally=("removed", "removed", "decision"),
+    rates=(
+        AuditRate(
+            "false_positive_rate",
+            "FPR",
+            "fpr_ratio",
+            "FPR / overall",
+            value="decision",
+            among="truth == 0",
+            ratio="overall",
+            count=("benign", "benign"),
+            hits=("false_positives", "benign removed"),
+            seeds=("false_positive_rate", "FPR"),
+        ),
+        AuditRate(
+            "false_negative_rate",
+            "FNR",
+            "fnr_ratio",
+            "FNR / overall",
+            value="1 - decision",
+            among="truth == 1",
+            ratio="overall",
+            count=("toxic", "toxic"),
+            hits=("false_negatives", "toxic left up"),
+            seeds=("false_negative_rate", "FNR"),
+        ),
+    ),  # fmt: skip
+    title="Moderation audit",
+    intro=(
+        "Error rates by the group a text names, in the shape of a New York City Local "
+        "Law 144 bias audit: per group (each identity, the dialect group and the "
+        "background, texts that name none), the texts moderated and removed, the "
+        "false-positive rate (benign texts removed) and the false-negative rate (toxic "
+        "texts left up), each over the rate of every text of the condition (Dixon et al. "
+        "2018 compare each term's rate with the overall rate), the condition's seeds "
+        "pooled; groups under 2 % of the texts are marked excludable. Beside them, the "
+        "sandbox's: each rate's mean and 95 % t-interval over seeds (the runs' metrics)."
+    ),
+)
 
 
 def added_groups(ctx: Context) -> tuple[str, ...]:
@@ -104,6 +149,7 @@ def section(ctx: Context) -> Section:
         text=text,
         harm=Harm("fped", "", "FPED", worse="higher"),
         utility=Utility("overall_auc", "AUC"),
+        audit=AUDIT,
         outcomes=(
             Utility("fned", "FNED", better="lower"),
             Utility("participation_ratio", "participation ratio"),

@@ -63,6 +63,9 @@ class SpreadPlatform(SpreadWorld):
         self.seen_count = np.zeros(self.n_users, dtype=np.int32)
         self._scratch = np.zeros(self.n_users, dtype=bool)
         self.seen = {"true": np.zeros(self.n_users, bool), "false": np.zeros(self.n_users, bool)}
+        # exposure by the users' community: users, and items seen (by truth × community)
+        self.community_users = np.bincount(self.community, minlength=len(COMMUNITIES))
+        self.item_views = {t: np.zeros(len(COMMUNITIES), np.int64) for t in self.seen}
         self.rankers = [Ranker(self, s) for s in self._screeners(p.n_rankers)]
         self.fact_checker = FactChecker(self)
         # every text an item can have, scored once by each ranker (one engine call):
@@ -247,7 +250,9 @@ class SpreadPlatform(SpreadWorld):
         for j, it in enumerate(live):
             users = np.concatenate(seen[j]) if len(seen[j]) > 1 else seen[j][0]
             self.seen_count[users] += 1
-            self.seen["true" if it["truth"] else "false"][users] = True
+            truth = "true" if it["truth"] else "false"
+            self.seen[truth][users] = True
+            self.item_views[truth] += np.bincount(self.community[users], minlength=len(COMMUNITIES))
             base = p.share_true if it["truth"] else p.share_false
             flagged = not it["promoted"]
             probability = base * self.propensity[users] * (p.demotion if flagged else 1.0)
@@ -322,12 +327,42 @@ class SpreadPlatform(SpreadWorld):
             "impact_ratio_null_q975": COMMUNITIES,
             "impact_ratio_null_p": COMMUNITIES,
             "exposure_gini": None,
+            "users": COMMUNITIES,
+            "users_reached": KINDS,
+            "users_reached_share": KINDS,
+            "item_views": KINDS,
+            "items_seen_per_user": KINDS,
         }
+
+    def _exposure_by_community(self) -> dict[str, dict[str, float]]:
+        """Per community of the users (``true_riverside``: riverside's users and true
+        items, whoever posted them): users, users who saw at least one item
+        (``users_reached``) and their share, items seen (``item_views``) and items seen
+        per user. The spread world's decisions are items, so this is its only record of
+        who was exposed."""
+        users = self.community_users.astype(float)
+        out: dict[str, dict[str, float]] = {
+            "users": {c: float(n) for c, n in zip(COMMUNITIES, users)},
+            "users_reached": {}, "users_reached_share": {}, "item_views": {},
+            "items_seen_per_user": {},
+        }  # fmt: skip
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for truth, seen in self.seen.items():
+                reached = np.bincount(self.community[seen], minlength=len(COMMUNITIES))
+                views = self.item_views[truth]
+                for i, c in enumerate(COMMUNITIES):
+                    kind = f"{truth}_{c}"
+                    out["users_reached"][kind] = float(reached[i])
+                    out["users_reached_share"][kind] = float(reached[i] / users[i])
+                    out["item_views"][kind] = float(views[i])
+                    out["items_seen_per_user"][kind] = float(views[i] / users[i])
+        return out
 
     def measure(self):
         out: dict = {
             "exposed_share": {t: float(s.mean()) for t, s in self.seen.items()},
             "live_items": float(len(self.live)),
+            **self._exposure_by_community(),
         }
         if not self.items:
             return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.section import (
+    Audit,
+    AuditRate,
     Column,
     Context,
     Forest,
@@ -16,6 +18,49 @@ from uim_sim.worlds.section import (
 )
 
 KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
+
+
+def _exposure(truth: str, best: str) -> tuple[AuditRate, AuditRate]:
+    """Users of a community reached by items of ``truth`` (share), and items of that
+    truth seen per user, each with its ratio to the best-off community (``best``:
+    the label of that community, e.g. ``least``)."""
+    group = f"{truth}_{{category}}"
+    ratio = "best" if truth == "true" else "lowest"
+    return (
+        AuditRate(
+            f"{truth}_reach_rate", f"{truth} reach", f"{truth}_reach_ratio",
+            f"{truth} reach / {best}", value="users_reached", group=group, ratio=ratio,
+            hits=(f"reached_{truth}", f"reached by {truth}"),
+            seeds=("users_reached_share", f"{truth} reach"), prefix=f"{truth}_",
+        ),
+        AuditRate(
+            f"{truth}_seen_per_user", f"{truth} seen per user", f"{truth}_seen_ratio",
+            f"{truth} seen / {best}", value="item_views", group=group, ratio=ratio,
+            seeds=("items_seen_per_user", f"{truth} seen per user"), prefix=f"{truth}_",
+        ),
+    )  # fmt: skip
+
+
+# the bias-audit table (`uim-sim audit-table`): exposure to news by the users' community
+AUDIT = Audit(
+    kinds={"community": "users"},
+    unit=("users", "users"),
+    rates=(*_exposure("true", "best"), *_exposure("false", "least")),
+    source="metrics",
+    title="Exposure audit",
+    intro=(
+        "Exposure to news by the users' community, in the shape of a New York City Local "
+        "Law 144 bias audit: per community, its users, how many of them saw at least one "
+        "true item and at least one false item (whoever posted it) and the items of each "
+        "kind seen per user, the condition's seeds pooled. Ratios: for true news, over the "
+        "best-served community's rate (as an impact ratio: below 0.80 fails four fifths); "
+        "for false news, over the least exposed community's (above 1: more exposed). "
+        "Communities under 2 % of the users are marked excludable. Beside them, each "
+        "rate's mean and 95 % t-interval over seeds. The spread world's decisions are "
+        "items, not users: the counts come from the runs' metrics (`users`, "
+        "`users_reached`, `item_views` at the last step), not from decisions.parquet."
+    ),
+)
 
 
 def section(ctx: Context) -> Section:
@@ -119,4 +164,5 @@ def section(ctx: Context) -> Section:
                 better="lower",
             ),
         ),
+        audit=AUDIT,
     )
