@@ -8,7 +8,7 @@ import string
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from uim_sim.schema import Name, Share, SpecError, Strict, digest, parse, read_yaml
 
@@ -52,8 +52,8 @@ class HeadSpec(Strict):
     # lists are then redacted and placed; without group_column, names must be known
     name_column: str | None = None
     group_column: str | None = None
-    C: Annotated[float, Field(gt=0.0)] = 1.0
-    history_bias: Annotated[float, Field(ge=0.0)] = 0.0
+    C: Annotated[float, Field(gt=0.0, le=1e6)] = 1.0  # inverse regularisation strength
+    history_bias: Annotated[float, Field(ge=0.0, le=20.0)] = 0.0  # a log-odds penalty
     positive: list[Annotated[str, Field(min_length=1)]] = []
     negative: list[Annotated[str, Field(min_length=1)]] = []
 
@@ -119,7 +119,8 @@ class DecisionSpec(Strict):
 
     rule: Literal["top_share", "threshold", "draw"] = "top_share"
     share: Share = 0.5
-    threshold: float | None = None
+    # every head's score lies in [-2, 2] (cosines, their differences, probabilities)
+    threshold: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
 
     @model_validator(mode="after")
     def _threshold_given(self) -> DecisionSpec:
@@ -136,6 +137,16 @@ class AgentCard(Strict):
     checkpoint: str = "builtin:minilm"  # or a folder, or forge:CORPUS_CARD.yaml
     head: HeadSpec
     decision: DecisionSpec = DecisionSpec()
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip() or value.strip() == FORGE_PREFIX:
+            raise ValueError(
+                f"{value!r} names no checkpoint (builtin:minilm, a checkpoint folder or "
+                "forge:CORPUS_CARD.yaml)"
+            )
+        return value
 
     def fingerprint(self) -> str:
         return digest(self.model_dump(mode="json"))

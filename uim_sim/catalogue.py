@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from uim_sim.cards import card_folders
 from uim_sim.mitigate import REGISTRY
+from uim_sim.schema import SpecError, read_yaml
 from uim_sim.worlds import WORLDS, world_info
 
 CATALOGUE = ("worlds", "mitigations", "cards", "scenarios", "corpora")
@@ -26,9 +25,9 @@ def _yaml_files(folders: list[Path]) -> list[tuple[str, str]]:
     for folder in folders:
         for path in sorted(Path(folder).glob("*.yaml")) if Path(folder).is_dir() else []:
             try:
-                data = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError:
-                data = {"description": "(not valid YAML)"}
+                data = read_yaml(path)
+            except SpecError as exc:  # listed, with why it would be refused
+                data = {"description": f"(not valid: {str(exc).removeprefix(f'{path}: ')})"}
             out.setdefault(path.stem, f"{_first_sentence(data.get('description'))} ({path})")
     return sorted(out.items())
 

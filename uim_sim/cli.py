@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -23,8 +24,16 @@ out_console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
+def _agents_dir():
+    """The ``--agents-dir`` option: a folder that exists (a typo is an error)."""
+    return typer.Option(None, exists=True, file_okay=False, help="Folder of agent cards.")
+
+
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # the message may quote the user's input: one line, never read as Rich markup ('[/x]'
+    # would raise)
+    line = " ".join(str(message).splitlines())
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -67,7 +76,7 @@ def _print_table(frame, title: str) -> None:
 @app.command()
 def validate(
     spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
-    agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
+    agents_dir: Path | None = _agents_dir(),
 ) -> None:
     """Check a spec (or a suite of specs), its agent cards, checkpoints and
     mitigations; run nothing."""
@@ -85,7 +94,7 @@ def list_(
     what: str = typer.Argument(
         "all", help="worlds, cards, mitigations, scenarios, corpora or all."
     ),
-    agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
+    agents_dir: Path | None = _agents_dir(),
 ) -> None:
     """What is available: worlds, agent cards, mitigations, scenarios, corpus cards."""
     from uim_sim.catalogue import CATALOGUE, catalogue
@@ -108,7 +117,7 @@ def run(
         ..., "--out", "-o", help="Result folder (created; resumed if present)."
     ),
     workers: int = typer.Option(1, min=1, max=256, help="Worker processes."),
-    agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
+    agents_dir: Path | None = _agents_dir(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
 ) -> None:
     """Run every run of a spec's grid (or of every spec of a suite, each into its own
@@ -179,7 +188,7 @@ def attribute(
     spec: Path = typer.Argument(..., help="Scenario spec with an attribution: block."),
     out: Path = typer.Option(..., "--out", "-o", help="Result folder (resumed if present)."),
     workers: int = typer.Option(1, min=1, max=256, help="Worker processes."),
-    agents_dir: Path | None = typer.Option(None, help="Folder of agent cards."),
+    agents_dir: Path | None = _agents_dir(),
 ) -> None:
     """Where does the harm come from? Run every combination of stages clean or not, then
     split the harm over the stages (Shapley values, intervals over seeds)."""
@@ -482,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(exc, "format_message"):
             raise
         err_console.print(
-            f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True
+            f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True
         )
         return getattr(exc, "exit_code", 2)
     return result if isinstance(result, int) else 0

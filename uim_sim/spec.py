@@ -94,7 +94,7 @@ class ScenarioSpec(Strict):
     name: Name
     description: str = ""
     world: str
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 3
     agents: Annotated[list[str], Field(min_length=1)]
     mitigations: list[ArmSpec] = Field(default_factory=lambda: [ArmSpec()])

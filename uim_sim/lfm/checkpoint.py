@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -33,6 +34,8 @@ BUILTIN = {
 }
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 MANIFEST = "manifest.json"
+# config.json keys by which a folder asks transformers to import code from it
+REMOTE_CODE_KEYS = ("auto_map", "trust_remote_code", "custom_pipelines")
 # a linear map baked into a checkpoint's sentence embeddings (`uim-sim debias`):
 # applied to the mean-pooled output before L2 normalisation, hashed like the weights
 PROJECTION = "projection.safetensors"
@@ -63,7 +66,9 @@ class Checkpoint:
         hf_logging.set_verbosity_error()  # e.g. a forged MLM head unused by the encoder
         config = AutoConfig.from_pretrained(self.path, local_files_only=True)
         if getattr(config, "auto_map", None):
-            raise CheckpointError(f"{self.ref}: config asks for remote code (auto_map); refused")
+            raise CheckpointError(
+                f"{self.ref}: config.json asks for remote code (auto_map); refused"
+            )
         tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
         model = AutoModel.from_pretrained(
             self.path, local_files_only=True, use_safetensors=True, trust_remote_code=False
@@ -184,6 +189,8 @@ def resolve(ref: str) -> Checkpoint:
         manifest = {"name": ref, "family": BUILTIN[ref]["family"], "sha256": hashes}
         return Checkpoint(ref, path, weights_digest(hashes), manifest)
 
+    if not ref.strip():
+        raise CheckpointError(f"{ref!r}: an empty checkpoint reference")
     path = Path(ref).expanduser()
     if not path.is_dir():
         raise CheckpointError(f"{ref}: not a checkpoint folder (and not builtin:minilm)")
@@ -193,17 +200,20 @@ def resolve(ref: str) -> Checkpoint:
         raise CheckpointError(
             f"{ref}: pickle weight files {pickles} are refused; convert them to safetensors"
         )
-    if not (path / "config.json").is_file():
-        raise CheckpointError(f"{ref}: no config.json: not a Hugging Face model folder")
+    _check_config(ref, path)
     manifest_file = path / MANIFEST
     if manifest_file.is_file():
-        try:
-            manifest = json.loads(manifest_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{ref}: manifest.json is not valid JSON ({exc})") from None
+        manifest = _read_json(ref, manifest_file)
         expected = manifest.get("sha256")
         if not isinstance(expected, dict) or not expected:
             raise CheckpointError(f"{ref}: manifest.json has no sha256 table of weight files")
+        for rel, want in expected.items():
+            if not (isinstance(want, str) and re.fullmatch(r"[0-9a-f]{64}", want)):
+                raise CheckpointError(
+                    f"{ref}: manifest.json: sha256.{rel}: not a sha256 hex digest"
+                )
+            if not (path / rel).resolve().is_relative_to(path):
+                raise CheckpointError(f"{ref}: manifest.json: sha256.{rel}: outside the folder")
         listed = set(expected)
         present = {str(f.relative_to(path)) for f in weight_files(path)}
         if present - listed:
@@ -215,4 +225,91 @@ def resolve(ref: str) -> Checkpoint:
             raise CheckpointError(f"{ref}: no *.safetensors weights found")
         hashes = {str(f.relative_to(path)): file_sha256(f) for f in files}
         manifest = {"name": path.name, "sha256": hashes, "verified": False}
+    for rel in hashes:
+        if rel.endswith(".safetensors"):
+            _check_safetensors(ref, path, rel)
     return Checkpoint(str(path), path, weights_digest(hashes), manifest)
+
+
+def _read_json(ref: str, file: Path) -> dict[str, Any]:
+    """A JSON object file of a checkpoint folder, or a `CheckpointError` naming it."""
+    try:
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(
+            f"{ref}: {file.name} is not valid JSON ({_first_line(exc)})"
+        ) from None
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"{ref}: {file.name} holds a JSON {type(data).__name__}, not an object"
+        )
+    return data
+
+
+def _check_config(ref: str, path: Path) -> None:
+    """config.json reads as a JSON object and asks for no remote code; every other
+    JSON file reads as an object, every text file as UTF-8."""
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{ref}: no config.json: not a Hugging Face model folder")
+    config = _read_json(ref, path / "config.json")
+    remote = [k for k in REMOTE_CODE_KEYS if config.get(k)]
+    if remote:
+        raise CheckpointError(f"{ref}: config.json asks for remote code ({remote[0]}); refused")
+    for file in sorted(path.glob("*.json")):  # tokenizer files: named here, not deep in a load
+        if file.name != MANIFEST:
+            _read_json(ref, file)
+    for file in sorted(path.glob("*.txt")):  # e.g. vocab.txt, merges.txt
+        try:
+            file.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{ref}: {file.name} is not UTF-8 text ({exc.reason})") from None
+
+
+def _check_safetensors(ref: str, path: Path, rel: str) -> None:
+    """A weight file is a safetensors file: its header reads (no tensor is loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path / rel, framework="numpy") as handle:
+            handle.keys()
+    except Exception as exc:  # SafetensorError, or an OS error on a broken file
+        raise CheckpointError(
+            f"{ref}: {rel} is not a readable safetensors file ({_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def check_loads(ref: str) -> None:
+    """Open a checkpoint the way a run will: verified, then its tokenizer, model and
+    projection loaded (once per process: the run reuses the loaded engine). Any
+    failure is a one-line `CheckpointError`."""
+    from uim_sim.lfm import engine as engines
+
+    checkpoint = resolve(ref)
+    try:
+        loaded = engines._ENGINES.get(checkpoint.sha256)
+        if loaded is None:
+            loaded = engines.get_engine(ref)  # kept: the run uses it
+        elif loaded.checkpoint.path != checkpoint.path:  # the same weights, another folder
+            loaded = engines.Engine(checkpoint)
+        tokenizer = loaded.tokenizer
+        unknown = tokenizer.unk_token_id
+        ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
+    except CheckpointError:
+        raise
+    except Exception as exc:  # transformers raises many kinds for a broken folder
+        raise CheckpointError(
+            f"{ref}: does not load ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+    if unknown is not None and all(i == unknown for i in ids):
+        raise CheckpointError(
+            f"{ref}: the tokenizer reads every word of {TOKENIZER_PROBE!r} as unknown "
+            "(are its tokenizer files missing?)"
+        )
+
+
+TOKENIZER_PROBE = "the people of the town"  # words any tokenizer of English knows

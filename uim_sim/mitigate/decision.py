@@ -243,7 +243,7 @@ class ThresholdOptimizer(Mitigation):
 
 class RejectOptionParams(Strict):
     # half-width of the critical region around the boundary, in the card's score units
-    theta: Annotated[float, Field(gt=0.0)] = 0.1
+    theta: Annotated[float, Field(gt=0.0, le=2.0)] = 0.1  # scores lie in [-2, 2]
     # groups selected inside the critical region (empty: those selected less than the pool)
     deprived: list[str] = []
 

@@ -16,7 +16,7 @@ from uim_sim.worlds.stages import Stages
 
 class FactCheckParams(Strict):
     coverage: Probability = 0.5  # share of false items a fact-checker gets to
-    delay: Annotated[int, Field(ge=0)] = 2  # steps after posting before the label
+    delay: Annotated[int, Field(ge=0, le=10_000)] = 2  # steps after posting before the label
     accuracy: Probability = 1.0  # chance a checked item is judged correctly
 
 

@@ -20,7 +20,7 @@ class InlpParams(Strict):
     iterations: Annotated[int, Field(ge=1, le=200)] = 20
     # stop once a linear classifier beats the majority class by less than this
     min_gain: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
-    C: Annotated[float, Field(gt=0.0)] = 1.0
+    C: Annotated[float, Field(gt=0.0, le=1e6)] = 1.0
 
 
 def inlp_projection(

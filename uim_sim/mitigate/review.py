@@ -14,7 +14,7 @@ from uim_sim.worlds.stages import Stages
 
 
 class ReviewParams(Strict):
-    capacity: Annotated[int, Field(ge=0)] = 50  # removals a reviewer checks per step
+    capacity: Annotated[int, Field(ge=0, le=10_000_000)] = 50  # removals a reviewer checks per step
     order: Literal["random", "uncertain"] = "random"
     accuracy: Probability = 1.0  # chance the reviewer judges a post correctly
 

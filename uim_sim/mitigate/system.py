@@ -51,9 +51,9 @@ class ModelDiversity(Mitigation):
 
 class AuditParams(Strict):
     replacement: str  # the card a failing decider carries from then on
-    every: Annotated[int, Field(ge=1)] = 2  # audit after every `every` steps
+    every: Annotated[int, Field(ge=1, le=10_000)] = 2  # audit after every `every` steps
     threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8  # four fifths
-    min_decisions: Annotated[int, Field(ge=1)] = 20  # fewer since the last switch: wait
+    min_decisions: Annotated[int, Field(ge=1, le=10**7)] = 20  # fewer since the last switch: wait
 
 
 class PeriodicAudit(Mitigation):

@@ -2,8 +2,10 @@
 (agent cards × mitigation arms × grid values × replicates).
 
 Every problem is a one-line `SpecError` naming the field, raised before anything
-runs: a card that does not load, a checkpoint that does not verify, a training file
-that does not read, a mitigation that cannot act on a card or world.
+runs: a card that does not load, a checkpoint that does not verify or load (it is
+opened the way a run opens it), a training file that does not read, a mitigation
+that cannot act on a card or world, a ``corpus.*`` grid key with no forged card to
+vary, a run whose largest allocations would not fit in the memory available.
 
 Seeds: run seed = f(spec seed, replicate). Arms of the same replicate share their
 population and history (common random numbers), so arm differences are paired. The
@@ -14,6 +16,7 @@ reuses a stale run, and an unchanged part of it is never recomputed.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
-from uim_sim.lfm.checkpoint import CheckpointError, resolve
+from uim_sim.lfm.checkpoint import CheckpointError, check_loads, resolve
 from uim_sim.lfm.heads import HeadError, read_labelled_file, unplaced_name
 from uim_sim.mitigate import build
 from uim_sim.mitigate.base import arm_name
@@ -29,6 +32,7 @@ from uim_sim.schema import SpecError, digest, parse
 from uim_sim.spec import (
     CARD_PREFIX,
     CORPUS_PREFIX,
+    NOT_WORLD,
     MitigationSpec,
     ScenarioSpec,
     StatisticsSpec,
@@ -94,8 +98,18 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
     Raises `SpecError` (one line, naming the field) on any invalid input.
     """
     spec_path = Path(spec_path)
+    if agents_dir is not None and not Path(agents_dir).is_dir():
+        raise SpecError(f"--agents-dir: {agents_dir}: no such folder")
     spec = load_spec(spec_path)
     world = world_info(spec.world)
+    keys = list(spec.grid)
+    combos = [
+        {**dict(zip(keys, values)), **stages}
+        for values in itertools.product(*spec.grid.values())
+        for stages in spec.attribution_combos()
+    ]
+    for combo in combos:  # before any checkpoint loads
+        _check_memory(spec.world_params(combo), combo, spec_path)
     cards: dict[str, AgentCard] = {}
 
     def card(name: str) -> AgentCard:
@@ -109,12 +123,12 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
     if len(set(names)) != len(names):
         raise SpecError(f"{spec_path}: agents: card names repeat {names}")
     by_reference = dict(zip(spec.agents, agent_cards))
-    keys = list(spec.grid)
-    combos = [
-        {**dict(zip(keys, values)), **stages}
-        for values in itertools.product(*spec.grid.values())
-        for stages in spec.attribution_combos()
-    ]
+    corpus_keys = [k for k in spec.grid if k.startswith(CORPUS_PREFIX)]
+    if corpus_keys and not any(c.forged for c in agent_cards):
+        raise SpecError(
+            f"{spec_path}: grid.{corpus_keys[0]}: corpus.* keys vary forged checkpoints "
+            f"(checkpoint: forge:CORPUS_CARD.yaml), and no card of the spec is forged"
+        )
     world = world.in_modes({getattr(spec.world_params(c), "mode", None) for c in combos})
     arms = []
     for i, arm in enumerate(spec.mitigations):
@@ -240,6 +254,7 @@ def _check_card(card: AgentCard, spec_path: Path) -> None:
             load_corpus_card(Path(card.checkpoint.removeprefix(FORGE_PREFIX)))
         else:
             checkpoint = resolve(card.checkpoint)
+            check_loads(card.checkpoint)  # tokenizer, config and weights, as a run loads them
             if card.head.kind == "label_words":
                 checkpoint.load_masked_lm()  # refuses a folder without a trained MLM head
         if card.head.train_on == "file":
@@ -253,3 +268,41 @@ def _check_card(card: AgentCard, spec_path: Path) -> None:
                     raise unplaced_name(head.file, names, unplaced)
     except (CheckpointError, HeadError, SpecError) as exc:
         raise SpecError(f"{spec_path}: agent {card.name}: {exc}") from None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux: MemAvailable), or
+    None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_memory(params: Any, grid: dict[str, Any], spec_path: Path) -> None:
+    """Refuse a run whose largest allocations (the world's `memory_estimate`) would
+    not fit in the memory available now, naming the estimate and what is available."""
+    estimate = getattr(params, "memory_estimate", None)
+    if estimate is None:
+        return
+    need, what = estimate()
+    available = available_memory()
+    if available is None or need <= available:
+        return
+    varied = [f"{k}={v!r}" for k, v in grid.items() if not k.startswith(NOT_WORLD)]
+    where = "params" + (f" (with {', '.join(varied)})" if varied else "")
+    raise SpecError(
+        f"{spec_path}: {where}: a run needs about {_gib(need)} of memory ({what}), more than "
+        f"the {_gib(available)} available on this machine; make the world smaller"
+    )
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 / 10 else f"{n / 2**20:,.0f} MiB"

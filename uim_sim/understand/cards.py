@@ -48,7 +48,7 @@ class TrainingRecipe(Strict):
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 128
     mask_prob: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-3
-    supervised_weight: Annotated[float, Field(ge=0.0)] = 1.0
+    supervised_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
 
 
 Weight = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -84,7 +84,7 @@ class CorpusCard(Strict):
 
     name: Name
     description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     sentences: Annotated[int, Field(ge=200, le=2_000_000)] = 40_000
     disadvantaged: Group = "black"
     knobs: CorpusKnobs = CorpusKnobs()

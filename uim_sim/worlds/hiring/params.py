@@ -14,6 +14,7 @@ from uim_sim.vocab.names import Group
 from uim_sim.worlds.hiring.callbacks import STUDY_CALLBACK_RATES, read_callback_file
 
 Rate = Annotated[float, Field(gt=0.0, lt=1.0)]
+KIB = 1024  # memory estimates (`memory_estimate`), measured per unit with pooled rows
 
 
 class HiringParams(Strict):
@@ -29,9 +30,9 @@ class HiringParams(Strict):
     world's generator. A card's ``history_bias`` is a log-odds penalty on the
     disadvantaged group in either design (a file's callbacks are used as they are)."""
 
-    n_history: Annotated[int, Field(ge=40)] = 1000
+    n_history: Annotated[int, Field(ge=40, le=1_000_000)] = 1000
     disadvantaged: Group = "black"
-    history_skill_weight: Annotated[float, Field(ge=0.0)] = 2.0
+    history_skill_weight: Annotated[float, Field(ge=0.0, le=20.0)] = 2.0  # log-odds per unit
     history: Literal["skill", "callbacks"] = "skill"
     callback_rates: dict[Literal["black", "white"], dict[Literal["high", "low"], Rate]] = (
         STUDY_CALLBACK_RATES
@@ -59,7 +60,14 @@ class AuditParams(HiringParams):
     each receiving eight resumes (two quality levels × four names)."""
 
     mode: Literal["audit"] = "audit"
-    n_jobs: Annotated[int, Field(ge=1)] = 50
+    n_jobs: Annotated[int, Field(ge=1, le=100_000)] = 50
+
+    def memory_estimate(self) -> tuple[float, str]:
+        """Bytes a run's largest allocations take (resumes, their embeddings and
+        decision rows; the history), and what they are."""
+        resumes = 8 * self.n_jobs
+        need = resumes * 10 * KIB + self.n_history * 4 * KIB
+        return need, f"{resumes:,} resumes, {self.n_history:,} history texts"
 
 
 class MarketParams(HiringParams):
@@ -67,15 +75,15 @@ class MarketParams(HiringParams):
     rejection scars."""
 
     mode: Literal["market"] = "market"
-    n_applicants: Annotated[int, Field(ge=4)] = 400
-    n_employers: Annotated[int, Field(ge=1)] = 5
-    n_rounds: Annotated[int, Field(ge=1)] = 8
-    applications_per_round: Annotated[int, Field(ge=1)] = 3
-    openings_per_employer: Annotated[int, Field(ge=1)] = 8
-    scarring: Annotated[float, Field(ge=0.0)] = 0.1
+    n_applicants: Annotated[int, Field(ge=4, le=1_000_000)] = 400
+    n_employers: Annotated[int, Field(ge=1, le=10_000)] = 5
+    n_rounds: Annotated[int, Field(ge=1, le=10_000)] = 8
+    applications_per_round: Annotated[int, Field(ge=1, le=10_000)] = 3
+    openings_per_employer: Annotated[int, Field(ge=1, le=1_000_000)] = 8
+    scarring: Annotated[float, Field(ge=0.0, le=5.0)] = 0.1  # skill is standard normal
     dropout: Probability = 0.05
     job_loss: Probability = 0.1
-    qualified_skill: float = 0.0
+    qualified_skill: Annotated[float, Field(ge=-10.0, le=10.0)] = 0.0
 
     @model_validator(mode="after")
     def _applications_fit(self) -> MarketParams:
@@ -85,3 +93,15 @@ class MarketParams(HiringParams):
                 f"n_employers ({self.n_employers})"
             )
         return self
+
+    def memory_estimate(self) -> tuple[float, str]:
+        """Bytes a run's largest allocations take (applicants, decision rows, the
+        per-round agent records; the history), and what they are."""
+        decisions = self.n_applicants * self.applications_per_round * self.n_rounds
+        need = (
+            decisions * 2 * KIB
+            + self.n_applicants * self.n_rounds * KIB // 2
+            + self.n_applicants * 10 * KIB
+            + self.n_history * 4 * KIB
+        )
+        return need, f"up to {decisions:,} applications over {self.n_rounds:,} rounds"

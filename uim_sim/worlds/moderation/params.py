@@ -105,7 +105,7 @@ class ModerationParams(Strict):
     {adjective, person, people}): the templates are rendered for them, the metrics
     report them, ``history_targets`` may name them."""
 
-    n_history: Annotated[int, Field(ge=40)] = 2000
+    n_history: Annotated[int, Field(ge=40, le=1_000_000)] = 2000
     history_toxic_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
     history_targets: list[str] = [
         "gay", "lesbian", "muslim", "jewish", "black", "dialect"
@@ -231,19 +231,26 @@ class PlatformParams(ModerationParams):
 
     mode: Literal["world"] = "world"
     # users
-    n_users: Annotated[int, Field(ge=10)] = 2000
+    n_users: Annotated[int, Field(ge=10, le=10_000_000)] = 2000
     toxic_user_share: Probability = 0.15
     toxic_post_prob: Probability = 0.6
     post_prob: Probability = 0.5
     # platform
-    n_steps: Annotated[int, Field(ge=1)] = 30
-    n_moderators: Annotated[int, Field(ge=1)] = 5
+    n_steps: Annotated[int, Field(ge=1, le=10_000)] = 30
+    n_moderators: Annotated[int, Field(ge=1, le=10_000)] = 5
     appeal_prob: Probability = 0.5
     appeal_prob_toxic: Probability = 0.1
-    appeal_capacity: Annotated[int, Field(ge=0)] = 20
+    appeal_capacity: Annotated[int, Field(ge=0, le=10_000_000)] = 20
     # how users react
     chilling: Probability = 0.3
     leave_prob: Probability = 0.05
-    feed_size: Annotated[int, Field(ge=0)] = 10
+    feed_size: Annotated[int, Field(ge=0, le=10_000)] = 10
     exposure_harm: Probability = 0.01
     targeted_harm: Probability = 0.05
+
+    def memory_estimate(self) -> tuple[float, str]:
+        """Bytes a run's largest allocations take (users, posts with their decision
+        rows, the history), and what they are; measured per unit."""
+        posts = self.n_users * self.post_prob * self.n_steps
+        need = posts * 4096 + self.n_users * 2048 + self.n_history * 4096
+        return need, f"{self.n_users:,} users posting ~{posts:,.0f} times"

@@ -13,6 +13,10 @@ from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.spread.network import check_edge_file
 
 Community = Literal[COMMUNITIES]
+# memory estimates (`memory_estimate`), measured (benchmarks/README.md: 10 million users
+# of mean degree 20 peak at 3.9 GiB)
+EDGE_BYTES = 40  # an undirected edge while the CSR is built
+USER_BYTES = 150  # a user's rows in every per-user array
 
 
 class NetworkParams(Strict):
@@ -47,6 +51,16 @@ class NetworkParams(Strict):
             check_edge_file(self.edge_file)  # a bad line is named before anything runs
         return self
 
+    def memory_estimate(self) -> tuple[float, str]:
+        """Bytes a run's largest allocations take (the network and the per-user
+        arrays), and what they are."""
+        if self.edge_file is not None:
+            size = self.edge_file.stat().st_size  # a line per edge, ~10 bytes or more
+            return size * EDGE_BYTES / 8, f"the network of {self.edge_file.name}"
+        edges = self.n_users * self.mean_degree / 2
+        need = edges * EDGE_BYTES + self.n_users * USER_BYTES
+        return need, f"{self.n_users:,} users, ~{edges:,.0f} edges"
+
 
 class CascadeParams(NetworkParams):
     """The reference mode: independent cascades with one fixed probability per edge,
@@ -56,6 +70,11 @@ class CascadeParams(NetworkParams):
     n_cascades: Annotated[int, Field(ge=1, le=100_000)] = 50
     probability: Probability = 0.05
     max_hops: Annotated[int, Field(ge=1, le=10_000)] = 100
+
+    def memory_estimate(self) -> tuple[float, str]:
+        """The network's, and each cascade's flag per user."""
+        need, what = super().memory_estimate()
+        return need + self.n_cascades * self.n_users, f"{what}, {self.n_cascades:,} cascades"
 
 
 class PlatformParams(NetworkParams):
@@ -83,7 +102,14 @@ class PlatformParams(NetworkParams):
     propensity_spread: Annotated[float, Field(ge=0.0, le=3.0)] = 0.5
     demotion: Probability = 0.3
     n_rankers: Annotated[int, Field(ge=1, le=1000)] = 1
-    reach_k: Annotated[int, Field(ge=1)] = 100
+    reach_k: Annotated[int, Field(ge=1, le=50_000_000)] = 100
     # the historical fact-checks adapted heads learn from
-    n_history: Annotated[int, Field(ge=40)] = 1000
+    n_history: Annotated[int, Field(ge=40, le=1_000_000)] = 1000
     disadvantaged: Community = "hillcrest"
+
+    def memory_estimate(self) -> tuple[float, str]:
+        """The network's, the items' and the history's."""
+        need, what = super().memory_estimate()
+        items = self.n_steps * self.items_per_step
+        need += items * 1024 + self.n_history * 4096
+        return need, f"{what}, {items:,} items"
