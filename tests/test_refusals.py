@@ -309,3 +309,14 @@ def test_user_text_quoted_in_a_message_stays_one_plain_line(project, capsys):
     card_on(project, "two\nlines")
     spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["probe"]))
     refused_everywhere(capsys, project, spec, "agent probe: two lines: not a checkpoint folder")
+
+
+def test_a_spec_of_too_many_runs_is_refused_before_expanding(project, capsys):
+    spec = write_yaml(
+        project / "scenarios" / "s.yaml",
+        small_audit_spec(grid={"n_jobs": list(range(1, 1001))}, replicates=200),
+    )
+    refused_everywhere(
+        capsys, project, spec, "s.yaml: up to 800,000 runs (2 agents × 2 arms × 1,000 grid "
+        "points × 200 replicates), more than 100,000; split the spec",
+    )  # fmt: skip

@@ -16,6 +16,7 @@ reuses a stale run, and an unchanged part of it is never recomputed.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,7 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
         raise SpecError(f"--agents-dir: {agents_dir}: no such folder")
     spec = load_spec(spec_path)
     world = world_info(spec.world)
+    _check_size(spec, spec_path)
     keys = list(spec.grid)
     combos = [
         {**dict(zip(keys, values)), **stages}
@@ -270,20 +272,55 @@ def _check_card(card: AgentCard, spec_path: Path) -> None:
         raise SpecError(f"{spec_path}: agent {card.name}: {exc}") from None
 
 
+MAX_RUNS = 100_000  # runs one spec may expand to (each is a folder of results)
+
+
+def _check_size(spec: ScenarioSpec, spec_path: Path) -> None:
+    """Refuse a spec that expands to more runs than `MAX_RUNS`, before expanding it."""
+    grid = math.prod(len(v) for v in spec.grid.values())
+    stages = len(spec.attribution_combos())
+    runs = len(spec.agents) * len(spec.mitigations) * grid * stages * spec.replicates
+    if runs > MAX_RUNS:
+        raise SpecError(
+            f"{spec_path}: up to {runs:,} runs ({len(spec.agents)} agents × "
+            f"{len(spec.mitigations)} arms × {grid:,} grid points"
+            + (f" × {stages} attribution combinations" if stages > 1 else "")
+            + f" × {spec.replicates} replicates), more than {MAX_RUNS:,}; split the spec"
+        )
+
+
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation now (Linux: MemAvailable), or
-    None where the system does not say."""
+    """Bytes of memory available to a new allocation now (Linux: MemAvailable, and
+    no more than a container's cgroup limit leaves), or None where the system does
+    not say."""
+    found = None
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    found = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        return None
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            return None
+    for limit, used in CGROUP_MEMORY:
+        try:
+            cap = Path(limit).read_text().strip()
+            if cap.isdigit():
+                left = int(cap) - int(Path(used).read_text().strip())
+                found = min(found, max(left, 0))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+CGROUP_MEMORY = (  # (limit, usage) files of cgroup v2 and v1; "max": no limit
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
 
 
 def _check_memory(params: Any, grid: dict[str, Any], spec_path: Path) -> None:
