@@ -20,7 +20,8 @@ from uim_sim.worlds.stages import select
 
 VERDICTS = (
     "in interval", "outside interval", "direction agrees", "direction differs",
-    "direction agrees (not significant)", "reported", "unchanged (|Δ| < 0.01)",
+    "direction agrees (not significant)", "direction differs (not significant)",
+    "reported", "unchanged (|Δ| < 0.01)",
     "not measured", "no interval",  # a shrunk run may have no low-quality callback
 )  # fmt: skip
 
@@ -82,6 +83,7 @@ def test_verdicts():
     assert rep.direction(-1, -0.2, -0.3, -0.1) == "direction agrees"
     assert rep.direction(-1, -0.2, -0.5, 0.1) == "direction agrees (not significant)"
     assert rep.direction(+1, -0.2, -0.3, -0.1) == "direction differs"
+    assert rep.direction(+1, -0.2, -0.3, 0.1) == "direction differs (not significant)"
 
 
 def test_pairwise_wins_compare_copies_of_one_resume():

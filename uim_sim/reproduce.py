@@ -12,7 +12,7 @@ Verdicts: ``in interval`` / ``outside interval`` where the sandbox can land on t
 published value itself (the published number falls in the sandbox's 95 % interval or
 not); ``direction agrees`` / ``direction differs`` where the templates, sizes or
 models differ from the study's so only the sign can be held against it; a direction
-whose interval spans zero is ``direction agrees (not significant)``.
+whose interval spans zero is marked ``(not significant)``.
 """
 
 from __future__ import annotations
@@ -113,11 +113,9 @@ def direction(sign: int, mean: float, low: float, high: float) -> str:
     """Does ``mean`` have the published sign (+1 above zero, -1 below)?"""
     if not np.isfinite(mean):
         return "not measured"
-    agrees = np.sign(mean) == sign
-    if not agrees:
-        return "direction differs"
+    verdict = "direction agrees" if np.sign(mean) == sign else "direction differs"
     spans = np.isfinite(low) and low <= 0 <= high
-    return "direction agrees (not significant)" if spans else "direction agrees"
+    return f"{verdict} (not significant)" if spans else verdict
 
 
 def _finding(study, quantity, published, values, verdict, note="") -> Finding:
