@@ -184,9 +184,9 @@ def test_same_seed_gives_identical_tables(tiny_checkpoint):
 def test_removing_benign_posts_chills_and_appeals_respect_capacity(tiny_checkpoint):
     params = {**TINY_WORLD, "n_steps": 6, "feed_size": 0}
     remove_all = ModerationPlatform(
-        **params, cards=contrast_card(str(tiny_checkpoint), -1e9), rng=1
+        **params, cards=contrast_card(str(tiny_checkpoint), -2.0), rng=1
     )
-    keep_all = ModerationPlatform(**params, cards=contrast_card(str(tiny_checkpoint), 1e9), rng=1)
+    keep_all = ModerationPlatform(**params, cards=contrast_card(str(tiny_checkpoint), 2.0), rng=1)
     for world in (remove_all, keep_all):
         world.run_for()
     m_remove, m_keep = remove_all.metrics(), keep_all.metrics()

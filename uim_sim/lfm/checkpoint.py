@@ -236,9 +236,7 @@ def _read_json(ref: str, file: Path) -> dict[str, Any]:
     try:
         data = json.loads(file.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(
-            f"{ref}: {file.name} is not valid JSON ({_first_line(exc)})"
-        ) from None
+        raise CheckpointError(f"{ref}: {file.name} is not valid JSON ({first_line(exc)})") from None
     if not isinstance(data, dict):
         raise CheckpointError(
             f"{ref}: {file.name} holds a JSON {type(data).__name__}, not an object"
@@ -274,42 +272,10 @@ def _check_safetensors(ref: str, path: Path, rel: str) -> None:
             handle.keys()
     except Exception as exc:  # SafetensorError, or an OS error on a broken file
         raise CheckpointError(
-            f"{ref}: {rel} is not a readable safetensors file ({_first_line(exc)})"
+            f"{ref}: {rel} is not a readable safetensors file ({first_line(exc)})"
         ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-def check_loads(ref: str) -> None:
-    """Open a checkpoint the way a run will: verified, then its tokenizer, model and
-    projection loaded (once per process: the run reuses the loaded engine). Any
-    failure is a one-line `CheckpointError`."""
-    from uim_sim.lfm import engine as engines
-
-    checkpoint = resolve(ref)
-    try:
-        loaded = engines._ENGINES.get(checkpoint.sha256)
-        if loaded is None:
-            loaded = engines.get_engine(ref)  # kept: the run uses it
-        elif loaded.checkpoint.path != checkpoint.path:  # the same weights, another folder
-            loaded = engines.Engine(checkpoint)
-        tokenizer = loaded.tokenizer
-        unknown = tokenizer.unk_token_id
-        ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
-    except CheckpointError:
-        raise
-    except Exception as exc:  # transformers raises many kinds for a broken folder
-        raise CheckpointError(
-            f"{ref}: does not load ({type(exc).__name__}: {_first_line(exc)})"
-        ) from None
-    if unknown is not None and all(i == unknown for i in ids):
-        raise CheckpointError(
-            f"{ref}: the tokenizer reads every word of {TOKENIZER_PROBE!r} as unknown "
-            "(are its tokenizer files missing?)"
-        )
-
-
-TOKENIZER_PROBE = "the people of the town"  # words any tokenizer of English knows

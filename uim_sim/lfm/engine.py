@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from uim_sim.lfm.checkpoint import Checkpoint, resolve
+from uim_sim.lfm.checkpoint import Checkpoint, CheckpointError, first_line, resolve
 
 BUCKET = 8  # tokens: the width of a length bucket
 BATCH_ROWS = 16  # rows of every forward pass
@@ -226,3 +226,33 @@ def get_engine(ref: str) -> Engine:
     if engine is None:
         engine = _ENGINES[checkpoint.sha256] = Engine(checkpoint)
     return engine
+
+
+def check_loads(ref: str) -> None:
+    """Open a checkpoint the way a run will: verified, then its tokenizer, model and
+    projection loaded (once per process: the run reuses the loaded engine). Any
+    failure is a one-line `CheckpointError`."""
+    checkpoint = resolve(ref)
+    try:
+        loaded = _ENGINES.get(checkpoint.sha256)
+        if loaded is None:
+            loaded = get_engine(ref)  # kept: the run uses it
+        elif loaded.checkpoint.path != checkpoint.path:  # the same weights, another folder
+            loaded = Engine(checkpoint)
+        tokenizer = loaded.tokenizer
+        unknown = tokenizer.unk_token_id
+        ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
+    except CheckpointError:
+        raise
+    except Exception as exc:  # transformers raises many kinds for a broken folder
+        raise CheckpointError(
+            f"{ref}: does not load ({type(exc).__name__}: {first_line(exc)})"
+        ) from None
+    if unknown is not None and all(i == unknown for i in ids):
+        raise CheckpointError(
+            f"{ref}: the tokenizer reads every word of {TOKENIZER_PROBE!r} as unknown "
+            "(are its tokenizer files missing?)"
+        )
+
+
+TOKENIZER_PROBE = "the people of the town"  # words any tokenizer of English knows

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
-from uim_sim.lfm.checkpoint import CheckpointError, check_loads, resolve
+from uim_sim.lfm.checkpoint import CheckpointError, resolve
+from uim_sim.lfm.engine import check_loads
 from uim_sim.lfm.heads import HeadError, read_labelled_file, unplaced_name
 from uim_sim.mitigate import build
 from uim_sim.mitigate.base import arm_name
