@@ -58,14 +58,34 @@ def cached(card: CorpusCard, out: Path) -> bool:
 
 
 def forge(
-    card: CorpusCard, out: Path, progress: Progress | None = None, extra: dict | None = None
+    card: CorpusCard,
+    out: Path,
+    progress: Progress | None = None,
+    extra: dict | None = None,
+    threads: int | None = None,
 ) -> Path:
     """Forge ``card`` into the folder ``out`` (reused if it already holds the card);
-    ``extra``: more manifest fields (e.g. the record of `uim-sim debias`)."""
+    ``extra``: more manifest fields (e.g. the record of `uim-sim debias`); ``threads``:
+    torch's thread count while forging (default: torch's own). On a shared machine one
+    thread per forge can be much faster than two: measured here under a load of ~6 on
+    2 cores, 100 training steps took 8-11 s with one thread and 134 s with two."""
     out = Path(out)
     if cached(card, out):
         _reverify_if_stale(card, out)
         return out
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        _forge(card, out, progress, extra)
+    finally:
+        torch.set_num_threads(previous)
+    resolve.cache_clear()  # the folder's content changed
+    return out
+
+
+def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict | None) -> None:
     import torch
 
     torch.manual_seed(card.seed)
@@ -97,8 +117,6 @@ def forge(
     if out.exists():
         shutil.rmtree(out)
     os.rename(tmp, out)
-    resolve.cache_clear()  # the folder's content changed
-    return out
 
 
 def _reverify_if_stale(card: CorpusCard, out: Path) -> None:
