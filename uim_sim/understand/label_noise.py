@@ -1,0 +1,505 @@
+"""Label noise in pre-training and what it does downstream (Chen et al., ICLR 2024:
+"Understanding and Mitigating the Label Noise in Pre-training on Downstream Tasks").
+
+The design: forge a corpus card with a supervised part (toxicity labels on the
+moderation sentences, ``corpora/label_noise.yaml``) at several label-noise levels,
+each with several forging seeds, then read every checkpoint's frozen features with
+few-shot linear probes:
+
+- in domain (ID): toxic vs benign comments about identities, in wording the corpus
+  never holds (`ID_BENIGN`, `ID_TOXIC`: new sentences from the corpus's words);
+- out of domain (OOD): which of the four occupations a resume's skills belong to, a
+  task no pre-training label touched (its skills co-occur only in resumes and job ads
+  of the masked-language-modelling part);
+- the feature spectrum of Chen et al.: SVE (singular value entropy) and LSVR (largest
+  singular value ratio) of the ID features (and of the OOD features).
+
+Both probes are few-shot and generalise to unseen wording: each draw splits the
+decisive wording of every class in two halves at random (the templates of a toxicity
+class; the skills of an occupation), trains a logistic regression on ``shots``
+labelled items per class from one half and tests it on every item of the other. A
+feature that reads words alone (an untrained encoder) is at chance there, so the
+accuracy measures what pre-training transferred. The draws are the same for every
+checkpoint, so differences between checkpoints are paired.
+
+Forging seeds are the unit: the same seed at two noise levels gives the same
+sentences, initialisation and masking, with only the flipped labels differing, so
+changes against the clean forge are paired by seed (mean and Student-t interval over
+seeds, `uim_sim.metrics.stats.mean_interval`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from uim_sim.lfm.engine import get_engine
+from uim_sim.metrics.stats import mean_interval
+from uim_sim.schema import SpecError, parse
+from uim_sim.understand.cards import CorpusCard, load_corpus_card
+from uim_sim.understand.corpus import IDENTITIES, generate
+from uim_sim.understand.forge import cached, forge
+from uim_sim.understand.probe import spectrum
+from uim_sim.vocab.jobs import EDUCATION, OCCUPATIONS
+
+DEFAULT_CARD = Path("corpora/label_noise.yaml")  # relative to the working directory
+Progress = Callable[[str], None]
+
+# Held-out wording for the ID task: sentences the corpus does not hold, made of the
+# words it does (the forge's tokenizer is word-level: any other word is unknown). The
+# two lists pair up, benign i and toxic i differing in a word or two.
+ID_BENIGN = (
+    "everyone knows {id} people are kind.",
+    "my {id} neighbour is a wonderful person.",
+    "we enjoy good food with {id} people.",
+    "thanks for the help, my {id} neighbour.",
+    "{id} people are very good.",
+    "i met a kind {id} person today.",
+    "this {id} teacher is great.",
+    "being a {id} teacher is lovely.",
+    "a {id} person got a job as a teacher.",
+    "all {id} people should enjoy good food.",
+)
+ID_TOXIC = (
+    "everyone knows {id} people are trash.",
+    "my {id} neighbour is an awful person.",
+    "we hate {id} people.",
+    "shut up, my stupid {id} neighbour.",
+    "{id} people are very stupid.",
+    "i met a disgusting {id} person today.",
+    "this {id} teacher is a loser.",
+    "being a {id} teacher is awful.",
+    "a {id} person should get lost.",
+    "all {id} people should be banned again.",
+)
+SUMMARY_METRICS = ("id_accuracy", "ood_accuracy", "sve", "lsvr")
+
+
+@dataclass(frozen=True)
+class FewShotTask:
+    """Labelled texts and, per text, its decisive wording (``units``): a draw trains on
+    items whose units all lie in a random half of each class's units and tests on the
+    items whose units all lie in the other half."""
+
+    name: str
+    texts: tuple[str, ...]
+    labels: np.ndarray
+    units: tuple[tuple[str, ...], ...]
+    chance: float = field(default=0.5)
+
+
+def in_domain_task() -> FewShotTask:
+    """Toxic (1) vs benign (0) comments about each identity term of the corpus, in the
+    held-out templates; a template is the unit."""
+    texts, labels, units = [], [], []
+    for label, templates in ((0, ID_BENIGN), (1, ID_TOXIC)):
+        for j, template in enumerate(templates):
+            for identity in IDENTITIES:
+                texts.append(template.format(id=identity))
+                labels.append(label)
+                units.append((f"{label}:{j}",))
+    return FewShotTask("id_toxicity", tuple(texts), np.array(labels), tuple(units), 0.5)
+
+
+def out_of_domain_task(variants: int = 3, seed: int = 8) -> FewShotTask:
+    """Which occupation (of four) a resume's skills come from: every set of one to three
+    of an occupation's six skills, ``variants`` times with random years and education
+    (shared by all occupations) and no job title; a skill is the unit."""
+    rng = np.random.default_rng(seed)
+    texts, labels, units = [], [], []
+    for label, occupation in enumerate(OCCUPATIONS.values()):
+        skills = [str(s).lower() for s in occupation["skills"]]
+        for subset in itertools.chain.from_iterable(
+            itertools.combinations(skills, n) for n in (1, 2, 3)
+        ):
+            for _ in range(variants):
+                years, education = int(rng.integers(0, 10)), EDUCATION[rng.integers(3)]
+                texts.append(
+                    f"{years} years of experience. {education}. skills: {', '.join(subset)}."
+                    .lower()
+                )  # fmt: skip
+                labels.append(label)
+                units.append(subset)
+    return FewShotTask(
+        "ood_occupation", tuple(texts), np.array(labels), tuple(units), 1 / len(OCCUPATIONS)
+    )
+
+
+def _draw_split(task: FewShotTask, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(shot pool, test items) as boolean masks: each class's units halved at random."""
+    shot_units: set[str] = set()
+    for label in np.unique(task.labels):
+        units = sorted({u for us, y in zip(task.units, task.labels) if y == label for u in us})
+        shot_units.update(rng.permutation(units)[: len(units) // 2].tolist())
+    pool = np.array([all(u in shot_units for u in us) for us in task.units])
+    test = np.array([not any(u in shot_units for u in us) for us in task.units])
+    return pool, test
+
+
+def few_shot_accuracy(
+    features: np.ndarray, task: FewShotTask, shots: int = 8, draws: int = 50, seed: int = 0
+) -> float:
+    """Mean test accuracy over ``draws`` of a logistic regression (on standardised
+    features) trained on ``shots`` items per class, tested on held-out wording."""
+    features = np.asarray(features)
+    if len(features) != len(task.texts):
+        raise ValueError(f"{task.name}: {len(features)} feature rows for {len(task.texts)} texts")
+    classes = np.unique(task.labels)
+    accuracies = []
+    for draw in range(draws):
+        rng = np.random.default_rng([seed, draw])
+        pool, test = _draw_split(task, rng)
+        train = []
+        for label in classes:
+            candidates = np.flatnonzero(pool & (task.labels == label))
+            if len(candidates) < shots:
+                raise ValueError(
+                    f"{task.name}: shots={shots} but a draw has only {len(candidates)} "
+                    f"items of class {label} to draw from"
+                )
+            train.append(rng.choice(candidates, shots, replace=False))
+        train = np.concatenate(train)
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        model.fit(features[train], task.labels[train])
+        accuracies.append(model.score(features[test], task.labels[test]))
+    return float(np.mean(accuracies))
+
+
+def _override(card: CorpusCard, changes: dict[str, Any], source: str) -> CorpusCard:
+    """``card`` with dotted keys changed (e.g. {"knobs.label_noise": 0.1}), validated."""
+    data = card.model_dump(mode="json")
+    for key, value in changes.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"{source}: {key}: {part} is not a mapping")
+        node[leaf] = value
+    return parse(CorpusCard, data, source)
+
+
+def _base_card(card: Path | CorpusCard, overrides: dict[str, Any] | None) -> CorpusCard:
+    if isinstance(card, CorpusCard):
+        base = _override(card, overrides or {}, f"card {card.name}")
+    elif not Path(card).is_file():
+        raise SpecError(f"card: {card} not found (run from the project folder, or pass card=)")
+    else:
+        base = load_corpus_card(Path(card), overrides)
+    if not base.supervised:
+        raise SpecError(f"card {base.name}: supervised is false; the study needs labels to flip")
+    return base
+
+
+def _check(noise: Sequence[float], seeds: Sequence[int], shots: int, draws: int) -> None:
+    if not len(noise):
+        raise ValueError("noise: give at least one label-noise level")
+    if any(not 0.0 <= float(x) <= 1.0 for x in noise):
+        raise ValueError(f"noise: each level must lie in [0, 1]; got {list(noise)}")
+    if len(set(map(float, noise))) < len(noise):
+        raise ValueError(f"noise: levels repeat: {list(noise)}")
+    if not len(seeds):
+        raise ValueError("seeds: give at least one forging seed")
+    if any(int(s) != s or s < 0 for s in seeds) or len(set(seeds)) < len(seeds):
+        raise ValueError(f"seeds: distinct non-negative integers needed; got {list(seeds)}")
+    if shots < 1 or draws < 1:
+        raise ValueError(f"shots and draws must be at least 1; got shots={shots}, draws={draws}")
+
+
+def _forge_in_worker(card: dict[str, Any], folder: str) -> float:
+    """Forge one card with one torch thread; returns the seconds it took."""
+    # transformers' masking collator draws from its seed only in a process named
+    # MainProcess (it guards DataLoader workers, which would repeat one stream); a
+    # worker here forges one whole card from the card's seed, as the main process would
+    multiprocessing.current_process().name = "MainProcess"
+    start = time.perf_counter()
+    forge(CorpusCard.model_validate(card), Path(folder), threads=1)
+    return time.perf_counter() - start
+
+
+def forge_all(
+    jobs: Sequence[tuple[CorpusCard, Path, str]],
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Forge every (card, folder, label) not yet cached, one torch thread per forge and
+    ``workers`` forges at a time in worker processes (default: one per core); cached
+    ones are reused (their verification refreshed if stale). One thread per forge:
+    on a shared machine two threads can be ten times slower (`forge`)."""
+    say = progress or (lambda line: None)
+    pending = []
+    for i, (card, folder, label) in enumerate(jobs, 1):
+        if cached(card, folder):
+            forge(card, folder)
+            say(f"[{i}/{len(jobs)}] {label}: reused {folder}")
+        else:
+            pending.append((f"[{i}/{len(jobs)}] {label}", card.model_dump(mode="json"), folder))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(pending)))
+    if workers == 1:
+        for name, card, folder in pending:
+            say(f"{name}: forging {folder}")
+            say(f"{name}: forged in {_forge_in_worker(card, str(folder)):.0f} s")
+        return
+    say(f"forging {len(pending)} checkpoints, {workers} at a time")
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {
+            pool.submit(_forge_in_worker, card, str(folder)): (name, folder)
+            for name, card, folder in pending
+        }
+        for future in as_completed(futures):
+            name, folder = futures[future]
+            say(f"{name}: forged {folder} in {future.result():.0f} s")
+
+
+def label_noise_study(
+    noise: Sequence[float] = (0.0, 0.1, 0.3),
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    cache_dir: Path = Path("results/label_noise/checkpoints"),
+    progress: Progress | None = None,
+    *,
+    card: Path | CorpusCard = DEFAULT_CARD,
+    overrides: dict[str, Any] | None = None,
+    shots: int = 8,
+    draws: int = 50,
+    untrained: bool = True,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """Forge ``card`` at every label-noise level × forging seed (cached under
+    ``cache_dir`` by the card's content hash; ``workers`` forges at a time, default one
+    per core) and probe each checkpoint.
+
+    One row per noise level × seed: ``id_accuracy`` and ``ood_accuracy`` (few-shot
+    probes on held-out wording, module docstring), ``sve``/``lsvr`` of the ID features
+    and ``sve_ood``/``lsvr_ood`` of the OOD ones, ``flipped_share`` (the share of the
+    corpus's toxicity labels that differ from the clean corpus of the same seed), the
+    forge's ``final_loss`` and ``forge_seconds``, and the ``checkpoint`` folder. With
+    ``untrained``, ``id_accuracy_untrained``/``ood_accuracy_untrained``: the same probes
+    on the seed's encoder after one training step (its tokenizer and initialisation),
+    the floor that tells what pre-training added. ``overrides``: dotted card keys
+    (e.g. {"training.steps": 50}); ``progress`` receives one line per stage.
+    """
+    _check(noise, seeds, shots, draws)
+    base = _base_card(card, overrides)
+    cache_dir = Path(cache_dir)
+    tasks = in_domain_task(), out_of_domain_task()
+
+    def folder(the_card: CorpusCard) -> Path:
+        return cache_dir / f"{the_card.name}-{the_card.fingerprint()[:12]}"
+
+    cards: dict[tuple[int, float | None], CorpusCard] = {}
+    for seed in seeds:
+        seeded = _override(base, {"seed": int(seed)}, base.name)
+        for level in noise:
+            noisy = {"knobs.label_noise": float(level)}
+            cards[int(seed), float(level)] = _override(seeded, noisy, base.name)
+    if untrained:  # last: the quickest forges fill the end of the queue
+        for seed in seeds:
+            floor = {"seed": int(seed), "knobs.label_noise": 0.0, "training.steps": 1}
+            cards[int(seed), None] = _override(base, floor, base.name)
+    jobs = [
+        (c, folder(c), f"seed {s}, " + ("untrained" if x is None else f"label noise {x:.0%}"))
+        for (s, x), c in cards.items()
+    ]
+    forge_all(jobs, workers, progress)
+
+    engines = {key: get_engine(str(folder(c))) for key, c in cards.items()}
+
+    def probe(key: tuple[int, float | None]) -> tuple[np.ndarray, np.ndarray, float, float]:
+        id_x, ood_x = (engines[key].embed(list(task.texts)) for task in tasks)
+        id_acc, ood_acc = (
+            few_shot_accuracy(x, task, shots, draws) for x, task in zip((id_x, ood_x), tasks)
+        )
+        return id_x, ood_x, id_acc, ood_acc
+
+    rows = []
+    # one thread for torch and BLAS while probing (threadpoolctl limits the libraries
+    # loaded by now): measured on 2 cores under a load of ~6, embedding the two tasks
+    # took 10.8 s with two threads and 0.3 s with one; the accuracies are the same
+    with threadpool_limits(limits=1):
+        for seed in seeds:
+            clean = _override(base, {"seed": int(seed), "knobs.label_noise": 0.0}, base.name)
+            clean_labels = np.array([y for _, y in generate(clean).labelled])
+            floor: dict[str, float] = {}
+            if untrained:
+                _, _, id_floor, ood_floor = probe((int(seed), None))
+                floor = {"id_accuracy_untrained": id_floor, "ood_accuracy_untrained": ood_floor}
+            for level in noise:
+                the_card = cards[int(seed), float(level)]
+                if progress:
+                    progress(f"probing seed {seed}, label noise {float(level):.0%}")
+                labels = np.array([y for _, y in generate(the_card).labelled])
+                id_x, ood_x, id_acc, ood_acc = probe((int(seed), float(level)))
+                manifest = json.loads((folder(the_card) / "manifest.json").read_text())
+                id_spectrum, ood_spectrum = spectrum(id_x), spectrum(ood_x)
+                rows.append(
+                    {
+                        "label_noise": float(level),
+                        "seed": int(seed),
+                        "id_accuracy": id_acc,
+                        "ood_accuracy": ood_acc,
+                        "sve": id_spectrum["sve"],
+                        "lsvr": id_spectrum["lsvr"],
+                        "sve_ood": ood_spectrum["sve"],
+                        "lsvr_ood": ood_spectrum["lsvr"],
+                        **floor,
+                        "flipped_share": float(np.mean(labels != clean_labels)),
+                        "final_loss": manifest["training"]["final_loss"],
+                        "forge_seconds": manifest["forge_seconds"],
+                        "checkpoint": str(folder(the_card)),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _paired_change(table: pd.DataFrame, metric: str, level: float) -> np.ndarray:
+    """Per seed: ``metric`` at ``level`` minus at noise 0 (seeds with both only)."""
+    wide = table.pivot_table(index="seed", columns="label_noise", values=metric)
+    if 0.0 not in wide or level not in wide:
+        return np.array([])
+    return (wide[level] - wide[0.0]).dropna().to_numpy()
+
+
+def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per noise level: mean and t-interval over forging seeds of ID and OOD accuracy,
+    SVE and LSVR, and of each one's change against the clean forge of the same seed."""
+    missing = {"label_noise", "seed", *SUMMARY_METRICS} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks column(s) {sorted(missing)}: not a label_noise_study table")
+    rows = []
+    for noise, group in table.groupby("label_noise", sort=True):
+        row: dict[str, float] = {"label_noise": float(noise), "seeds": group["seed"].nunique()}
+        for metric in SUMMARY_METRICS:
+            row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = mean_interval(
+                group[metric], level
+            )
+            change = _paired_change(table, metric, float(noise)) if noise else np.array([])
+            mean, lo, hi = mean_interval(change, level)
+            row[f"{metric}_change"], row[f"{metric}_change_lo"] = mean, lo
+            row[f"{metric}_change_hi"] = hi
+        for metric in ("id_accuracy_untrained", "ood_accuracy_untrained"):
+            if metric in group:
+                row[metric] = float(group[metric].mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _direction(lo: float, hi: float) -> str:
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return "no interval (one seed)"
+    if lo > 0:
+        return "rises"
+    if hi < 0:
+        return "falls"
+    return "holds (no change told from 0)"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The paper's pattern at the slightest noise level: ID holds (its paired change's
+    interval reaches 0 or lies above it) while OOD falls (interval below 0)."""
+
+    slight_noise: float
+    id_holds: bool | None
+    ood_falls: bool | None
+    sve_rises: bool | None
+    reproduced: bool | None
+    lines: tuple[str, ...]
+
+
+def verdict(table: pd.DataFrame, level: float = 0.95) -> Verdict:
+    """Spearman correlation with noise across all checkpoints, paired changes against
+    the clean forge per level, and the paper's pattern checked at the slightest noise."""
+    summary = summarize(table, level)
+    if 0.0 not in set(summary["label_noise"]) or len(summary) < 2:
+        raise ValueError("verdict: needs noise level 0 and at least one other level")
+    lines = []
+    for metric in SUMMARY_METRICS:
+        if table[metric].nunique() < 2:
+            lines.append(f"{metric} vs label noise: constant over {len(table)} checkpoints")
+            continue
+        rho, p = stats.spearmanr(table["label_noise"], table[metric])
+        lines.append(
+            f"{metric} vs label noise: Spearman {rho:+.2f} (p = {p:.2g}) over "
+            f"{len(table)} checkpoints"
+        )
+    for _, row in summary[summary["label_noise"] > 0].iterrows():
+        parts = []
+        for m in SUMMARY_METRICS:
+            mean, lo, hi = (row[f"{m}_change{end}"] for end in ("", "_lo", "_hi"))
+            parts.append(f"{m} {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] {_direction(lo, hi)}")
+        lines.append(
+            f"{row['label_noise']:.0%} noise vs clean, paired over {int(row['seeds'])} seeds: "
+            + "; ".join(parts)
+        )
+    slight = summary[summary["label_noise"] > 0].iloc[0]
+
+    def known(lo: float, hi: float) -> bool:
+        return bool(np.isfinite(lo) and np.isfinite(hi))
+
+    def check(metric: str, test: Callable[[float, float], bool]) -> bool | None:
+        lo, hi = slight[f"{metric}_change_lo"], slight[f"{metric}_change_hi"]
+        return bool(test(lo, hi)) if known(lo, hi) else None
+
+    id_holds = check("id_accuracy", lambda lo, hi: hi >= 0)
+    ood_falls = check("ood_accuracy", lambda lo, hi: hi < 0)
+    sve_rises = check("sve", lambda lo, hi: lo > 0)
+    reproduced = None if id_holds is None or ood_falls is None else id_holds and ood_falls
+
+    def word(flag: bool | None) -> str:
+        return "n/a (one seed)" if flag is None else ("yes" if flag else "no")
+
+    lines.append(
+        f"At {slight['label_noise']:.0%} noise: ID holds (interval reaches 0 or above): "
+        f"{word(id_holds)}; OOD falls (interval below 0): {word(ood_falls)}; SVE rises: "
+        f"{word(sve_rises)}. The paper's pattern (ID kept, OOD hurt): "
+        f"{'reproduced' if reproduced else 'not reproduced' if reproduced is False else 'n/a'}"
+    )
+    if int(slight["seeds"]) < 5:
+        lines.append(
+            f"With {int(slight['seeds'])} seeds the t-intervals are wide: 'holds' means no "
+            "change could be told from 0, not that there is none"
+        )
+    return Verdict(
+        float(slight["label_noise"]), id_holds, ood_falls, sve_rises, reproduced, tuple(lines)
+    )
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The summary as a Markdown table: mean [95 % interval] over seeds per noise level."""
+
+    def cell(row: pd.Series, metric: str, digits: int = 3) -> str:
+        mean, lo, hi = row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"]
+        if not np.isfinite(lo):
+            return f"{mean:.{digits}f}"
+        return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+    head = "| label noise | seeds | ID accuracy | OOD accuracy | SVE | LSVR |"
+    lines = [head, "|---|---|---|---|---|---|"]
+    for _, row in summary.iterrows():
+        cells = [cell(row, m) for m in SUMMARY_METRICS]
+        lines.append(
+            f"| {row['label_noise']:.0%} | {int(row['seeds'])} | " + " | ".join(cells) + " |"
+        )
+    if "id_accuracy_untrained" in summary:
+        row = summary.iloc[0]
+        lines.append(
+            f"| untrained (1 step) | {int(row['seeds'])} | {row['id_accuracy_untrained']:.3f} "
+            f"| {row['ood_accuracy_untrained']:.3f} | | |"
+        )
+    return "\n".join(lines)
