@@ -143,3 +143,17 @@ def test_draw_rule_selects_at_the_score():
     scores = np.full(20000, 0.2)
     chosen = select(scores, np.zeros(20000), DecisionSpec(rule="draw"), rng)
     assert chosen.mean() == pytest.approx(0.2, abs=0.01)
+
+
+def test_label_noise_findings_pair_forging_seeds(tmp_path):
+    rows = [
+        {"label_noise": n, "seed": seed, "id_accuracy": 0.6 + n / 10, "ood_accuracy": 0.5 - n,
+         "sve": 2.0 + n + seed / 100, "lsvr": 1.0}
+        for n in (0.0, 0.1, 0.3) for seed in range(3)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "label_noise.csv", index=False)
+    findings = {f.quantity: f for f in rep.read_label_noise(tmp_path)}
+    assert findings["ood_accuracy at 30% noise − clean"].mean == pytest.approx(-0.3)
+    assert findings["ood_accuracy at 10% noise − clean"].verdict == "direction agrees"
+    assert findings["id_accuracy at 10% noise − clean"].verdict == "holds or gains"
+    assert findings["sve at 10% noise − clean"].mean == pytest.approx(0.1)

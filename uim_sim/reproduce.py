@@ -298,10 +298,10 @@ def read_label_noise(out: Path) -> list[Finding]:
     """In- and out-of-domain probing and the spectrum, noisy − clean pre-training,
     paired by forging seed."""
     table = pd.read_csv(out / "label_noise.csv")
-    clean = table[table["noise"] == 0].set_index("seed")
+    clean = table[table["label_noise"] == 0].set_index("seed")
     findings = []
-    for noise in sorted(n for n in table["noise"].unique() if n > 0):
-        noisy = table[table["noise"] == noise].set_index("seed")
+    for noise in sorted(n for n in table["label_noise"].unique() if n > 0):
+        noisy = table[table["label_noise"] == noise].set_index("seed")
         both = noisy.index.intersection(clean.index)
         for column, published, sign in (
             ("id_accuracy", "≥ 0 at 5–10 % (may help)", 0),
