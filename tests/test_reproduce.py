@@ -21,7 +21,7 @@ from uim_sim.worlds.stages import select
 VERDICTS = (
     "in interval", "outside interval", "direction agrees", "direction differs",
     "direction agrees (not significant)", "direction differs (not significant)",
-    "reported", "unchanged (|Δ| < 0.01)",
+    "reported", "unchanged (within ±0.01)",
     "not measured", "no interval",  # a shrunk run may have no low-quality callback
 )  # fmt: skip
 
@@ -153,7 +153,7 @@ def test_label_noise_findings_pair_forging_seeds(tmp_path):
     ]  # fmt: skip
     pd.DataFrame(rows).to_csv(tmp_path / "label_noise.csv", index=False)
     findings = {f.quantity: f for f in rep.read_label_noise(tmp_path)}
-    assert findings["ood_accuracy at 30% noise − clean"].mean == pytest.approx(-0.3)
-    assert findings["ood_accuracy at 10% noise − clean"].verdict == "direction agrees"
-    assert findings["id_accuracy at 10% noise − clean"].verdict == "holds or gains"
-    assert findings["sve at 10% noise − clean"].mean == pytest.approx(0.1)
+    assert findings["out-of-domain accuracy, 30% noise − clean"].mean == pytest.approx(-0.3)
+    assert findings["out-of-domain accuracy, 10% noise − clean"].verdict == "direction agrees"
+    assert findings["in-domain accuracy, 10% noise − clean"].verdict == "holds or gains"
+    assert findings["SVE, 10% noise − clean"].mean == pytest.approx(0.1)

@@ -192,7 +192,7 @@ def read_dixon(out: Path) -> list[Finding]:
     fned = r.paired("fned", "", arm, base)
     auc = r.paired("overall_auc", "", arm, base)
     auc_verdict = (
-        "unchanged (|Δ| < 0.01)"
+        "unchanged (within ±0.01)"
         if np.isfinite(auc[0]) and abs(auc[0]) < 0.01
         else f"changed by {auc[0]:+.3f}"
     )
@@ -303,11 +303,11 @@ def read_label_noise(out: Path) -> list[Finding]:
     for noise in sorted(n for n in table["label_noise"].unique() if n > 0):
         noisy = table[table["label_noise"] == noise].set_index("seed")
         both = noisy.index.intersection(clean.index)
-        for column, published, sign in (
-            ("id_accuracy", "≥ 0 at 5–10 % (may help)", 0),
-            ("ood_accuracy", "< 0 (any noise hurts)", -1),
-            ("sve", "moves with noise", 0),
-            ("lsvr", "moves with noise", 0),
+        for column, label, published, sign in (
+            ("id_accuracy", "in-domain accuracy", "≥ 0 at 5–10 % (may help)", 0),
+            ("ood_accuracy", "out-of-domain accuracy", "< 0 (any noise hurts)", -1),
+            ("sve", "SVE", "moves with noise", 0),
+            ("lsvr", "LSVR", "moves with noise", 0),
         ):
             values = mean_interval((noisy.loc[both, column] - clean.loc[both, column]).to_numpy())
             if column == "id_accuracy":
@@ -318,7 +318,7 @@ def read_label_noise(out: Path) -> list[Finding]:
             else:
                 verdict = "reported"
             findings.append(
-                _finding(CHEN, f"{column} at {noise:.0%} noise − clean", published, values, verdict)
+                _finding(CHEN, f"{label}, {noise:.0%} noise − clean", published, values, verdict)
             )
     return findings
 
@@ -385,7 +385,12 @@ def write(table: pd.DataFrame, out: Path, minutes: float | None = None) -> Path:
     """``reproduce.csv`` (numbers) and ``reproduce.md`` (the table for people)."""
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "reproduce.csv", index=False)
-    took = f" in {minutes:.1f} minutes" if minutes is not None else ""
+    took = (
+        f"; this call took {minutes:.1f} minutes (a call reuses the finished runs and "
+        "forged checkpoints of an earlier one)"
+        if minutes is not None
+        else ""
+    )
     notes = [f"- {r.study}, {r.quantity}: {r.note}" for r in table.itertuples() if r.note]
     text = (
         f"# Published results, reproduced\n\nPrinted by `uim-sim reproduce`{took}. "
