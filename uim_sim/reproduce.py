@@ -133,22 +133,16 @@ def read_bertrand_mullainathan(out: Path) -> list[Finding]:
     from callbacks drawn at the study's rates."""
     r = Results.load(out)
     findings = []
-    for group, rate in (("white", 0.0965), ("black", 0.0645)):
-        values = r.interval("callback_rate", group)
-        findings.append(
-            _finding(BM, f"callback rate, {group} names", f"{rate:.4f}", values,
-                     in_interval(rate, *values))
-        )  # fmt: skip
-    values = r.interval("impact_ratio", "black")
-    findings.append(
-        _finding(BM, "impact ratio black / white", "0.668", values, in_interval(0.668, *values))
-    )
-    for group, gradient in (("white", 1.27), ("black", 1.08)):
-        values = r.interval("quality_gradient", group)
-        findings.append(
-            _finding(BM, f"quality gradient (high / low), {group}", f"{gradient:.2f}", values,
-                     in_interval(gradient, *values))
-        )  # fmt: skip
+    for metric, group, quantity, published in (  # where the sandbox can land on the study
+        ("callback_rate", "white", "callback rate, white names", "0.0965"),
+        ("callback_rate", "black", "callback rate, black names", "0.0645"),
+        ("impact_ratio", "black", "impact ratio black / white", "0.668"),
+        ("quality_gradient", "white", "quality gradient (high / low), white", "1.27"),
+        ("quality_gradient", "black", "quality gradient (high / low), black", "1.08"),
+    ):
+        values = r.interval(metric, group)
+        verdict = in_interval(float(published), *values)
+        findings.append(_finding(BM, quantity, published, values, verdict))
     white = r.per_seed("quality_gap", "white")
     black = r.per_seed("quality_gap", "black")
     values = mean_interval((white - black).dropna().to_numpy())
