@@ -6,6 +6,7 @@ and nothing written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -110,22 +111,63 @@ def list_(
         out_console.print(table)
 
 
+def _workers():
+    return typer.Option(
+        None,
+        min=1,
+        max=1024,
+        help="Workers: processes of the pool (default 1, i.e. serial; with --executor "
+        "process, one per core), or Ray actors (default: one per CPU of the cluster).",
+    )
+
+
+def _executor():
+    return typer.Option(
+        None,
+        "--executor",
+        help="serial, process or ray (default: process with --workers > 1, else serial). "
+        "ray needs the extra: pip install 'uim-sim\\[ray]'.",
+    )
+
+
+def _address():
+    return typer.Option(
+        None,
+        "--address",
+        help="With --executor ray: the cluster to join, 'auto' (the one this machine is a "
+        "node of), ray://HOST:PORT (its Ray Client server) or HOST:PORT (its head); "
+        "default: a local Ray for this command.",
+    )
+
+
+def _check_executor(executor: str | None, workers: int | None, address: str | None) -> None:
+    from uim_sim.run.executors import executor_error
+
+    error = executor_error(executor, workers, address)
+    if error:
+        fail(error)
+
+
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Result folder (created; resumed if present)."
     ),
-    workers: int = typer.Option(1, min=1, max=256, help="Worker processes."),
+    workers: int | None = _workers(),
     agents_dir: Path | None = _agents_dir(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+    executor: str | None = _executor(),
+    address: str | None = _address(),
 ) -> None:
     """Run every run of a spec's grid (or of every spec of a suite, each into its own
-    sub-folder), resuming what an earlier call finished."""
+    sub-folder), resuming what an earlier call finished: in this process, in a pool of
+    worker processes, or on a Ray cluster. Only this process writes results."""
     from uim_sim.run import Store
     from uim_sim.schema import SpecError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    _check_executor(executor, workers, address)
     members = _members(spec)
     plans = [(out / name if name else out, _plan(file, agents_dir)) for name, file in members]
     for folder, the_plan in plans:  # every member checked before any runs
@@ -134,15 +176,36 @@ def run(
         except SpecError as exc:
             fail(str(exc))
     failed = 0
-    for folder, the_plan in plans:
-        failed += _run_plan(the_plan, folder, workers)
+    with _ray_session(executor, address):
+        for folder, the_plan in plans:
+            failed += _run_plan(the_plan, folder, workers, executor, address)
     if failed:
         raise typer.Exit(1)
 
 
-def _run_plan(the_plan, out: Path, workers: int) -> int:
+@contextlib.contextmanager
+def _ray_session(executor: str | None, address: str | None):
+    """With --executor ray, Ray is joined (or started) before anything is written, so an
+    unreachable cluster is a one-line error that leaves DIR as it was; every member of
+    a suite then runs on it (a local Ray starts once)."""
+    if executor != "ray":
+        yield
+        return
+    from uim_sim.run import ExecutorError
+    from uim_sim.run.ray_executor import session
+
+    try:
+        with session(address):
+            yield
+    except ExecutorError as exc:
+        fail(str(exc))
+
+
+def _run_plan(
+    the_plan, out: Path, workers: int | None, executor: str | None = None, address=None
+) -> int:
     """Run one plan with a progress bar; the number of failed runs."""
-    from uim_sim.run import run_plan
+    from uim_sim.run import ExecutorError, run_plan
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -168,11 +231,21 @@ def _run_plan(the_plan, out: Path, workers: int) -> int:
 
         try:
             result = run_plan(
-                the_plan, out, workers, on_start=started, on_done=done, on_forge=forging
+                the_plan,
+                out,
+                workers,
+                on_start=started,
+                on_done=done,
+                on_forge=forging,
+                executor=executor,
+                address=address,
             )
         except KeyboardInterrupt:
             progress.stop()
             fail(f"interrupted: finished runs are kept in {out}; run again to resume", 130)
+        except ExecutorError as exc:
+            progress.stop()
+            fail(str(exc))
     out_console.print(
         f"{result.done} run(s) computed, {result.skipped} resumed, {len(result.failed)} failed "
         f"→ {out}/runs.parquet, metrics.parquet, decisions.parquet; "
@@ -187,18 +260,21 @@ def _run_plan(the_plan, out: Path, workers: int) -> int:
 def attribute(
     spec: Path = typer.Argument(..., help="Scenario spec with an attribution: block."),
     out: Path = typer.Option(..., "--out", "-o", help="Result folder (resumed if present)."),
-    workers: int = typer.Option(1, min=1, max=256, help="Worker processes."),
+    workers: int | None = _workers(),
     agents_dir: Path | None = _agents_dir(),
+    executor: str | None = _executor(),
+    address: str | None = _address(),
 ) -> None:
     """Where does the harm come from? Run every combination of stages clean or not, then
     split the harm over the stages (Shapley values, intervals over seeds)."""
     from uim_sim.report import ReportError, build_report
 
+    _check_executor(executor, workers, address)
     the_plan = _plan(spec, agents_dir)
     if the_plan.spec.attribution is None:
         fail(f"{spec}: attribution: missing; name the stages and what makes each clean, "
              "e.g. attribution: {stages: {adaptation: {card.head.history_bias: 0}}}")  # fmt: skip
-    run(spec, out, workers, agents_dir, verbose=False)
+    run(spec, out, workers, agents_dir, verbose=False, executor=executor, address=address)
     try:
         result = build_report(out)
     except ReportError as exc:

@@ -70,6 +70,7 @@ class Engine:
         self.checkpoint = checkpoint
         self.max_length = max_length
         self.tokenizer, self.model = checkpoint.load()
+        _count_load()
         self._torch = torch
         self._cache: dict[str, np.ndarray] = {}
         self._mask_cache: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
@@ -189,6 +190,7 @@ class Engine:
         torch = self._torch
         if self._masked_lm is None:
             self._masked_lm = self.checkpoint.load_masked_lm()
+            _count_load()
         mask = self.tokenizer.mask_token
         texts = [p.replace("[MASK]", mask) for p in prompts]
         out = np.empty((len(texts), len(token_ids)))
@@ -217,6 +219,19 @@ def _mean_pool(hidden, mask, projection, torch) -> np.ndarray:
 
 
 _ENGINES: dict[str, Engine] = {}
+_LOADS = 0  # models this process loaded (encoders and masked-LM heads)
+
+
+def _count_load() -> None:
+    global _LOADS
+    _LOADS += 1
+
+
+def model_loads() -> int:
+    """How many models this process has loaded from disk so far (an encoder per
+    engine, and a masked-LM head where label words are scored): what an executor
+    that keeps its workers' engines saves."""
+    return _LOADS
 
 
 def get_engine(ref: str) -> Engine:

@@ -1,22 +1,39 @@
 """Running a spec: `plan` (spec → runs), `execute` (one run), `executors` (where runs
-execute: serial or a process pool; a cluster next), `store` (the result folder:
-atomic writes, resume, gathered tables). `run_plan` ties them together."""
+execute: serial, a process pool, or a Ray cluster in `ray_executor`), `store` (the
+result folder: atomic writes, resume, gathered tables). `run_plan` ties them together."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from uim_sim.run.execute import RunResult, execute
-from uim_sim.run.executors import Failure, make_executor
+from uim_sim.run.executors import (
+    ExecutorError,
+    Failure,
+    Folder,
+    ProcessExecutor,
+    SerialExecutor,
+    executor_kind,
+)
 from uim_sim.run.plan import Plan, RunTask, plan
 from uim_sim.run.store import Store, forged_folder
 from uim_sim.understand.cards import CorpusCard
 from uim_sim.understand.forge import forge
 
-__all__ = ["BatchResult", "Plan", "RunTask", "Store", "plan", "run_plan"]
+__all__ = [
+    "BatchResult",
+    "ExecutorError",
+    "Plan",
+    "RunTask",
+    "Store",
+    "make_executor",
+    "plan",
+    "run_plan",
+]
 
 
 @dataclass
@@ -28,18 +45,39 @@ class BatchResult:
     failed: dict[str, str]
 
 
-def _execute_in(args: tuple[RunTask, str | None]) -> RunResult:
+def make_executor(
+    workers: int | None = 1, kind: str | None = None, address: str | None = None
+) -> Any:
+    """The executor of a choice (`executors.executor_error` tells what is refused).
+
+    ``kind``: serial, process or ray (default: process with more than one worker).
+    ``workers``: the process pool's size (default: the cores), or the number of Ray
+    actors (default: one per CPU of the cluster); ``address``: the Ray cluster to join.
+    """
+    kind = executor_kind(kind, workers)
+    if kind == "ray":
+        from uim_sim.run.ray_executor import RayExecutor  # the optional extra
+
+        return RayExecutor(workers, address)
+    if kind == "process":
+        return ProcessExecutor(workers or os.cpu_count() or 1)
+    return SerialExecutor()
+
+
+def _execute_in(args: tuple[RunTask, Folder | None]) -> RunResult:
     task, forged = args
-    return execute(task, Path(forged) if forged else None)
+    return execute(task, forged.local() if forged is not None else None)
 
 
 def run_plan(
     the_plan: Plan,
     out: Path,
-    workers: int = 1,
+    workers: int | None = 1,
     on_start: Callable[[int, int], None] | None = None,
     on_done: Callable[[RunTask, str | None], None] | None = None,
     on_forge: Callable[[CorpusCard], Callable | None] | None = None,
+    executor: Any = None,
+    address: str | None = None,
 ) -> BatchResult:
     """Execute every run of the plan not yet in ``out``; gather the result tables.
 
@@ -48,6 +86,11 @@ def run_plan(
     content) into ``out/checkpoints``; ``on_forge(card)`` may return a progress
     callback. ``on_done(task, error)`` is called as each run finishes (error None
     when it succeeded).
+
+    ``executor``: "serial", "process" or "ray" (`make_executor`; default: a process
+    pool when ``workers`` > 1), or an executor object; ``address``: the Ray cluster
+    to join (default: a local Ray for this call). Whatever the executor, only this
+    process writes, and the result tables are byte-identical.
     """
     store = Store(out)
     store.check(the_plan)
@@ -60,18 +103,24 @@ def run_plan(
     if on_start:
         on_start(len(the_plan.tasks), skipped)
     failed: dict[str, str] = {}
-    executor = make_executor(min(workers, max(1, len(pending))))
-    jobs = [
-        (t, str(forged_folder(out, t.corpus)) if t.corpus is not None else None) for t in pending
-    ]
-    for (task, _), outcome in executor.map_unordered(_execute_in, jobs):
-        error: str | None = None
-        if isinstance(outcome, Failure):
-            error = failed[task.run_id] = outcome.error
-        else:
-            store.write(outcome)
-        if on_done:
-            on_done(task, error)
+    if executor is None or isinstance(executor, str):
+        size = workers if workers is None else min(workers, max(1, len(pending)))
+        executor = make_executor(size, executor, address)
+    # a forged checkpoint travels as a `Folder`: its absolute path, or its bytes (Ray)
+    folders = {k: Folder(str(forged_folder(out, c).resolve())) for k, c in the_plan.corpora.items()}
+    jobs = [(t, folders[t.corpus.fingerprint()] if t.corpus is not None else None) for t in pending]
+    outcomes = executor.map_unordered(_execute_in, jobs)
+    try:
+        for (task, _), outcome in outcomes:
+            error: str | None = None
+            if isinstance(outcome, Failure):
+                error = failed[task.run_id] = outcome.error
+            else:
+                store.write(outcome)
+            if on_done:
+                on_done(task, error)
+    finally:  # interrupted (Ctrl-C): the executor cancels what has not finished
+        outcomes.close()
     store.gather([t.run_id for t in the_plan.tasks], {t.run_id: t.grid for t in the_plan.tasks})
     return BatchResult(Path(out), len(the_plan.tasks), skipped, len(pending) - len(failed), failed)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from uim_sim.lfm.engine import get_engine
+from uim_sim.lfm.engine import get_engine, model_loads
 from uim_sim.mitigate import build, compose
 from uim_sim.run.plan import RunTask
 from uim_sim.worlds import world_info
@@ -23,7 +23,7 @@ from uim_sim.worlds.base import ScreeningWorld
 
 # engine counters that depend on what the process computed before (cache state) or on
 # the machine: kept apart from the result tables, which must be byte-identical
-EXECUTION_COUNTERS = ("texts_encoded", "cache_hits", "engine_calls", "model_seconds")
+EXECUTION_COUNTERS = ("texts_encoded", "cache_hits", "engine_calls", "model_seconds", "model_loads")
 
 
 @dataclass
@@ -89,7 +89,7 @@ def null_rows(
 
 def execute(task: RunTask, forged: Path | None = None) -> RunResult:
     """Run one task (on the checkpoint forged into ``forged`` for a forged card)."""
-    start = time.perf_counter()
+    start, loads = time.perf_counter(), model_loads()
     forged_columns: dict[str, Any] = {}
     if forged is not None:
         forged_columns = _forged_columns(forged)
@@ -134,6 +134,9 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         "cache_hits": int(counters.get("cache_hits", 0)),
         "engine_calls": int(counters.get("calls", 0)),
         "model_seconds": float(counters.get("model_seconds", 0.0)),
+        # models this run's process loaded for it: 0 where the worker (or the planning
+        # driver, for the serial executor) had loaded them for an earlier run
+        "model_loads": model_loads() - loads,
         "wall_seconds": time.perf_counter() - start,
     }
     return RunResult(row, metrics, decisions, execution)
