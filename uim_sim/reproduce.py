@@ -331,7 +331,7 @@ STUDIES = (
     Study("bommasani", BOMMASANI, read_bommasani, "bommasani.yaml",
           what="hiring market, one shared model against model diversity"),
     Study("chen_label_noise", CHEN, read_label_noise, compute=compute_label_noise,
-          what="forged checkpoints at 0 / 10 / 30 % pre-training label noise, 3 seeds"),
+          what="forged checkpoints at 0 / 10 / 30 % pre-training label noise, 5 seeds"),
 )  # fmt: skip
 
 
