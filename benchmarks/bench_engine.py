@@ -1,21 +1,25 @@
-"""Engine throughput against the plain transformers model, on builtin:minilm.
+"""Engine throughput against hand-written loops over the plain transformers model,
+on builtin:minilm.
 
-What is measured, on the same N distinct resume-like texts (~20-40 tokens, made
+What is measured, on the same N distinct resume-like texts (~20-50 tokens, made
 with the hiring world's resume generator):
 
-- raw batched: the plain model from ``resolve("builtin:minilm").load()``; the
-  tokenizer pads each batch of 128 texts (in the given order) to its longest
-  text, one forward under ``torch.inference_mode()``, mean pooling, L2 norm;
+- best hand-written loop: the plain model from ``resolve("builtin:minilm").load()``,
+  texts sorted by token length, batches of B padded to their longest text, one
+  forward each under ``torch.inference_mode()``, mean pooling, L2 norm, rows put
+  back in order; timed for B in ``--sort-batches`` (default 8, 16, 32, 64, 128) and
+  the fastest B kept: the best a researcher's own loop does on this machine;
+- raw batched: the same recipe without sorting (batches of 128 in the given order);
 - one at a time: the same plain model, one text per call (on a subset);
 - engine: a fresh ``Engine`` (empty cache) embedding all texts in one ``embed``
   call (de-duplication, length buckets, fixed batches of ``BATCH_ROWS`` rows, cache
   writes included), then a second call with the same texts (all cache hits).
 
-Goals: engine / raw batched >= 0.9 (the engine's bookkeeping costs little) and
-engine / one at a time >= 4 (batching pays). The engine's embeddings must match
-the raw ones up to float noise (~1e-6). Each throughput is the best of
-``--repeats`` timings; the cases take turns within each repeat. The exit code is
-0 whatever the result: this is a measurement.
+Goal: engine / best hand-written loop >= 0.95 (fixed batch shapes, which make an
+embedding a function of its text alone, cost at most 5 %). The engine's embeddings
+must match the raw ones up to float noise (~1e-6). Each throughput is the best of
+``--repeats`` timings; the cases take turns within each repeat. The exit code is 0
+whatever the result: this is a measurement.
 
     .venv/bin/python benchmarks/bench_engine.py [--n 1500] [--single 200]
 """
@@ -66,6 +70,16 @@ def raw_embed(tokenizer, model, texts: list[str], batch_size: int) -> np.ndarray
     return np.concatenate(out)
 
 
+def sorted_embed(tokenizer, model, texts: list[str], batch_size: int) -> np.ndarray:
+    """The best hand-written loop: texts sorted by token length, batches padded to
+    their longest text, rows put back in the given order."""
+    lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    out[order] = raw_embed(tokenizer, model, [texts[i] for i in order], batch_size)
+    return out
+
+
 def timed(fn):
     start = time.perf_counter()
     result = fn()
@@ -76,7 +90,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1500, help="distinct texts (default 1500)")
     parser.add_argument("--single", type=int, default=200, help="texts timed one at a time")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="raw batched, unsorted")
+    parser.add_argument(
+        "--sort-batches", default="8,16,32,64,128", help="batch sizes of the sorted loop"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timings per case; best is kept")
     args = parse_args(parser)
 
@@ -107,10 +124,14 @@ def main() -> None:
 
     # The cases take turns in each repeat, so a burst of load elsewhere on the
     # machine hits all of them alike; the best time of each case is kept.
-    best = dict.fromkeys(("raw", "one", "engine", "hits"), float("inf"))
+    sizes = [int(b) for b in args.sort_batches.split(",")]
+    cases = ("raw", "one", "engine", "hits", *(f"sorted{b}" for b in sizes))
+    best = dict.fromkeys(cases, float("inf"))
     for _ in range(args.repeats):
         engine.clear_cache()  # an empty cache, as in a fresh Engine
         times = {}
+        for b in sizes:
+            times[f"sorted{b}"], _ = timed(lambda b=b: sorted_embed(tokenizer, model, texts, b))
         times["raw"], raw = timed(lambda: raw_embed(tokenizer, model, texts, args.batch_size))
         times["one"], _ = timed(lambda: raw_embed(tokenizer, model, single, 1))
         times["engine"], emb = timed(lambda: engine.embed(texts))
@@ -118,8 +139,14 @@ def main() -> None:
         times["hits"], hit = timed(lambda: engine.embed(texts))
         assert engine.counters.texts_encoded == encoded, "the second call re-encoded texts"
         best = {k: min(best[k], times[k]) for k in best}
-    t_raw, t_one, t_eng, t_hit = best.values()
+    t_raw, t_one, t_eng, t_hit = (best[k] for k in ("raw", "one", "engine", "hits"))
+    best_b = min(sizes, key=lambda b: best[f"sorted{b}"])
+    t_sorted = best[f"sorted{best_b}"]
 
+    for b in sizes:
+        t = best[f"sorted{b}"]
+        print(f"sorted, batches of {b:<4}{len(texts) / t:10.1f} texts/s  ({t:.2f} s)")
+    rate_sorted = len(texts) / t_sorted
     rate_raw, rate_one = len(texts) / t_raw, len(single) / t_one
     rate_eng, rate_hit = len(texts) / t_eng, len(texts) / t_hit
     print(f"raw batched         {rate_raw:10.1f} texts/s  ({t_raw:.2f} s, {len(texts)} texts)")
@@ -127,9 +154,14 @@ def main() -> None:
     print(f"engine, cold cache  {rate_eng:10.1f} texts/s  ({t_eng:.2f} s, {len(texts)} texts)")
     print(f"engine, cache hits  {rate_hit:10.1f} texts/s  ({t_hit:.4f} s, {len(texts)} texts)")
 
+    vs_sorted = rate_eng / rate_sorted
     vs_raw, vs_one = rate_eng / rate_raw, rate_eng / rate_one
-    print(f"ratio engine / raw batched      {vs_raw:6.2f}x  goal >= 0.9  {verdict(vs_raw >= 0.9)}")
-    print(f"ratio engine / one at a time    {vs_one:6.2f}x  goal >= 4    {verdict(vs_one >= 4)}")
+    print(
+        f"ratio engine / best hand-written loop (sorted, batches of {best_b}) "
+        f"{vs_sorted:6.2f}x  goal >= 0.95  {verdict(vs_sorted >= 0.95)}"
+    )
+    print(f"ratio engine / raw batched, unsorted  {vs_raw:6.2f}x")
+    print(f"ratio engine / one at a time          {vs_one:6.2f}x")
     diff = float(np.abs(emb - raw).max())
     print(f"max |engine - raw batched| = {diff:.2e}  (expected ~1e-6)  {verdict(diff < 1e-5)}")
     print(f"cache hits equal cold-cache embeddings: {np.array_equal(emb, hit)}")

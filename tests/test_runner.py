@@ -77,3 +77,41 @@ def test_a_folder_without_results_is_not_written_into(spec, tmp_path):
     with pytest.raises(SpecError, match="without uim-sim results"):
         run_plan(plan(spec), out)
     assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
+
+
+def test_null_draws_reuse_the_runs_embeddings(project):
+    """The null reference re-trains and re-scores from the run's embeddings: a cold run
+    with its null draws encodes exactly the texts of the run alone."""
+    from dataclasses import replace
+
+    from uim_sim.lfm.engine import get_engine
+    from uim_sim.run.execute import execute
+
+    spec = small_audit_spec(agents=["tiny_biased_history"], mitigations=[[]], replicates=1)
+    spec["statistics"]["null_permutations"] = 4
+    task = plan(write_yaml(project / "scenarios" / "null.yaml", spec)).tasks[0]
+    alone = replace(task, statistics=task.statistics.model_copy(update={"null_permutations": 0}))
+    encoded = {}
+    for name, t in (("alone", alone), ("with", task)):
+        get_engine(task.card.checkpoint).clear_cache()
+        result = execute(t)
+        encoded[name] = result.execution["texts_encoded"]
+    assert encoded["alone"] == encoded["with"] > 0
+    assert result.row["null_draws"] == 4
+    quantiles = result.metrics[result.metrics["metric"] == "impact_ratio_null_q975"]
+    assert len(quantiles) == 8 and quantiles["value"].between(0, 1).all()
+
+
+def test_a_null_draw_measures_its_null_metric_as_the_full_measure_does(project):
+    """A null draw's world computes only ``impact_ratio`` (a group-by instead of
+    fairlearn's MetricFrames): the same numbers as the full measure of that world."""
+    from uim_sim.cards import load_card
+    from uim_sim.worlds.hiring import AuditStudy, LabourMarket
+
+    card = load_card(project / "agents" / "tiny_biased_history.yaml")
+    audit = AuditStudy(n_jobs=6, n_history=120, cards=card, rng=3, null_draw=1).run_for()
+    assert audit.measure_null() == {"impact_ratio": audit.measure()["impact_ratio"]}
+    market = LabourMarket(
+        n_applicants=60, n_rounds=2, n_history=120, cards=card, rng=3, null_draw=0
+    ).run_for()
+    assert market.measure_null() == {"impact_ratio": market.measure()["impact_ratio"]}

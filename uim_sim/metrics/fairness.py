@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, selection_rate
+from fairlearn.metrics import MetricFrame
 
 INTERSECTION = "group"  # the key of the intersectional subgroups (e.g. black_female)
 
@@ -86,9 +86,15 @@ def differences(frames: Mapping[str, MetricFrame], metric: str) -> dict[str, flo
 def by_group(
     frame: pd.DataFrame, outcome: str, attributes: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    """The selection rate of ``outcome`` per value of each attribute (and intersection)."""
-    frames = metric_frames(frame, outcome, attributes, {"rate": selection_rate})
-    return values(frames, "rate")
+    """The selection rate of a 0/1 ``outcome`` per value of each attribute (and their
+    intersection, keyed `INTERSECTION`), as ``values(metric_frames(...))`` gives it:
+    the same means, by a pandas group-by (a few ms where three MetricFrames take
+    ~0.1 s: the null reference computes it once per draw)."""
+    hits = pd.Series(frame[outcome].to_numpy() == 1, index=frame.index)
+    rates = {a: hits.groupby(frame[a], observed=True).mean() for a in attributes}
+    if len(attributes) > 1:
+        rates[INTERSECTION] = hits.groupby([frame[a] for a in attributes], observed=True).mean()
+    return {attr: {_name(g): float(v) for g, v in r.items()} for attr, r in rates.items()}
 
 
 def flatten(by_attr: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -200,6 +200,7 @@ def probe_effect(refs: list[str], attribute: str = "names", disadvantaged: str =
 
     from uim_sim.lfm.checkpoint import CheckpointError
     from uim_sim.lfm.engine import get_engine
+    from uim_sim.lfm.heads import one_blas_thread
     from uim_sim.understand.probe import (
         association_tests,
         mlm_association,
@@ -213,8 +214,10 @@ def probe_effect(refs: list[str], attribute: str = "names", disadvantaged: str =
     columns = {}
     for ref in refs:
         engine = get_engine(ref)
-        clf = LogisticRegression(max_iter=5000).fit(engine.embed(fit_texts), fit_groups)
-        accuracy = float(clf.score(engine.embed(test_texts), test_groups))
+        fit_x, test_x = engine.embed(fit_texts), engine.embed(test_texts)
+        with one_blas_thread():
+            clf = LogisticRegression(max_iter=5000).fit(fit_x, fit_groups)
+            accuracy = float(clf.score(test_x, test_groups))
         seat = weat(engine, test, 1000)
         gap = float("nan")
         if attribute != "identity":

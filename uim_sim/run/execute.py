@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from uim_sim.lfm.engine import get_engine, model_loads
+from uim_sim.lfm.heads import one_blas_thread
 from uim_sim.mitigate import build, compose
 from uim_sim.run.plan import RunTask
 from uim_sim.worlds import world_info
@@ -38,7 +39,8 @@ class RunResult:
 
 
 def make_world(task: RunTask, null_draw: int | None = None) -> ScreeningWorld:
-    """The run's Mesa model, built from keywords like Mesa's batch_run would."""
+    """The run's Mesa model, built from keywords like Mesa's batch_run would. A null
+    draw's world computes no permutation p-values: only its ``null_metrics`` are kept."""
     mitigations = [build(m, task.run_id) for m in task.mitigations]
     for m in mitigations:
         m.cards = {n: task.mitigation_cards[n] for n in m.card_names()}
@@ -49,7 +51,7 @@ def make_world(task: RunTask, null_draw: int | None = None) -> ScreeningWorld:
         stages=compose(mitigations),
         rng=task.seed,
         null_draw=null_draw,
-        name_permutations=task.statistics.name_permutations,
+        name_permutations=task.statistics.name_permutations if null_draw is None else 0,
     )
 
 
@@ -96,11 +98,12 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         task = replace(task, card=task.card.model_copy(update={"checkpoint": str(forged)}))
     engines = {c.checkpoint for c in [task.card, *task.mitigation_cards.values()]}
     before = {ref: get_engine(ref).counters.copy() for ref in engines}
-    world = make_world(task).run_for()
-    decisions = world.decision_table()
-    metrics = world.metrics()
-    draws = task.statistics.null_permutations if world.null_metrics else 0
-    nulls = [make_world(task, null_draw=k).run_for().metrics() for k in range(draws)]
+    with one_blas_thread():  # the same numbers on any machine and executor
+        world = make_world(task).run_for()
+        decisions = world.decision_table()
+        metrics = world.metrics()
+        draws = task.statistics.null_permutations if world.null_metrics else 0
+        nulls = [make_world(task, null_draw=k).run_for().metrics() for k in range(draws)]
     metrics = pd.concat([metrics, null_rows(metrics, nulls, world.null_metrics)], ignore_index=True)
     counters: dict[str, float] = {}
     for ref in engines:

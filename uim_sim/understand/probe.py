@@ -23,6 +23,7 @@ from sklearn.model_selection import cross_val_score
 
 from uim_sim.lfm.checkpoint import Checkpoint
 from uim_sim.lfm.engine import Engine, get_engine
+from uim_sim.lfm.heads import one_blas_thread
 from uim_sim.understand.corpus import (
     BENIGN_TEMPLATES,
     IDENTITIES,
@@ -168,7 +169,8 @@ def linear_probe(engine: Engine, texts: list[str], labels: np.ndarray, seed: int
     features = engine.embed(texts)
     model = LogisticRegression(max_iter=2000, C=1.0)
     folds = min(5, int(np.bincount(labels).min()))
-    return float(cross_val_score(model, features, labels, cv=folds).mean())
+    with one_blas_thread():
+        return float(cross_val_score(model, features, labels, cv=folds).mean())
 
 
 def probe(

@@ -5,6 +5,7 @@ and surnames by race, shared by the hiring world, the forge's corpora and the pr
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -105,6 +106,7 @@ _KNOWN_NAMES = frozenset(
 )
 
 
+@lru_cache(maxsize=1 << 16)  # a file's texts are parsed again for each null draw
 def name_spans(text: str) -> tuple[str, ...]:
     """The study's first names and surnames that occur as words in ``text``: the
     identity spans of a text from a researcher's file, where no name field exists."""
@@ -112,7 +114,8 @@ def name_spans(text: str) -> tuple[str, ...]:
     return tuple(sorted(words & _KNOWN_NAMES, key=len, reverse=True))
 
 
-def name_groups(spans: tuple[str, ...]) -> set[tuple[str, str]]:
+@lru_cache(maxsize=1 << 16)
+def name_groups(spans: tuple[str, ...]) -> frozenset[tuple[str, str]]:
     """The (race, gender) groups whose first names, or the race whose surnames, occur."""
     found = set()
     for span in spans:
@@ -122,7 +125,7 @@ def name_groups(spans: tuple[str, ...]) -> set[tuple[str, str]]:
         for race, names in SURNAMES.items():
             if span in names:
                 found.update({(race, "female"), (race, "male")})
-    return found
+    return frozenset(found)
 
 
 def first_unplaced(names: list[str]) -> int | None:

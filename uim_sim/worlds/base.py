@@ -120,12 +120,17 @@ class ScreeningWorld(mesa.Model):
     def training_data(self, card: AgentCard, draw: int = 0) -> TrainingSet:
         raise NotImplementedError
 
+    def measure_null(self) -> Mapping[str, float | Mapping[str, float]]:
+        """A null draw's measures: only ``null_metrics`` are kept from it, so a world
+        may compute just those (default: `measure`, filtered)."""
+        return {m: v for m, v in self.measure().items() if m in self.null_metrics}
+
     # ------------------------------------------------------------ shared
 
     def _measured_now(self) -> dict[str, float]:
         """The step's measures, computed once however many columns read them."""
         if self._measured is None or self._measured[0] != self.round:
-            measured = flat(self.measure())
+            measured = flat(self.measure() if self.null_draw is None else self.measure_null())
             if self.audits:
                 measured["audit_switches"] = float(self.audit_switches)
             self._measured = (self.round, measured)

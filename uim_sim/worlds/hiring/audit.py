@@ -9,11 +9,12 @@ permutation p-values, the quality gradient and demographic parity.
 
 from __future__ import annotations
 
+from uim_sim.metrics.fairness import by_group, impact_ratios
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import GENDERS, GROUPS, RACES
 from uim_sim.worlds.hiring.agents import Applicant, Employer
 from uim_sim.worlds.hiring.callbacks import AUDIT_SKILL
-from uim_sim.worlds.hiring.metrics import audit_metrics
+from uim_sim.worlds.hiring.metrics import ATTRIBUTES, audit_metrics
 from uim_sim.worlds.hiring.params import AuditParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
@@ -77,3 +78,9 @@ class AuditStudy(HiringWorld):
         if decisions.empty:
             return {}
         return audit_metrics(decisions, self.permutations, self.statistics_rng)
+
+    def measure_null(self):
+        decisions = self.step_decisions()
+        if decisions.empty:
+            return {}
+        return {"impact_ratio": impact_ratios(by_group(decisions, "decision", ATTRIBUTES))}

@@ -16,11 +16,11 @@ from operator import attrgetter
 import numpy as np
 import pandas as pd
 
-from uim_sim.metrics.fairness import group_means
+from uim_sim.metrics.fairness import by_group, group_means, impact_ratios
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import ATTRIBUTE, GROUPS
 from uim_sim.worlds.hiring.agents import Applicant, Employer
-from uim_sim.worlds.hiring.metrics import hire_metrics, homogenization
+from uim_sim.worlds.hiring.metrics import ATTRIBUTES, hire_metrics, homogenization
 from uim_sim.worlds.hiring.params import MarketParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
@@ -160,3 +160,9 @@ class LabourMarket(HiringWorld):
         if not decisions.empty:
             out.update({f"homogenization_{k}": v for k, v in homogenization(decisions).items()})
         return out
+
+    def measure_null(self):
+        if self.round_applicants.empty:
+            return {}
+        hired = by_group(self.round_applicants, "hired", ATTRIBUTES)
+        return {"impact_ratio": impact_ratios(hired)}

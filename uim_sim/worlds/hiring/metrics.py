@@ -21,6 +21,7 @@ from fairlearn.metrics import selection_rate, true_positive_rate
 from uim_sim.metrics.fairness import (
     INTERSECTION,
     best_groups,
+    by_group,
     differences,
     flatten,
     impact_ratios,
@@ -38,7 +39,7 @@ STRATA = {"race": "gender", "gender": "race", INTERSECTION: None}
 
 def rates(frame: pd.DataFrame, outcome: str = "decision") -> dict[str, dict[str, float]]:
     """Selection rate of ``outcome`` per race, gender and race × gender."""
-    return values(metric_frames(frame, outcome, ATTRIBUTES, {"rate": selection_rate}), "rate")
+    return by_group(frame, outcome, ATTRIBUTES)
 
 
 def _fisher_and_name_p(
