@@ -1,8 +1,8 @@
 """Same spec + same seed → byte-identical result tables, whatever the executor, the
 run order, the engine's cache or a resume after a kill.
 
-The engine gives every forward pass a fixed shape (length bucket × BATCH_ROWS rows),
-so an embedding is a function of (checkpoint, text) alone; the result tables hold
+The engine never pads a text (a batch holds texts of one token length), so an
+embedding is a function of (checkpoint, text) alone; the result tables hold
 nothing that depends on how a run executed (timings and cache counters go to
 execution.parquet)."""
 
@@ -31,13 +31,18 @@ PROBES = [
     "Lakisha Washington. Customer service representative with 8 years of experience. "
     "Bachelor's degree. Skills: call handling, returns, Zendesk. Employee of the month award.",
 ]
-# other texts of the same length buckets: the company the probes keep in a batch
+# other texts of the same token lengths: the company the probes keep in a batch
 COMPANY = [
     f"{name} {surname}. Office clerk with {years} years of experience. High school diploma."
     for name in ("Anne", "Brad", "Tamika", "Kareem", "Jill", "Hakim")
     for surname in ("Baker", "Jones", "Ryan")
     for years in (2, 7)
 ] + [f"{w} walsh." for w in ("hi", "yo", "ok", "no")]
+# more texts of the first probe's length than a batch holds: across the trials it is
+# computed in a full batch or in a partial one
+COMPANY += [
+    f"Emily Walsh. Sales representative with {y} years of experience." for y in range(10, 60)
+]
 
 
 def test_an_embedding_is_a_function_of_the_text_alone():
@@ -57,7 +62,9 @@ def test_an_embedding_is_a_function_of_the_text_alone():
         where = {i: k for k, i in enumerate(order)}
         for j, expected in enumerate(alone):
             assert vectors[where[j]].tobytes() == expected, (trial, PROBES[j])
-    assert len(COMPANY) > BATCH_ROWS  # the probes were spread over several batches
+    lengths = [len(ids) for ids in engine.tokenizer(COMPANY)["input_ids"]]
+    first = len(engine.tokenizer(PROBES[0])["input_ids"])
+    assert lengths.count(first) > BATCH_ROWS  # full and partial batches of its length
 
 
 @pytest.fixture

@@ -61,3 +61,17 @@ def test_dedup_and_cache_counters(tiny_checkpoint):
 
 def test_one_engine_per_checkpoint(minilm):
     assert get_engine("builtin:minilm") is minilm
+
+
+def test_a_lone_text_embeds_as_among_others_of_its_length(tiny_checkpoint):
+    """A batch of one row takes another kernel path (on this CPU its last bits differ
+    for short texts): the engine never runs one, so a text alone in its length embeds
+    to the bits it gets among others."""
+    engine = Engine(resolve(str(tiny_checkpoint)))
+    texts = ["ok", "no", "hi", "yes", "the"] + [f"the {w} sat" for w in ("cat", "dog", "man")]
+    lengths = {len(ids) for ids in engine.tokenizer(texts[:5])["input_ids"]}
+    assert len(lengths) == 1
+    together = engine.embed(texts)
+    for i, text in enumerate(texts):
+        engine.clear_cache()
+        assert engine.embed([text])[0].tobytes() == together[i].tobytes(), text

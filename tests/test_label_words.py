@@ -78,7 +78,7 @@ def test_mask_scores_are_batched_cached_and_equal_one_at_a_time(forged):
     assert engine.counters.texts_requested == 8 and engine.counters.texts_encoded == 4
     alone = Engine(resolve(str(forged)))
     one_by_one = np.vstack([alone.mask_log_probs([p], ["hired", "rejected"]) for p in prompts])
-    np.testing.assert_array_equal(together, one_by_one)  # bit-identical: length buckets
+    np.testing.assert_array_equal(together, one_by_one)  # bit-identical: no lone rows
     with pytest.raises(ValueError, match="not one token"):
         engine.mask_log_probs(prompts, ["zyxwvut"])
     with pytest.raises(ValueError, match="one \\[MASK\\]"):
