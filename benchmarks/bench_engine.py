@@ -12,7 +12,7 @@ with the hiring world's resume generator):
 - raw batched: the same recipe without sorting (batches of 128 in the given order);
 - one at a time: the same plain model, one text per call (on a subset);
 - engine: a fresh ``Engine`` (empty cache) embedding all texts in one ``embed``
-  call (de-duplication, batches of 2 to ``BATCH_ROWS`` texts of one token length,
+  call (de-duplication, batches of 2 to ``BATCH_ROWS`` texts of one length bucket,
   cache writes included), then a second call with the same texts (all cache hits).
 
 Goal: engine / best hand-written loop >= 0.95 (the batching that makes an embedding
@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from _common import REF, parse_args, verdict  # noqa: E402
 
 from uim_sim.lfm.checkpoint import resolve  # noqa: E402
-from uim_sim.lfm.engine import BATCH_ROWS, Engine  # noqa: E402
+from uim_sim.lfm.engine import BATCH_ROWS, BUCKET, Engine  # noqa: E402
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody  # noqa: E402
 from uim_sim.vocab.names import GROUPS, draw_name  # noqa: E402
 
@@ -109,14 +109,14 @@ def main() -> None:
     )
     widths: dict[int, int] = {}
     for t in tokens:
-        widths[t] = widths.get(t, 0) + 1
-    # no padding; a lone last row of a length is run twice
+        widths[-(-t // BUCKET) * BUCKET] = widths.get(-(-t // BUCKET) * BUCKET, 0) + 1
+    # padded to the bucket; a lone last row of a bucket is run twice
     eng_tokens = sum(w * (n + (n % BATCH_ROWS == 1)) for w, n in widths.items())
     print(
         f"{REF}: {len(texts)} distinct texts, tokens min/mean/max "
         f"{min(tokens)}/{np.mean(tokens):.1f}/{max(tokens)}; torch threads "
         f"{torch.get_num_threads()}; raw batch size {args.batch_size}, engine batches "
-        f"up to {BATCH_ROWS} rows of one length; best of {args.repeats}; "
+        f"up to {BATCH_ROWS} rows of one {BUCKET}-token bucket; best of {args.repeats}; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
 
@@ -168,7 +168,7 @@ def main() -> None:
     print(f"cache hits equal cold-cache embeddings: {np.array_equal(emb, hit)}")
     print(
         f"tokens through the model: {sum(tokens)} real; padded, raw batched {raw_padded}, "
-        f"engine {eng_tokens} (unpadded; lone rows of a length run twice)"
+        f"engine {eng_tokens} (length buckets of {BUCKET}; a lone row of a bucket runs twice)"
     )
     print(
         f"load average at the end {os.getloadavg()[0]:.2f} (other work on the cores skews timings)"

@@ -1,22 +1,24 @@
 """The hiring world in market mode on builtin:minilm: wall time and engine work.
 
-Runs ``LabourMarket`` (the hiring world's market; by default 2,000 applicants, 10 employers,
-10 rounds, 3 applications per round, 800 history resumes) with one logistic head
-trained on biased history, carried by every employer (monoculture), and prints:
+Runs ``LabourMarket`` (the hiring world's market; by default the scale of the
+scaling issue: 20,000 applicants, 50 employers, 20 rounds, 3 applications per
+round, 20 openings per employer, 800 history resumes) with one logistic head trained
+on biased history, carried by every employer (monoculture), and prints:
 
-- wall time: model load, set-up (population and head training), rounds, total;
+- wall time: model load, set-up (population and head training), rounds, total, and
+  the rounds' time outside the model (the world itself);
 - the engine's counters for the run: texts requested, texts encoded, cache hits,
   the cache-hit ratio (hits / requested) and the seconds spent in the model;
 - the distinct texts the run asked the engine for (recorded by wrapping the
   engine's ``embed`` on this instance), checked against the cache growth.
 
 Goals: each distinct text is encoded once per checkpoint (texts encoded ==
-distinct texts requested), and the run takes under 2 minutes on 2 cores.
+distinct texts requested), and the run takes under 5 minutes on 2 cores.
 Ratios against the uncached baseline, in which every requested text reaches the
 model: requested / encoded (model calls the cache saved) and model seconds /
 wall seconds (the share of the run spent in the model). Exit code 0 always.
 
-    .venv/bin/python benchmarks/bench_hiring_market.py [--applicants 2000] [--rounds 10]
+    .venv/bin/python benchmarks/bench_hiring_market.py [--applicants 20000] [--rounds 20]
 """
 
 from __future__ import annotations
@@ -35,14 +37,14 @@ from uim_sim.cards import AgentCard, HeadSpec  # noqa: E402
 from uim_sim.lfm.engine import get_engine  # noqa: E402
 from uim_sim.worlds.hiring import LabourMarket  # noqa: E402
 
-GOAL_SECONDS = 120.0
+GOAL_SECONDS = 300.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--applicants", type=int, default=2000)
-    parser.add_argument("--employers", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--applicants", type=int, default=20000)
+    parser.add_argument("--employers", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--applications", type=int, default=3, help="per applicant and round")
     parser.add_argument("--openings", type=int, default=20, help="per employer and round")
     parser.add_argument("--history", type=int, default=800, help="training resumes")
@@ -128,6 +130,11 @@ def main() -> None:
     print(
         f"ratio model seconds / wall seconds (set-up + rounds): "
         f"{work['model_seconds'] / run_s:.2f}  ({work['model_seconds']:.1f} / {run_s:.1f} s)"
+    )
+    rate = n_enc / max(work["model_seconds"], 1e-9)
+    print(
+        f"outside the model: {run_s - work['model_seconds']:.1f} s; the model encoded "
+        f"{rate:.0f} texts/s, so {n_enc} distinct texts need {n_enc / rate:.0f} s at least"
     )
     employment = np.mean([a.employed for a in world.applicants])
     print(f"final employment rate {employment:.3f}")

@@ -1,18 +1,15 @@
 """Same spec + same seed → byte-identical result tables, whatever the executor, the
 run order, the engine's cache or a resume after a kill.
 
-The engine never pads a text (a batch holds texts of one token length), so an
-embedding is a function of (checkpoint, text) alone; the result tables hold
+The engine pads a text to its length bucket and batches only texts of one bucket
+(tests/test_engine.py says why), so an embedding is a function of (checkpoint,
+text) alone; the result tables hold
 nothing that depends on how a run executed (timings and cache counters go to
 execution.parquet)."""
 
 from __future__ import annotations
 
 import filecmp
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -20,7 +17,7 @@ import pytest
 from conftest import small_audit_spec, write_yaml
 
 from uim_sim.lfm.checkpoint import resolve
-from uim_sim.lfm.engine import BATCH_ROWS, Engine
+from uim_sim.lfm.engine import BATCH_ROWS, BUCKET, Engine
 from uim_sim.run import plan, run_plan
 from uim_sim.run.store import RESULT_FILES
 
@@ -31,7 +28,7 @@ PROBES = [
     "Lakisha Washington. Customer service representative with 8 years of experience. "
     "Bachelor's degree. Skills: call handling, returns, Zendesk. Employee of the month award.",
 ]
-# other texts of the same token lengths: the company the probes keep in a batch
+# other texts of the same length buckets: the company the probes keep in a batch
 COMPANY = [
     f"{name} {surname}. Office clerk with {years} years of experience. High school diploma."
     for name in ("Anne", "Brad", "Tamika", "Kareem", "Jill", "Hakim")
@@ -62,9 +59,9 @@ def test_an_embedding_is_a_function_of_the_text_alone():
         where = {i: k for k, i in enumerate(order)}
         for j, expected in enumerate(alone):
             assert vectors[where[j]].tobytes() == expected, (trial, PROBES[j])
-    lengths = [len(ids) for ids in engine.tokenizer(COMPANY)["input_ids"]]
-    first = len(engine.tokenizer(PROBES[0])["input_ids"])
-    assert lengths.count(first) > BATCH_ROWS  # full and partial batches of its length
+    bucket = [-(-len(ids) // BUCKET) for ids in engine.tokenizer(COMPANY)["input_ids"]]
+    first = -(-len(engine.tokenizer(PROBES[0])["input_ids"]) // BUCKET)
+    assert bucket.count(first) > BATCH_ROWS  # full and partial batches of its bucket
 
 
 @pytest.fixture
@@ -78,29 +75,11 @@ def same_bytes(a, b) -> None:
         assert filecmp.cmp(a / name, b / name, shallow=False), name
 
 
-def test_one_or_two_workers_and_a_kill_give_byte_identical_tables(spec, tmp_path):
+def test_one_or_two_workers_give_byte_identical_tables(spec, tmp_path):
+    """(A kill at a random moment and the rerun, on every executor: tests/test_faults.py.)"""
     the_plan = plan(spec)
-    serial, pool, killed = tmp_path / "serial", tmp_path / "two", tmp_path / "killed"
+    serial, pool = tmp_path / "serial", tmp_path / "two"
     assert run_plan(the_plan, serial, workers=1).done == 8
     assert run_plan(the_plan, pool, workers=2).done == 8
     same_bytes(serial, pool)
     assert not pd.read_parquet(serial / "decisions.parquet")["score"].isna().any()
-
-    # killed mid-batch: no partial run is visible, and the resume recomputes nothing
-    cmd = [sys.executable, "-m", "uim_sim.cli", "run", str(spec), "--out", str(killed)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and len(list((killed / "runs").glob("*/run.json"))) < 2:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = {p.parent.name: p.stat().st_mtime_ns for p in (killed / "runs").glob("*/run.json")}
-    assert 2 <= len(finished) < 8, "the kill should land mid-batch"
-    for folder in (killed / "runs").iterdir():  # every visible run is complete
-        assert folder.name.startswith(".tmp-") or (folder / "run.json").is_file()
-    result = run_plan(plan(spec), killed)
-    assert (result.skipped, result.done) == (len(finished), 8 - len(finished))
-    for run_id, stamp in finished.items():
-        assert (killed / "runs" / run_id / "run.json").stat().st_mtime_ns == stamp
-    assert not list((killed / "runs").glob(".tmp-*"))
-    same_bytes(serial, killed)

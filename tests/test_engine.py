@@ -63,15 +63,33 @@ def test_one_engine_per_checkpoint(minilm):
     assert get_engine("builtin:minilm") is minilm
 
 
-def test_a_lone_text_embeds_as_among_others_of_its_length(tiny_checkpoint):
-    """A batch of one row takes another kernel path (on this CPU its last bits differ
-    for short texts): the engine never runs one, so a text alone in its length embeds
-    to the bits it gets among others."""
+def test_a_texts_bits_do_not_depend_on_its_company_row_or_threads(tiny_checkpoint):
+    """Measured here: without length buckets (texts unpadded, batched by exact length)
+    a few texts in ~200 change their last bits with the batch's row count, their row
+    or torch's thread count; a batch of one row takes another path too."""
+    import torch
+
+    from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
+    from uim_sim.vocab.names import GROUPS, draw_name
+
+    rng = np.random.default_rng(0)
+    texts = ["ok", "no", "hi there", "the cat sat"]
+    for _ in range(200):
+        race, gender = GROUPS[rng.integers(len(GROUPS))]
+        body = ResumeBody.from_skill(list(OCCUPATIONS)[rng.integers(4)], rng.normal(), rng)
+        texts.append(body.render(draw_name(race, gender, rng), gap_years=int(rng.integers(3))))
     engine = Engine(resolve(str(tiny_checkpoint)))
-    texts = ["ok", "no", "hi", "yes", "the"] + [f"the {w} sat" for w in ("cat", "dog", "man")]
-    lengths = {len(ids) for ids in engine.tokenizer(texts[:5])["input_ids"]}
-    assert len(lengths) == 1
-    together = engine.embed(texts)
-    for i, text in enumerate(texts):
-        engine.clear_cache()
-        assert engine.embed([text])[0].tobytes() == together[i].tobytes(), text
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        together = engine.embed(texts)
+        for n, k in ((1, 150), (2, 60), (1, 7)):
+            torch.set_num_threads(n)
+            engine.clear_cache()
+            idx = rng.permutation(len(texts))[:k]
+            assert np.array_equal(engine.embed([texts[i] for i in idx]), together[idx]), (n, k)
+        for i in range(4):  # alone in its bucket
+            engine.clear_cache()
+            assert engine.embed([texts[i]])[0].tobytes() == together[i].tobytes(), texts[i]
+    finally:
+        torch.set_num_threads(threads)

@@ -205,7 +205,7 @@ def _run_plan(
     the_plan, out: Path, workers: int | None, executor: str | None = None, address=None
 ) -> int:
     """Run one plan with a progress bar; the number of failed runs."""
-    from uim_sim.run import ExecutorError, run_plan
+    from uim_sim.run import ExecutorError, OutputError, run_plan
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -246,6 +246,9 @@ def _run_plan(
         except ExecutorError as exc:
             progress.stop()
             fail(str(exc))
+        except OutputError as exc:
+            progress.stop()
+            fail(str(exc), 1)
     out_console.print(
         f"{result.done} run(s) computed, {result.skipped} resumed, {len(result.failed)} failed "
         f"→ {out}/runs.parquet, metrics.parquet, decisions.parquet; "

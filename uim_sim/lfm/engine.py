@@ -8,17 +8,28 @@ Embeddings are a pure function of (checkpoint, text). A transformer's output for
 one row can change in its last bits with the shape of the batch it is computed in
 (the math libraries pick kernels, blockings and reduction orders by shape), and
 the cache makes the company a text is encoded in depend on what earlier runs left
-there. So no text is ever padded: a batch holds texts of one token length, 2 to
-``BATCH_ROWS`` of them (a text alone in its length is batched with a copy of
-itself), and a text embeds to the same bits whether it is encoded among few or
-many others, in this run or an earlier one, by whichever worker: tables do not
-depend on the executor, the run order or a resume (tests/test_determinism.py
-compares bytes). Measured with torch 2.13 on this CPU, for MiniLM and a forged BERT,
-widths 3 to 64 tokens, 2 to 40 rows, one or two threads: the same bits; a batch of
-one row takes another kernel path and may differ in the last bit, and a padded
-width always may. On 2 cores (benchmarks/bench_engine.py) this runs at the speed of
-the best hand-written loop (texts sorted by length, batches padded to their
-longest): no padded token reaches the model.
+there. So a text is padded to its length bucket (its token count rounded up to a
+multiple of ``BUCKET``), only texts of one bucket share a batch, 2 to
+``BATCH_ROWS`` of them (a text alone in its bucket is run with a copy of itself),
+and a text embeds to the same bits whether it is encoded among few or many
+others, at any row of its batch, with one torch thread or two, in this run or an
+earlier one, by whichever worker: tables do not depend on the executor, the run
+order or a resume (tests/test_determinism.py, tests/test_engine.py and
+tests/test_ray.py compare bytes).
+
+Why these rules, measured with torch 2.13 on this CPU (MiniLM and two forged BERTs):
+the math libraries compute a matrix product in tiles of rows, and the rows of a last,
+partial tile come out of other code; a token's row in the flattened batch (row ×
+width) must therefore start on a tile boundary whatever its company. Exact widths
+(no padding) failed this: 2–10 of 204 texts changed bits with their company or the
+thread count. Widths that are multiples of 2, 4 or 8 gave the same bits at any row
+count from 2 to 64 and with one or two threads; a batch of one row takes yet another
+path. Buckets of 2 tokens pad least (1.5 % more tokens than the texts hold): on 2
+cores (benchmarks/bench_engine.py) the engine runs at the speed of the best
+hand-written loop (texts sorted by length, batches padded to their longest), where
+buckets of 8 ran at 0.91× and the earlier design (buckets of 8, every batch filled to
+16 rows with empty ones) at 0.87×. On another machine, tests/test_engine.py is the
+check that its kernels behave the same.
 """
 
 from __future__ import annotations
@@ -31,7 +42,8 @@ import numpy as np
 
 from uim_sim.lfm.checkpoint import Checkpoint, CheckpointError, first_line, resolve
 
-BATCH_ROWS = 32  # the most rows of a forward pass (texts of one token length); the least is 2
+BUCKET = 2  # tokens: the width of a length bucket
+BATCH_ROWS = 32  # the most rows of a forward pass (texts of one bucket); the least is 2
 
 
 @dataclass
@@ -116,17 +128,21 @@ class Engine:
 
     def _batches(self, texts: list[str]):
         """(row indices, batch) over ``texts``: each batch holds 2 to ``BATCH_ROWS``
-        texts of one token length, unpadded (a lone text twice: the rows after
-        ``len(indices)`` are copies), so a row's result depends on its text alone."""
+        texts of one length bucket, padded to its width (a lone text twice: the rows
+        after ``len(indices)`` are copies), so a row's result depends on its text alone."""
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-        by_length: dict[int, list[int]] = {}
+        buckets: dict[int, list[int]] = {}
         for i, row in enumerate(ids):
-            by_length.setdefault(len(row), []).append(i)
-        for _, members in sorted(by_length.items()):
+            width = min(-(-len(row) // BUCKET) * BUCKET, self.max_length)
+            buckets.setdefault(width, []).append(i)
+        for width, members in sorted(buckets.items()):
             for lo in range(0, len(members), BATCH_ROWS):
                 chunk = members[lo : lo + BATCH_ROWS]
                 rows = [ids[i] for i in chunk] * (2 if len(chunk) == 1 else 1)
-                yield chunk, self.tokenizer.pad({"input_ids": rows}, return_tensors="pt")
+                yield chunk, self.tokenizer.pad(
+                    {"input_ids": rows}, padding="max_length", max_length=width,
+                    return_tensors="pt",
+                )  # fmt: skip
 
     # ------------------------------------------------------ masked-LM scoring
 

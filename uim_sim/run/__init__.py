@@ -20,13 +20,14 @@ from uim_sim.run.executors import (
     executor_kind,
 )
 from uim_sim.run.plan import Plan, RunTask, plan
-from uim_sim.run.store import Store, forged_folder
+from uim_sim.run.store import OutputError, Store, forged_folder
 from uim_sim.understand.cards import CorpusCard
 from uim_sim.understand.forge import forge
 
 __all__ = [
     "BatchResult",
     "ExecutorError",
+    "OutputError",
     "Plan",
     "RunTask",
     "Store",
@@ -99,7 +100,14 @@ def run_plan(
     skipped = len(the_plan.tasks) - len(pending)
     # missing forges are forged, stale verifications refreshed (quick), the rest reused
     for corpus in the_plan.corpora.values():
-        forge(corpus, forged_folder(out, corpus), on_forge(corpus) if on_forge else None)
+        folder = forged_folder(out, corpus)
+        try:
+            forge(corpus, folder, on_forge(corpus) if on_forge else None)
+        except OSError as exc:
+            raise OutputError(
+                f"--out: {out}: forging {corpus.name} into {folder} failed "
+                f"({exc.strerror or exc}); make room and run the same command again"
+            ) from None
     if on_start:
         on_start(len(the_plan.tasks), skipped)
     failed: dict[str, str] = {}

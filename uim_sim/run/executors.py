@@ -21,6 +21,8 @@ import importlib.util
 import logging
 import os
 import re
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -72,11 +74,27 @@ class SerialExecutor:
             yield task, call(fn, task)
 
 
-def init_worker(threads: int) -> None:
-    """A worker's torch threads: the cores shared out among the workers."""
+def init_worker(threads: int, parent: int | None = None) -> None:
+    """A worker's torch threads (the cores shared out among the workers); with
+    ``parent`` (the pid that started it), the worker dies with that process."""
     import torch
 
+    if parent is not None:
+        die_with(parent)
     torch.set_num_threads(threads)
+
+
+def die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` dies (Linux): a runner killed by
+    ``kill -9`` leaves no worker behind, waiting forever on its task queue."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
 
 
 class ProcessExecutor:
@@ -91,7 +109,7 @@ class ProcessExecutor:
             self.workers,
             mp_context=get_context("spawn"),
             initializer=init_worker,
-            initargs=(threads,),
+            initargs=(threads, os.getpid()),
         ) as pool:
             futures = {pool.submit(call, fn, t): t for t in tasks}
             try:

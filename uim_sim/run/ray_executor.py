@@ -136,7 +136,9 @@ def session(address: str | None = None) -> Iterator[None]:
     if address is None:
         _local_cluster_env()
         # a short path: Ray's sockets live under it (Unix socket paths are short)
-        temp = tempfile.mkdtemp(prefix="uim-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        parent = "/tmp" if os.path.isdir("/tmp") else None
+        _sweep_stale(Path(parent or tempfile.gettempdir()))
+        temp = tempfile.mkdtemp(prefix="uim-ray-", dir=parent)
         options.update(
             address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, _temp_dir=temp
         )
@@ -153,6 +155,20 @@ def session(address: str | None = None) -> Iterator[None]:
         ray.shutdown()
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def _sweep_stale(parent: Path) -> None:
+    """Remove the folders of local Rays whose command was killed (``kill -9`` leaves its
+    ``uim-ray-*`` folder: Ray's processes die with it, the folder does not). A folder
+    is stale when the process that started its session (the number ending the
+    session's name) is gone."""
+    if not Path("/proc/self").is_dir():  # no way to tell a live session here
+        return
+    for folder in parent.glob("uim-ray-*"):
+        sessions = [s.name for s in folder.glob("session_2*")]
+        pids = [name.rsplit("_", 1)[-1] for name in sessions]
+        if sessions and all(p.isdigit() and not Path(f"/proc/{p}").exists() for p in pids):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class RayExecutor:

@@ -39,6 +39,15 @@ def forged_folder(out: Path, corpus: CorpusCard) -> Path:
     return Path(out) / "checkpoints" / f"{corpus.name}-{corpus.fingerprint()[:12]}"
 
 
+class OutputError(Exception):
+    """The result folder cannot be written (disk full, read-only, no permission): one
+    line naming the folder; the runs finished before it are intact."""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     tmp.write_text(text)
@@ -67,6 +76,7 @@ class Store:
         out = self.out
         if out.exists() and not out.is_dir():
             raise SpecError(f"--out: {out} exists and is not a folder")
+        self._check_writable()
         if not out.is_dir() or not any(out.iterdir()):
             return
         if not (out / "spec.yaml").is_file():
@@ -84,26 +94,53 @@ class Store:
                 "not contain; use another --out folder"
             )
 
+    def _check_writable(self) -> None:
+        """Refuse (as bad input, before anything is written) an --out that cannot be
+        written: probe the folder, or the nearest folder above it that exists."""
+        probe_in = self.out
+        while not probe_in.exists() and probe_in != probe_in.parent:
+            probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            return  # the caller reports an --out that is a file
+        probe = probe_in / f".uim-sim-probe-{uuid.uuid4().hex[:8]}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SpecError(f"--out: {self.out}: cannot write there ({_reason(exc)})") from None
+
     def prepare(self, plan: Plan) -> None:
         """Create the folder, drop what a killed batch left half-written, record the spec."""
-        self.runs.mkdir(parents=True, exist_ok=True)
-        for stale in self.runs.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        write_atomic(self.out / "spec.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+        try:
+            self.runs.mkdir(parents=True, exist_ok=True)
+            for stale in self.runs.glob(".tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            write_atomic(self.out / "spec.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+        except OSError as exc:
+            raise OutputError(f"--out: {self.out}: cannot write there ({_reason(exc)})") from None
 
     def write(self, result: RunResult) -> None:
-        """Write one finished run atomically (a folder renamed into place)."""
+        """Write one finished run atomically (a folder renamed into place). A write that
+        fails (disk full, read-only) leaves nothing half-written and raises
+        `OutputError`; the runs written before are intact."""
         run_id = result.row["run_id"]
         tmp = self.runs / f".tmp-{run_id}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
-        result.metrics.to_parquet(tmp / "metrics.parquet", index=False)
-        result.decisions.to_parquet(tmp / "decisions.parquet", index=False)
-        (tmp / "execution.json").write_text(json.dumps(result.execution, indent=2))
-        (tmp / "run.json").write_text(json.dumps(result.row, indent=2, default=str))
         try:
+            tmp.mkdir(parents=True)
+            result.metrics.to_parquet(tmp / "metrics.parquet", index=False)
+            result.decisions.to_parquet(tmp / "decisions.parquet", index=False)
+            (tmp / "execution.json").write_text(json.dumps(result.execution, indent=2))
+            (tmp / "run.json").write_text(json.dumps(result.row, indent=2, default=str))
             os.rename(tmp, self.runs / run_id)
-        except OSError:  # finished by another batch on the same folder first
+        except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if self.done(run_id):  # finished by another batch on the same folder first
+                return
+            raise OutputError(
+                f"--out: {self.out}: writing run {run_id} failed ({_reason(exc)}); the "
+                f"{len(self.finished())} finished run(s) there are intact: make room (or "
+                "make the folder writable) and run the same command again to resume"
+            ) from None
 
     def gather(
         self, run_ids: list[str], grids: dict[str, dict[str, Any]] | None = None
@@ -138,6 +175,14 @@ class Store:
         }
         for name, frame in tables.items():
             tmp = self.out / f".{name}.{uuid.uuid4().hex[:8]}"
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, self.out / name)
+            try:
+                frame.to_parquet(tmp, index=False)
+                os.replace(tmp, self.out / name)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise OutputError(
+                    f"--out: {self.out}: writing {name} failed ({_reason(exc)}); every "
+                    "finished run is intact under runs/: make room and run the same "
+                    "command again to gather them"
+                ) from None
         return tables
