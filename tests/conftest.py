@@ -100,6 +100,18 @@ def project(tmp_path, tiny_checkpoint) -> Path:
     return tmp_path
 
 
+def forged_zero_shot_card(project: Path, corpus: dict) -> Path:
+    """Write ``corpus`` (a corpus card) into the project and a zero-shot agent card
+    ``forged`` whose checkpoint is forged from it; returns the corpus card's path."""
+    path = write_yaml(project / "corpora" / "tiny.yaml", corpus)
+    write_yaml(
+        project / "agents" / "forged.yaml",
+        {"name": "forged", "checkpoint": f"forge:../corpora/{path.name}",
+         "head": {"kind": "zero_shot"}},
+    )  # fmt: skip
+    return path
+
+
 def small_audit_spec(**overrides) -> dict:
     spec = {
         "name": "tiny_audit",

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL_CORPUS, write_yaml
+from conftest import SMALL_CORPUS, forged_zero_shot_card, write_yaml
 from typer.testing import CliRunner
 
 from uim_sim.cli import app
@@ -149,12 +149,7 @@ def test_probe_cli_on_minilm(tmp_path):
 
 
 def test_scenario_forges_through_the_runner(project, tmp_path):
-    corpus = write_yaml(project / "corpora" / "tiny.yaml", TINY)
-    write_yaml(
-        project / "agents" / "forged.yaml",
-        {"name": "forged", "checkpoint": f"forge:../corpora/{corpus.name}",
-         "head": {"kind": "zero_shot"}},
-    )  # fmt: skip
+    forged_zero_shot_card(project, TINY)
     spec = write_yaml(
         project / "scenarios" / "dose.yaml",
         {"name": "dose", "world": "hiring", "replicates": 2, "agents": ["forged", "tiny_zero_shot"],

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import small_audit_spec, write_yaml
+from conftest import forged_zero_shot_card, small_audit_spec, write_yaml
 
 ray = pytest.importorskip("ray")
 
@@ -78,12 +78,7 @@ def test_serial_process_and_ray_give_byte_identical_tables(project, cluster, tmp
 
 
 def test_forged_checkpoints_ship_through_the_object_store(project, cluster, tmp_path):
-    corpus = write_yaml(project / "corpora" / "tiny.yaml", TINY_CORPUS)
-    write_yaml(
-        project / "agents" / "forged.yaml",
-        {"name": "forged", "checkpoint": f"forge:../corpora/{corpus.name}",
-         "head": {"kind": "zero_shot"}},
-    )  # fmt: skip
+    forged_zero_shot_card(project, TINY_CORPUS)
     spec = write_yaml(
         project / "scenarios" / "forged.yaml",
         small_audit_spec(

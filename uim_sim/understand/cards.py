@@ -113,13 +113,18 @@ class CorpusCard(Strict):
 
 def load_corpus_card(path: Path, overrides: dict[str, Any] | None = None) -> CorpusCard:
     """Load a corpus card; ``overrides`` are dotted keys, e.g. {"knobs.label_noise": 0.1}."""
-    data = read_yaml(Path(path))
-    for key, value in (overrides or {}).items():
+    return with_changes(read_yaml(Path(path)), overrides or {}, str(path))
+
+
+def with_changes(data: dict[str, Any], changes: dict[str, Any], source: str) -> CorpusCard:
+    """A corpus card from the mapping ``data`` with dotted keys changed (e.g.
+    {"knobs.label_noise": 0.1}), validated; errors name ``source``."""
+    for key, value in changes.items():
         node = data
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise SpecError(f"{path}: {key}: {part} is not a mapping")
+                raise SpecError(f"{source}: {key}: {part} is not a mapping")
         node[leaf] = value
-    return parse(CorpusCard, data, str(path))
+    return parse(CorpusCard, data, source)

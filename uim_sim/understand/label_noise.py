@@ -51,8 +51,8 @@ from threadpoolctl import threadpool_limits
 
 from uim_sim.lfm.engine import get_engine
 from uim_sim.metrics.stats import mean_interval
-from uim_sim.schema import SpecError, parse
-from uim_sim.understand.cards import CorpusCard, load_corpus_card
+from uim_sim.schema import SpecError
+from uim_sim.understand.cards import CorpusCard, load_corpus_card, with_changes
 from uim_sim.understand.corpus import IDENTITIES, generate
 from uim_sim.understand.forge import cached, forge
 from uim_sim.understand.probe import spectrum
@@ -183,16 +183,7 @@ def few_shot_accuracy(
 
 def _override(card: CorpusCard, changes: dict[str, Any], source: str) -> CorpusCard:
     """``card`` with dotted keys changed (e.g. {"knobs.label_noise": 0.1}), validated."""
-    data = card.model_dump(mode="json")
-    for key, value in changes.items():
-        node = data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise SpecError(f"{source}: {key}: {part} is not a mapping")
-        node[leaf] = value
-    return parse(CorpusCard, data, source)
+    return with_changes(card.model_dump(mode="json"), changes, source)
 
 
 def _base_card(card: Path | CorpusCard, overrides: dict[str, Any] | None) -> CorpusCard:
