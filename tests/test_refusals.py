@@ -93,7 +93,7 @@ def _no_tokenizer(folder):
         (_config_remote_code, "config.json asks for remote code (auto_map); refused"),
         (_unknown_model_type, "does not load (ValueError"),
         (_pickle_only, "pickle weight files ['pytorch_model.bin'] are refused"),
-        (_no_tokenizer, "the tokenizer reads every word"),
+        (_no_tokenizer, "no tokenizer files (one of tokenizer.json"),
     ],
 )
 def test_a_checkpoint_is_opened_the_way_a_run_opens_it(

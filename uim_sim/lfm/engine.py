@@ -34,6 +34,7 @@ check that its kernels behave the same.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -41,6 +42,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from uim_sim.lfm.checkpoint import Checkpoint, CheckpointError, first_line, resolve
+from uim_sim.lfm.device import compute_dtype, free_memory, gpu_batch_rows, pick_device
 
 BUCKET = 2  # tokens: the width of a length bucket
 BATCH_ROWS = 32  # the most rows of a forward pass (texts of one bucket); the least is 2
@@ -68,25 +70,32 @@ class Counters:
 
 
 class Engine:
-    """Batched, de-duplicated, cached sentence embeddings of one checkpoint.
+    """Batched, de-duplicated, cached inference on one checkpoint.
 
-    Mean pooling over the attention mask, then L2 normalisation: for
+    Embeddings: mean pooling over the attention mask, then L2 normalisation: for
     all-MiniLM-L6-v2 this equals the sentence-transformers output. A debiased
     checkpoint's projection (`Checkpoint.projection`) is applied to the pooled vector
     before the normalisation; masked-LM scoring reads the hidden states and is not
-    affected by it.
+    affected by it. A causal LM or a sequence classifier embeds with the model under
+    its head, and scores with its head: the log-probability of a next token after a
+    prompt (`next_token_log_probs`), its class probabilities (`class_probs`).
+
+    ``device``: ``cpu`` (fp32, the bit-invariant batches), ``cuda`` or ``auto``
+    (`uim_sim.lfm.device`).
     """
 
-    def __init__(self, checkpoint: Checkpoint, max_length: int = 256) -> None:
+    def __init__(self, checkpoint: Checkpoint, max_length: int = 256, device: str = "cpu") -> None:
         import torch
 
         self.checkpoint = checkpoint
         self.max_length = max_length
-        self.tokenizer, self.model = checkpoint.load()
+        self.device = pick_device(device)
+        self.dtype = compute_dtype(self.device)
+        self.tokenizer, self.network = checkpoint.load(self.device, self.dtype)
+        self.model = self.network.base_model  # the encoder under any head: embeddings
         _count_load()
         self._torch = torch
-        self._cache: dict[str, np.ndarray] = {}
-        self._mask_cache: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
+        self._caches: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
         self._masked_lm = None  # loaded on first label-word scoring
         self.counters = Counters()
         self.dim = int(self.model.config.hidden_size)
@@ -96,53 +105,88 @@ class Engine:
                 f"{checkpoint.ref}: projection is {projection.shape[0]}-dimensional, "
                 f"the encoder {self.dim}"
             )
-        self._projection = None if projection is None else torch.from_numpy(projection)
+        self._projection = (
+            None if projection is None else torch.from_numpy(projection).to(self.device)
+        )
         positions = getattr(self.model.config, "max_position_embeddings", None)
         if isinstance(positions, int) and positions > 0:
             self.max_length = min(max_length, positions)  # small forged models: 64
+        # a causal LM computes logits at the last position only where it can
+        forward = inspect.signature(self.network.forward).parameters
+        self._last_only = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
+        self._free = free_memory(self.device)
+        self._gpu_rows: dict[int, int] = {}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array of shape (len(texts), dim)."""
+        return self._cached(("embed",), texts, self._encode, self.dim, np.float32)
+
+    def _cached(self, key: tuple[str, ...], texts: Sequence[str], compute, width: int,
+                dtype) -> np.ndarray:  # fmt: skip
+        """One row per text: cached rows of the cache ``key``, ``compute`` (a function
+        of a list of distinct new texts) for the others; counted."""
+        cache = self._caches.setdefault(key, {})
         self.counters.calls += 1
         self.counters.texts_requested += len(texts)
-        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        new = [t for t in dict.fromkeys(texts) if t not in cache]
         self.counters.cache_hits += len(texts) - len(new)
         if new:
             start = time.perf_counter()
-            for text, vector in zip(new, self._encode(new), strict=True):
-                self._cache[text] = vector
+            for text, row in zip(new, compute(new), strict=True):
+                cache[text] = row
             self.counters.model_seconds += time.perf_counter() - start
             self.counters.texts_encoded += len(new)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
+            return np.zeros((0, width), dtype=dtype)
+        return np.stack([cache[t] for t in texts])
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for chunk, batch in self._batches(texts):
             with self._torch.inference_mode():
-                hidden = self.model(**batch).last_hidden_state
+                hidden = self.model(**batch).last_hidden_state.float()
             pooled = _mean_pool(hidden, batch["attention_mask"], self._projection, self._torch)
             out[chunk] = pooled[: len(chunk)]
         return out
 
-    def _batches(self, texts: list[str]):
+    def _batches(self, texts: list[str], left: bool = False):
         """(row indices, batch) over ``texts``: each batch holds 2 to ``BATCH_ROWS``
         texts of one length bucket, padded to its width (a lone text twice: the rows
-        after ``len(indices)`` are copies), so a row's result depends on its text alone."""
-        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        after ``len(indices)`` are copies), so a row's result depends on its text alone.
+
+        ``left``: for a causal LM's next token, padded on the left (the last position
+        is every row's last token), truncated from the left (the end of a prompt is
+        where its answer goes) and given position ids that start at its first real
+        token: without them a padded row reads its tokens at shifted positions."""
+        ids = self.tokenizer(texts, truncation=not left, max_length=self.max_length)["input_ids"]
+        if left:
+            ids = [row[-self.max_length :] for row in ids]
         buckets: dict[int, list[int]] = {}
         for i, row in enumerate(ids):
             width = min(-(-len(row) // BUCKET) * BUCKET, self.max_length)
             buckets.setdefault(width, []).append(i)
         for width, members in sorted(buckets.items()):
-            for lo in range(0, len(members), BATCH_ROWS):
-                chunk = members[lo : lo + BATCH_ROWS]
+            rows_per_batch = self._rows(width)
+            for lo in range(0, len(members), rows_per_batch):
+                chunk = members[lo : lo + rows_per_batch]
                 rows = [ids[i] for i in chunk] * (2 if len(chunk) == 1 else 1)
-                yield chunk, self.tokenizer.pad(
+                batch = self.tokenizer.pad(
                     {"input_ids": rows}, padding="max_length", max_length=width,
-                    return_tensors="pt",
+                    padding_side="left" if left else "right", return_tensors="pt",
                 )  # fmt: skip
+                if left:
+                    batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                yield chunk, {k: v.to(self.device) for k, v in batch.items()}
+
+    def _rows(self, width: int) -> int:
+        """The most rows of a batch of ``width`` tokens: ``BATCH_ROWS`` on the CPU (the
+        measured bit-invariant batches), as many as memory holds on a GPU."""
+        if self._free is None:
+            return BATCH_ROWS
+        if width not in self._gpu_rows:
+            itemsize = self._torch.finfo(self.dtype).bits // 8
+            self._gpu_rows[width] = gpu_batch_rows(self._free, width, self.network.config, itemsize)
+        return self._gpu_rows[width]
 
     # ------------------------------------------------------ masked-LM scoring
 
@@ -155,22 +199,9 @@ class Engine:
         embeddings (by prompt and word list); counted in the same counters. Every word
         must be one token of the vocabulary.
         """
-        key = tuple(words)
-        token_ids = self._word_ids(key)
-        cache = self._mask_cache.setdefault(key, {})
-        self.counters.calls += 1
-        self.counters.texts_requested += len(prompts)
-        new = [p for p in dict.fromkeys(prompts) if p not in cache]
-        self.counters.cache_hits += len(prompts) - len(new)
-        if new:
-            start = time.perf_counter()
-            for prompt, row in zip(new, self._fill(new, token_ids), strict=True):
-                cache[prompt] = row
-            self.counters.model_seconds += time.perf_counter() - start
-            self.counters.texts_encoded += len(new)
-        if not prompts:
-            return np.zeros((0, len(key)))
-        return np.stack([cache[p] for p in prompts])
+        token_ids = self.word_ids(words)
+        return self._cached(("mask", *words), prompts, lambda new: self._fill(new, token_ids),
+                            len(words), np.float64)  # fmt: skip
 
     def _token_id(self, word: str) -> int | None:
         """The vocabulary id of ``word`` if it is exactly one known token, else None."""
@@ -183,14 +214,22 @@ class Engine:
     def is_one_token(self, word: str) -> bool:
         return self._token_id(word) is not None
 
-    def _word_ids(self, words: tuple[str, ...]) -> list[int]:
+    def word_ids(self, words: Sequence[str]) -> list[int]:
+        """The vocabulary id of each label word; a one-line ValueError for a word that
+        is not one token."""
         ids = []
         for word in words:
             token = self._token_id(word)
             if token is None:
+                space = (" " + word) if not word.startswith(" ") else None
+                hint = (
+                    f"; {space!r}, with the space before it, is"
+                    if space is not None and self.is_one_token(space)
+                    else ""
+                )
                 raise ValueError(
                     f"label word {word!r} is not one token of {self.checkpoint.name}'s "
-                    f"vocabulary (tokens: {self.tokenizer.tokenize(word)})"
+                    f"vocabulary (tokens: {self.tokenizer.tokenize(word)}){hint}"
                 )
             ids.append(token)
         return ids
@@ -198,7 +237,7 @@ class Engine:
     def _fill(self, prompts: list[str], token_ids: list[int]) -> np.ndarray:
         torch = self._torch
         if self._masked_lm is None:
-            self._masked_lm = self.checkpoint.load_masked_lm()
+            self._masked_lm = self.checkpoint.load_masked_lm(self.device, self.dtype)
             _count_load()
         mask = self.tokenizer.mask_token
         texts = [p.replace("[MASK]", mask) for p in prompts]
@@ -211,12 +250,73 @@ class Engine:
                 raise ValueError(f"a prompt must hold one {mask} after truncation: {bad!r}")
             with torch.inference_mode():
                 logits = self._masked_lm(**batch).logits[: len(chunk)][where]
-            out[chunk] = torch.log_softmax(logits.double(), dim=-1)[:, token_ids].numpy()
+            out[chunk] = torch.log_softmax(logits.double(), dim=-1)[:, token_ids].cpu().numpy()
+        return out
+
+    # ------------------------------------------------------ causal-LM scoring
+
+    def next_token_log_probs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+        """log P(next token = word | prompt) for each prompt and word, read off a causal
+        LM's head at the prompt's last position (``logits_to_keep=1`` where the model
+        takes it: the other positions' logits are never computed).
+
+        Batched like embeddings (length buckets, left padding with position ids: a
+        prompt scores the same alone and among longer ones), de-duplicated and cached
+        by prompt and word list, counted in the same counters. Every word must be one
+        token, as it follows the prompt (GPT-2-style vocabularies: ``" yes"``).
+        """
+        if self.checkpoint.kind != "causal_lm":
+            raise ValueError(
+                f"{self.checkpoint.name}: next-token scoring needs a causal LM "
+                f"(*ForCausalLM); this checkpoint is of kind {self.checkpoint.kind}"
+            )
+        token_ids = self.word_ids(words)
+        return self._cached(("next", *words), prompts, lambda new: self._next(new, token_ids),
+                            len(words), np.float64)  # fmt: skip
+
+    def _next(self, prompts: list[str], token_ids: list[int]) -> np.ndarray:
+        torch = self._torch
+        out = np.empty((len(prompts), len(token_ids)))
+        for chunk, batch in self._batches(prompts, left=True):
+            with torch.inference_mode():
+                logits = self.network(**batch, use_cache=False, **self._last_only).logits
+            last = logits[: len(chunk), -1].double()
+            out[chunk] = torch.log_softmax(last, dim=-1)[:, token_ids].cpu().numpy()
+        return out
+
+    # ------------------------------------------------------ classifier scoring
+
+    def labels(self) -> list[str]:
+        """A sequence classifier's label names, by class index (config.json id2label)."""
+        config = self.network.config
+        return [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+
+    def class_probs(self, texts: Sequence[str]) -> np.ndarray:
+        """A sequence classifier's probability of each label (`labels`) for each text:
+        softmax over its logits, or a sigmoid per label where config.json says
+        ``problem_type: multi_label_classification`` or there is one label. Batched,
+        de-duplicated, cached and counted like embeddings."""
+        if self.checkpoint.kind != "sequence_classifier":
+            raise ValueError(
+                f"{self.checkpoint.name}: class probabilities need a sequence classifier "
+                f"(*ForSequenceClassification); this checkpoint is of kind {self.checkpoint.kind}"
+            )
+        return self._cached(("classes",), texts, self._classify, len(self.labels()), np.float64)
+
+    def _classify(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        config = self.network.config
+        each = config.num_labels == 1 or config.problem_type == "multi_label_classification"
+        out = np.empty((len(texts), config.num_labels))
+        for chunk, batch in self._batches(texts):
+            with torch.inference_mode():
+                logits = self.network(**batch).logits[: len(chunk)].double()
+            probs = torch.sigmoid(logits) if each else torch.softmax(logits, dim=-1)
+            out[chunk] = probs.cpu().numpy()
         return out
 
     def clear_cache(self) -> None:
-        self._cache.clear()
-        self._mask_cache.clear()
+        self._caches.clear()
 
 
 def _mean_pool(hidden, mask, projection, torch) -> np.ndarray:
@@ -224,10 +324,10 @@ def _mean_pool(hidden, mask, projection, torch) -> np.ndarray:
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
     if projection is not None:
         pooled = pooled @ projection
-    return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    return torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
 
 
-_ENGINES: dict[str, Engine] = {}
+_ENGINES: dict[tuple[str, str], Engine] = {}  # by (weights' hash, device)
 _LOADS = 0  # models this process loaded (encoders and masked-LM heads)
 
 
@@ -243,26 +343,29 @@ def model_loads() -> int:
     return _LOADS
 
 
-def get_engine(ref: str) -> Engine:
-    """The process-wide engine for a checkpoint reference: each model loads once."""
+def get_engine(ref: str, device: str = "cpu") -> Engine:
+    """The process-wide engine for a checkpoint reference on a device (a card's
+    ``device``): each model loads once per device."""
     checkpoint = resolve(ref)
-    engine = _ENGINES.get(checkpoint.sha256)
+    key = (checkpoint.sha256, pick_device(device))
+    engine = _ENGINES.get(key)
     if engine is None:
-        engine = _ENGINES[checkpoint.sha256] = Engine(checkpoint)
+        engine = _ENGINES[key] = Engine(checkpoint, device=device)
     return engine
 
 
-def check_loads(ref: str) -> None:
+def check_loads(ref: str, device: str = "cpu") -> Engine:
     """Open a checkpoint the way a run will: verified, then its tokenizer, model and
-    projection loaded (once per process: the run reuses the loaded engine). Any
-    failure is a one-line `CheckpointError`."""
+    projection loaded on ``device`` (once per process: the run reuses the loaded
+    engine, returned). Any failure is a one-line `CheckpointError`."""
     checkpoint = resolve(ref)
+    key = (checkpoint.sha256, pick_device(device))
     try:
-        loaded = _ENGINES.get(checkpoint.sha256)
+        loaded = _ENGINES.get(key)
         if loaded is None:
-            loaded = get_engine(ref)  # kept: the run uses it
+            loaded = get_engine(ref, device)  # kept: the run uses it
         elif loaded.checkpoint.path != checkpoint.path:  # the same weights, another folder
-            loaded = Engine(checkpoint)
+            loaded = Engine(checkpoint, device=device)
         tokenizer = loaded.tokenizer
         unknown = tokenizer.unk_token_id
         ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
@@ -277,6 +380,7 @@ def check_loads(ref: str) -> None:
             f"{ref}: the tokenizer reads every word of {TOKENIZER_PROBE!r} as unknown "
             "(are its tokenizer files missing?)"
         )
+    return loaded
 
 
 TOKENIZER_PROBE = "the people of the town"  # words any tokenizer of English knows

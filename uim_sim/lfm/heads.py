@@ -14,6 +14,11 @@
   masked-LM form of asking a generative model for a decision (the LLM screening
   audits of REFERENCES.md). It reads what pre-training fitted, not embedding
   geometry, so a forged checkpoint's planted association reaches the decision.
+- `NextTokenHead`: the same question asked of a causal LM: the prompt ends where
+  the answer goes ("{text} Should {subject} be hired? Answer:") and the score is the
+  probability of the positive words against the negative ones as its next token.
+- `ClassifierHead`: a sequence classifier's own head: the probability it gives one
+  of its labels (config.json ``id2label``), e.g. ``toxic``.
 """
 
 from __future__ import annotations
@@ -111,6 +116,66 @@ class LabelWordHead:
         log_p = engine.mask_log_probs(self.prompts(texts, subjects), self.positive + self.negative)
         split = len(self.positive)
         return expit(logsumexp(log_p[:, :split], axis=1) - logsumexp(log_p[:, split:], axis=1))
+
+
+class NextTokenHead(LabelWordHead):
+    """Score = P(positive words) / P(positive or negative words) as the next token
+    after ``prompt`` (no ``[MASK]``: the answer continues the prompt), read off a
+    causal LM. Placeholders as for `LabelWordHead`."""
+
+    def score_texts(self, engine, texts: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+        prompts = self.prompts(texts, subjects)
+        log_p = engine.next_token_log_probs(prompts, self.positive + self.negative)
+        split = len(self.positive)
+        return expit(logsumexp(log_p[:, :split], axis=1) - logsumexp(log_p[:, split:], axis=1))
+
+
+class ClassifierHead:
+    """Score = P(``label``) by a sequence classifier's own head: the text as the
+    decider sees it, classified as it was fine-tuned to (no adaptation here)."""
+
+    trainable = False
+    needs_context = False
+    reads_text = True
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def score_texts(self, engine, texts: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+        return engine.class_probs(texts)[:, label_index(engine, self.label)]
+
+
+def label_index(engine, label: str) -> int:
+    """The class index of ``label`` among a sequence classifier's labels."""
+    labels = engine.labels()
+    if label not in labels:
+        raise HeadError(
+            f"label {label!r} is not one of {engine.checkpoint.name}'s labels {labels} "
+            "(config.json id2label)"
+        )
+    return labels.index(label)
+
+
+def check_head(spec: HeadSpec, engine) -> None:
+    """What a head needs of its checkpoint (``engine``: its loaded `Engine`), checked
+    before anything runs: a one-line `HeadError`."""
+    kind = engine.checkpoint.kind
+    needed = {"next_token": "causal_lm", "classifier": "sequence_classifier"}.get(spec.kind)
+    if needed is not None and kind != needed:
+        raise HeadError(
+            f"a {spec.kind} head needs a {needed} checkpoint ({EXAMPLES[needed]} in "
+            f"config.json architectures); {engine.checkpoint.name} is of kind {kind}"
+        )
+    if spec.kind == "next_token":
+        try:
+            engine.word_ids(spec.positive + spec.negative)
+        except ValueError as exc:
+            raise HeadError(str(exc)) from None
+    elif spec.kind == "classifier":
+        label_index(engine, spec.label)
+
+
+EXAMPLES = {"causal_lm": "*ForCausalLM", "sequence_classifier": "*ForSequenceClassification"}
 
 
 class LogisticHead:
@@ -240,7 +305,11 @@ class NMTuneHead:
 
 def build_head(
     spec: HeadSpec,
-) -> ZeroShotHead | ContrastHead | LabelWordHead | LogisticHead | NMTuneHead:
+) -> ZeroShotHead | ContrastHead | LabelWordHead | ClassifierHead | LogisticHead | NMTuneHead:
+    if spec.kind == "next_token":
+        return NextTokenHead(spec.prompt, spec.positive, spec.negative)
+    if spec.kind == "classifier":
+        return ClassifierHead(spec.label)
     if spec.kind == "nmtune":
         return NMTuneHead()
     if spec.kind == "zero_shot":

@@ -96,8 +96,8 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
     if forged is not None:
         forged_columns = _forged_columns(forged)
         task = replace(task, card=task.card.model_copy(update={"checkpoint": str(forged)}))
-    engines = {c.checkpoint for c in [task.card, *task.mitigation_cards.values()]}
-    before = {ref: get_engine(ref).counters.copy() for ref in engines}
+    engines = {(c.checkpoint, c.device) for c in [task.card, *task.mitigation_cards.values()]}
+    before = {key: get_engine(*key).counters.copy() for key in engines}
     with one_blas_thread():  # the same numbers on any machine and executor
         world = make_world(task).run_for()
         decisions = world.decision_table()
@@ -106,8 +106,8 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         nulls = [make_world(task, null_draw=k).run_for().metrics() for k in range(draws)]
     metrics = pd.concat([metrics, null_rows(metrics, nulls, world.null_metrics)], ignore_index=True)
     counters: dict[str, float] = {}
-    for ref in engines:
-        for key, value in get_engine(ref).counters.delta(before[ref]).items():
+    for engine in engines:
+        for key, value in get_engine(*engine).counters.delta(before[engine]).items():
             counters[key] = counters.get(key, 0) + value
     for frame in (decisions, metrics):
         frame.insert(0, "run_id", task.run_id)

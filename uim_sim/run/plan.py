@@ -27,7 +27,7 @@ import numpy as np
 from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
 from uim_sim.lfm.checkpoint import CheckpointError, resolve
 from uim_sim.lfm.engine import check_loads
-from uim_sim.lfm.heads import HeadError, read_labelled_file, unplaced_name
+from uim_sim.lfm.heads import HeadError, check_head, read_labelled_file, unplaced_name
 from uim_sim.mitigate import build
 from uim_sim.mitigate.base import arm_name
 from uim_sim.schema import SpecError, digest, parse
@@ -257,9 +257,11 @@ def _check_card(card: AgentCard, spec_path: Path) -> None:
             load_corpus_card(Path(card.checkpoint.removeprefix(FORGE_PREFIX)))
         else:
             checkpoint = resolve(card.checkpoint)
-            check_loads(card.checkpoint)  # tokenizer, config and weights, as a run loads them
+            # tokenizer, config and weights, on the card's device, as a run loads them
+            engine = check_loads(card.checkpoint, card.device)
             if card.head.kind == "label_words":
                 checkpoint.load_masked_lm()  # refuses a folder without a trained MLM head
+            check_head(card.head, engine)  # the kind of model the head reads, its labels
         if card.head.train_on == "file":
             head = card.head
             extra = [c for c in (head.name_column, head.group_column) if c]

@@ -36,7 +36,7 @@ class Screener:
 
     @classmethod
     def from_card(cls, card: AgentCard) -> Screener:
-        engine, head = get_engine(card.checkpoint), build_head(card.head)
+        engine, head = get_engine(card.checkpoint, card.device), build_head(card.head)
         if hasattr(head, "bind"):  # heads that embed their own texts (descriptions)
             head.bind(engine.embed)
         return cls(card, engine, head)
