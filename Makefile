@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make demo   set up .venv, run the default hiring audit on builtin:minilm, write a report
-#   make test   set up .venv (with the ray extra), lint, run the test suite
+#   make test   set up .venv (with the ray and page extras, and chromium), lint, run the tests
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser page
 
 # torch first, pinned to the CPU build (a bare `torch` pulls a multi-GB CUDA build);
 # the project then asks only torch>=2.4, which the installed build satisfies.
@@ -25,6 +25,23 @@ $(BIN)/.installed-ray: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e ".[test,ray]"
 	touch $@
 
+# the analyst page (uim-sim page): Solara and its offline JavaScript
+$(BIN)/.installed-page: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e ".[test,page]"
+	touch $@
+
+# the page's browser tests drive Debian's chromium through Playwright (whose own browser
+# download cannot work offline): installed with apt where this machine allows it
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  (export DEBIAN_FRONTEND=noninteractive; \
+	   (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+	   (sudo -n apt-get update -qq && sudo -n apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+	   echo "note: chromium could not be installed; the page's browser tests will be skipped")
+
+page: $(BIN)/.installed-page
+	$(BIN)/uim-sim page results
+
 demo: $(BIN)/.installed
 	$(BIN)/uim-sim run scenarios/hiring_audit.yaml --out results/hiring_audit
 	$(BIN)/uim-sim report results/hiring_audit
@@ -33,7 +50,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint $(BIN)/.installed-ray
+test: lint $(BIN)/.installed-ray $(BIN)/.installed-page browser
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/.installed

@@ -112,11 +112,13 @@ def impact_ratios(by_attr: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 def best_groups(by_attr: dict[str, dict[str, float]]) -> dict[str, str]:
-    """For every group, the group with the highest rate of its attribute (its reference)."""
+    """For every group, the group with the highest rate of its attribute (its reference;
+    a group with no rate, e.g. nobody of it applied this round, is never the reference)."""
     out = {}
     for values_ in by_attr.values():
-        if values_:
-            best = max(values_, key=values_.get)
+        rated = {g: v for g, v in values_.items() if np.isfinite(v)}
+        if rated:
+            best = max(rated, key=rated.get)
             out.update({g: best for g in values_})
     return out
 

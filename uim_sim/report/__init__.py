@@ -34,7 +34,7 @@ from uim_sim.report.figures import draw
 from uim_sim.report.load import ReportError, load_decisions, load_runs, summarise
 from uim_sim.report.page import Page, markdown, to_html
 from uim_sim.worlds import WORLDS, world_info
-from uim_sim.worlds.section import Context
+from uim_sim.worlds.section import Context, Section
 
 __all__ = ["Report", "ReportError", "build_report"]
 
@@ -95,16 +95,22 @@ def mitigation_notes(runs: pd.DataFrame) -> list[str]:
             and REGISTRY[name].note]  # fmt: skip
 
 
-def build_report(out: Path, folder: Path | None = None) -> Report:
-    """Write the report of a result folder and return its tables."""
+def context(out: Path) -> tuple[Context, Section, pd.DataFrame]:
+    """What a report of ``out`` reads (runs, summary, spec, decisions on demand), the
+    world's section declared from it, and the metrics."""
     runs, metrics, spec = load_runs(out)
     world = runs["world"].iloc[0]
     if world not in WORLDS:
         raise ReportError(f"{out}: world {world!r} is not a registered world")
+    ctx = Context(runs, summarise(runs, metrics), spec, lambda: load_decisions(out))
+    return ctx, world_info(world).section(ctx), metrics
+
+
+def build_report(out: Path, folder: Path | None = None) -> Report:
+    """Write the report of a result folder and return its tables."""
+    ctx, section, metrics = context(out)
+    runs, summary, spec = ctx.runs, ctx.summary, ctx.spec
     folder = _folder(out, folder)
-    summary = summarise(runs, metrics)
-    ctx = Context(runs, summary, spec, lambda: load_decisions(out))
-    section = world_info(world).section(ctx)
     numbers, display = headline.build(ctx, section)
     figures = [(draw(ctx, f, folder), f.title, f.caption) for f in section.figures]
     figures = [f for f in figures if f[0] is not None]

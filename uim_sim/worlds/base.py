@@ -24,6 +24,7 @@ from uim_sim.schema import Strict
 from uim_sim.worlds.collect import columns, flat, reporters, tidy
 from uim_sim.worlds.screening import Screener
 from uim_sim.worlds.stages import Stages, TrainingSet, no_audit
+from uim_sim.worlds.watch import Plot, View
 
 DEFAULT_NAME_PERMUTATIONS = 2000
 
@@ -55,7 +56,9 @@ class ScreeningWorld(mesa.Model):
     ``identity_spans`` (the adaptation sources, ``history`` and/or ``file``, whose
     texts carry identity spans with counterparts: counterfactual augmentation is
     refused for the others), ``null_metrics`` and ``measures`` ({metric: groups or
-    None}), and implement ``setup``, ``step`` and ``measure``.
+    None}), and implement ``setup``, ``step`` and ``measure``. For someone watching a
+    run (`uim-sim page`) they may declare ``watch`` (the metrics to plot as they are
+    collected) and implement ``view`` (the world itself at the current step).
     """
 
     Params: ClassVar[type[Strict]]
@@ -64,6 +67,7 @@ class ScreeningWorld(mesa.Model):
     identity_spans: ClassVar[frozenset[str]] = frozenset()
     null_metrics: ClassVar[tuple[str, ...]] = ()
     agent_reporters: ClassVar[dict[type, dict[str, Callable]]] = {}
+    watch: ClassVar[tuple[Plot, ...]] = ()
 
     def __init__(
         self,
@@ -124,6 +128,10 @@ class ScreeningWorld(mesa.Model):
         """A null draw's measures: only ``null_metrics`` are kept from it, so a world
         may compute just those (default: `measure`, filtered)."""
         return {m: v for m, v in self.measure().items() if m in self.null_metrics}
+
+    def view(self) -> View | None:
+        """The world at the current step, for the page (None: nothing to draw)."""
+        return None
 
     # ------------------------------------------------------------ shared
 

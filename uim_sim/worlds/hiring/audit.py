@@ -18,6 +18,7 @@ from uim_sim.worlds.hiring.metrics import ATTRIBUTES, audit_metrics
 from uim_sim.worlds.hiring.params import AuditParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
+from uim_sim.worlds.watch import FOUR_FIFTHS, Plot, View, counts
 
 
 class AuditStudy(HiringWorld):
@@ -26,6 +27,20 @@ class AuditStudy(HiringWorld):
     defaults for everything else (see `AuditParams`); it runs one step."""
 
     Params = AuditParams
+    watch = (
+        Plot("impact_ratio", "Impact ratio of callbacks (vs the best group)",
+             ("black", "female", "black_female"), FOUR_FIFTHS, "four fifths"),
+        Plot("callback_rate", "Callback rate", ("black", "white", "female", "male")),
+    )  # fmt: skip
+
+    def view(self) -> View:
+        """The resumes by group: called back or not (waiting before the step)."""
+        if not self.decisions:
+            pools = [a for _, apps in self.pools for a in apps]
+            return counts([a.group for a in pools], ["waiting"] * len(pools), "Resumes by group")
+        rows = self.decision_table()
+        states = rows["decision"].map({1: "called back", 0: "not called back"})
+        return counts(rows["group"], states, "Resumes by group")
 
     def setup(self) -> None:
         screeners = self._screeners(self.params.n_jobs)

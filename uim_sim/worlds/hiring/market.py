@@ -24,6 +24,7 @@ from uim_sim.worlds.hiring.metrics import ATTRIBUTES, hire_metrics, homogenizati
 from uim_sim.worlds.hiring.params import MarketParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
+from uim_sim.worlds.watch import FOUR_FIFTHS, Plot, View, counts
 
 
 class LabourMarket(HiringWorld):
@@ -60,6 +61,19 @@ class LabourMarket(HiringWorld):
             skill = float(rng.normal())
             body = ResumeBody.from_skill(occupations[rng.integers(len(occupations))], skill, rng)
             self._applicant(race, gender, skill, body)
+
+    watch = (
+        Plot("impact_ratio", "Impact ratio of hires (vs the best group)",
+             ("black", "female", "black_female"), FOUR_FIFTHS, "four fifths"),
+        Plot("employment_rate", "Employment rate", ("black", "white", "female", "male")),
+    )  # fmt: skip
+
+    def view(self) -> View:
+        """The applicants by group and state: employed, seeking, dropped out."""
+        applicants = list(self.applicants)
+        states = ["dropped out" if not a.active else "employed" if a.employed else "seeking"
+                  for a in applicants]  # fmt: skip
+        return counts([a.group for a in applicants], states, "Applicants by group and state")
 
     @property
     def applicants(self):

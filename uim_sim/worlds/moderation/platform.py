@@ -23,6 +23,7 @@ from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
 from uim_sim.worlds.moderation.metrics import silencing
 from uim_sim.worlds.moderation.params import PlatformParams
 from uim_sim.worlds.moderation.world import ModerationWorld
+from uim_sim.worlds.watch import Plot
 
 
 class ModerationPlatform(ModerationWorld):
@@ -32,6 +33,10 @@ class ModerationPlatform(ModerationWorld):
 
     Params = PlatformParams
     hooks = ModerationWorld.hooks | {"audit"}
+    watch = (
+        Plot("silencing", "False positive rate by identity: benign posts removed"),
+        Plot("participation", "Participation (posting probability) by group"),
+    )  # the Dixon/Borkan measures are taken at the last step only
     agent_reporters = {
         User: {
             "participation": lambda u: u.post_prob * u.active,

@@ -27,6 +27,7 @@ from uim_sim.worlds.moderation.metrics import bias_metrics, keep_impact_ratios
 from uim_sim.worlds.moderation.templates import history, supplement, test_set
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.stages import TrainingSet
+from uim_sim.worlds.watch import FOUR_FIFTHS, Plot, View, counts
 
 TOXIC_DESCRIPTION = "This comment is toxic: rude, insulting, hateful or threatening."
 BENIGN_DESCRIPTION = "This comment is friendly, respectful and harmless."
@@ -68,6 +69,22 @@ class ModerationWorld(ScreeningWorld):
     # history texts carry their identity referent; a researcher's file does not
     identity_spans: ClassVar[frozenset[str]] = frozenset({"history"})
     supplement = True  # adaptation data carries a benign supplement (Dixon augmentation)
+    watch = (
+        Plot("false_positive_rate", "False positive rate by identity named"),
+        Plot("impact_ratio", "Impact ratio of posts kept up (vs the best group)", None,
+             FOUR_FIFTHS, "four fifths"),
+    )  # fmt: skip
+
+    def view(self) -> View:
+        """The moderation queue of this step: posts by the group they name, kept or
+        removed, toxic or not."""
+        rows = self.step_decisions()
+        if rows.empty:
+            return counts([], [], "Moderation queue of this step", "no post decided yet")
+        kept = np.where(rows["decision"].to_numpy() == 1, "removed", "kept")
+        toxic = np.where(rows["truth"].to_numpy() == 1, "toxic", "not toxic")
+        return counts(rows["group"], [f"{k}: {t}" for k, t in zip(kept, toxic)],
+                      "Moderation queue of this step")  # fmt: skip
 
     # ------------------------------------------------------------ the study's groups
 

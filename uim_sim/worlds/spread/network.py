@@ -51,6 +51,26 @@ class Network:
     def degrees(self) -> np.ndarray:
         return np.diff(self.adjacency.indptr)
 
+    def snowball(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A connected-looking sample to draw: users reached breadth-first from random
+        starts until ``size`` are taken, and the edges among them (pairs of positions
+        in the sample). A uniform sample of a large sparse graph would show no edges."""
+        indptr, indices = self.adjacency.indptr, self.adjacency.indices
+        size = min(size, self.n_users)
+        taken: dict[int, None] = {}
+        while len(taken) < size:
+            frontier = [int(rng.integers(self.n_users))]
+            while frontier and len(taken) < size:
+                node = frontier.pop(0)
+                if node in taken:
+                    continue
+                taken[node] = None
+                frontier += [int(n) for n in indices[indptr[node] : indptr[node + 1]]]
+        nodes = np.fromiter(taken, dtype=np.int64)
+        sub = self.adjacency[nodes][:, nodes].tocoo()
+        upper = sub.row < sub.col
+        return nodes, np.column_stack([sub.row[upper], sub.col[upper]])
+
     @classmethod
     def from_edges(cls, n: int, u: np.ndarray, v: np.ndarray, community: np.ndarray) -> Network:
         """From undirected edge endpoints (self-loops and repeats dropped)."""

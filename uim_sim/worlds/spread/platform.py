@@ -36,6 +36,7 @@ from uim_sim.worlds.spread.metrics import gini, kind, reach_summary, suppression
 from uim_sim.worlds.spread.params import PlatformParams
 from uim_sim.worlds.spread.world import CREDIBLE, SpreadWorld
 from uim_sim.worlds.stages import TrainingSet
+from uim_sim.worlds.watch import FOUR_FIFTHS, Plot
 
 KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
 
@@ -51,6 +52,18 @@ class SpreadPlatform(SpreadWorld):
          "label", "share", "feed_quota", "audit"}
     )  # fmt: skip
     identity_spans: ClassVar[frozenset[str]] = frozenset({"history", "file"})  # communities
+    watch = (
+        Plot("reach", "Reach by truth and the community that wrote it",
+             ("true_riverside", "true_hillcrest", "false_riverside", "false_hillcrest")),
+        Plot("impact_ratio", "Impact ratio of true items promoted (vs the best community)",
+             None, FOUR_FIFTHS, "four fifths"),
+    )  # fmt: skip
+
+    def exposure_states(self, users: np.ndarray) -> list[str]:
+        true, false = self.seen["true"][users], self.seen["false"][users]
+        labels = np.array(["not reached", "true news only", "false news only", "both"])
+        return labels[true.astype(int) + 2 * false.astype(int)].tolist()
+
     agent_reporters = {Ranker: {"card": lambda r: r.screener.card.name}}
 
     def setup(self) -> None:

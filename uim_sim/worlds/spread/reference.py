@@ -13,6 +13,7 @@ from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.spread.cascade import hop
 from uim_sim.worlds.spread.params import CascadeParams
 from uim_sim.worlds.spread.world import SpreadWorld
+from uim_sim.worlds.watch import Plot
 
 
 class SpreadReference(SpreadWorld):
@@ -30,6 +31,13 @@ class SpreadReference(SpreadWorld):
         self.frontier = [np.array([s], dtype=np.int64) for s in self.seeds]
         self.size = np.ones(p.n_cascades, dtype=np.int64)
         self.depth = np.zeros(p.n_cascades, dtype=np.int64)
+
+    watch = (Plot("active_share", "Share of users reached by a live cascade"),
+             Plot("size_mean", "Mean cascade size"))  # fmt: skip
+
+    def exposure_states(self, users: np.ndarray) -> list[str]:
+        reached = self.active[:, users].any(axis=0)
+        return np.where(reached, "reached", "not reached").tolist()
 
     def step(self) -> None:
         """One hop of every cascade still alive."""

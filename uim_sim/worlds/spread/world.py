@@ -3,9 +3,13 @@ built from the parameters (or an edge list), and each user's community."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
+import pandas as pd
 
 from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec
+from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.spread.network import (
     Network,
@@ -14,6 +18,7 @@ from uim_sim.worlds.spread.network import (
     stochastic_block,
     watts_strogatz,
 )
+from uim_sim.worlds.watch import View
 
 CREDIBLE = "A credible news report, confirmed by official sources and reporters."
 DUBIOUS = "An anonymous rumor, shared in a viral post without any source."
@@ -53,6 +58,34 @@ class SpreadWorld(ScreeningWorld):
     ``setup`` from the population stream."""
 
     default_card = ZERO_SHOT
+    view_size: ClassVar[int] = 300  # users drawn in the page's network view
+
+    def exposure_states(self, users: np.ndarray) -> list[str]:
+        """What each of ``users`` has been reached by, for the page's network view."""
+        raise NotImplementedError
+
+    def view(self) -> View:
+        """A snowball sample of the network (laid out once), coloured by exposure."""
+        if getattr(self, "_drawn", None) is None:
+            import networkx as nx
+
+            nodes, pairs = self.network.snowball(
+                self.view_size, np.random.default_rng([self.seed, 9])
+            )
+            graph = nx.Graph()
+            graph.add_nodes_from(range(len(nodes)))
+            graph.add_edges_from(map(tuple, pairs))
+            layout = nx.spring_layout(graph, seed=int(self.seed % 2**32), iterations=40)
+            self._drawn = nodes, pairs, np.array([layout[i] for i in range(len(nodes))])
+        nodes, pairs, xy = self._drawn
+        frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "user": nodes,
+                              "group": np.asarray(COMMUNITIES)[self.community[nodes]],
+                              "state": self.exposure_states(nodes)})  # fmt: skip
+        edges = pd.DataFrame({"x": xy[pairs[:, 0], 0], "y": xy[pairs[:, 0], 1],
+                              "x2": xy[pairs[:, 1], 0], "y2": xy[pairs[:, 1], 1]})  # fmt: skip
+        note = (f"{len(nodes):,} of {self.n_users:,} users (a snowball sample) and the "
+                f"{len(pairs):,} links among them")  # fmt: skip
+        return View("The network: who has seen what", "network", frame, edges, note)
 
     def _network(self) -> None:
         self.network = build_network(self.params, self.population_rng)
