@@ -1,5 +1,5 @@
-"""Engine throughput against hand-written loops over the plain transformers model,
-on builtin:minilm.
+"""Engine throughput against hand-written loops over the plain transformers model:
+embeddings on builtin:minilm, and next-token scores on a causal LM.
 
 What is measured, on the same N distinct resume-like texts (~20-50 tokens, made
 with the hiring world's resume generator):
@@ -21,14 +21,26 @@ must match the raw ones up to float noise (~1e-6). Each throughput is the best o
 ``--repeats`` timings; the cases take turns within each repeat. The exit code is 0
 whatever the result: this is a measurement.
 
-    .venv/bin/python benchmarks/bench_engine.py [--n 1500] [--single 200]
+The causal case (``--case causal``): a random-weight GPT-2 built from a config
+(``--causal-layers``, ``--causal-hidden``; `uim_sim.lfm.random_model`) with a BPE
+tokenizer trained on the texts, asked "{resume} Should {name} be hired? Answer:" for
+the log-probabilities of " yes" and " no" as the next token. Baseline: the best
+hand-written loop of a researcher who knows left padding (prompts sorted by length,
+batches of B padded on the left to their longest, position ids from the mask,
+``logits_to_keep=1``), the fastest B kept, and the same in the given order (raw
+batched). Goal: engine / best loop >= 0.9; the engine's log-probabilities must match
+the loop's up to float noise.
+
+    .venv/bin/python benchmarks/bench_engine.py [--case minilm|causal|all] [--n 1500]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -38,6 +50,7 @@ from _common import REF, parse_args, verdict  # noqa: E402
 
 from uim_sim.lfm.checkpoint import resolve  # noqa: E402
 from uim_sim.lfm.engine import BATCH_ROWS, BUCKET, Engine  # noqa: E402
+from uim_sim.lfm.random_model import random_causal_lm  # noqa: E402
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody  # noqa: E402
 from uim_sim.vocab.names import GROUPS, draw_name  # noqa: E402
 
@@ -88,6 +101,7 @@ def timed(fn):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--case", default="all", choices=("minilm", "causal", "all"))
     parser.add_argument("--n", type=int, default=1500, help="distinct texts (default 1500)")
     parser.add_argument("--single", type=int, default=200, help="texts timed one at a time")
     parser.add_argument("--batch-size", type=int, default=128, help="raw batched, unsorted")
@@ -95,8 +109,16 @@ def main() -> None:
         "--sort-batches", default="8,16,32,64,128", help="batch sizes of the sorted loop"
     )
     parser.add_argument("--repeats", type=int, default=3, help="timings per case; best is kept")
+    parser.add_argument("--causal-layers", type=int, default=4, help="causal case: GPT-2 layers")
+    parser.add_argument("--causal-hidden", type=int, default=256, help="causal case: width")
     args = parse_args(parser)
+    if args.case in ("minilm", "all"):
+        minilm_case(args)
+    if args.case in ("causal", "all"):
+        causal_case(args)
 
+
+def minilm_case(args: argparse.Namespace) -> None:
     texts = make_texts(args.n, args.seed)
     single = texts[: args.single]
     checkpoint = resolve(REF)
@@ -173,6 +195,101 @@ def main() -> None:
     print(
         f"load average at the end {os.getloadavg()[0]:.2f} (other work on the cores skews timings)"
     )
+
+
+PROMPT = "{text} Should {subject} be hired? Answer:"
+WORDS = [" yes", " no"]
+
+
+def make_prompts(n: int, seed: int) -> list[str]:
+    """N distinct screening prompts over the resumes of `make_texts`."""
+    return [PROMPT.format(text=t, subject=t.split(".")[0]) for t in make_texts(n, seed)]
+
+
+def raw_next_token(tokenizer, model, prompts: list[str], word_ids: list[int],
+                   batch_size: int) -> np.ndarray:  # fmt: skip
+    """A researcher's loop: batches padded on the left to their longest prompt,
+    position ids from the mask, logits at the last position only."""
+    out = []
+    for lo in range(0, len(prompts), batch_size):
+        batch = tokenizer(prompts[lo : lo + batch_size], padding=True, padding_side="left",
+                          return_tensors="pt").to(model.device)  # fmt: skip
+        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = model(**batch, position_ids=positions, use_cache=False,
+                           logits_to_keep=1).logits[:, -1].double()  # fmt: skip
+        out.append(torch.log_softmax(logits, -1)[:, word_ids].cpu().numpy())
+    return np.concatenate(out)
+
+
+def sorted_next_token(tokenizer, model, prompts, word_ids, batch_size) -> np.ndarray:
+    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty((len(prompts), len(word_ids)))
+    out[order] = raw_next_token(tokenizer, model, [prompts[i] for i in order], word_ids,
+                                batch_size)  # fmt: skip
+    return out
+
+
+def causal_case(args: argparse.Namespace) -> None:
+    prompts = make_prompts(args.n, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = random_causal_lm(
+            Path(tmp) / "gpt2", prompts + [p + w for p in prompts[:200] for w in WORDS],
+            layers=args.causal_layers, hidden=args.causal_hidden, heads=4, vocab_size=2000,
+            positions=256, seed=args.seed,
+        )  # fmt: skip
+        checkpoint = resolve(str(folder))
+        tokenizer, model = checkpoint.load()
+        engine = Engine(checkpoint)
+    word_ids = engine.word_ids(WORDS)
+    tokens = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    parameters = sum(p.numel() for p in model.parameters())
+    print(
+        f"\ncausal LM: random GPT-2, {args.causal_layers} layers, width {args.causal_hidden}, "
+        f"vocabulary {model.config.vocab_size}, {parameters / 1e6:.1f} M parameters; "
+        f"{len(prompts)} distinct prompts, tokens min/mean/max {min(tokens)}/"
+        f"{np.mean(tokens):.1f}/{max(tokens)}; next token {WORDS}; torch threads "
+        f"{torch.get_num_threads()}; best of {args.repeats}; load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    raw_next_token(tokenizer, model, prompts[:32], word_ids, 32)  # warm-up, untimed
+
+    sizes = [int(b) for b in args.sort_batches.split(",")]
+    cases = ("raw", "engine", "hits", *(f"sorted{b}" for b in sizes))
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(args.repeats):
+        engine.clear_cache()
+        times = {}
+        for b in sizes:
+            times[f"sorted{b}"], loop = timed(
+                lambda b=b: sorted_next_token(tokenizer, model, prompts, word_ids, b)
+            )
+        times["raw"], _ = timed(
+            lambda: raw_next_token(tokenizer, model, prompts, word_ids, args.batch_size)
+        )
+        times["engine"], scored = timed(lambda: engine.next_token_log_probs(prompts, WORDS))
+        times["hits"], hit = timed(lambda: engine.next_token_log_probs(prompts, WORDS))
+        best = {k: min(best[k], times[k]) for k in best}
+    best_b = min(sizes, key=lambda b: best[f"sorted{b}"])
+    for b in sizes:
+        t = best[f"sorted{b}"]
+        print(f"sorted, batches of {b:<4}{len(prompts) / t:10.1f} prompts/s  ({t:.2f} s)")
+    rate = {k: len(prompts) / best[k] for k in ("raw", "engine", "hits")}
+    rate_sorted = len(prompts) / best[f"sorted{best_b}"]
+    print(f"raw batched         {rate['raw']:10.1f} prompts/s  (batches of {args.batch_size})")
+    print(f"engine, cold cache  {rate['engine']:10.1f} prompts/s  ({best['engine']:.2f} s)")
+    print(f"engine, cache hits  {rate['hits']:10.1f} prompts/s  ({best['hits']:.4f} s)")
+    ratio = rate["engine"] / rate_sorted
+    print(
+        f"ratio engine / best hand-written loop (sorted, batches of {best_b}) "
+        f"{ratio:6.2f}x  goal >= 0.9  {verdict(ratio >= 0.9)}"
+    )
+    print(f"ratio engine / raw batched, unsorted  {rate['engine'] / rate['raw']:6.2f}x")
+    diff = float(np.abs(scored - loop).max())
+    print(f"max |engine - loop| log-probability = {diff:.2e}  {verdict(diff < 1e-5)}")
+    print(f"cache hits equal cold-cache scores: {np.array_equal(scored, hit)}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,20 @@ def test_a_prompt_scores_the_same_alone_and_among_longer_prompts(gpt2, monkeypat
     assert np.abs(naive[chunk] - alone).max() > 1e-3
 
 
+def test_a_llama_style_model_is_padded_the_same_way(tmp_path, monkeypatch):
+    """Rotary positions (Llama) read the same position ids: one padded batch of
+    prompts of many lengths scores as each prompt alone, unpadded."""
+    folder = random_causal_lm(tmp_path / "llama", TRAINING, family="llama", hidden=64,
+                              heads=4, kv_heads=2, vocab_size=400)  # fmt: skip
+    assert resolve(str(folder)).kind == "causal_lm"
+    monkeypatch.setattr(engine_module, "BUCKET", 128)
+    engine = Engine(resolve(str(folder)))
+    prompts = [PROMPT.format(text=t, subject="Jamal Jones") for t in TEXTS]
+    batched = engine.next_token_log_probs(prompts, WORDS)
+    alone = np.stack([unpadded_log_probs(engine, p) for p in prompts])
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+
+
 def test_next_token_scores_are_bit_identical_in_any_company(gpt2):
     engine = Engine(resolve(str(gpt2)))
     prompts = [PROMPT.format(text=t, subject=s) for t in TEXTS for s in ("Emily", "Jamal Jones")]

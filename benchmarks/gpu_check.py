@@ -1,0 +1,148 @@
+"""The engine on a GPU: a ~1.1B-parameter Llama-style causal LM (TinyLlama's shape:
+22 layers, width 2048, 32 heads with 4 key-value heads, vocabulary 32,000) with
+random weights, built from a config (`uim_sim.lfm.random_model`), saved as
+safetensors and registered, then
+
+1. throughput: the engine's next-token scoring on ``device: cuda`` (bf16, batch rows
+   from free memory) against a researcher's loop over the same model on the same GPU
+   (prompts sorted by length, batches of B padded on the left, position ids,
+   ``logits_to_keep=1``; the fastest B kept) and against plain batches in the given
+   order; goal engine / best loop >= 0.9;
+2. CPU/GPU agreement: the same prompts scored on ``device: cpu`` (fp32) and on the
+   GPU: the largest difference of log-probabilities and of head scores, the rank
+   correlation of the scores, and how many of a top-half selection agree;
+3. whether a prompt's scores on the GPU keep their bits alone and in company (on the
+   CPU they do: tests/test_causal_lm.py).
+
+Needs a CUDA build of torch in the venv (the project installs the CPU build). Prints
+numbers; the exit code is 0 whatever they are, 1 where torch sees no GPU.
+
+    bash benchmarks/gpu_check.sh [--n 2000] [--layers 22] [--agree 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from _common import verdict  # noqa: E402
+from bench_engine import WORDS, make_prompts, raw_next_token, sorted_next_token, timed  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from uim_sim.lfm.checkpoint import register, resolve  # noqa: E402
+from uim_sim.lfm.engine import Engine  # noqa: E402
+from uim_sim.lfm.random_model import random_causal_lm  # noqa: E402
+
+
+def scores(log_p: np.ndarray) -> np.ndarray:
+    """The next_token head's score: P(" yes") / P(" yes" or " no")."""
+    return 1 / (1 + np.exp(log_p[:, 1] - log_p[:, 0]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="distinct prompts timed")
+    parser.add_argument("--layers", type=int, default=22)
+    parser.add_argument("--hidden", type=int, default=2048)
+    parser.add_argument("--intermediate", type=int, default=5632)
+    parser.add_argument("--heads", type=int, default=32)
+    parser.add_argument("--kv-heads", type=int, default=4)
+    parser.add_argument("--vocab", type=int, default=32000)
+    parser.add_argument("--agree", type=int, default=64, help="prompts scored on CPU and GPU")
+    parser.add_argument("--sort-batches", default="16,32,64,128,256")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("torch sees no CUDA GPU (is this a CUDA build of torch?)", torch.__version__)
+        return 1
+    print(f"{torch.cuda.get_device_name()}; torch {torch.__version__}")
+
+    prompts = make_prompts(args.n, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        folder = random_causal_lm(
+            Path(tmp) / "llama", prompts + [p + w for p in prompts[:500] for w in WORDS],
+            family="llama", layers=args.layers, hidden=args.hidden, heads=args.heads,
+            kv_heads=args.kv_heads, intermediate=args.intermediate, vocab_size=args.vocab,
+            positions=2048, seed=args.seed, device="cuda", dtype=torch.bfloat16,
+        )  # fmt: skip
+        built = time.perf_counter() - start
+        start = time.perf_counter()
+        register(str(folder))
+        registered = time.perf_counter() - start
+        checkpoint = resolve(str(folder))
+        engine = Engine(checkpoint, device="cuda")
+        tokenizer, model = checkpoint.load("cuda", engine.dtype)
+        cpu_engine = Engine(checkpoint, device="cpu")
+    word_ids = engine.word_ids(WORDS)
+    tokens = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    parameters = sum(p.numel() for p in model.parameters())
+    print(
+        f"random Llama-style model: {parameters / 1e9:.2f} B parameters, built in {built:.0f} s, "
+        f"registered (sha256 of its weights) in {registered:.0f} s; engine dtype "
+        f"{engine.dtype}, rows per batch at 64 tokens {engine._rows(64)}; {len(prompts)} "
+        f"prompts, tokens min/mean/max {min(tokens)}/{np.mean(tokens):.1f}/{max(tokens)}"
+    )
+
+    raw_next_token(tokenizer, model, prompts[:64], word_ids, 64)  # warm-up, untimed
+    sizes = [int(b) for b in args.sort_batches.split(",")]
+    best = dict.fromkeys(("raw", "engine", *(f"sorted{b}" for b in sizes)), float("inf"))
+    for _ in range(args.repeats):
+        engine.clear_cache()
+        times = {}
+        for b in sizes:
+            times[f"sorted{b}"], loop = timed(
+                lambda b=b: sorted_next_token(tokenizer, model, prompts, word_ids, b)
+            )
+        times["raw"], _ = timed(lambda: raw_next_token(tokenizer, model, prompts, word_ids, 128))
+        times["engine"], on_gpu = timed(lambda: engine.next_token_log_probs(prompts, WORDS))
+        best = {k: min(best[k], times[k]) for k in best}
+    for b in sizes:
+        print(f"sorted, batches of {b:<4}{len(prompts) / best[f'sorted{b}']:10.1f} prompts/s")
+    best_b = min(sizes, key=lambda b: best[f"sorted{b}"])
+    rate_loop = len(prompts) / best[f"sorted{best_b}"]
+    rate_engine, rate_raw = len(prompts) / best["engine"], len(prompts) / best["raw"]
+    print(f"raw batched (128)   {rate_raw:10.1f} prompts/s")
+    print(f"engine, cold cache  {rate_engine:10.1f} prompts/s")
+    ratio = rate_engine / rate_loop
+    print(f"ratio engine / best loop (batches of {best_b}) {ratio:.2f}x  goal >= 0.9  "
+          f"{verdict(ratio >= 0.9)}")  # fmt: skip
+    print(f"ratio engine / raw batched {rate_engine / rate_raw:.2f}x")
+    print(f"max |engine - loop| log-probability on the GPU: {np.abs(on_gpu - loop).max():.2e}")
+    print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+
+    subset = prompts[: args.agree]
+    start = time.perf_counter()
+    on_cpu = cpu_engine.next_token_log_probs(subset, WORDS)
+    cpu_seconds = time.perf_counter() - start
+    gpu = on_gpu[: args.agree]
+    cpu_scores, gpu_scores = scores(on_cpu), scores(gpu)
+    top_cpu = cpu_scores >= np.median(cpu_scores)
+    top_gpu = gpu_scores >= np.median(gpu_scores)
+    print(
+        f"CPU (fp32, {cpu_seconds:.0f} s) vs GPU ({engine.dtype}) on {len(subset)} prompts: "
+        f"max |log-probability difference| {np.abs(on_cpu - gpu).max():.3e}, max |score "
+        f"difference| {np.abs(cpu_scores - gpu_scores).max():.3e}, Spearman "
+        f"{spearmanr(cpu_scores, gpu_scores).statistic:.4f}, top-half selections agreeing "
+        f"{(top_cpu == top_gpu).mean():.3f}"
+    )
+
+    same = 0
+    for i in range(8):
+        engine.clear_cache()
+        same += engine.next_token_log_probs([prompts[i]], WORDS)[0].tobytes() == on_gpu[i].tobytes()
+    print(f"GPU: {same} of 8 prompts keep their bits alone and in company")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
