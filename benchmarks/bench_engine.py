@@ -231,30 +231,13 @@ def sorted_next_token(tokenizer, model, prompts, word_ids, batch_size) -> np.nda
     return out
 
 
-def causal_case(args: argparse.Namespace) -> None:
-    prompts = make_prompts(args.n, args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = random_causal_lm(
-            Path(tmp) / "gpt2", prompts + [p + w for p in prompts[:200] for w in WORDS],
-            layers=args.causal_layers, hidden=args.causal_hidden, heads=4, vocab_size=2000,
-            positions=256, seed=args.seed,
-        )  # fmt: skip
-        checkpoint = resolve(str(folder))
-        tokenizer, model = checkpoint.load()
-        engine = Engine(checkpoint)
+def compare_next_token(engine, tokenizer, model, prompts, args, tolerance=1e-5) -> np.ndarray:
+    """Time the engine's next-token scoring of ``prompts`` against the sorted loop (batch
+    sizes ``args.sort_batches``, the best kept) and raw batches of ``args.batch_size``
+    over the same model, best of ``args.repeats``; print rates, ratios and the largest
+    difference (checked against ``tolerance``). Returns the engine's log-probabilities."""
     word_ids = engine.word_ids(WORDS)
-    tokens = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
-    parameters = sum(p.numel() for p in model.parameters())
-    print(
-        f"\ncausal LM: random GPT-2, {args.causal_layers} layers, width {args.causal_hidden}, "
-        f"vocabulary {model.config.vocab_size}, {parameters / 1e6:.1f} M parameters; "
-        f"{len(prompts)} distinct prompts, tokens min/mean/max {min(tokens)}/"
-        f"{np.mean(tokens):.1f}/{max(tokens)}; next token {WORDS}; torch threads "
-        f"{torch.get_num_threads()}; best of {args.repeats}; load average "
-        f"{os.getloadavg()[0]:.2f}"
-    )
     raw_next_token(tokenizer, model, prompts[:32], word_ids, 32)  # warm-up, untimed
-
     sizes = [int(b) for b in args.sort_batches.split(",")]
     cases = ("raw", "engine", "hits", *(f"sorted{b}" for b in sizes))
     best = dict.fromkeys(cases, float("inf"))
@@ -287,8 +270,33 @@ def causal_case(args: argparse.Namespace) -> None:
     )
     print(f"ratio engine / raw batched, unsorted  {rate['engine'] / rate['raw']:6.2f}x")
     diff = float(np.abs(scored - loop).max())
-    print(f"max |engine - loop| log-probability = {diff:.2e}  {verdict(diff < 1e-5)}")
+    print(f"max |engine - loop| log-probability = {diff:.2e}  {verdict(diff < tolerance)}")
     print(f"cache hits equal cold-cache scores: {np.array_equal(scored, hit)}")
+    return scored
+
+
+def causal_case(args: argparse.Namespace) -> None:
+    prompts = make_prompts(args.n, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = random_causal_lm(
+            Path(tmp) / "gpt2", prompts + [p + w for p in prompts[:200] for w in WORDS],
+            layers=args.causal_layers, hidden=args.causal_hidden, heads=4, vocab_size=2000,
+            positions=256, seed=args.seed,
+        )  # fmt: skip
+        checkpoint = resolve(str(folder))
+        tokenizer, model = checkpoint.load()
+        engine = Engine(checkpoint)
+    tokens = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    parameters = sum(p.numel() for p in model.parameters())
+    print(
+        f"\ncausal LM: random GPT-2, {args.causal_layers} layers, width {args.causal_hidden}, "
+        f"vocabulary {model.config.vocab_size}, {parameters / 1e6:.1f} M parameters; "
+        f"{len(prompts)} distinct prompts, tokens min/mean/max {min(tokens)}/"
+        f"{np.mean(tokens):.1f}/{max(tokens)}; next token {WORDS}; torch threads "
+        f"{torch.get_num_threads()}; best of {args.repeats}; load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    compare_next_token(engine, tokenizer, model, prompts, args)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -17,7 +17,7 @@ from uim_sim.cards import AgentCard, HeadSpec
 from uim_sim.cli import main
 from uim_sim.lfm import engine as engine_module
 from uim_sim.lfm.checkpoint import CheckpointError, register, resolve
-from uim_sim.lfm.engine import Engine
+from uim_sim.lfm.engine import LAST_POSITIONS, Engine
 from uim_sim.lfm.heads import NextTokenHead
 from uim_sim.lfm.random_model import random_causal_lm
 from uim_sim.schema import digest
@@ -71,6 +71,19 @@ def unpadded_log_probs(engine: Engine, prompt: str) -> np.ndarray:
     with torch.inference_mode():
         logits = engine.network(input_ids=ids).logits[0, -1].double()
     return torch.log_softmax(logits, -1)[engine.word_ids(WORDS)].numpy()
+
+
+def scores_in_one_padded_batch(folder, monkeypatch):
+    """Score every prompt of TEXTS in one batch (a length bucket of 128 tokens: up to
+    ~60 tokens of left padding) and check each against the prompt alone, unpadded,
+    within 1e-5; returns the engine, the prompts and their unpadded log-probabilities."""
+    monkeypatch.setattr(engine_module, "BUCKET", 128)
+    engine = Engine(resolve(str(folder)))
+    prompts = [PROMPT.format(text=t, subject="Emily Walsh") for t in TEXTS]
+    batched = engine.next_token_log_probs(prompts, WORDS)
+    alone = np.stack([unpadded_log_probs(engine, p) for p in prompts])
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+    return engine, prompts, alone
 
 
 def refused(capsys, args: list[str], *needles: str) -> str:
@@ -174,13 +187,7 @@ def test_a_prompt_scores_the_same_alone_and_among_longer_prompts(gpt2, monkeypat
     unpadded. Without position ids the same batch is off by far more."""
     import torch
 
-    monkeypatch.setattr(engine_module, "BUCKET", 128)
-    engine = Engine(resolve(str(gpt2)))
-    prompts = [PROMPT.format(text=t, subject="Emily Walsh") for t in TEXTS]
-    batched = engine.next_token_log_probs(prompts, WORDS)
-    alone = np.stack([unpadded_log_probs(engine, p) for p in prompts])
-    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
-
+    engine, prompts, alone = scores_in_one_padded_batch(gpt2, monkeypatch)
     chunk, batch = next(engine._batches(prompts, left=True))
     assert batch["input_ids"].shape == (len(prompts), 128)  # really one padded batch
     del batch["position_ids"]
@@ -196,26 +203,47 @@ def test_a_llama_style_model_is_padded_the_same_way(tmp_path, monkeypatch):
     folder = random_causal_lm(tmp_path / "llama", TRAINING, family="llama", hidden=64,
                               heads=4, kv_heads=2, vocab_size=400)  # fmt: skip
     assert resolve(str(folder)).kind == "causal_lm"
-    monkeypatch.setattr(engine_module, "BUCKET", 128)
-    engine = Engine(resolve(str(folder)))
-    prompts = [PROMPT.format(text=t, subject="Jamal Jones") for t in TEXTS]
-    batched = engine.next_token_log_probs(prompts, WORDS)
-    alone = np.stack([unpadded_log_probs(engine, p) for p in prompts])
-    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+    scores_in_one_padded_batch(folder, monkeypatch)
 
 
-def test_next_token_scores_are_bit_identical_in_any_company(gpt2):
+def test_next_token_scores_keep_their_bits_in_any_company_row_or_thread_count(gpt2):
+    """As embeddings do (tests/test_engine.py). Measured here: with logits_to_keep=1
+    instead of LAST_POSITIONS, ~20 % of these prompts changed their last bits."""
+    import torch
+
+    from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
+    from uim_sim.vocab.names import GROUPS, draw_name
+
+    rng = np.random.default_rng(0)
+    prompts = [PROMPT.format(text=t, subject="Emily") for t in TEXTS]
+    for _ in range(150):
+        race, gender = GROUPS[rng.integers(len(GROUPS))]
+        name = draw_name(race, gender, rng)
+        body = ResumeBody.from_skill(list(OCCUPATIONS)[rng.integers(4)], rng.normal(), rng)
+        prompts.append(PROMPT.format(text=body.render(name), subject=name))
     engine = Engine(resolve(str(gpt2)))
-    prompts = [PROMPT.format(text=t, subject=s) for t in TEXTS for s in ("Emily", "Jamal Jones")]
-    together = engine.next_token_log_probs(prompts, WORDS)
-    alone = np.stack([unpadded_log_probs(engine, p) for p in prompts])
-    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
-    for i in (0, 5, 13):
-        engine.clear_cache()
-        assert engine.next_token_log_probs([prompts[i]], WORDS).tobytes() == together[i].tobytes()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        together = engine.next_token_log_probs(prompts, WORDS)
+        alone = [unpadded_log_probs(engine, p) for p in prompts[:20]]
+        np.testing.assert_allclose(together[:20], alone, rtol=0, atol=1e-5)
+        for n, k in ((1, 100), (2, 40), (1, 5), (2, 3)):
+            torch.set_num_threads(n)
+            engine.clear_cache()
+            idx = rng.permutation(len(prompts))[:k]
+            got = engine.next_token_log_probs([prompts[i] for i in idx], WORDS)
+            assert np.array_equal(got, together[idx]), (n, k)
+        for i in (0, 1, 5, 20, 21):  # alone in its bucket
+            engine.clear_cache()
+            assert (
+                engine.next_token_log_probs([prompts[i]], WORDS).tobytes() == together[i].tobytes()
+            )
+    finally:
+        torch.set_num_threads(threads)
 
 
-def test_next_token_scoring_is_deduplicated_cached_and_keeps_one_position(gpt2):
+def test_next_token_scoring_is_deduplicated_cached_and_keeps_last_positions(gpt2):
     engine = Engine(resolve(str(gpt2)))
     shapes = []
     forward = engine.network.forward
@@ -231,7 +259,7 @@ def test_next_token_scoring_is_deduplicated_cached_and_keeps_one_position(gpt2):
     assert out.shape == (4, 2) and np.all(out < 0) and np.array_equal(out[0], out[2])
     c = engine.counters
     assert (c.texts_requested, c.texts_encoded, c.cache_hits, c.calls) == (4, 2, 2, 1)
-    assert shapes and all(s[1] == 1 for s in shapes)  # logits_to_keep=1: the last position
+    assert shapes and all(s[1] == LAST_POSITIONS for s in shapes)  # not every position
     engine.next_token_log_probs(["c d Answer:", "e f Answer:"], WORDS)
     assert (c.texts_requested, c.texts_encoded, c.cache_hits) == (6, 3, 3)
     assert engine.next_token_log_probs([], WORDS).shape == (0, 2)

@@ -46,6 +46,8 @@ from uim_sim.lfm.device import compute_dtype, free_memory, gpu_batch_rows, pick_
 
 BUCKET = 2  # tokens: the width of a length bucket
 BATCH_ROWS = 32  # the most rows of a forward pass (texts of one bucket); the least is 2
+# positions whose logits a causal LM computes (logits_to_keep) for a prompt's next token
+LAST_POSITIONS = 4
 
 
 @dataclass
@@ -111,9 +113,9 @@ class Engine:
         positions = getattr(self.model.config, "max_position_embeddings", None)
         if isinstance(positions, int) and positions > 0:
             self.max_length = min(max_length, positions)  # small forged models: 64
-        # a causal LM computes logits at the last position only where it can
+        # a causal LM computes logits at its last positions only where it can (else all)
         forward = inspect.signature(self.network.forward).parameters
-        self._last_only = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
+        self._last_only = {"logits_to_keep": LAST_POSITIONS} if "logits_to_keep" in forward else {}
         self._free = free_memory(self.device)
         self._gpu_rows: dict[int, int] = {}
 
@@ -257,8 +259,15 @@ class Engine:
 
     def next_token_log_probs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
         """log P(next token = word | prompt) for each prompt and word, read off a causal
-        LM's head at the prompt's last position (``logits_to_keep=1`` where the model
-        takes it: the other positions' logits are never computed).
+        LM's head at the prompt's last position. Only the last ``LAST_POSITIONS``
+        positions' logits are computed (``logits_to_keep``, where the model takes it),
+        not one: the head's matrix product then has 4 rows a prompt, each prompt's
+        starting on a multiple of 4, and a prompt's scores keep their bits in any
+        company (the tiling argument of this module's docstring). Measured on this CPU
+        (random GPT-2 and Llama-style models, 235-483 prompts in subsets of 3 to 200,
+        one or two threads, lone prompts): with 1 position 40-58 prompts changed their
+        last bits, with 2 positions 6-7, with 4 or 8 none. The cost is nil beside the
+        forward pass (4 rows of the vocabulary matrix a prompt).
 
         Batched like embeddings (length buckets, left padding with position ids: a
         prompt scores the same alone and among longer ones), de-duplicated and cached
