@@ -410,3 +410,4 @@ def test_the_cards_of_docs_models_md_validate_and_run(project, capsys, gpt2, cla
         assert main(["run", str(spec), "--out", str(out)]) == 0, capsys.readouterr().err
         scores = pd.read_parquet(out / "decisions.parquet")["score"]
         assert scores.between(0, 1).all() and scores.nunique() > 1
+        assert set(pd.read_parquet(out / "execution.parquet")["device"]) == {"cpu"}

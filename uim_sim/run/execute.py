@@ -141,6 +141,8 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         # driver, for the serial executor) had loaded them for an earlier run
         "model_loads": model_loads() - loads,
         "wall_seconds": time.perf_counter() - start,
+        # where the models computed (a card's device: auto is resolved here)
+        "device": ",".join(sorted({get_engine(*engine).device for engine in engines})),
     }
     return RunResult(row, metrics, decisions, execution)
 
