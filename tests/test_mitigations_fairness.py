@@ -246,7 +246,7 @@ def test_the_fitted_post_processor_reaches_every_worlds_decide(monkeypatch):
     from uim_sim.worlds.moderation import ModerationPlatform
     from uim_sim.worlds.spread import SpreadPlatform
 
-    monkeypatch.setattr("uim_sim.worlds.screening.get_engine", lambda _: HashEngine())
+    monkeypatch.setattr("uim_sim.worlds.screening.get_engine", lambda *_: HashEngine())
     seen = []
 
     def spy(scores, groups, rule, rng, fitted=None):
@@ -281,7 +281,7 @@ def test_the_fitted_post_processor_reaches_every_worlds_decide(monkeypatch):
 
 @pytest.mark.parametrize("world", ["hiring", "moderation", "spread"])
 def test_the_new_mitigations_run_together_in_every_world(monkeypatch, world):
-    monkeypatch.setattr("uim_sim.worlds.screening.get_engine", lambda _: HashEngine())
+    monkeypatch.setattr("uim_sim.worlds.screening.get_engine", lambda *_: HashEngine())
     mitigations = [
         CounterfactualAugmentation(NoParams()),
         Reweighing(NoParams()),

@@ -301,7 +301,7 @@ def register(folder: str) -> tuple[Checkpoint, bool]:
         return checkpoint, False
     config = _read_json(folder, checkpoint.path / "config.json")
     try:
-        write_manifest(
+        manifest = write_manifest(
             checkpoint.path,
             hashes=checkpoint.manifest["sha256"],
             family=config.get("model_type"),
@@ -313,8 +313,9 @@ def register(folder: str) -> tuple[Checkpoint, bool]:
         raise CheckpointError(
             f"{folder}: cannot write {MANIFEST} there ({exc.strerror or exc})"
         ) from None
-    resolve.cache_clear()  # the folder now has a manifest
-    return resolve(folder), True
+    resolve.cache_clear()  # the folder now has a manifest: a later resolve verifies it
+    return Checkpoint(checkpoint.ref, checkpoint.path, checkpoint.sha256, manifest,
+                      checkpoint.kind), True  # fmt: skip
 
 
 def _read_json(ref: str, file: Path) -> dict[str, Any]:
