@@ -3,9 +3,10 @@
 On the CPU a model computes in fp32 and the engine's batches are those its
 bit-invariance was measured with (2 to ``BATCH_ROWS`` texts of one length bucket).
 On a GPU it computes in bf16 (fp16 where the GPU lacks bf16) with as many rows a
-batch as its free memory holds: faster, but scores differ from the CPU's in their
-third or fourth digit, and a row's bits are not checked to be independent of its
-company there. ``auto`` takes the GPU when torch sees one.
+batch as its free memory holds: faster, but bf16 keeps about 3 significant digits,
+so scores differ from the CPU's (by how much, and whether a row's bits are
+independent of its company there, is what benchmarks/gpu_check.sh measures; it has
+not run yet). ``auto`` takes the GPU when torch sees one.
 """
 
 from __future__ import annotations
