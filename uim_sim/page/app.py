@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,11 +30,18 @@ from uim_sim.worlds.watch import Plot
 
 log = logging.getLogger(__name__)
 
+# Solara's FigureAltair (Mesa's plots use it too) switches Altair's process-wide renderer
+# to "mimetype" around each chart and back: two sessions drawing at once raced on it
+# (KeyError from the restored renderer). With "mimetype" as the renderer all along,
+# switching and restoring leave it the same.
+alt.renderers.enable("mimetype")
+
 RESULTS = Path(os.environ.get("UIM_SIM_PAGE_RESULTS", "results"))
 AGENTS_DIR = (
     Path(os.environ["UIM_SIM_PAGE_AGENTS"]) if os.environ.get("UIM_SIM_PAGE_AGENTS") else None
 )
 SCRATCH = Path(os.environ.get("UIM_SIM_PAGE_SCRATCH", ".uim-page"))
+PLAY_INTERVAL = 0.3  # seconds: the shortest time between two steps while playing
 
 # ------------------------------------------------------------------ session state
 
@@ -106,14 +114,20 @@ def _build() -> w.Watch:
 
 
 def _steps(n: int | None) -> Callable[[], None]:
+    """Step ``n`` times, or (None) play until paused or finished, at most one step per
+    `PLAY_INTERVAL` seconds so that a fast world can be followed."""
+
     def job() -> None:
         current = watched.value or _build()
         done = 0
         while current.running and (n is None and playing.value or done < (n or 0)):
+            start = time.monotonic()
             current.step()
             done += 1
             snapshot.set(_snap(current))
             force_update()  # Mesa's plot components redraw
+            if n is None:
+                time.sleep(max(0.0, PLAY_INTERVAL - (time.monotonic() - start)))
         playing.set(False)
 
     return job
@@ -313,7 +327,10 @@ def CompareBody(results: Results, cards: tuple, arms: tuple, groups: tuple):
     section = results.section
     ctx = solara.use_memo(lambda: results.filtered(cards, arms, groups),
                           dependencies=[results.folder, cards, arms, groups])  # fmt: skip
-    solara.Markdown(f"## {section.title}\n\n{section.text}")
+    shown = ctx.runs["condition"].nunique()
+    total = results.ctx.runs["condition"].nunique()
+    solara.Markdown(f"## {section.title}\n\n{section.text}\n\n*Showing {shown} of {total} "
+                    f"conditions (card · mitigation).*")  # fmt: skip
     headline = results.headline()
     if not headline.empty:
         solara.Markdown("### Headline")

@@ -9,10 +9,12 @@ PATH or named by ``UIM_SIM_CHROMIUM``; Playwright's own browser download is not 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,20 +38,23 @@ def free_port() -> int:
 
 @contextmanager
 def page_server(results: Path, agents_dir: Path | None = None, port: int | None = None,
-                timeout: float = 90.0):  # fmt: skip
-    """Run ``uim-sim page`` in a child process; yield its address; stop it."""
+                timeout: float = 90.0, log: Path | None = None):  # fmt: skip
+    """Run ``uim-sim page`` in a child process; yield its address; stop it. Its output
+    goes to ``log`` (default: a temporary file), never to a pipe nobody reads (a full
+    pipe would freeze the server)."""
     port = port or free_port()
     command = [sys.executable, "-m", "uim_sim.cli", "page", str(results), "--port", str(port)]
     if agents_dir is not None:
         command += ["--agents-dir", str(agents_dir)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    log = Path(log) if log else Path(tempfile.mkstemp(prefix="uim-page-", suffix=".log")[1])
+    with open(log, "w") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"uim-sim page exited: {process.stdout.read()}")
+                raise RuntimeError(f"uim-sim page exited: {log.read_text()[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
@@ -77,20 +82,71 @@ class Driver:
     def tab(self, name: str) -> None:
         self.page.get_by_role("tab", name=name).click()
 
+    def _select(self, label: str):
+        """The visible select whose label is exactly ``label`` (the other tab's selects
+        stay in the page, hidden)."""
+        exact = self.page.locator("label").filter(has_text=re.compile(f"^{re.escape(label)}$"))
+        return self.page.locator(".v-select").filter(has=exact).filter(visible=True).first
+
+    def idle(self, timeout: float = 180.0) -> None:
+        """Wait until the page is not busy (no progress bar): a control drawn anew
+        while the page finishes its work can lose a click."""
+        busy = self.page.locator(".v-progress-linear").filter(visible=True)
+        deadline = time.monotonic() + timeout
+        while busy.count() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.page.wait_for_timeout(300)
+
+    def _shown(self, label: str, option: str):
+        """``option`` as the select labelled ``label`` shows it (a multiple select lists
+        its choices with commas: ``none, name_redaction``)."""
+        pattern = re.compile(rf"^\s*{re.escape(option)},?\s*$")
+        return self._select(label).locator(".v-select__selection").filter(has_text=pattern)
+
+    def _option(self, select, option: str):
+        """Open ``select``'s menu and return its item ``option`` once the menu has
+        finished opening (a click during Vuetify's opening transition changes the
+        select on the screen without telling the server)."""
+        select.click()
+        item = self.page.locator(".menuable__content__active").get_by_text(option, exact=True)
+        item.first.wait_for(state="visible")
+        self.page.wait_for_timeout(500)
+        return item.first
+
+    def _pick(self, label: str, option: str) -> None:
+        """Open the select labelled ``label`` and click ``option`` in its menu, until the
+        select shows it (a click during the menu's opening animation can be lost)."""
+        self.idle()
+        select = self._select(label)
+        for _attempt in range(3):
+            self._option(select, option).click()
+            self.page.keyboard.press("Escape")
+            try:
+                self._shown(label, option).first.wait_for(timeout=3_000)
+                return
+            except Exception:  # noqa: BLE001 - not shown yet: try again
+                continue
+        raise AssertionError(f"{label}: could not pick {option!r}")
+
     def choose(self, label: str, option: str) -> None:
         """Pick ``option`` in the select labelled ``label``."""
-        self.page.locator(".v-select").filter(has_text=label).first.click()
-        menu = self.page.locator(".menuable__content__active")
-        menu.get_by_text(option, exact=True).first.click()
-        self.page.keyboard.press("Escape")
+        if self._shown(label, option).count() == 0:
+            self._pick(label, option)
 
     def choose_many(self, label: str, options: list[str]) -> None:
         """Tick each of ``options`` in the multiple select labelled ``label``."""
-        self.page.locator(".v-select").filter(has_text=label).first.click()
-        menu = self.page.locator(".menuable__content__active")
         for option in options:
-            menu.get_by_text(option, exact=True).first.click()
-        self.page.keyboard.press("Escape")
+            self.choose(label, option)
+
+    def untick(self, label: str, options: list[str]) -> None:
+        """Untick each of ``options`` in the multiple select labelled ``label``."""
+        for option in options:
+            self.idle()
+            shown = self._shown(label, option)
+            if shown.count():
+                self._option(self._select(label), option).click()
+                self.page.keyboard.press("Escape")
+                shown.first.wait_for(state="detached", timeout=10_000)
 
     def set_number(self, label: str, value: float) -> None:
         """Type ``value`` into the number box of the parameter ``label``."""
@@ -102,10 +158,32 @@ class Driver:
 
     def step(self, times: int = 1) -> None:
         """Press Step ``times`` times, each time waiting for the step to show."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         for _ in range(times):
             now = self.shown_step()
-            self.page.get_by_role("button", name="Step").click()
-            self.page.get_by_text(f"step {now + 1} ·").wait_for(timeout=STEP_TIMEOUT_MS)
+            shown = self.page.get_by_text(f"step {now + 1} ·")
+            failed = self.page.locator(".v-alert.error")
+            started = shown.or_(failed).or_(self.page.get_by_text("stepping…"))
+            for _attempt in range(3):  # a click that lands while the page redraws is lost
+                self.page.get_by_role("button", name="Step").click()
+                try:
+                    started.first.wait_for(timeout=5_000)
+                    break
+                except PlaywrightTimeout:
+                    continue
+            shown.or_(failed).first.wait_for(timeout=STEP_TIMEOUT_MS)
+            if failed.count():
+                raise AssertionError(f"the page says: {failed.first.inner_text()}")
+
+    def wait_step(self, at_least: int, timeout: float = STEP_TIMEOUT_MS / 1000) -> int:
+        """Wait until the page shows step ``at_least`` or later (while playing)."""
+        deadline = time.monotonic() + timeout
+        while (now := self.shown_step()) < at_least:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the page stayed at step {now}, not {at_least}")
+            time.sleep(0.3)
+        return now
 
     def shown_step(self) -> int:
         found = self.page.get_by_text("· running").or_(self.page.get_by_text("· finished"))
@@ -114,17 +192,29 @@ class Driver:
         return int(found.first.inner_text().split()[1])
 
     def marks(self, chart_title: str) -> list[str]:
-        """The aria-labels of the marks (points, bars) of the chart titled ``chart_title``
-        (each names its values, e.g. ``step: 3; value: 0.71; group: black``)."""
+        """The aria-labels of the marks (points, bars, rules) of the chart titled
+        ``chart_title``, each naming its values (e.g. ``step: 3; value: 0.71; group:
+        black``); a line or an area names only its first point and is left out."""
         return self.page.evaluate(
             """title => [...document.querySelectorAll('svg')]
                 .filter(s => [...s.querySelectorAll('[aria-label]')].some(
                     e => (e.getAttribute('aria-label') || '').includes("Title text '" + title)))
                 .flatMap(s => [...s.querySelectorAll('[aria-roledescription]')]
-                    .filter(e => / mark$/.test(e.getAttribute('aria-roledescription')))
+                    .filter(e => !/container|axis|legend|title|line mark|area mark/.test(
+                        e.getAttribute('aria-roledescription')))
                     .map(e => e.getAttribute('aria-label')))""",
             chart_title,
         )
+
+    def wait_marks(self, title: str, ready, timeout: float = 60.0) -> list[dict[str, str]]:
+        """The marks' values of a chart once ``ready(values)`` holds (charts redraw a
+        moment after the numbers beside them change)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = values(self.marks(title))
+            if ready(found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.3)
 
     def screenshot(self, path: Path, height: int = 2200) -> Path:
         """A picture of the page (the page scrolls inside its own frame: the window is

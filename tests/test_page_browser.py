@@ -1,0 +1,185 @@
+"""The analyst page as a person uses it: `uim-sim page` served in a child process and
+driven in headless Chromium (Debian's package) through Playwright's Python client.
+
+Skipped, with the reason, where Playwright or Chromium is missing; ``make test``
+installs both where the machine allows, and CI (``UIM_SIM_REQUIRE_BROWSER=1``) fails
+instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, small_audit_spec, write_yaml
+
+from uim_sim.cli import main
+from uim_sim.page import watch as w
+from uim_sim.page.drive import Driver, chromium, page_server
+
+pytestmark = pytest.mark.page
+SHOTS = os.environ.get("UIM_SIM_PAGE_SHOTS")  # also save the screenshots here
+
+
+def _unavailable(reason: str):
+    if os.environ.get("UIM_SIM_REQUIRE_BROWSER"):
+        pytest.fail(f"the page's browser tests must run here, but {reason}")
+    pytest.skip(f"{reason} (make test installs it where apt is allowed)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright's Python client is not installed (pip install -e '.[test]')")
+    binary = chromium()
+    if binary is None:
+        _unavailable("no chromium binary (apt-get install -y chromium, or UIM_SIM_CHROMIUM)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=binary, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, tiny_checkpoint):
+    """The project's cards plus two on the tiny checkpoint, a small batch's results, and
+    the page serving both."""
+    root = tmp_path_factory.mktemp("page")
+    agents = root / "agents"
+    shutil.copytree(ROOT / "agents", agents)
+    for name, head in (("tiny_zero_shot", {"kind": "zero_shot"}),
+                       ("tiny_biased_history", {"kind": "logistic", "train_on": "history",
+                                                "history_bias": 2.5})):  # fmt: skip
+        write_yaml(agents / f"{name}.yaml",
+                   {"name": name, "checkpoint": str(tiny_checkpoint), "head": head})  # fmt: skip
+    spec = write_yaml(root / "scenarios" / "tiny.yaml", small_audit_spec(
+        replicates=3, agents=["tiny_biased_history"],
+        mitigations=[[], ["name_redaction"], ["group_thresholds"]]))  # fmt: skip
+    out = root / "results" / "tiny"
+    assert main(["run", str(spec), "--out", str(out), "--agents-dir", str(agents)]) == 0
+    with page_server(root / "results", agents) as url:
+        yield {"url": url, "agents": agents, "out": out, "root": root}
+
+
+def _tab(browser, site) -> Driver:
+    return Driver(browser.new_page(viewport={"width": 1400, "height": 1000}), site["url"])
+
+
+def _shot(driver: Driver, tmp_path: Path, name: str) -> None:
+    path = driver.screenshot(tmp_path / f"{name}.png")
+    assert path.stat().st_size > 10_000
+    if SHOTS:
+        shutil.copy(path, Path(SHOTS) / path.name)
+
+
+def _overlay(driver: Driver, title: str, step: int) -> pd.DataFrame:
+    """The points of the A-against-B chart titled ``title`` once it shows ``step`` (each
+    names its arm; Mesa's per-arm charts name a Measure instead)."""
+    found = driver.wait_marks(title, lambda v: {str(step)} <= {m.get("step") for m in v
+                                                             if "arm" in m})  # fmt: skip
+    return pd.DataFrame([v for v in found if "arm" in v])
+
+
+def _tiny_market(driver: Driver, b_mitigations: list[str]) -> None:
+    driver.choose("world", "hiring")
+    driver.choose("mode", "market")
+    driver.choose("card A", "tiny_biased_history")
+    driver.choose("card B", "tiny_biased_history")
+    driver.untick("mitigations B", ["group_thresholds"])  # the page's default B arm
+    driver.choose_many("mitigations B", b_mitigations)
+    driver.set_number("n_applicants", 40)
+
+
+def test_watch_two_arms_step_five_times_and_see_the_worlds_numbers(browser, site, tmp_path):
+    page = _tab(browser, site)
+    _tiny_market(page, ["group_thresholds"])
+    page.step(1)
+    title = "Employment rate"
+    first = _overlay(page, title, 1)
+    page.step(4)
+    shown = _overlay(page, title, 5)
+    assert set(first["step"]) == {"0", "1"}
+    assert set(shown["step"]) == {"0", "1", "2", "3", "4", "5"}  # it grew as the world collected
+    assert set(shown["arm"]) == {"A: tiny_biased_history · none",
+                                 "B: tiny_biased_history · group_thresholds"}  # fmt: skip
+    view = page.wait_marks("Applicants by group and state", lambda v: len(v) > 0)
+    counts = pd.DataFrame([v for v in view if "count" in v])  # both arms' applicants
+    assert counts["count"].astype(int).sum() == 2 * 40
+    # the same arms built here, on the same seed, give the numbers the page shows
+    scratch = tmp_path / "scratch"
+    w.write_default_cards(scratch)
+    arms = [w.Arm("tiny_biased_history"), w.Arm("tiny_biased_history", ("group_thresholds",))]
+    here = w.Watch("hiring", "market", {"n_applicants": 40}, arms, 1, scratch, site["agents"])
+    for _ in range(5):
+        here.step()
+    plot = next(p for p in here.plots if p.title == title)
+    expected = here.series(plot)
+    merged = expected.assign(step=expected["step"].astype(str)).merge(
+        shown.assign(value=shown["value"].astype(float)), on=["arm", "step", "group"]
+    )
+    assert len(merged) == len(expected) == len(shown)
+    assert (merged["value_x"] - merged["value_y"]).abs().max() <= 5e-4 + 1e-9  # 3 digits shown
+    _shot(page, tmp_path, "watch")
+
+
+def test_compare_reads_a_value_from_the_comparison_and_filters(browser, site, tmp_path):
+    page = _tab(browser, site)
+    page.tab("Compare")
+    page.choose("result folder", str(site["out"]))
+    page.page.get_by_text("Interventions against no mitigation").wait_for(timeout=120_000)
+    page.page.get_by_text("Showing 3 of 3 conditions").wait_for()
+    title = "Harm against utility, per intervention"
+    marks = page.wait_marks(title, lambda v: sum("seeds" in m for m in v) == 2)
+    points = {v["arm"]: v for v in marks if "arm" in v and "seeds" in v}
+    table = pd.read_csv(site["out"] / "report" / "interventions.csv").set_index("arm")
+    assert set(points) == set(table.index) == {"name_redaction", "group_thresholds"}
+    for arm, shown in points.items():
+        assert float(shown["change in impact_ratio"]) == pytest.approx(
+            table.loc[arm, "d_harm"], abs=5e-4)  # fmt: skip
+    page.untick("mitigations", ["name_redaction"])
+    page.page.get_by_text("Showing 2 of 3 conditions").wait_for(timeout=30_000)
+    left = page.wait_marks(title, lambda v: {m.get("arm") for m in v if "seeds" in m}
+                           == {"group_thresholds"})  # fmt: skip
+    assert {m.get("arm") for m in left if "seeds" in m} == {"group_thresholds"}
+    assert page.page.get_by_text("Bias-audit table").count() == 1
+    _shot(page, tmp_path, "compare")
+
+
+def test_a_failure_is_one_line_on_the_page_never_a_traceback(browser, site):
+    page = _tab(browser, site)
+    page.choose("card A", "tiny_zero_shot")
+    page.choose_many("mitigations A", ["reweighing"])
+    page.page.get_by_role("button", name="Step").click()
+    error = page.page.get_by_text("reweighing acts on adaptation data")
+    error.wait_for(timeout=60_000)
+    assert "Traceback" not in page.page.inner_text("body")
+    assert "\n" not in error.first.inner_text().strip()
+
+
+def test_two_tabs_at_once_and_a_spread_world_of_100k_users_stays_responsive(browser, site,
+                                                                             tmp_path):  # fmt: skip
+    spread = _tab(browser, site)
+    spread.choose("world", "spread")
+    spread.set_number("n_users", 100_000)
+    spread.set_number("n_steps", 400)  # still playing when the other tab is done
+    spread.page.get_by_role("button", name="Play").click()
+    market = _tab(browser, site)
+    _tiny_market(market, [])
+    market.step(2)  # the other tab's world plays meanwhile
+    spread.page.bring_to_front()
+    spread.wait_step(2)
+    start = time.monotonic()
+    spread.page.get_by_text("World parameters").click()  # the page answers while playing
+    spread.page.locator(".v-text-field").filter(has_text="n_users").first.wait_for(timeout=10_000)
+    answered = time.monotonic() - start
+    spread.page.get_by_role("button", name="Pause").click()
+    spread.page.get_by_role("button", name="Play").wait_for(timeout=60_000)
+    assert answered < 5, f"the page took {answered:.1f} s to open a panel while playing"
+    assert spread.page.get_by_text("300 of 100,000 users").count() >= 1  # a drawn sample
+    assert market.shown_step() == 2
+    _shot(spread, tmp_path, "watch_spread")
