@@ -336,7 +336,7 @@ def CompareBody(results: Results, cards: tuple, arms: tuple, groups: tuple):
         solara.Markdown("### Headline")
         shown = headline[headline["condition"].isin(set(ctx.runs["condition"]))] if (
             "condition" in headline) else headline  # fmt: skip
-        solara.DataFrame(shown, items_per_page=20)
+        solara.DataFrame(shown.round(3), items_per_page=20)
     table = results.interventions(list(cards), list(arms))
     if not table.empty and section.harm is not None:
         solara.Markdown("### Interventions against no mitigation")
