@@ -125,3 +125,26 @@ def small_audit_spec(**overrides) -> dict:
     }
     spec.update(overrides)
     return spec
+
+
+@pytest.fixture(scope="session")
+def page_batch(tmp_path_factory, tiny_checkpoint) -> dict[str, Path]:
+    """For the page's tests: the project's cards plus two on the tiny checkpoint
+    (``agents``), and a small audit batch with two mitigation arms (``out``, under
+    ``root/results``); copy ``out`` before writing into it."""
+    from uim_sim.cli import main
+
+    root = tmp_path_factory.mktemp("page")
+    agents = root / "agents"
+    shutil.copytree(ROOT / "agents", agents)
+    for name, head in (("tiny_zero_shot", {"kind": "zero_shot"}),
+                       ("tiny_biased_history", {"kind": "logistic", "train_on": "history",
+                                                "history_bias": 2.5})):  # fmt: skip
+        write_yaml(agents / f"{name}.yaml",
+                   {"name": name, "checkpoint": str(tiny_checkpoint), "head": head})  # fmt: skip
+    spec = write_yaml(root / "scenarios" / "tiny.yaml", small_audit_spec(
+        replicates=3, agents=["tiny_biased_history"],
+        mitigations=[[], ["name_redaction"], ["group_thresholds"]]))  # fmt: skip
+    out = root / "results" / "tiny"
+    assert main(["run", str(spec), "--out", str(out), "--agents-dir", str(agents)]) == 0
+    return {"root": root, "agents": agents, "out": out}

@@ -5,11 +5,11 @@ refusals. (tests/test_page_browser.py drives the page in Chromium.)"""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small_audit_spec, write_yaml
 
 from uim_sim.cli import main
 from uim_sim.page import asset_folder, charts
@@ -153,13 +153,10 @@ def test_the_network_view_is_a_sample_with_the_links_among_it():
 
 
 @pytest.fixture
-def batch(project):
-    """A small audit batch with two mitigation arms on the tiny checkpoint."""
-    spec = write_yaml(project / "scenarios" / "tiny.yaml", small_audit_spec(
-        replicates=3, agents=["tiny_biased_history"],
-        mitigations=[[], ["name_redaction"], ["group_thresholds"]]))  # fmt: skip
-    out = project / "results" / "tiny"
-    assert main(["run", str(spec), "--out", str(out), "--agents-dir", str(project / "agents")]) == 0
+def batch(page_batch, tmp_path):
+    """A small audit batch with two mitigation arms on the tiny checkpoint (a copy)."""
+    out = tmp_path / "results" / "tiny"
+    shutil.copytree(page_batch["out"], out, ignore=shutil.ignore_patterns("report"))
     return out
 
 

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, small_audit_spec, write_yaml
 
-from uim_sim.cli import main
 from uim_sim.page import watch as w
 from uim_sim.page.drive import Driver, chromium, page_server
 
@@ -46,24 +44,10 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, tiny_checkpoint):
-    """The project's cards plus two on the tiny checkpoint, a small batch's results, and
-    the page serving both."""
-    root = tmp_path_factory.mktemp("page")
-    agents = root / "agents"
-    shutil.copytree(ROOT / "agents", agents)
-    for name, head in (("tiny_zero_shot", {"kind": "zero_shot"}),
-                       ("tiny_biased_history", {"kind": "logistic", "train_on": "history",
-                                                "history_bias": 2.5})):  # fmt: skip
-        write_yaml(agents / f"{name}.yaml",
-                   {"name": name, "checkpoint": str(tiny_checkpoint), "head": head})  # fmt: skip
-    spec = write_yaml(root / "scenarios" / "tiny.yaml", small_audit_spec(
-        replicates=3, agents=["tiny_biased_history"],
-        mitigations=[[], ["name_redaction"], ["group_thresholds"]]))  # fmt: skip
-    out = root / "results" / "tiny"
-    assert main(["run", str(spec), "--out", str(out), "--agents-dir", str(agents)]) == 0
-    with page_server(root / "results", agents) as url:
-        yield {"url": url, "agents": agents, "out": out, "root": root}
+def site(page_batch):
+    """The page serving a small batch's results, with the project's and two tiny cards."""
+    with page_server(page_batch["root"] / "results", page_batch["agents"]) as url:
+        yield {"url": url, **page_batch}
 
 
 def _tab(browser, site) -> Driver:
@@ -177,8 +161,7 @@ def test_two_tabs_at_once_and_a_spread_world_of_100k_users_stays_responsive(brow
     spread.page.get_by_text("World parameters").click()  # the page answers while playing
     spread.page.locator(".v-text-field").filter(has_text="n_users").first.wait_for(timeout=10_000)
     answered = time.monotonic() - start
-    spread.page.get_by_role("button", name="Pause").click()
-    spread.page.get_by_role("button", name="Play").wait_for(timeout=60_000)
+    spread.press_until("Pause", spread.page.get_by_role("button", name="Play"))
     assert answered < 5, f"the page took {answered:.1f} s to open a panel while playing"
     assert spread.page.get_by_text("300 of 100,000 users").count() >= 1  # a drawn sample
     assert market.shown_step() == 2

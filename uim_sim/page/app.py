@@ -41,7 +41,7 @@ AGENTS_DIR = (
     Path(os.environ["UIM_SIM_PAGE_AGENTS"]) if os.environ.get("UIM_SIM_PAGE_AGENTS") else None
 )
 SCRATCH = Path(os.environ.get("UIM_SIM_PAGE_SCRATCH", ".uim-page"))
-PLAY_INTERVAL = 0.3  # seconds: the shortest time between two steps while playing
+PLAY_INTERVAL = 0.5  # seconds: the shortest time between two steps while playing
 
 # ------------------------------------------------------------------ session state
 
@@ -173,7 +173,7 @@ def Knobs():
 
 @solara.component
 def ArmPicker(name: str, card: solara.Reactive[str], chosen: solara.Reactive[list[str]]):
-    cards = w.cards(SCRATCH, AGENTS_DIR)
+    cards = solara.use_memo(lambda: w.cards(SCRATCH, AGENTS_DIR), dependencies=[])  # read once
     offered = w.mitigations(world.value, mode.value)
     with solara.Card(f"Arm {name}", margin=0):
         solara.Select(f"card {name}", value=card, values=cards,

@@ -166,7 +166,8 @@ class Driver:
             failed = self.page.locator(".v-alert.error")
             started = shown.or_(failed).or_(self.page.get_by_text("stepping…"))
             for _attempt in range(3):  # a click that lands while the page redraws is lost
-                self.page.get_by_role("button", name="Step").click()
+                # enabled once the last step's work is done (another tab may hold the model)
+                self.page.get_by_role("button", name="Step").click(timeout=STEP_TIMEOUT_MS)
                 try:
                     started.first.wait_for(timeout=5_000)
                     break
@@ -175,6 +176,19 @@ class Driver:
             shown.or_(failed).first.wait_for(timeout=STEP_TIMEOUT_MS)
             if failed.count():
                 raise AssertionError(f"the page says: {failed.first.inner_text()}")
+
+    def press_until(self, button: str, shown, tries: int = 5) -> None:
+        """Press ``button`` until ``shown`` (a locator) appears: a page that redraws
+        several times a second (a world playing) can lose a click, as a person would
+        notice and click again."""
+        for _ in range(tries):
+            self.page.get_by_role("button", name=button).click()
+            try:
+                shown.first.wait_for(timeout=5_000)
+                return
+            except Exception:  # noqa: BLE001 - not yet: press again
+                continue
+        raise AssertionError(f"pressing {button} {tries} times did not show {shown}")
 
     def wait_step(self, at_least: int, timeout: float = STEP_TIMEOUT_MS / 1000) -> int:
         """Wait until the page shows step ``at_least`` or later (while playing)."""
