@@ -184,7 +184,7 @@ def ArmPicker(name: str, card: solara.Reactive[str], chosen: solara.Reactive[lis
 
 def _post_process(plot: Plot):
     def finish(chart: alt.Chart) -> alt.Chart:
-        layers = [chart, *charts._rule(plot.line, plot.line_label)]
+        layers = [chart, *charts.rule(plot.line, plot.line_label)]
         return alt.layer(*layers).properties(title=plot.title, usermeta=charts.SVG)
 
     return finish

@@ -30,7 +30,8 @@ def _finish(chart: alt.Chart | alt.LayerChart, title: str) -> alt.Chart:
     return chart.properties(title=title, usermeta=SVG)
 
 
-def _rule(value: float | None, label: str, orient: str = "y") -> list[alt.Chart]:
+def rule(value: float | None, label: str, orient: str = "y") -> list[alt.Chart]:
+    """A dashed reference line at ``value`` (none for None), e.g. the four-fifths rule."""
     if value is None:
         return []
     data = pd.DataFrame({"line": [value], "label": [label or f"{value:g}"]})
@@ -56,7 +57,7 @@ def lines(frame: pd.DataFrame, title: str, ylabel: str, line: float | None = Non
     # the zoom selection twice when a line mark draws its own points
     base = alt.Chart(frame).encode(**enc)
     layers = [base.mark_line().interactive(), base.mark_point(filled=True, size=30),
-              *_rule(line, line_label)]  # fmt: skip
+              *rule(line, line_label)]  # fmt: skip
     return _finish(alt.layer(*layers).properties(width=WIDTH, height=260), title)
 
 
@@ -142,7 +143,7 @@ def forest(ctx: Context, spec: Forest) -> alt.Chart | None:
     layers.append(alt.Chart(data).mark_point(filled=True, color="#c62828", size=60).encode(
         x=alt.X("mean:Q", title=spec.xlabel, scale=alt.Scale(zero=False)), y=y,
         tooltip=tooltip))  # fmt: skip
-    layers += _rule(spec.line, spec.line_label, orient="x")
+    layers += rule(spec.line, spec.line_label, orient="x")
     return _finish(alt.layer(*layers).properties(width=WIDTH + 100), spec.title)
 
 
@@ -198,7 +199,7 @@ def over_time(ctx: Context, spec: OverTime) -> alt.Chart | None:
         tooltip=["step:Q", *INTERVAL],
         **enc,
     )  # fmt: skip
-    layers = [band, mean, *_rule(spec.line, "")]
+    layers = [band, mean, *rule(spec.line, "")]
     return _finish(alt.layer(*layers).properties(width=WIDTH + 100, height=280).interactive(),
                    spec.title)  # fmt: skip
 

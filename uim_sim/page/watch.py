@@ -12,7 +12,6 @@ between them is the mitigation's (or the card's).
 
 from __future__ import annotations
 
-import logging
 import threading
 import typing
 from dataclasses import dataclass
@@ -34,8 +33,6 @@ from uim_sim.worlds import WORLDS, world_info
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.collect import split_column
 from uim_sim.worlds.watch import Plot
-
-log = logging.getLogger(__name__)
 
 # one model computation at a time in this process: the engine's cache and counters are
 # shared by every tab, and two cores gain nothing from two forward passes at once
