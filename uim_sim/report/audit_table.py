@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from uim_sim.metrics.stats import mean_interval
-from uim_sim.report.load import ReportError, load_decisions, load_runs, summarise
+from uim_sim.report import context
+from uim_sim.report.load import ReportError, load_decisions
 from uim_sim.report.page import inline
-from uim_sim.worlds import world_info
-from uim_sim.worlds.section import Audit, AuditRate, Context
+from uim_sim.worlds.section import Audit, AuditRate
 
 EXCLUDABLE = 0.02  # categories under 2 % of the applicants (LL144's rule)
 
@@ -38,10 +38,8 @@ EXCLUDABLE = 0.02  # categories under 2 % of the applicants (LL144's rule)
 def _audit(out: Path) -> tuple[Audit, pd.DataFrame, pd.DataFrame]:
     """The world's declared table, the runs (with ``condition``) and the last step's
     metrics (with ``condition``)."""
-    runs, metrics, spec = load_runs(out)
-    world = runs["world"].iloc[0]
-    summary = summarise(runs, metrics)
-    section = world_info(world).section(Context(runs, summary, spec, lambda: load_decisions(out)))
+    ctx, section, metrics = context(out)
+    runs, world = ctx.runs, ctx.runs["world"].iloc[0]
     if section.audit is None:
         raise ReportError(
             f"{out}: the {world} world offers no bias-audit table for these runs "
