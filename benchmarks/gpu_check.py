@@ -61,6 +61,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--shapes", default="", help="also sweep GPU batch shapes: BUCKETxROWS,... e.g. 8x64,2x256"
+    )
+    parser.add_argument(
         "--device", default="cuda", choices=("cuda", "cpu"), help="cpu: a dry run (small sizes)"
     )
     args = parser.parse_args()
@@ -105,24 +108,52 @@ def main() -> int:
     start = time.perf_counter()
     on_cpu = cpu_engine.next_token_log_probs(subset, WORDS)
     cpu_seconds = time.perf_counter() - start
-    gpu = on_gpu[: args.agree]
-    cpu_scores, gpu_scores = scores(on_cpu), scores(gpu)
+    head = on_gpu[: args.agree]
+    cpu_scores, gpu_scores = scores(on_cpu), scores(head)
     top_cpu = cpu_scores >= np.median(cpu_scores)
     top_gpu = gpu_scores >= np.median(gpu_scores)
     print(
         f"CPU (fp32, {cpu_seconds:.0f} s) vs GPU ({engine.dtype}) on {len(subset)} prompts: "
-        f"max |log-probability difference| {np.abs(on_cpu - gpu).max():.3e}, max |score "
+        f"max |log-probability difference| {np.abs(on_cpu - head).max():.3e}, max |score "
         f"difference| {np.abs(cpu_scores - gpu_scores).max():.3e}, Spearman "
         f"{spearmanr(cpu_scores, gpu_scores).statistic:.4f}, top-half selections agreeing "
         f"{(top_cpu == top_gpu).mean():.3f}"
     )
 
+    print(f"GPU: {alone_in_company(engine, prompts, on_gpu)} of 8 prompts keep their bits "
+          "alone and in company")  # fmt: skip
+    if gpu and args.shapes:
+        sweep_shapes(engine, prompts, args)
+    return 0
+
+
+def alone_in_company(engine: Engine, prompts: list[str], scored: np.ndarray) -> int:
+    """How many of the first 8 prompts score the same bits alone as in ``scored``."""
     same = 0
     for i in range(8):
         engine.clear_cache()
-        same += engine.next_token_log_probs([prompts[i]], WORDS)[0].tobytes() == on_gpu[i].tobytes()
-    print(f"GPU: {same} of 8 prompts keep their bits alone and in company")
-    return 0
+        same += engine.next_token_log_probs([prompts[i]], WORDS)[0].tobytes() == scored[i].tobytes()
+    return same
+
+
+def sweep_shapes(engine: Engine, prompts: list[str], args: argparse.Namespace) -> None:
+    """The engine's rate and bit-invariance with other GPU bucket widths and row counts
+    (what chose `GPU_BUCKET` and `GPU_ROWS`)."""
+    for shape in args.shapes.split(","):
+        bucket, rows = (int(x) for x in shape.split("x"))
+        engine.bucket, engine.gpu_rows = bucket, rows
+        engine._gpu_rows.clear()
+        best = float("inf")
+        for _ in range(args.repeats):
+            engine.clear_cache()
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            scored = engine.next_token_log_probs(prompts, WORDS)
+            torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - start)
+        same = alone_in_company(engine, prompts, scored)
+        print(f"buckets of {bucket:<3} tokens, {rows:<4} rows: {len(prompts) / best:8.1f} "
+              f"prompts/s; {same} of 8 keep their bits alone")  # fmt: skip
 
 
 if __name__ == "__main__":

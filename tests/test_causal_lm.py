@@ -243,6 +243,27 @@ def test_next_token_scores_keep_their_bits_in_any_company_row_or_thread_count(gp
         torch.set_num_threads(threads)
 
 
+def test_on_a_gpu_every_batch_of_a_bucket_has_one_shape(gpt2):
+    """A GPU picks its kernels by shape (benchmarks/README.md: with varying row counts
+    no prompt kept its bits there): the engine's GPU batches are GPU_BUCKET-token wide
+    and filled to its row count. Emulated on the CPU by giving the engine free memory."""
+    from uim_sim.lfm.device import GPU_BUCKET
+
+    engine = Engine(resolve(str(gpt2)))
+    engine._free, engine.bucket, engine.gpu_rows = 10**12, GPU_BUCKET, 8
+    shapes = []
+    forward = engine.network.forward
+    engine.network.forward = lambda **kw: (
+        shapes.append(tuple(kw["input_ids"].shape)) or forward(**kw)
+    )
+    prompts = [PROMPT.format(text=t, subject=s) for t in TEXTS for s in ("Emily", "Jamal Jones")]
+    together = engine.next_token_log_probs(prompts, WORDS)
+    assert {rows for rows, _ in shapes} == {8} and all(w % GPU_BUCKET == 0 for _, w in shapes)
+    for i in (0, 5, 13):
+        engine.clear_cache()
+        assert engine.next_token_log_probs([prompts[i]], WORDS).tobytes() == together[i].tobytes()
+
+
 def test_next_token_scoring_is_deduplicated_cached_and_keeps_last_positions(gpt2):
     engine = Engine(resolve(str(gpt2)))
     shapes = []

@@ -2,11 +2,13 @@
 
 On the CPU a model computes in fp32 and the engine's batches are those its
 bit-invariance was measured with (2 to ``BATCH_ROWS`` texts of one length bucket).
-On a GPU it computes in bf16 (fp16 where the GPU lacks bf16) with as many rows a
-batch as its free memory holds: faster, but bf16 keeps about 3 significant digits,
-so scores differ from the CPU's (by how much, and whether a row's bits are
-independent of its company there, is what benchmarks/gpu_check.sh measures; it has
-not run yet). ``auto`` takes the GPU when torch sees one.
+On a GPU it computes in bf16 (fp16 where the GPU lacks bf16) in batches of one shape
+a length bucket (``GPU_BUCKET`` tokens, ``GPU_ROWS`` rows filled with copies, fewer
+rows where memory is short): a GPU picks kernels by shape, and with batches of
+varying rows no prompt kept its bits alone and in company (H200, 1.1 B parameters;
+with fixed shapes all did). bf16 keeps about 3 significant digits: next-token
+scores there differed from the CPU's by up to 0.016 (benchmarks/gpu_check.sh,
+benchmarks/README.md). ``auto`` takes the GPU when torch sees one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from uim_sim.lfm.checkpoint import CheckpointError
 
 DEVICES = ("auto", "cpu", "cuda")
 GPU_MAX_ROWS = 256  # more rows a forward pass gain nothing measurable on one GPU
+# a GPU batch: texts padded to a multiple of GPU_BUCKET tokens, GPU_ROWS rows (copies
+# fill it): one shape a bucket, so a row's bits do not depend on its company
+GPU_BUCKET = 4
+GPU_ROWS = 128
 GPU_MEMORY_SHARE = 0.5  # of the memory free once the model is loaded, for activations
 
 

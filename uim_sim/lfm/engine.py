@@ -42,7 +42,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from uim_sim.lfm.checkpoint import Checkpoint, CheckpointError, first_line, resolve
-from uim_sim.lfm.device import compute_dtype, free_memory, gpu_batch_rows, pick_device
+from uim_sim.lfm.device import (
+    GPU_BUCKET,
+    GPU_ROWS,
+    compute_dtype,
+    free_memory,
+    gpu_batch_rows,
+    pick_device,
+)
 
 BUCKET = 2  # tokens: the width of a length bucket
 BATCH_ROWS = 32  # the most rows of a forward pass (texts of one bucket); the least is 2
@@ -119,6 +126,10 @@ class Engine:
         self._last_only = {"logits_to_keep": LAST_POSITIONS} if "logits_to_keep" in forward else {}
         self._free = free_memory(self.device)
         self._gpu_rows: dict[int, int] = {}
+        # on a GPU every batch of a bucket has one shape (filled with copies): a GPU's
+        # kernels are chosen by shape, and only a fixed shape keeps a row's bits its own
+        self.bucket = BUCKET if self.device == "cpu" else GPU_BUCKET
+        self.gpu_rows = GPU_ROWS
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array of shape (len(texts), dim)."""
@@ -168,7 +179,7 @@ class Engine:
             ids = [row[-self.max_length :] for row in ids]
         buckets: dict[int, list[int]] = {}
         for i, row in enumerate(ids):
-            width = min(-(-len(row) // BUCKET) * BUCKET, self.max_length)
+            width = min(-(-len(row) // self.bucket) * self.bucket, self.max_length)
             buckets.setdefault(width, []).append(i)
         for width, members in sorted(buckets.items()):
             rows_per_batch = self._rows(width)
@@ -176,6 +187,8 @@ class Engine:
                 chunk = members[lo : lo + rows_per_batch]
                 rows = [ids[i] for i in chunk]
                 held = max(2, -(-len(rows) // rows_multiple) * rows_multiple)
+                if self._free is not None:
+                    held = rows_per_batch  # a GPU: one shape a bucket
                 rows += rows[-1:] * (held - len(rows))  # copies of the last text
                 batch = self.tokenizer.pad(
                     {"input_ids": rows}, padding="max_length", max_length=width,
@@ -187,12 +200,14 @@ class Engine:
 
     def _rows(self, width: int) -> int:
         """The most rows of a batch of ``width`` tokens: ``BATCH_ROWS`` on the CPU (the
-        measured bit-invariant batches), as many as memory holds on a GPU."""
+        measured bit-invariant batches); on a GPU ``gpu_rows``, fewer (a multiple of 8)
+        where the memory free at load holds fewer, and every batch filled to it."""
         if self._free is None:
             return BATCH_ROWS
         if width not in self._gpu_rows:
             itemsize = self._torch.finfo(self.dtype).bits // 8
-            self._gpu_rows[width] = gpu_batch_rows(self._free, width, self.network.config, itemsize)
+            fits = gpu_batch_rows(self._free, width, self.network.config, itemsize)
+            self._gpu_rows[width] = min(self.gpu_rows, fits)
         return self._gpu_rows[width]
 
     # ------------------------------------------------------ masked-LM scoring
