@@ -53,6 +53,9 @@ from uim_sim.lfm.device import (
 
 BUCKET = 2  # tokens: the width of a length bucket
 BATCH_ROWS = 32  # the most rows of a forward pass (texts of one bucket); the least is 2
+# the most tokens of a forward pass on the CPU: BATCH_ROWS rows up to 256 tokens wide,
+# fewer rows (2 at least) in wider buckets (whole prompts of a choose_one head)
+BATCH_TOKENS = BATCH_ROWS * 256
 # positions whose logits a causal LM computes (logits_to_keep) for a prompt's next token
 LAST_POSITIONS = 4
 CLASSIFIER_ROWS = 4  # a sequence classifier's batches hold a multiple of this many rows
@@ -121,6 +124,9 @@ class Engine:
         positions = getattr(self.model.config, "max_position_embeddings", None)
         if isinstance(positions, int) and positions > 0:
             self.max_length = min(max_length, positions)  # small forged models: 64
+        # the longest prompt read whole (`next_token_log_probs(whole=True)`): every
+        # position the model has, where its config says how many
+        self.positions = positions if isinstance(positions, int) and positions > 0 else max_length
         # a causal LM computes logits at its last positions only where it can (else all)
         forward = inspect.signature(self.network.forward).parameters
         self._last_only = {"logits_to_keep": LAST_POSITIONS} if "logits_to_keep" in forward else {}
@@ -163,7 +169,8 @@ class Engine:
             out[chunk] = pooled[: len(chunk)]
         return out
 
-    def _batches(self, texts: list[str], left: bool = False, rows_multiple: int = 1):
+    def _batches(self, texts: list[str], left: bool = False, rows_multiple: int = 1,
+                 whole: bool = False):  # fmt: skip
         """(row indices, batch) over ``texts``: each batch holds 2 to ``BATCH_ROWS``
         texts of one length bucket, padded to its width (a lone text twice: the rows
         after ``len(indices)`` are copies), so a row's result depends on its text alone.
@@ -173,13 +180,18 @@ class Engine:
         ``left``: for a causal LM's next token, padded on the left (the last position
         is every row's last token), truncated from the left (the end of a prompt is
         where its answer goes) and given position ids that start at its first real
-        token: without them a padded row reads its tokens at shifted positions."""
+        token: without them a padded row reads its tokens at shifted positions.
+        ``whole`` (with ``left``): never truncated; read up to the model's positions,
+        a longer text is a one-line ValueError (`check_whole`)."""
+        limit = self.positions if whole else self.max_length
         ids = self.tokenizer(texts, truncation=not left, max_length=self.max_length)["input_ids"]
-        if left:
+        if whole:
+            self._fits(ids)
+        elif left:
             ids = [row[-self.max_length :] for row in ids]
         buckets: dict[int, list[int]] = {}
         for i, row in enumerate(ids):
-            width = min(-(-len(row) // self.bucket) * self.bucket, self.max_length)
+            width = min(-(-len(row) // self.bucket) * self.bucket, limit)
             buckets.setdefault(width, []).append(i)
         for width, members in sorted(buckets.items()):
             rows_per_batch = self._rows(width)
@@ -203,7 +215,7 @@ class Engine:
         measured bit-invariant batches); on a GPU ``gpu_rows``, fewer (a multiple of 8)
         where the memory free at load holds fewer, and every batch filled to it."""
         if self._free is None:
-            return BATCH_ROWS
+            return max(2, min(BATCH_ROWS, BATCH_TOKENS // width))
         if width not in self._gpu_rows:
             itemsize = self._torch.finfo(self.dtype).bits // 8
             fits = gpu_batch_rows(self._free, width, self.network.config, itemsize)
@@ -277,7 +289,8 @@ class Engine:
 
     # ------------------------------------------------------ causal-LM scoring
 
-    def next_token_log_probs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+    def next_token_log_probs(self, prompts: Sequence[str], words: Sequence[str],
+                             whole: bool = False) -> np.ndarray:  # fmt: skip
         """log P(next token = word | prompt) for each prompt and word, read off a causal
         LM's head at the prompt's last position. Only the last ``LAST_POSITIONS``
         positions' logits are computed (``logits_to_keep``, where the model takes it),
@@ -293,6 +306,11 @@ class Engine:
         prompt scores the same alone and among longer ones), de-duplicated and cached
         by prompt and word list, counted in the same counters. Every word must be one
         token, as it follows the prompt (GPT-2-style vocabularies: ``" yes"``).
+
+        A prompt longer than ``max_length`` is cut from the left; with ``whole`` it is
+        read whole, up to the model's ``positions``, and a longer one is a one-line
+        ValueError naming both sizes (a pool of candidates in one prompt: cutting it
+        would drop its first candidates silently).
         """
         if self.checkpoint.kind != "causal_lm":
             raise ValueError(
@@ -300,13 +318,28 @@ class Engine:
                 f"(*ForCausalLM); this checkpoint is of kind {self.checkpoint.kind}"
             )
         token_ids = self.word_ids(words)
-        return self._cached(("next", *words), prompts, lambda new: self._next(new, token_ids),
+        key = ("whole" if whole else "next", *words)
+        return self._cached(key, prompts, lambda new: self._next(new, token_ids, whole),
                             len(words), np.float64)  # fmt: skip
 
-    def _next(self, prompts: list[str], token_ids: list[int]) -> np.ndarray:
+    def check_whole(self, prompts: Sequence[str]) -> None:
+        """Would every prompt be read whole (`next_token_log_probs` with ``whole``)? A
+        one-line ValueError naming the longest one's length and the model's positions."""
+        if prompts:
+            self._fits(self.tokenizer(list(prompts))["input_ids"])
+
+    def _fits(self, ids: list[list[int]]) -> None:
+        longest = max((len(row) for row in ids), default=0)
+        if longest > self.positions:
+            raise ValueError(
+                f"a prompt of {longest:,} tokens is longer than the {self.positions:,} "
+                f"positions {self.checkpoint.name} reads; refused (never truncated)"
+            )
+
+    def _next(self, prompts: list[str], token_ids: list[int], whole: bool = False) -> np.ndarray:
         torch = self._torch
         out = np.empty((len(prompts), len(token_ids)))
-        for chunk, batch in self._batches(prompts, left=True):
+        for chunk, batch in self._batches(prompts, left=True, whole=whole):
             with torch.inference_mode():
                 logits = self.network(**batch, use_cache=False, **self._last_only).logits
             last = logits[: len(chunk), -1].double()
