@@ -80,3 +80,35 @@ def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
         return mean, float("nan"), float("nan")
     half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
     return mean, mean - half, mean + half
+
+
+def wilson_interval(successes: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval of a share ``successes / n`` (``successes`` may be
+    fractional: ties credited in part)."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = stats.norm.ppf(0.5 + level / 2)
+    share = successes / n
+    centre = (share + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(share * (1 - share) / n + z**2 / (4 * n**2))
+    low = 0.0 if successes <= 0 else max(centre - half, 0.0)  # exact at the ends
+    high = 1.0 if successes >= n else min(centre + half, 1.0)
+    return float(low), float(high)
+
+
+def chance_hits_p(hits: float, chances: np.ndarray) -> float:
+    """Two-sided exact p of ``hits`` successes in independent trials that succeed with
+    probabilities ``chances`` (a Poisson-binomial count; trials of one probability are
+    one binomial, and the test is then scipy's `binomtest`): the probability of every
+    count no more likely than the one observed. A fractional count (ties credited in
+    part) takes the larger p of its two neighbours."""
+    chances = np.asarray(chances, dtype=float)
+    if len(chances) == 0:
+        return float("nan")
+    pmf = np.ones(1)
+    values, counts = np.unique(chances, return_counts=True)
+    for p, n in zip(values, counts):
+        pmf = np.convolve(pmf, stats.binom.pmf(np.arange(n + 1), n, p))
+    near = {int(np.floor(hits + 1e-9)), int(np.ceil(hits - 1e-9))}
+    # scipy's tolerance for counts as likely as the observed one
+    return float(max(min(1.0, pmf[pmf <= pmf[x] * (1 + 1e-7)].sum()) for x in near))

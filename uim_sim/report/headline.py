@@ -30,6 +30,12 @@ def fmt_p(p: float) -> str:
     return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
 
 
+def interval(mean: float, lo: float, hi: float) -> str:
+    """A mean and its interval for people: "0.58 [0.51, 0.65]" (the mean alone where
+    there is no interval)."""
+    return f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]" if not math.isnan(lo) else fmt(mean)
+
+
 def worst_subgroup(ctx: Context, condition: str) -> tuple[str, float, float, float] | None:
     """The group with the lowest mean impact ratio at the last step (any attribute or
     intersection), with its interval; None where the world reports no impact ratio."""
@@ -52,9 +58,15 @@ def build(ctx: Context, section: Section) -> tuple[pd.DataFrame, pd.DataFrame]:
         for col in section.columns:
             _column(ctx, condition, col, row, shown)
         for key, (label, kind) in section.extra_labels.items():
-            value = extra.get(condition, {}).get(key, np.nan)
+            values = extra.get(condition, {})
+            value = values.get(key, np.nan)
             row[key] = value
-            shown[label] = fmt_p(value) if kind == "p" else fmt(value, 3)
+            if kind == "interval":
+                lo, hi = values.get(f"{key}_low", np.nan), values.get(f"{key}_high", np.nan)
+                row[f"{key}_low"], row[f"{key}_high"] = lo, hi
+                shown[label] = interval(value, lo, hi)
+            else:
+                shown[label] = fmt_p(value) if kind == "p" else fmt(value, 3)
         worst = worst_subgroup(ctx, condition)
         if worst is not None:
             group, mean, lo, hi = worst
@@ -76,9 +88,7 @@ def _column(ctx: Context, condition: str, col: Column, row: dict, shown: dict) -
     row[col.key] = mean
     if col.kind == "interval":
         row[f"{col.key}_low"], row[f"{col.key}_high"] = lo, hi
-        shown[col.label] = (
-            f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]" if not math.isnan(lo) else (fmt(mean))
-        )
+        shown[col.label] = interval(mean, lo, hi)
     elif col.kind == "p":
         shown[col.label] = fmt_p(mean)
     else:

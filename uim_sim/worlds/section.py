@@ -229,7 +229,9 @@ class Audit:
 @dataclass(frozen=True)
 class Section:
     """A world's part of the report. ``extra(ctx)`` adds computed headline columns
-    ({condition: {key: value}}, with ``extra_labels``); ``text`` is Markdown."""
+    ({condition: {key: value}}, with ``extra_labels``: key → (label, kind), kind
+    ``p``, ``interval`` (its values ``key``, ``key_low`` and ``key_high``) or anything
+    else for a value); ``text`` is Markdown."""
 
     title: str
     columns: Sequence[Column]
