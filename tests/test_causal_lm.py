@@ -38,12 +38,51 @@ TEXTS = [
 ]
 TRAINING = [PROMPT.format(text=t, subject=s) + a for t in TEXTS
             for s in ("Emily Walsh", "Jamal Jones") for a in WORDS] * 3  # fmt: skip
+# a choose_one head: a job ad's resumes in one prompt (tests/test_position_bias.py)
+POOL_PROMPT = "{context}\n{candidates}\nThe best candidate is Candidate"
+POOL_HEAD = {"kind": "choose_one", "prompt": POOL_PROMPT}
+
+
+def pool_training(n: int = 60, sizes=(8, 8, 12, 16), digits: bool = True) -> list[str]:
+    """Pool prompts of ``sizes`` candidates, as a hiring world shows them, each with
+    an answer: what a random model's tokenizer learns, so that resumes are few tokens
+    and the labels " 1" … " 16" one each. Without ``digits``, resumes hold none and
+    pools are of four: " 5" is then two tokens."""
+    from uim_sim.lfm.heads import ChooseOneHead
+    from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody, job_description
+    from uim_sim.vocab.names import GROUPS, draw_name
+
+    rng = np.random.default_rng(0)
+    head, occupations, texts = ChooseOneHead(POOL_PROMPT), list(OCCUPATIONS), []
+    for i in range(n):
+        occupation, size = occupations[i % 4], sizes[i % len(sizes)] if digits else 4
+        resumes = [ResumeBody.from_skill(occupation, rng.normal(), rng).render(
+            draw_name(*GROUPS[rng.integers(4)], rng)) for _ in range(size)]  # fmt: skip
+        if not digits:
+            resumes = [re.sub(r"\d+ ", "", r) for r in resumes]
+        answer = f" {rng.integers(1, size + 1)}"
+        texts.append(head.pool_prompt(resumes, job_description(occupation)) + answer)
+    return texts
+
+
+def pool_lm(folder, positions: int = 1024, digits: bool = True, seed: int = 0):
+    """A random 2-layer GPT-2 whose tokenizer learnt `pool_training`. (Engines are
+    shared by weights: two folders of one seed and shape share the first one's
+    tokenizer in a process; give another tokenizer another seed.)"""
+    return random_causal_lm(folder, pool_training(digits=digits), vocab_size=700,
+                            positions=positions, seed=seed)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def gpt2(tmp_path_factory):
     """A random 2-layer GPT-2 (n_embd 64) with a BPE tokenizer trained on TRAINING."""
     return random_causal_lm(tmp_path_factory.mktemp("causal") / "gpt2", TRAINING, vocab_size=400)
+
+
+@pytest.fixture(scope="module")
+def chooser(tmp_path_factory):
+    """A random GPT-2 with 1,024 positions that reads a pool of resumes (`pool_lm`)."""
+    return pool_lm(tmp_path_factory.mktemp("chooser") / "gpt2")
 
 
 @pytest.fixture(scope="module")
@@ -407,21 +446,27 @@ def test_device_cuda_without_a_gpu_is_one_line(project, capsys, tiny_checkpoint)
 
 
 def test_the_default_device_leaves_a_cards_hash_as_it_was():
+    """Nor does a head's candidate line (choose_one) where it has none: every other
+    card hashes as before the field was added."""
     card = AgentCard(name="c", head=HeadSpec(kind="zero_shot"))
     before = card.model_dump(mode="json")
-    del before["device"]
+    del before["device"], before["head"]["candidate"]
     assert card.fingerprint() == digest(before)  # earlier result folders resume
     assert card.model_copy(update={"device": "auto"}).fingerprint() != card.fingerprint()
+    pool = AgentCard(name="c", head=HeadSpec(**POOL_HEAD))
+    lined = pool.model_copy(update={"head": HeadSpec(**POOL_HEAD, candidate="#{label} {text}")})
+    assert lined.fingerprint() != pool.fingerprint()
 
 
-def test_the_cards_of_docs_models_md_validate_and_run(project, capsys, gpt2, classifier):
+def test_the_cards_of_docs_models_md_validate_and_run(project, capsys, gpt2, classifier,
+                                                      chooser):  # fmt: skip
     """The YAML examples of docs/models.md, on the test's folders: validated, run, and
     every decision scored with a probability."""
     import pandas as pd
 
     text = (ROOT / "docs" / "models.md").read_text()
     cards = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
-    folders = {"next_token": gpt2, "classifier": classifier}
+    folders = {"next_token": gpt2, "classifier": classifier, "choose_one": chooser}
     assert sorted(c["head"]["kind"] for c in cards) == sorted(folders)
     for card in cards:
         folder = folders[card["head"]["kind"]]

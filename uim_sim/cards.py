@@ -46,13 +46,21 @@ class HeadSpec(Strict):
       one token as it follows the prompt: ``" yes"`` in GPT-2-style vocabularies).
     - ``classifier``: a sequence classifier's own head: the probability of its
       ``label`` (a name of its config.json ``id2label``).
+    - ``choose_one``: a causal LM reads a decision's whole pool in one prompt: each
+      candidate as a ``candidate`` line (``{label}``: 1 to k, ``{text}``; default
+      ``Candidate {label}: {text}``), the lines in a random order drawn per decision
+      in place of ``{candidates}`` in ``prompt`` (optionally ``{context}``, e.g. the
+      job ad), which ends where the answer goes; a candidate's score is the
+      probability of its label (``" 1"`` … ``" k"``, each one token) as the next
+      token, over the pool's labels (Bloomberg 2024's ranking audit of GPT-3.5).
     """
 
     kind: Literal[
         "zero_shot", "zero_shot_contrast", "logistic", "nmtune", "label_words", "next_token",
-        "classifier",
+        "classifier", "choose_one",
     ]  # fmt: skip
     prompt: str | None = None
+    candidate: str | None = None  # kind: choose_one, one candidate's line of the prompt
     label: Annotated[str, Field(min_length=1)] | None = None  # kind: classifier
     train_on: Literal["history", "file"] | None = None
     file: Path | None = None
@@ -73,6 +81,12 @@ class HeadSpec(Strict):
         mitigations of that data can act on it)?"""
         return self.kind in TRAINED
 
+    @property
+    def reads_pool(self) -> bool:
+        """Does the head read a decision's whole pool in one prompt (not one text at a
+        time)?"""
+        return self.kind in POOLED
+
     @model_validator(mode="after")
     def _training_source(self) -> HeadSpec:
         if self.kind in ("zero_shot_contrast", *PROMPTED):
@@ -84,8 +98,12 @@ class HeadSpec(Strict):
             )
         if self.kind in PROMPTED:
             _check_prompt(self.prompt, self.kind)
+        elif self.kind in POOLED:
+            _check_pool_prompt(self.prompt, self.candidate)
         elif self.prompt is not None:
-            raise ValueError("prompt applies only to kind: label_words, next_token")
+            raise ValueError("prompt applies only to kind: label_words, next_token, choose_one")
+        if self.candidate is not None and self.kind not in POOLED:
+            raise ValueError("candidate applies only to kind: choose_one")
         if self.kind == "classifier" and self.label is None:
             raise ValueError("a classifier head needs label: one of the model's labels")
         if self.kind != "classifier" and self.label is not None:
@@ -109,30 +127,55 @@ class HeadSpec(Strict):
 
 
 PROMPTED = ("label_words", "next_token")  # head kinds that put the text into a prompt
+POOLED = ("choose_one",)  # head kinds that put a decision's whole pool into one prompt
+CANDIDATE = "Candidate {label}: {text}"  # a choose_one head's default candidate line
 
 
 def _check_prompt(prompt: str | None, kind: str) -> None:
     if kind == "next_token":
-        if prompt is None:
-            raise ValueError("a next_token head needs prompt: text with {text}, ending where "
-                             "the answer goes")  # fmt: skip
-        if "[MASK]" in prompt:
-            raise ValueError("a next_token prompt holds no [MASK]: the answer follows its end")
-        if prompt != prompt.rstrip():
-            raise ValueError("a next_token prompt must not end in whitespace: the space before "
-                             "the answer belongs to the label words (' yes')")  # fmt: skip
+        _check_answer_prompt(prompt, kind, "{text}", "label words (' yes')")
     elif prompt is None:
         raise ValueError("a label_words head needs prompt: text with {text} and one [MASK]")
     elif prompt.count("[MASK]") != 1:
         raise ValueError("prompt must hold exactly one [MASK]")
+    _check_fields("prompt", prompt, {"text"}, {"subject"}, "where the scored text goes")
+
+
+def _check_pool_prompt(prompt: str | None, candidate: str | None) -> None:
+    _check_answer_prompt(prompt, "choose_one", "{candidates}", "labels (' 1')")
+    _check_fields("prompt", prompt, {"candidates"}, {"context"}, "where the candidates go")
+    if candidate is not None:
+        _check_fields("candidate", candidate, {"label", "text"}, set(),
+                      "a candidate's label (1 to k) and text")  # fmt: skip
+
+
+def _check_answer_prompt(prompt: str | None, kind: str, holds: str, answers: str) -> None:
+    """A causal LM's prompt (``kind``): given, ending where the answer goes."""
+    if prompt is None:
+        raise ValueError(f"a {kind} head needs prompt: text with {holds}, ending where the "
+                         "answer goes")  # fmt: skip
+    if "[MASK]" in prompt:
+        raise ValueError(f"a {kind} prompt holds no [MASK]: the answer follows its end")
+    if prompt != prompt.rstrip():
+        raise ValueError(f"a {kind} prompt must not end in whitespace: the space before the "
+                         f"answer belongs to the {answers}")  # fmt: skip
+
+
+def _check_fields(field: str, template: str, needed: set[str], optional: set[str],
+                  where: str) -> None:  # fmt: skip
+    """``template``'s placeholders: every one of ``needed``, none but those and
+    ``optional``; a one-line ValueError naming ``field`` otherwise."""
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None}
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as exc:
-        raise ValueError(f"prompt is not a valid template ({exc})") from None
-    if "text" not in fields:
-        raise ValueError("prompt must hold {text}, where the scored text goes")
-    if fields - {"text", "subject"}:
-        raise ValueError(f"prompt: unknown placeholders {sorted(fields - {'text', 'subject'})}")
+        raise ValueError(f"{field} is not a valid template ({exc})") from None
+    missing = needed - fields
+    if missing:
+        holds = " and ".join("{" + f + "}" for f in sorted(needed))
+        raise ValueError(f"{field} must hold {holds}, {where}")
+    unknown = fields - needed - optional
+    if unknown:
+        raise ValueError(f"{field}: unknown placeholders {sorted(unknown)}")
 
 
 class DecisionSpec(Strict):
@@ -180,10 +223,13 @@ class AgentCard(Strict):
         return value
 
     def fingerprint(self) -> str:
-        # the default device leaves the hash as it was before cards had one: run ids
-        # of earlier result folders stay valid (their runs resume)
-        return digest(self.model_dump(mode="json", exclude={"device"} if self.device == "cpu"
-                                      else None))  # fmt: skip
+        # the default device, and a head without a candidate line (every kind but
+        # choose_one), leave the hash as it was before cards had them: run ids of
+        # earlier result folders stay valid (their runs resume)
+        exclude: dict = {"device": True} if self.device == "cpu" else {}
+        if self.head.candidate is None:
+            exclude["head"] = {"candidate"}
+        return digest(self.model_dump(mode="json", exclude=exclude or None))
 
     @property
     def forged(self) -> bool:

@@ -19,6 +19,10 @@
   probability of the positive words against the negative ones as its next token.
 - `ClassifierHead`: a sequence classifier's own head: the probability it gives one
   of its labels (config.json ``id2label``), e.g. ``toxic``.
+- `ChooseOneHead`: a causal LM reads a decision's whole pool in one prompt, the
+  candidates labelled 1 to k in the order the world shows them, and a candidate's
+  score is the probability of its label as the next token, over the pool's labels:
+  the ranking audit of GPT-3.5 by Bloomberg (2024), where the order itself decided.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logsumexp
+from scipy.special import expit, logsumexp, softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from uim_sim.cards import HeadSpec
+from uim_sim.cards import CANDIDATE, HeadSpec
 
 
 def one_blas_thread() -> threadpool_limits:
@@ -145,6 +149,88 @@ class ClassifierHead:
         return engine.class_probs(texts)[:, label_index(engine, self.label)]
 
 
+class ChooseOneHead:
+    """Score = P(a candidate's label) as the next token after ``prompt``, normalised
+    over the labels of its pool: the pool's candidates are listed in ``{candidates}``,
+    one ``candidate`` line each (``{label}``: 1 to k, in the order shown; ``{text}``),
+    and the labels read are ``" 1"`` … ``" k"`` (each must be one token). ``{context}``
+    (optional): the pool's decision context, e.g. the job ad. The scores of a pool sum
+    to 1. A prompt is read whole, up to the model's positions: a longer one is refused,
+    never truncated (the end of a truncated pool prompt would survive, its first
+    candidates would not)."""
+
+    trainable = False
+    needs_context = False
+    reads_text = True
+    reads_pool = True
+
+    def __init__(self, prompt: str, candidate: str | None = None) -> None:
+        self.prompt = prompt
+        self.candidate = candidate or CANDIDATE
+
+    def pool_prompt(self, texts: Sequence[str], context: str = "") -> str:
+        """The prompt of one pool, its ``texts`` in the order shown."""
+        lines = [self.candidate.format(label=i, text=t) for i, t in enumerate(texts, 1)]
+        return self.prompt.format(candidates="\n".join(lines), context=context)
+
+    def score_pools(self, engine, pools: Sequence[Sequence[str]],
+                    contexts: Sequence[str]) -> list[np.ndarray]:  # fmt: skip
+        """Per pool (its texts in the order shown, and its context), each candidate's
+        probability, in that order: one engine call per pool size (its labels)."""
+        out: list[np.ndarray] = [np.empty(0)] * len(pools)
+        for size, members in self._by_size(engine, pools, contexts).items():
+            prompts = [self.pool_prompt(pools[i], contexts[i]) for i in members]
+            try:
+                log_p = engine.next_token_log_probs(prompts, pool_labels(size), whole=True)
+            except ValueError as exc:
+                raise HeadError(f"choose_one, a pool of {size} candidates: {exc}") from None
+            for i, row in zip(members, softmax(log_p, axis=1)):
+                out[i] = row
+        return out
+
+    def check_pools(self, engine, pools: Sequence[Sequence[str]],
+                    contexts: Sequence[str]) -> None:  # fmt: skip
+        """Refuse, before anything is scored, a pool whose labels are not one token each
+        or whose prompt (listed in pool order) is longer than the model's positions:
+        a one-line `HeadError` naming the sizes."""
+        for size, members in self._by_size(engine, pools, contexts).items():
+            try:
+                engine.check_whole([self.pool_prompt(pools[i], contexts[i]) for i in members])
+            except ValueError as exc:
+                raise HeadError(f"choose_one, a pool of {size} candidates: {exc}") from None
+
+    @staticmethod
+    def _by_size(engine, pools, contexts) -> dict[int, list[int]]:
+        """Pools by size, each size's labels checked (one token each)."""
+        if len(contexts) != len(pools):
+            raise ValueError(f"{len(contexts)} contexts for {len(pools)} pools")
+        sizes: dict[int, list[int]] = {}
+        for i, texts in enumerate(pools):
+            sizes.setdefault(len(texts), []).append(i)
+        for size in sizes:
+            check_labels(engine, size)
+        return sizes
+
+
+def pool_labels(size: int) -> list[str]:
+    """The labels a choose_one head reads for a pool of ``size`` candidates (" 1", " 2",
+    …), each after the end of its prompt."""
+    return [f" {i}" for i in range(1, size + 1)]
+
+
+def check_labels(engine, size: int) -> None:
+    """Every label of a pool of ``size`` is one token of the model's vocabulary, or a
+    one-line `HeadError` naming the first that is not and the largest pool that fits."""
+    for i, label in enumerate(pool_labels(size)):
+        if not engine.is_one_token(label):
+            raise HeadError(
+                f"choose_one labels a pool of {size} candidates ' 1' … ' {size}', and "
+                f"{label!r} is not one token of {engine.checkpoint.name}'s vocabulary "
+                f"(tokens: {engine.tokenizer.tokenize(label)})"
+                + (f": it reads pools of at most {i} candidates" if i > 1 else "")
+            )
+
+
 def label_index(engine, label: str) -> int:
     """The class index of ``label`` among a sequence classifier's labels."""
     labels = engine.labels()
@@ -160,7 +246,8 @@ def check_head(spec: HeadSpec, engine) -> None:
     """What a head needs of its checkpoint (``engine``: its loaded `Engine`), checked
     before anything runs: a one-line `HeadError`."""
     kind = engine.checkpoint.kind
-    needed = {"next_token": "causal_lm", "classifier": "sequence_classifier"}.get(spec.kind)
+    needed = {"next_token": "causal_lm", "choose_one": "causal_lm",
+              "classifier": "sequence_classifier"}.get(spec.kind)  # fmt: skip
     if needed is not None and kind != needed:
         raise HeadError(
             f"a {spec.kind} head needs a {needed} checkpoint ({EXAMPLES[needed]} in "
@@ -305,7 +392,10 @@ class NMTuneHead:
 
 def build_head(
     spec: HeadSpec,
-) -> ZeroShotHead | ContrastHead | LabelWordHead | ClassifierHead | LogisticHead | NMTuneHead:
+) -> (ZeroShotHead | ContrastHead | LabelWordHead | ClassifierHead | ChooseOneHead | LogisticHead
+      | NMTuneHead):  # fmt: skip
+    if spec.kind == "choose_one":
+        return ChooseOneHead(spec.prompt, spec.candidate)
     if spec.kind == "next_token":
         return NextTokenHead(spec.prompt, spec.positive, spec.negative)
     if spec.kind == "classifier":

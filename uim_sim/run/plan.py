@@ -204,7 +204,35 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
                             corpus=corpus,
                         )
                     )
+    _check_pools(world, tasks, list(cards.values()), spec_path)
     return Plan(spec, spec_path, tasks, cards)
+
+
+def _check_pools(world, tasks: list[RunTask], cards: list[AgentCard], spec_path: Path) -> None:
+    """Pool heads (``choose_one``): the world's deciders must choose within pools, and
+    the pools a run's world knows before its first step (an audit's job ads, as drawn
+    for the run's seed, before any mitigation changes their texts) must fit the
+    card's model: labels of one token, prompts within its positions. A pool known
+    only as a run goes (a market's round) is checked when it is scored: a run with
+    one that does not fit fails with the same one-line reason."""
+    for card in cards:
+        if card.head.reads_pool and not all(m.pool_heads for m in world.models.values()):
+            raise SpecError(
+                f"{spec_path}: agent {card.name}: a {card.head.kind} head reads a decision's "
+                f"whole pool in one prompt; world {world.name} scores one text at a time"
+            )
+    checked = set()
+    for task in tasks:
+        card = task.card
+        key = (card.fingerprint(), digest(task.params), task.seed)
+        if not card.head.reads_pool or card.forged or key in checked:
+            continue
+        checked.add(key)
+        model = world_info(task.world).model(task.params.get("mode"))
+        try:
+            model(**task.params, cards=[card], rng=task.seed, name_permutations=0)
+        except HeadError as exc:
+            raise SpecError(f"{spec_path}: agent {card.name}: {exc}") from None
 
 
 def _with_card_overrides(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> AgentCard:

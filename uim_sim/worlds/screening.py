@@ -81,18 +81,28 @@ class Decider(mesa.Agent):
         return np.asarray(chosen, dtype=bool)
 
 
+def reads_pool(screener: Screener) -> bool:
+    """Does the screener's head read a decision's whole pool in one prompt?"""
+    return getattr(screener.head, "reads_pool", False)
+
+
 def score_proposals(
     screeners: Sequence[Screener],
     texts: Sequence[str],
     contexts: Sequence[str],
     subjects: Sequence[str] | None = None,
+    pools: Sequence[int] | None = None,
+    shown: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Score proposal i with ``screeners[i]``: one batched engine call per checkpoint
-    (and one per prompt of a label-word head).
+    (and one per prompt of a label-word head, per pool size of a pool head).
 
     Contexts (e.g. job descriptions) are embedded only for heads that read them;
     ``subjects`` (who each text is about, as the decider sees them) fill the
-    ``{subject}`` of label-word prompts.
+    ``{subject}`` of label-word prompts. ``pools`` (the decision pool of each
+    proposal) and ``shown`` (its position in its pool as shown to the decider) are
+    read by pool heads, which score a pool in one prompt, its candidates in the order
+    shown; a world whose deciders do not choose within pools passes neither.
     """
     scores = np.empty(len(texts), dtype=float)
     subjects = subjects if subjects is not None else [""] * len(texts)
@@ -106,6 +116,9 @@ def score_proposals(
         embedded = [i for i, r in zip(rows, reads_text) if not r]
         for members in _by_head(screeners, prompted).values():
             head = screeners[members[0]].head
+            if reads_pool(screeners[members[0]]):
+                _score_pools(head, engine, members, texts, contexts, pools, shown, scores)
+                continue
             scores[members] = head.score_texts(
                 engine, [texts[i] for i in members], [subjects[i] for i in members]
             )
@@ -122,6 +135,22 @@ def score_proposals(
             embeddings = screener.transform(np.stack([emb[i] for i in members]))
             scores[members] = head.score(embeddings, context)
     return scores
+
+
+def _score_pools(head, engine, members, texts, contexts, pools, shown, scores) -> None:
+    """A pool head's scores of its proposals ``members``: a prompt per pool, its
+    candidates in the order shown."""
+    if pools is None or shown is None:
+        raise ValueError("a choose_one head reads a decision's whole pool; this world "
+                         "scores one text at a time")  # fmt: skip
+    by_pool: dict[int, list[int]] = {}
+    for i in members:
+        by_pool.setdefault(pools[i], []).append(i)
+    ordered = [sorted(rows, key=lambda i: shown[i]) for rows in by_pool.values()]
+    pool_texts = [[texts[i] for i in rows] for rows in ordered]
+    probabilities = head.score_pools(engine, pool_texts, [contexts[rows[0]] for rows in ordered])
+    for rows, values in zip(ordered, probabilities):
+        scores[rows] = values
 
 
 def _by_head(screeners: Sequence[Screener], rows: list[int]) -> dict[int, list[int]]:

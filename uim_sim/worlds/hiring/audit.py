@@ -86,13 +86,21 @@ class AuditStudy(HiringWorld):
             "quality_gap": SUBGROUPS,
             "demographic_parity_difference": ATTRIBUTE_GROUPS,
             "pairwise_win_share": (*RACES, *GENDERS),
+            **self.position_measures(),
         }
 
     def measure(self):
         decisions = self.step_decisions()
         if decisions.empty:
             return {}
-        return audit_metrics(decisions, self.permutations, self.statistics_rng)
+        out = audit_metrics(decisions, self.permutations, self.statistics_rng)
+        return {**out, **self.measure_position()}
+
+    def known_pools(self):
+        """Every job ad's resumes, known when the ads are posted."""
+        return [(employer.screener, employer.description,
+                 [self._proposal(employer, a)[0] for a in applicants])
+                for employer, applicants in self.pools]  # fmt: skip
 
     def measure_null(self):
         decisions = self.step_decisions()

@@ -156,6 +156,8 @@ class LabourMarket(HiringWorld):
             "homogenization_observed": None,
             "homogenization_expected": None,
             "homogenization_ratio": None,
+            # the order effect over every decision so far (pools of all rounds)
+            **self.position_measures(),
         }
 
     def measure(self):
@@ -173,7 +175,7 @@ class LabourMarket(HiringWorld):
         decisions = self.step_decisions()
         if not decisions.empty:
             out.update({f"homogenization_{k}": v for k, v in homogenization(decisions).items()})
-        return out
+        return {**out, **self.measure_position()}
 
     def measure_null(self):
         if self.round_applicants.empty:

@@ -10,6 +10,9 @@ by race, by gender and by their intersection (`uim_sim.metrics.fairness`).
 - Demographic parity and true-positive-rate gaps are fairlearn `MetricFrame`
   differences.
 - Homogenisation follows Bommasani et al. (2022), "Picking on the Same Person".
+- The order effect (`position_bias`) follows Bloomberg's (2024) audit of GPT-3.5
+  ranking resumes, which picked the resume shown first 56 % of the time (1/8 by
+  chance); it reads the decision table's ``position``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from uim_sim.metrics.fairness import (
     rate_among,
     values,
 )
-from uim_sim.metrics.stats import cluster_permutation_p, fisher_p
+from uim_sim.metrics.stats import chance_hits_p, cluster_permutation_p, fisher_p, wilson_interval
 
 ATTRIBUTES = ("race", "gender")
 # the permutation test of a group's gap shuffles labels within the other attribute
@@ -121,6 +124,50 @@ def pairwise_wins(decisions: pd.DataFrame) -> dict[str, float]:
         out[str(a)] = float(wins.mean())
         out[str(b)] = 1 - out[str(a)]
     return out
+
+
+# the order effect's measures (population-level; `position_bias`)
+POSITION_BIAS = ("position_first_share", "position_bias", "position_bias_low",
+                 "position_bias_high", "position_bias_p")  # fmt: skip
+
+
+def position_bias(decisions: pd.DataFrame, pool: tuple[str, ...] = ("step", "decider")
+                  ) -> dict[str, float]:  # fmt: skip
+    """The order effect of Bloomberg (2024), over the pools of two or more candidates
+    (the rows sharing ``pool``): ``position_first_share``, the share of pools whose
+    top-scored candidate was shown first (``position`` 0; a top score tied by t
+    candidates credits the first-shown one 1/t), and ``position_bias``, that share
+    minus what chance gives (the mean of 1/k over pools of k candidates: 0 means no
+    order effect; GPT-3.5 ranking eight resumes, 0.56 − 0.125 = +0.435), with the 95 %
+    Wilson interval of the share minus chance (``position_bias_low``, ``_high``) and
+    the two-sided exact p of the count if every candidate were equally likely to top a
+    pool whatever its position (``position_bias_p``). For a head that scores one text
+    at a time the position is the pool's order, and the metric a check: it can only
+    be chance."""
+    keys = list(pool)
+    frame = decisions[[*keys, "position", "score"]].reset_index(drop=True)
+    by = [frame[k] for k in keys]
+    scores = frame.groupby(by, sort=False)["score"]
+    top = frame["score"] == scores.transform("max")
+    first = top & (frame["position"] == 0)
+    per_pool = pd.DataFrame({"first": first.astype(float), "top": top.astype(float)}).groupby(
+        by, sort=False
+    ).sum()  # fmt: skip
+    per_pool["size"] = scores.size()
+    per_pool = per_pool[per_pool["size"] >= 2]
+    if per_pool.empty:
+        return dict.fromkeys(POSITION_BIAS, float("nan"))
+    hits = float((per_pool["first"] / per_pool["top"]).sum())
+    chances = 1 / per_pool["size"].to_numpy(float)
+    n, chance = len(per_pool), float(chances.mean())
+    low, high = wilson_interval(hits, n)
+    return {
+        "position_first_share": hits / n,
+        "position_bias": hits / n - chance,
+        "position_bias_low": low - chance,
+        "position_bias_high": high - chance,
+        "position_bias_p": chance_hits_p(hits, chances),
+    }
 
 
 def homogenization(screened: pd.DataFrame) -> dict[str, float]:

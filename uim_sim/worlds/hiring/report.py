@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from uim_sim.cards import POOLED
 from uim_sim.metrics.stats import cluster_permutation_p
 from uim_sim.vocab.names import ATTRIBUTE, REFERENCE
+from uim_sim.worlds.hiring.metrics import position_bias
 from uim_sim.worlds.hiring.world import SUBGROUPS
 from uim_sim.worlds.section import (
     Audit,
@@ -69,6 +71,38 @@ def pooled_name_p(ctx: Context) -> dict[str, dict[str, float]]:
         )  # fmt: skip
         out[condition] = {"p_names_pooled": p}
     return out
+
+
+def pooled_position_bias(ctx: Context) -> dict[str, dict[str, float]]:
+    """Per condition: the order effect (`position_bias`) over every pool of every seed
+    of the condition, Bloomberg's trials pooled (each pool's order is drawn apart)."""
+    decisions = ctx.decisions
+    out = {}
+    for condition, members in ctx.runs.groupby("condition", sort=False):
+        frame = decisions[decisions["run_id"].isin(members["run_id"])]
+        bias = position_bias(frame, pool=("run_id", "step", "decider"))
+        out[condition] = {
+            "position_bias_pooled": bias["position_bias"],
+            "position_bias_pooled_low": bias["position_bias_low"],
+            "position_bias_pooled_high": bias["position_bias_high"],
+            "position_p_pooled": bias["position_bias_p"],
+        }
+    return out
+
+
+def merged(ctx: Context, extras) -> dict[str, dict[str, float]]:
+    """The computed columns of every function of ``extras``, per condition."""
+    out: dict[str, dict[str, float]] = {}
+    for extra in extras:
+        for condition, values in extra(ctx).items():
+            out.setdefault(condition, {}).update(values)
+    return out
+
+
+def reads_pools(ctx: Context) -> bool:
+    """Does a card of the batch read whole pools (so that the order it was shown them
+    in can matter)?"""
+    return any((c.get("head") or {}).get("kind") in POOLED for c in ctx.cards().values())
 
 
 def section(ctx: Context) -> Section:
@@ -142,6 +176,7 @@ def section(ctx: Context) -> Section:
                 )  # fmt: skip
             )
     history = any((c.get("head") or {}).get("train_on") == "history" for c in ctx.cards().values())
+    pools = reads_pools(ctx)
     text = (
         f"World `hiring` ({'audit study' if audit else 'labour market'}). The headline is "
         f"the impact ratio of `{target}` applicants: their {rate_label} rate over the "
@@ -153,7 +188,19 @@ def section(ctx: Context) -> Section:
            "over seeds." if audit else "")
         + (f" Heads adapted on `history` learned from historical decisions biased against "
            f"`{target}` applicants by the card's `history_bias`." if history else "")
+        + (" `position bias`: the share of pools whose top-scored applicant was shown "
+           "first, minus the share chance gives (1/k in a pool of k), over every pool of "
+           "every seed, with its 95 % Wilson interval and exact p (`p position`); a "
+           "`choose_one` head is shown each pool in a random order drawn per decision "
+           "(Bloomberg 2024: GPT-3.5 picked the first of eight resumes 56 % of the time, "
+           "+0.435). For heads that score one resume at a time the order cannot matter: "
+           "their value is what chance gives." if pools else "")
     )  # fmt: skip
+    extras = ([pooled_name_p] if audit else []) + ([pooled_position_bias] if pools else [])
+    labels = {"p_names_pooled": ("p names pooled", "p")} if audit else {}
+    if pools:
+        labels.update(position_bias_pooled=("position bias [95 % CI]", "interval"),
+                      position_p_pooled=("p position", "p"))  # fmt: skip
     return Section(
         title="Hiring",
         columns=columns,
@@ -174,6 +221,6 @@ def section(ctx: Context) -> Section:
             else Utility("skill_mean", "mean latent skill", (target, reference))
         ),  # fmt: skip
         audit=AUDIT,
-        extra=pooled_name_p if audit else None,
-        extra_labels={"p_names_pooled": ("p names pooled", "p")} if audit else {},
+        extra=(lambda c: merged(c, extras)) if extras else None,
+        extra_labels=labels,
     )

@@ -31,7 +31,7 @@ from uim_sim.vocab.names import (
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.hiring.agents import Applicant, Employer
 from uim_sim.worlds.hiring.callbacks import AUDIT_SKILL, draw_callbacks, read_callback_file
-from uim_sim.worlds.hiring.metrics import ATTRIBUTES
+from uim_sim.worlds.hiring.metrics import ATTRIBUTES, POSITION_BIAS, position_bias
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.stages import TrainingSet
 
@@ -50,6 +50,7 @@ class HiringWorld(ScreeningWorld):
 
     default_card = ZERO_SHOT
     null_metrics = ("impact_ratio",)
+    pool_heads = True  # an employer chooses within its pool of applicants
     hooks: ClassVar[frozenset[str]] = frozenset(
         {"prepare_training", "prepare_text", "debias", "fit_decide", "decide", "assign"}
     )
@@ -186,6 +187,19 @@ class HiringWorld(ScreeningWorld):
 
     # ------------------------------------------------------------ screening
 
+    def position_measures(self) -> dict[str, None]:
+        """The order effect's measures (population-level), declared where a card reads
+        whole pools: a head scoring one text at a time cannot have one (its tables
+        stay as they were; `position_bias` computes it from any decision table)."""
+        return dict.fromkeys(POSITION_BIAS) if self.reads_pools else {}
+
+    def measure_position(self) -> dict[str, float]:
+        """The order effect over every decision so far (an audit's one step, a market's
+        rounds), where it is declared; else nothing."""
+        if not (self.reads_pools and self.decisions):
+            return {}
+        return position_bias(self.decision_table())
+
     def truth(self, applicant: Applicant) -> int:
         """What the world knows an applicant deserves (1: hire)."""
         raise NotImplementedError
@@ -193,26 +207,38 @@ class HiringWorld(ScreeningWorld):
     def screen(self, pools: list[tuple[Employer, list[Applicant]]]) -> list[np.ndarray]:
         """Propose every resume of every pool, score them in one engine call, and let
         each employer's decision rule (the decision stage) pick within its pool.
-        Records every decision; returns the picks per pool."""
-        texts, contexts, subjects, screeners = [], [], [], []
-        for employer, applicants in pools:
+        Records every decision, with the position the applicant was shown at
+        (`shown_order`: a pool head's random order, else the pool's own); returns the
+        picks per pool."""
+        texts, contexts, subjects, screeners, pool_of, shown = [], [], [], [], [], []
+        orders = [self.shown_order(employer.screener, len(apps)) for employer, apps in pools]
+        for p, ((employer, applicants), order) in enumerate(zip(pools, orders)):
             for a in applicants:
-                texts.append(self.stages.prepare_text(a.resume(), a.identity_spans()))
-                contexts.append(employer.description)
-                subjects.append(self.stages.prepare_text(a.name, a.identity_spans()))
+                text, context, subject = self._proposal(employer, a)
+                texts.append(text)
+                contexts.append(context)
+                subjects.append(subject)
                 screeners.append(employer.screener)
-        scores = score_proposals(screeners, texts, contexts, subjects)
+            pool_of += [p] * len(applicants)
+            shown += order.tolist()
+        scores = score_proposals(screeners, texts, contexts, subjects, pool_of, shown)
         attr = ATTRIBUTE[self.params.disadvantaged]
         chosen_by_pool, start = [], 0
-        for employer, applicants in pools:
+        for (employer, applicants), order in zip(pools, orders):
             pool_scores = scores[start : start + len(applicants)]
             groups = np.array([getattr(a, attr) for a in applicants])
             chosen = employer.decide(pool_scores, groups)
-            for position, (a, score, pick) in enumerate(zip(applicants, pool_scores, chosen)):
-                self.decisions.append(self._record(employer, a, position, score, pick))
+            for a, score, pick, position in zip(applicants, pool_scores, chosen, order):
+                self.decisions.append(self._record(employer, a, int(position), score, pick))
             chosen_by_pool.append(np.asarray(chosen, dtype=bool))
             start += len(applicants)
         return chosen_by_pool
+
+    def _proposal(self, employer: Employer, a: Applicant) -> tuple[str, str, str]:
+        """(resume, job ad, name) as the employer's screener sees them."""
+        spans = a.identity_spans()
+        text = self.stages.prepare_text(a.resume(), spans)
+        return text, employer.description, self.stages.prepare_text(a.name, spans)
 
     def _record(self, employer: Employer, a: Applicant, position: int, score, pick) -> dict:
         return {
