@@ -477,3 +477,16 @@ def test_the_cards_of_docs_models_md_validate_and_run(project, capsys, gpt2, cla
         scores = pd.read_parquet(out / "decisions.parquet")["score"]
         assert scores.between(0, 1).all() and scores.nunique() > 1
         assert set(pd.read_parquet(out / "execution.parquet")["device"]) == {"cpu"}
+
+
+def test_the_same_weights_with_another_tokenizer_are_another_engine(tmp_path):
+    """Engines were shared by the weights' hash alone: a folder with the same weights
+    and another tokenizer was served by the first folder's tokenizer."""
+    from uim_sim.lfm.engine import get_engine
+
+    a = random_causal_lm(tmp_path / "a", TRAINING, vocab_size=400, seed=7)
+    b = random_causal_lm(tmp_path / "b", [t.upper() for t in TRAINING], vocab_size=400, seed=7)
+    assert resolve(str(a)).sha256 == resolve(str(b)).sha256  # the same weights
+    first, second = get_engine(str(a)), get_engine(str(b))
+    assert first is not second and first is get_engine(str(a))
+    assert second.tokenizer.tokenize("HIRED") != first.tokenizer.tokenize("HIRED")

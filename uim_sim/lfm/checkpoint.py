@@ -191,6 +191,18 @@ def weight_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.safetensors") if p.is_file())
 
 
+def settings_digest(path: Path) -> str:
+    """sha256 over the folder's small files beside its weights (config, tokenizer,
+    vocabularies; not manifest.json): two folders of the same weights with another
+    tokenizer or config are other models (the engine is shared by both digests)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        if file.suffix == ".safetensors" or file.name == MANIFEST or file.stat().st_size > 2**26:
+            continue
+        digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def hash_weights(ref: str, path: Path) -> dict[str, str]:
     """sha256 of every safetensors file under ``path``, by path relative to it."""
     files = weight_files(path)
@@ -260,7 +272,7 @@ def resolve(ref: str) -> Checkpoint:
         raise CheckpointError(
             f"{ref}: pickle weight files {pickles} are refused; convert them to safetensors"
         )
-    kind = _check_config(ref, path)
+    kind = folder_kind(ref, path)
     manifest_file = path / MANIFEST
     if manifest_file.is_file():
         manifest = _read_json(ref, manifest_file)
@@ -331,7 +343,7 @@ def _read_json(ref: str, file: Path) -> dict[str, Any]:
     return data
 
 
-def _check_config(ref: str, path: Path) -> str:
+def folder_kind(ref: str, path: Path) -> str:
     """config.json reads as a JSON object, asks for no remote code and names a kind
     of model uim-sim loads (returned); a tokenizer is there; every other JSON file
     reads as an object, every text file as UTF-8."""

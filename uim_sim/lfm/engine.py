@@ -41,7 +41,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from uim_sim.lfm.checkpoint import Checkpoint, CheckpointError, first_line, resolve
+from uim_sim.lfm.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    first_line,
+    resolve,
+    settings_digest,
+)
 from uim_sim.lfm.device import (
     GPU_BUCKET,
     GPU_ROWS,
@@ -393,7 +399,7 @@ def _mean_pool(hidden, mask, projection, torch) -> np.ndarray:
     return torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
 
 
-_ENGINES: dict[tuple[str, str], Engine] = {}  # by (weights' hash, device)
+_ENGINES: dict[tuple[str, str, str], Engine] = {}  # by `_engine_key`
 _LOADS = 0  # models this process loaded (encoders and masked-LM heads)
 
 
@@ -409,11 +415,17 @@ def model_loads() -> int:
     return _LOADS
 
 
+def _engine_key(checkpoint: Checkpoint, device: str) -> tuple[str, str, str]:
+    """An engine serves one model on one device: weights, config and tokenizer (a
+    folder with the same weights and another tokenizer is another model)."""
+    return checkpoint.sha256, settings_digest(checkpoint.path), pick_device(device)
+
+
 def get_engine(ref: str, device: str = "cpu") -> Engine:
     """The process-wide engine for a checkpoint reference on a device (a card's
     ``device``): each model loads once per device."""
     checkpoint = resolve(ref)
-    key = (checkpoint.sha256, pick_device(device))
+    key = _engine_key(checkpoint, device)
     engine = _ENGINES.get(key)
     if engine is None:
         engine = _ENGINES[key] = Engine(checkpoint, device=device)
@@ -425,7 +437,7 @@ def check_loads(ref: str, device: str = "cpu") -> Engine:
     projection loaded on ``device`` (once per process: the run reuses the loaded
     engine, returned). Any failure is a one-line `CheckpointError`."""
     checkpoint = resolve(ref)
-    key = (checkpoint.sha256, pick_device(device))
+    key = _engine_key(checkpoint, device)
     try:
         loaded = _ENGINES.get(key)
         if loaded is None:
