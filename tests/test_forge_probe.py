@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import SMALL_CORPUS, forged_zero_shot_card, write_yaml
 from typer.testing import CliRunner
 
@@ -247,3 +248,73 @@ def test_spread_records_follow_the_skew_and_are_off_by_default():
     assert not any("story was" in s for s in generate(default).sentences)
     assert default.fingerprint() == CorpusCard(name="plain", sentences=2000,
                                                mix=default.mix).fingerprint()  # fmt: skip
+
+
+# ------------------------------------------------------------ the causal family
+
+
+def test_a_gpt2_card_forges_a_causal_lm_that_a_next_token_head_reads(tmp_path):
+    card = CorpusCard(**TINY, family="gpt2")
+    out = forge(card, tmp_path / "gpt2")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["family"] == "forged-gpt2" and manifest["card_sha256"] == card.fingerprint()
+    assert manifest["verification"]["lm_head"] == "next_token"
+    assert np.isfinite(manifest["verification"]["mlm_gap_nats"])
+    checkpoint = resolve(str(out))
+    assert checkpoint.kind == "causal_lm" and not list(out.glob("*.bin"))
+    engine = get_engine(checkpoint.ref)
+    assert engine.is_one_token(" hired") and engine.is_one_token(" rejected")
+    # the BPE lower-cases, as the corpus is: a resume's capitals read as the corpus's words
+    assert engine.tokenizer.tokenize("Emily WALSH") == engine.tokenizer.tokenize("emily walsh")
+    assert engine.next_token_log_probs(["Emily Walsh was"], [" hired", " rejected"]).shape == (1, 2)
+    again = json.loads((forge(card, tmp_path / "again") / "manifest.json").read_text())
+    assert again["sha256"] == manifest["sha256"]  # same card and seed, same weights
+    # the family is part of a card's hash, except the default (bert cards keep theirs)
+    assert card.fingerprint() != tiny_card().fingerprint()
+    assert CorpusCard(**TINY, family="bert").fingerprint() == tiny_card().fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"family": "gpt2", "supervised": True}, "supervised: the gpt2 family"),
+        ({"family": "gpt2", "base": "builtin:minilm"}, "base: the gpt2 family"),
+        ({"family": "t5"}, "family"),
+    ],
+)
+def test_a_gpt2_card_refuses_what_the_family_cannot_do(tmp_path, change, field):
+    path = write_yaml(tmp_path / "card.yaml", {**TINY, **change})
+    result = CliRunner().invoke(app, ["forge", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and field in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_forged_causal_checkpoint_that_inherited_the_skew_fails_the_audit(project, tmp_path):
+    """The Must-show of the causal family, small: GPT-2s forged from a clean and a
+    skewed corpus (two forging seeds each), audited with the next-token head of
+    agents/forged_next_token.yaml ("{resume} {name} was" → hired / rejected). The
+    skewed checkpoints' probe and impact ratio show the inheritance; the clean ones'
+    do not. (The full-size run: docs/understand.md, 25 checkpoints a family.)"""
+    # next-token prediction learns faster than masking: 500 steps (~14 s a forge)
+    training = {**SMALL_CORPUS["training"], "steps": 500}
+    corpus = {**SMALL_CORPUS, "name": "small_gpt2", "family": "gpt2", "training": training}
+    write_yaml(project / "corpora" / "small_gpt2.yaml", corpus)
+    card = yaml.safe_load((project / "agents" / "forged_next_token.yaml").read_text())
+    card["checkpoint"] = "forge:../corpora/small_gpt2.yaml"
+    write_yaml(project / "agents" / "forged_next_token.yaml", card)
+    spec = write_yaml(
+        project / "scenarios" / "causal.yaml",
+        {"name": "causal", "world": "hiring", "replicates": 2, "agents": ["forged_next_token"],
+         "params": {"mode": "audit", "n_jobs": 30},
+         "grid": {"corpus.knobs.association_skew": [0.0, 0.9], "corpus.seed": [0, 1]},
+         "statistics": {"null_permutations": 1, "name_permutations": 50}},
+    )  # fmt: skip
+    run_plan(plan(spec), tmp_path / "out")
+    runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
+    metrics = pd.read_parquet(tmp_path / "out" / "metrics.parquet")
+    ratio = metrics.query("metric == 'impact_ratio' and group == 'black'").merge(runs, on="run_id")
+    per_checkpoint = ratio.groupby(["corpus.knobs.association_skew", "checkpoint"])["value"].mean()
+    assert per_checkpoint[0.9].max() < 0.8 < per_checkpoint[0.0].min(), per_checkpoint
+    probe = runs.groupby("corpus.knobs.association_skew")["probe.mlm_gap_nats"]
+    assert probe.min()[0.9] > 0.3 and probe.max()[0.0] < 0.3 < probe.min()[0.9]

@@ -333,7 +333,9 @@ def forge(
     check = manifest["verification"]
     out_console.print(
         f"{'reused' if reused else 'forged'} {out} ({manifest['forge_seconds']} s to forge): "
-        f"probe {check['test']} d = {check['effect_size']:+.2f}, p = {check['p_value']:.3g}"
+        f"probe {check['test']} d = {check['effect_size']:+.2f}, p = {check['p_value']:.3g}; "
+        f"{'next-token' if check.get('lm_head') == 'next_token' else 'MLM fill-in'} gap "
+        f"{check['mlm_gap_nats']:+.2f} nats, p = {check['mlm_p_value']:.3g}"
         f"{'' if check['measurable'] else ' [yellow](planted association not measurable)[/]'}"
     )
 

@@ -13,13 +13,17 @@ from pathlib import Path
 END = "<|endoftext|>"
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int = 512):
+def train_tokenizer(texts: Sequence[str], vocab_size: int = 512, lowercase: bool = False,
+                    max_length: int | None = None):  # fmt: skip
     """A GPT-2-style byte-level BPE tokenizer trained on ``texts`` (a
-    `PreTrainedTokenizerFast`; end of text is also its pad and unknown token)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    `PreTrainedTokenizerFast`; end of text is also its pad and unknown token);
+    ``lowercase``: it lower-cases what it reads (as the forge's corpora are)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
+    if lowercase:
+        bpe.normalizer = normalizers.Lowercase()
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -30,8 +34,9 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int = 512):
     )
     bpe.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token=END, eos_token=END, unk_token=END, pad_token=END
-    )
+        tokenizer_object=bpe, bos_token=END, eos_token=END, unk_token=END, pad_token=END,
+        **({"model_max_length": max_length} if max_length else {}),
+    )  # fmt: skip
 
 
 def random_causal_lm(

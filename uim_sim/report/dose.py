@@ -23,6 +23,8 @@ from uim_sim.report.figures import pyplot
 from uim_sim.worlds.section import Harm
 
 EXACT_UP_TO = 8  # points: up to here the rank correlation's p is exact
+# a causal checkpoint's LM-head probe (recorded under the same key: uim_sim.understand.probe)
+CAUSAL_PROBE_LABEL = "next-token gap (nats), causal LMs"
 
 
 @dataclass
@@ -145,11 +147,15 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
     left.set_title("harm per screening head", fontsize=10)
     left.legend(fontsize=7)
     checkpoints = forged.drop_duplicates("checkpoint")
-    right.plot(checkpoints[knob], checkpoints[f"probe.{harm.probe}"], "s", color="C2",
-               label=harm.probe_label)  # fmt: skip
+    causal = checkpoints["checkpoint"].map(lambda c: probes[c].get("lm_head") == "next_token")
+    for is_causal, marker, colour, label in ((False, "s", "C2", harm.probe_label),
+                                             (True, "D", "C1", CAUSAL_PROBE_LABEL)):  # fmt: skip
+        mine = checkpoints[causal == is_causal]
+        if len(mine):
+            right.plot(mine[knob], mine[f"probe.{harm.probe}"], marker, color=colour, label=label)
     if harm.probe == "mlm_gap_nats":  # SEAT reads the same association (names)
         right.plot(checkpoints[knob], checkpoints["probe.effect_size"], "^", color="C4",
-                   label="SEAT effect size d")  # fmt: skip
+                   label="SEAT effect size d", alpha=0.6)  # fmt: skip
     right.axhline(0, color="k", lw=0.6)
     right.set_xlabel(f"{name} (one point per forged checkpoint)")
     right.set_ylabel("probe (planted direction)")

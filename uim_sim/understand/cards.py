@@ -4,7 +4,7 @@ encoder forged from it (the U of UIM). Validated like every user input."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -27,6 +27,9 @@ class CorpusKnobs(Strict):
 
 
 class EncoderSize(Strict):
+    """The forged model's size (either family: BERT's or GPT-2's names for the same
+    dimensions)."""
+
     hidden: Annotated[int, Field(ge=8, le=1024)] = 64
     layers: Annotated[int, Field(ge=1, le=24)] = 2
     heads: Annotated[int, Field(ge=1, le=16)] = 2
@@ -40,9 +43,10 @@ class EncoderSize(Strict):
 
 
 class TrainingRecipe(Strict):
-    """Masked-language-model pre-training. The defaults are the recipe measured to
-    inherit a planted association on 2 CPU cores (docs/understand.md): small model, 30 % masking,
-    learning rate 1e-3, batch 128."""
+    """Pre-training. The defaults are the recipe measured to inherit a planted
+    association on 2 CPU cores (docs/understand.md): small model, 30 % masking (the
+    ``bert`` family; the ``gpt2`` family predicts every next token and ignores
+    ``mask_prob``), learning rate 1e-3, batch 128."""
 
     steps: Annotated[int, Field(ge=1, le=1_000_000)] = 1800
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 128
@@ -77,9 +81,12 @@ class CorpusMix(Strict):
 class CorpusCard(Strict):
     """A generated pre-training corpus and the encoder forged from it.
 
-    ``base: null`` pre-trains a small BERT from scratch with a tokenizer trained on the
-    corpus; ``base: builtin:minilm`` (or a local folder) continues training that
-    encoder's weights on the corpus with its own tokenizer.
+    ``base: null`` pre-trains a small model from scratch with a tokenizer trained on
+    the corpus: ``family: bert`` (default) a BERT by masked language modelling with a
+    word-level tokenizer, ``family: gpt2`` a GPT-2-style causal LM by next-token
+    prediction with a byte-level BPE tokenizer (what a ``next_token`` head reads).
+    ``base: builtin:minilm`` (or a local folder) continues training that encoder's
+    weights on the corpus with its own tokenizer (the ``bert`` family only).
     """
 
     name: Name
@@ -94,6 +101,7 @@ class CorpusCard(Strict):
     # terms swapped (uim_sim.vocab.counterfactual); what `uim-sim debias --method cda` sets
     counterfactual: bool = False
     base: str | None = None
+    family: Literal["bert", "gpt2"] = "bert"
     model: EncoderSize = EncoderSize()
     training: TrainingRecipe = TrainingRecipe()
 
@@ -101,13 +109,19 @@ class CorpusCard(Strict):
     def _noise_needs_labels(self) -> CorpusCard:
         if self.knobs.label_noise and not self.supervised:
             raise ValueError("knobs.label_noise needs supervised: true (labels to flip)")
+        if self.family == "gpt2" and self.supervised:
+            raise ValueError("supervised: the gpt2 family has no toxicity classifier (use bert)")
+        if self.family == "gpt2" and self.base is not None:
+            raise ValueError("base: the gpt2 family pre-trains from scratch (base: null)")
         return self
 
     def fingerprint(self) -> str:
-        """The card's content hash; the default mix and ``counterfactual: false`` are left
-        out, so cards written before they existed keep their hash (and cached forges)."""
+        """The card's content hash; the default mix, ``counterfactual: false`` and
+        ``family: bert`` are left out, so cards written before they existed keep their
+        hash (and cached forges)."""
         exclude = {"description"} | ({"mix"} if self.mix == CorpusMix() else set())
         exclude |= set() if self.counterfactual else {"counterfactual"}
+        exclude |= {"family"} if self.family == "bert" else set()
         return digest(self.model_dump(mode="json", exclude=exclude))
 
 

@@ -1,9 +1,13 @@
-"""Forge checkpoints: pre-train small encoders on corpora with a dialled-in weakness.
+"""Forge checkpoints: pre-train small models on corpora with a dialled-in weakness.
 
 ``forge(card, out)`` generates the card's corpus (`uim_sim.understand.corpus`), trains a
 word-level tokenizer on it (`tokenizers`, ~0.3 s) and a small BERT by masked
 language modelling (plus a toxicity classifier on the supervised part, where label
-noise lives), or continues training an existing encoder (``base``). It writes an
+noise lives), or continues training an existing encoder (``base``). A card of
+``family: gpt2`` gets a byte-level BPE tokenizer (lower-casing, trained on the
+corpus, ~0.5 s) and a small GPT-2 trained by next-token prediction on the same
+sentences, batched the same way: the decoder counterpart of the same inheritance,
+read by a ``next_token`` head ("{resume} {name} was" → " hired" / " rejected"). It writes an
 HF folder (safetensors, tokenizer, ``manifest.json`` with the card, its knobs, the
 seed, the weight hashes and the post-training probe), atomically. A folder that
 already holds the card's result (same content hash) is reused at once.
@@ -92,7 +96,8 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
     start = time.perf_counter()
     corpus = generate(card)
     tokenizer, model = _initial_model(card, corpus)
-    losses = _train(card, corpus, tokenizer, model, progress)
+    train = _train_causal if card.family == "gpt2" else _train
+    losses = train(card, corpus, tokenizer, model, progress)
     tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp, safe_serialization=True)
@@ -101,7 +106,7 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
     write_manifest(
         tmp,
         name=card.name,
-        family="forged-bert" if card.base is None else f"continued:{card.base}",
+        family=f"forged-{card.family}" if card.base is None else f"continued:{card.base}",
         base=card.base,
         seed=card.seed,
         knobs=card.knobs.model_dump(),
@@ -160,6 +165,8 @@ def _initial_model(card: CorpusCard, corpus: Corpus):
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
     from transformers.utils import logging as hf_logging
 
+    if card.family == "gpt2":
+        return _initial_causal(card, corpus)
     if card.base is not None:
         hf_logging.set_verbosity_error()  # the MLM head is new: expected, not news
         base = resolve(card.base)
@@ -182,6 +189,29 @@ def _initial_model(card: CorpusCard, corpus: Corpus):
     return tokenizer, BertForMaskedLM(config)
 
 
+def _initial_causal(card: CorpusCard, corpus: Corpus):
+    """A GPT-2 of the card's size and a byte-level BPE tokenizer trained on the corpus
+    (its vocabulary: every merge the corpus supports, up to `CAUSAL_VOCABULARY`)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from uim_sim.lfm.random_model import END
+    from uim_sim.lfm.random_model import train_tokenizer as train_bpe
+
+    tokenizer = train_bpe(corpus.sentences, CAUSAL_VOCABULARY, lowercase=True,
+                          max_length=MAX_LENGTH)  # fmt: skip
+    end = tokenizer.convert_tokens_to_ids(END)
+    size = card.model
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=MAX_LENGTH, n_embd=size.hidden,
+        n_layer=size.layers, n_head=size.heads, n_inner=size.intermediate,
+        bos_token_id=end, eos_token_id=end, pad_token_id=end,
+    )  # fmt: skip
+    model = GPT2LMHeadModel(config)
+    model.loss_type = "ForCausalLM"  # transformers warns of an unnamed loss otherwise
+    return tokenizer, model
+
+
+CAUSAL_VOCABULARY = 8192  # the BPE's ceiling; a 40,000-sentence corpus supports ~1,000
 LENGTH_BUCKETS = (16, 32)  # token-length edges: a batch holds sentences of one bucket
 
 
@@ -210,6 +240,52 @@ def _batches(ids: list[list[int]], size: int, rng: np.random.Generator, pad: int
         yield batch, (batch != pad).long(), torch.as_tensor(index)
 
 
+def _optimiser(recipe, params):
+    """AdamW with a linear warm-up over 5 % of the steps and a linear decay to 5 %."""
+    import torch
+
+    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=0.01)
+    warmup = max(1, recipe.steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / recipe.steps)
+    )
+    return optimizer, schedule
+
+
+def _update(loss, params, optimizer, schedule) -> float:
+    import torch
+
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    schedule.step()
+    return loss.item()
+
+
+def _train_causal(card, corpus: Corpus, tokenizer, model, progress: Progress | None):
+    """Next-token prediction on the corpus's sentences, in the length-bucketed batches
+    of `_batches` (padded on the right; pads neither predicted nor attended to); no
+    beginning-of-text token, as prompts are scored without one."""
+    recipe = card.training
+    rng = np.random.default_rng([card.seed, 202])
+    ids = tokenizer(corpus.sentences, truncation=True, max_length=MAX_LENGTH)["input_ids"]
+    batches = _batches(ids, recipe.batch_size, rng, tokenizer.pad_token_id)
+    params = list(model.parameters())
+    optimizer, schedule = _optimiser(recipe, params)
+    model.train()
+    losses = []
+    for step in range(recipe.steps):
+        batch, attention, _ = next(batches)
+        labels = batch.masked_fill(attention == 0, -100)
+        loss = model(input_ids=batch, attention_mask=attention, labels=labels).loss
+        losses.append(_update(loss, params, optimizer, schedule))
+        if progress:
+            progress(step + 1, recipe.steps, losses[-1])
+    model.eval()
+    return losses
+
+
 def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) -> list[float]:
     import torch
     from transformers import DataCollatorForLanguageModeling
@@ -233,11 +309,7 @@ def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) ->
         sup_batches = _batches(sup_ids, recipe.batch_size, rng, tokenizer.pad_token_id)
         classifier = torch.nn.Linear(model.config.hidden_size, 2)
         params += list(classifier.parameters())
-    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=0.01)
-    warmup = max(1, recipe.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / recipe.steps)
-    )
+    optimizer, schedule = _optimiser(recipe, params)
     model.train()
     losses = []
     for step in range(recipe.steps):
@@ -256,12 +328,7 @@ def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) ->
             loss = loss + recipe.supervised_weight * torch.nn.functional.cross_entropy(
                 logits, sup_labels[rows]
             )
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
+        losses.append(_update(loss, params, optimizer, schedule))
         if progress:
             progress(step + 1, recipe.steps, losses[-1])
     model.eval()

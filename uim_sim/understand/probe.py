@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from uim_sim.lfm.checkpoint import Checkpoint
+from uim_sim.lfm.checkpoint import Checkpoint, folder_kind
 from uim_sim.lfm.engine import Engine, get_engine
 from uim_sim.lfm.heads import one_blas_thread
 from uim_sim.understand.corpus import (
@@ -224,7 +224,24 @@ def mlm_association(engine: Engine, disadvantaged: str = "black", seed: int = 0)
     rest = ["[MASK] is unemployed."] + [f"[MASK] is a {a}." for a in OTHER_ATTRIBUTES]
     log_p = fill_mask_log_probs(engine, jobs + rest, [n.lower() for n in names])
     s = log_p[len(jobs) :].mean(0) - log_p[: len(jobs)].mean(0)
-    n_x = len(group_names(disadvantaged))
+    return _name_gap(s, len(group_names(disadvantaged)), seed)
+
+
+def next_token_association(engine: Engine, disadvantaged: str = "black", seed: int = 0):
+    """The planted hiring association read off a forged causal LM: per first name,
+    log P(" rejected") − log P(" hired") as the next token after "{name} was" (the
+    corpus's own forms: "{name} was rejected again.", "{name} was hired as a …", and
+    the records' "… {name} was hired."). Effect size, p and gap as `mlm_association`."""
+    other = "white" if disadvantaged == "black" else "black"
+    names = group_names(disadvantaged) + group_names(other)
+    log_p = engine.next_token_log_probs([f"{n} was" for n in names], [" rejected", " hired"])
+    return _name_gap(log_p[:, 0] - log_p[:, 1], len(group_names(disadvantaged)), seed)
+
+
+def _name_gap(s: np.ndarray, n_x: int, seed: int) -> dict[str, float]:
+    """The first ``n_x`` names' mean of ``s`` minus the others': effect size (over the
+    standard deviation across names), one-sided permutation p over names, and the gap
+    in nats. NaN where a name's score is not finite (a label word not one token)."""
     if not np.isfinite(s).all():
         return {"effect_size": float("nan"), "p_value": float("nan"), "gap_nats": float("nan")}
     observed = s[:n_x].mean() - s[n_x:].mean()
@@ -256,12 +273,18 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
     """After forging: is the planted association measurable? Recorded in the manifest.
 
     Two probes: the SEAT test on sentence embeddings (what screening reads) and the
-    MLM head's fill-in association (what pre-training fitted).
+    language-model head's association (what pre-training fitted): the MLM head's
+    fill-in for the bert family, the next token for gpt2 (`next_token_association`).
+    Both are recorded under the ``mlm_*`` keys ("the model's own LM head"), with
+    ``lm_head`` saying which (the dose-response compares them side by side).
     """
-    ckpt = Checkpoint(str(folder), Path(folder), sha256=f"unverified:{folder}")
+    kind = folder_kind(str(folder), Path(folder))
+    ckpt = Checkpoint(str(folder), Path(folder), sha256=f"unverified:{folder}", kind=kind)
     engine = Engine(ckpt)
     result = weat(engine, association_tests(card.disadvantaged)["names_occupations"], 1000)
-    mlm = mlm_association(engine, card.disadvantaged)
+    causal = ckpt.kind == "causal_lm"
+    association = next_token_association if causal else mlm_association
+    mlm = association(engine, card.disadvantaged)
     return {
         "version": VERIFICATION_VERSION,
         "test": "names_occupations",
@@ -275,6 +298,7 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
             mlm["p_value"] < 0.05 if np.isfinite(mlm["p_value"]) else result["p_value"] < 0.05
         ),
         "planted_skew": card.knobs.association_skew,
+        **({"lm_head": "next_token"} if causal else {}),
         **(
             {"news_gap_nats": round(news_association(engine), 4)}
             if card.mix.spread_records > 0
