@@ -490,3 +490,29 @@ def test_the_same_weights_with_another_tokenizer_are_another_engine(tmp_path):
     first, second = get_engine(str(a)), get_engine(str(b))
     assert first is not second and first is get_engine(str(a))
     assert second.tokenizer.tokenize("HIRED") != first.tokenizer.tokenize("HIRED")
+
+
+def test_a_tokenizer_that_appends_an_end_token_scores_the_prompt_itself(gpt2, tmp_path):
+    """Some tokenizers (Llama's with add_eos_token) end every text with an end token;
+    the next token must follow the prompt, not the end of a text."""
+    from tokenizers import Tokenizer, processors
+
+    folder = shutil.copytree(gpt2, tmp_path / "eos")
+    raw = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    end = raw.token_to_id("<|endoftext|>")
+    raw.post_processor = processors.TemplateProcessing(
+        single="$A <|endoftext|>", special_tokens=[("<|endoftext|>", end)]
+    )
+    raw.save(str(folder / "tokenizer.json"))
+    prompts = [PROMPT.format(text=t, subject="Jamal Jones") for t in TEXTS]
+    appended = Engine(resolve(str(folder)))
+    assert appended.tokenizer("Answer:")["input_ids"][-1] == end  # it does append
+    plain = Engine(resolve(str(gpt2)))
+    np.testing.assert_array_equal(
+        appended.next_token_log_probs(prompts, WORDS), plain.next_token_log_probs(prompts, WORDS)
+    )
+    appended.clear_cache()
+    appended._eos_appended = False  # as the engine read prompts before: after the end token
+    assert not np.allclose(
+        appended.next_token_log_probs(prompts, WORDS), plain.next_token_log_probs(prompts, WORDS)
+    )

@@ -138,6 +138,7 @@ class Engine:
         self._last_only = {"logits_to_keep": LAST_POSITIONS} if "logits_to_keep" in forward else {}
         self._free = free_memory(self.device)
         self._gpu_rows: dict[int, int] = {}
+        self._eos_appended: bool | None = None  # read off the tokenizer when first needed
         # on a GPU every batch of a bucket has one shape (filled with copies): a GPU's
         # kernels are chosen by shape, and only a fixed shape keeps a row's bits its own
         self.bucket = BUCKET if self.device == "cpu" else GPU_BUCKET
@@ -190,7 +191,10 @@ class Engine:
         ``whole`` (with ``left``): never truncated; read up to the model's positions,
         a longer text is a one-line ValueError (`check_whole`)."""
         limit = self.positions if whole else self.max_length
-        ids = self.tokenizer(texts, truncation=not left, max_length=self.max_length)["input_ids"]
+        if left:
+            ids = self._prompt_ids(texts)
+        else:
+            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         if whole:
             self._fits(ids)
         elif left:
@@ -332,7 +336,26 @@ class Engine:
         """Would every prompt be read whole (`next_token_log_probs` with ``whole``)? A
         one-line ValueError naming the longest one's length and the model's positions."""
         if prompts:
-            self._fits(self.tokenizer(list(prompts))["input_ids"])
+            self._fits(self._prompt_ids(list(prompts)))
+
+    def _prompt_ids(self, prompts: list[str]) -> list[list[int]]:
+        """A causal LM's prompts as token ids, as its tokenizer writes them (a beginning
+        token where it adds one) but without an end-of-text token that some tokenizers
+        append (Llama's with ``add_eos_token``): the next token must follow the prompt,
+        not the end of a text."""
+        ids = self.tokenizer(prompts)["input_ids"]
+        eos = self.tokenizer.eos_token_id
+        if eos is None or not self._appends_eos():
+            return ids
+        return [row[:-1] if row and row[-1] == eos else row for row in ids]
+
+    def _appends_eos(self) -> bool:
+        """Does the tokenizer end every text with its end-of-text token?"""
+        if self._eos_appended is None:
+            eos = self.tokenizer.eos_token_id
+            probe = [self.tokenizer(t)["input_ids"] for t in ("a", "hello there")]
+            self._eos_appended = eos is not None and all(r and r[-1] == eos for r in probe)
+        return self._eos_appended
 
     def _fits(self, ids: list[list[int]]) -> None:
         longest = max((len(row) for row in ids), default=0)
