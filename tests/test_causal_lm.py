@@ -206,6 +206,16 @@ def test_register_records_hashes_that_later_loads_verify(gpt2, tmp_path, capsys)
     assert "already has a manifest.json" in capsys.readouterr().out
     assert json.loads((folder / "manifest.json").read_text()) == manifest
 
+    # the config and tokenizer are recorded too: a changed tokenizer is refused
+    tokenizer = (folder / "tokenizer.json").read_text()
+    (folder / "tokenizer.json").write_text(tokenizer + " ")
+    resolve.cache_clear()
+    with pytest.raises(CheckpointError, match="config or tokenizer files changed"):
+        resolve(str(folder))
+    (folder / "tokenizer.json").write_text(tokenizer)
+    resolve.cache_clear()
+    assert resolve(str(folder)).kind == "causal_lm"
+
     blob = bytearray((folder / "model.safetensors").read_bytes())
     blob[-10] ^= 0xFF  # one byte of a weight
     (folder / "model.safetensors").write_bytes(bytes(blob))

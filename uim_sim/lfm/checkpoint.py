@@ -291,6 +291,12 @@ def resolve(ref: str) -> Checkpoint:
         if present - listed:
             raise CheckpointError(f"{ref}: weight files {sorted(present - listed)} not in manifest")
         hashes = _verify(ref, path, expected)
+        settings = manifest.get("settings_sha256")  # recorded by `uim-sim register`
+        if settings is not None and settings != settings_digest(path):
+            raise CheckpointError(
+                f"{ref}: its config or tokenizer files changed since it was registered "
+                "(manifest.json settings_sha256); refused"
+            )
     else:
         hashes = hash_weights(ref, path)
         manifest = {"name": path.name, "sha256": hashes, "verified": False}
@@ -302,8 +308,9 @@ def resolve(ref: str) -> Checkpoint:
 
 def register(folder: str) -> tuple[Checkpoint, bool]:
     """Record the sha256 of every weight file of a local folder in its
-    ``manifest.json`` (the file forged checkpoints carry), so that every later load
-    verifies them and refuses a changed file. A folder that has a manifest already is
+    ``manifest.json`` (the file forged checkpoints carry), and one over its config and
+    tokenizer files (`settings_digest`), so that every later load verifies them and
+    refuses a changed file. A folder that has a manifest already is
     verified against it, not re-recorded. Returns the checkpoint and whether the
     manifest was written now."""
     if folder.startswith("builtin:"):
@@ -320,6 +327,7 @@ def register(folder: str) -> tuple[Checkpoint, bool]:
             kind=checkpoint.kind,
             architectures=config.get("architectures"),
             registered=True,
+            settings_sha256=settings_digest(checkpoint.path),
         )
     except OSError as exc:
         raise CheckpointError(
