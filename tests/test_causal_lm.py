@@ -453,6 +453,14 @@ def test_device_cuda_without_a_gpu_is_one_line(project, capsys, tiny_checkpoint)
     auto = _spec(project, "auto", {"checkpoint": str(tiny_checkpoint),
                                    "head": {"kind": "zero_shot"}, "device": "auto"})  # fmt: skip
     assert main(["validate", str(auto)]) == 0  # auto: the CPU here
+    # a spec's device is every card's, whatever the cards say
+    on_cpu = _spec(project, "on_cpu", {"checkpoint": str(tiny_checkpoint),
+                                       "head": {"kind": "zero_shot"}})  # fmt: skip
+    spec = yaml.safe_load(on_cpu.read_text())
+    write_yaml(on_cpu, {**spec, "device": "cuda"})
+    refused(capsys, ["validate", str(on_cpu)], "agent on_cpu", "device: cuda: torch sees no")
+    write_yaml(on_cpu, {**spec, "device": "tpu"})
+    refused(capsys, ["validate", str(on_cpu)], "device")
 
 
 def test_the_default_device_leaves_a_cards_hash_as_it_was():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -89,6 +89,8 @@ class ScenarioSpec(Strict):
 
     The runs are the product agents × mitigations × grid values × replicates;
     ``params`` are the world's parameters, and a grid value overrides them.
+    ``device`` (auto, cpu or cuda), where set, is every agent card's device in this
+    spec (docs/models.md), whatever the cards say.
     """
 
     name: Name
@@ -97,6 +99,7 @@ class ScenarioSpec(Strict):
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 3
     agents: Annotated[list[str], Field(min_length=1)]
+    device: Literal["auto", "cpu", "cuda"] | None = None
     mitigations: list[ArmSpec] = Field(default_factory=lambda: [ArmSpec()])
     params: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)

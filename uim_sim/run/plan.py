@@ -118,6 +118,8 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
     def card(name: str) -> AgentCard:
         if name not in cards:
             cards[name] = load_card(find_card(name, spec_path, agents_dir))
+            if spec.device is not None:  # the spec's device is every card's
+                cards[name] = cards[name].model_copy(update={"device": spec.device})
             _check_card(cards[name], spec_path)
         return cards[name]
 
