@@ -153,9 +153,11 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
         mine = checkpoints[causal == is_causal]
         if len(mine):
             right.plot(mine[knob], mine[f"probe.{harm.probe}"], marker, color=colour, label=label)
-    if harm.probe == "mlm_gap_nats":  # SEAT reads the same association (names)
-        right.plot(checkpoints[knob], checkpoints["probe.effect_size"], "^", color="C4",
-                   label="SEAT effect size d", alpha=0.6)  # fmt: skip
+    masked = checkpoints[~causal]
+    if harm.probe == "mlm_gap_nats" and len(masked):  # SEAT reads the same association
+        # (not on causal LMs: their mean-pooled states gave d = ±1.9 at every dose)
+        right.plot(masked[knob], masked["probe.effect_size"], "^", color="C4",
+                   label="SEAT effect size d (masked LMs)", alpha=0.6)  # fmt: skip
     right.axhline(0, color="k", lw=0.6)
     right.set_xlabel(f"{name} (one point per forged checkpoint)")
     right.set_ylabel("probe (planted direction)")
