@@ -278,7 +278,7 @@ def test_a_gpt2_card_forges_a_causal_lm_that_a_next_token_head_reads(tmp_path):
     ("change", "field"),
     [
         ({"family": "gpt2", "supervised": True}, "supervised: the gpt2 family"),
-        ({"family": "gpt2", "base": "builtin:minilm"}, "base: the gpt2 family"),
+        ({"family": "gpt2", "base": "builtin:minilm"}, "is of kind encoder; a gpt2 card"),
         ({"family": "t5"}, "family"),
     ],
 )
@@ -318,3 +318,18 @@ def test_a_forged_causal_checkpoint_that_inherited_the_skew_fails_the_audit(proj
     assert per_checkpoint[0.9].max() < 0.8 < per_checkpoint[0.0].min(), per_checkpoint
     probe = runs.groupby("corpus.knobs.association_skew")["probe.mlm_gap_nats"]
     assert probe.min()[0.9] > 0.3 and probe.max()[0.0] < 0.3 < probe.min()[0.9]
+
+
+def test_debiasing_a_forged_gpt2_by_cda_continues_its_weights(tmp_path):
+    """`uim-sim debias --method cda` of a forged GPT-2 continues that GPT-2 (it once
+    trained a new one from scratch and called it continued)."""
+    from uim_sim.mitigate.debias import debias
+
+    parent = forge(CorpusCard(**TINY, family="gpt2"), tmp_path / "parent")
+    child = debias(str(parent), "cda", tmp_path / "child", steps=2)
+    manifest = json.loads((child / "manifest.json").read_text())
+    assert manifest["family"] == f"continued:{resolve(str(parent)).ref}"
+    assert resolve(str(child)).kind == "causal_lm"
+    before = get_engine(str(parent)).next_token_log_probs(["Emily Walsh was"], [" hired"])
+    after = get_engine(str(child)).next_token_log_probs(["Emily Walsh was"], [" hired"])
+    assert 0 < abs(after - before).max() < 1.0  # moved, two steps away from the parent

@@ -304,14 +304,16 @@ def forge(
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint folder to write."),
 ) -> None:
     """Forge a checkpoint from a corpus card (reused if OUT already holds that card)."""
+    from uim_sim.lfm.checkpoint import CheckpointError
     from uim_sim.schema import SpecError
     from uim_sim.understand.cards import load_corpus_card
-    from uim_sim.understand.forge import cached
+    from uim_sim.understand.forge import cached, check_base
     from uim_sim.understand.forge import forge as forge_checkpoint
 
     try:
         corpus = load_corpus_card(card)
-    except SpecError as exc:
+        check_base(corpus)
+    except (SpecError, CheckpointError) as exc:
         fail(str(exc))
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a folder")

@@ -86,7 +86,9 @@ class CorpusCard(Strict):
     word-level tokenizer, ``family: gpt2`` a GPT-2-style causal LM by next-token
     prediction with a byte-level BPE tokenizer (what a ``next_token`` head reads).
     ``base: builtin:minilm`` (or a local folder) continues training that encoder's
-    weights on the corpus with its own tokenizer (the ``bert`` family only).
+    weights on the corpus with its own tokenizer; with ``family: gpt2``, ``base`` is a
+    causal LM continued by next-token prediction (e.g. `uim-sim debias --method cda`
+    of a forged GPT-2).
     """
 
     name: Name
@@ -111,8 +113,6 @@ class CorpusCard(Strict):
             raise ValueError("knobs.label_noise needs supervised: true (labels to flip)")
         if self.family == "gpt2" and self.supervised:
             raise ValueError("supervised: the gpt2 family has no toxicity classifier (use bert)")
-        if self.family == "gpt2" and self.base is not None:
-            raise ValueError("base: the gpt2 family pre-trains from scratch (base: null)")
         return self
 
     def fingerprint(self) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from uim_sim.lfm.checkpoint import MANIFEST, resolve, write_manifest
+from uim_sim.lfm.checkpoint import MANIFEST, CheckpointError, resolve, write_manifest
 from uim_sim.understand.cards import CorpusCard
 from uim_sim.understand.corpus import Corpus, generate
 from uim_sim.understand.probe import VERIFICATION_VERSION, verify_forged
@@ -165,11 +165,11 @@ def _initial_model(card: CorpusCard, corpus: Corpus):
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
     from transformers.utils import logging as hf_logging
 
+    base = check_base(card)
     if card.family == "gpt2":
-        return _initial_causal(card, corpus)
-    if card.base is not None:
+        return _initial_causal(card, corpus) if base is None else _continued_causal(base)
+    if base is not None:
         hf_logging.set_verbosity_error()  # the MLM head is new: expected, not news
-        base = resolve(card.base)
         tokenizer = AutoTokenizer.from_pretrained(base.path, local_files_only=True)
         model = BertForMaskedLM.from_pretrained(
             base.path, local_files_only=True, use_safetensors=True
@@ -208,6 +208,37 @@ def _initial_causal(card: CorpusCard, corpus: Corpus):
     )  # fmt: skip
     model = GPT2LMHeadModel(config)
     model.loss_type = "ForCausalLM"  # transformers warns of an unnamed loss otherwise
+    return tokenizer, model
+
+
+def check_base(card: CorpusCard):
+    """The checkpoint a card continues (None for one pre-trained from scratch): of the
+    card family's kind (an encoder for bert, a causal LM for gpt2), or a one-line
+    `CheckpointError`."""
+    if card.base is None:
+        return None
+    base = resolve(card.base)
+    wanted = "causal_lm" if card.family == "gpt2" else "encoder"
+    if base.kind != wanted:
+        raise CheckpointError(
+            f"base: {card.base} is of kind {base.kind}; a {card.family} card continues "
+            f"one of kind {wanted}"
+        )
+    return base
+
+
+def _continued_causal(base):
+    """A causal LM to continue training (``base``), with its own tokenizer (its end
+    token pads where it names no pad token)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base.path, local_files_only=True)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        base.path, local_files_only=True, use_safetensors=True
+    )
+    model.loss_type = "ForCausalLM"
     return tokenizer, model
 
 
