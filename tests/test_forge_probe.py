@@ -333,3 +333,11 @@ def test_debiasing_a_forged_gpt2_by_cda_continues_its_weights(tmp_path):
     before = get_engine(str(parent)).next_token_log_probs(["Emily Walsh was"], [" hired"])
     after = get_engine(str(child)).next_token_log_probs(["Emily Walsh was"], [" hired"])
     assert 0 < abs(after - before).max() < 1.0  # moved, two steps away from the parent
+
+
+def test_a_gpt2_corpus_without_the_outcome_words_has_no_next_token_probe(tmp_path):
+    """A corpus of moderation sentences alone never says "hired": no one token to read."""
+    mix = {"hiring": 0, "records": 0, "moderation": 1, "spread": 0, "background": 0}
+    out = forge(CorpusCard(**TINY, family="gpt2", mix=mix), tmp_path / "no_outcomes")
+    probe = json.loads((out / "manifest.json").read_text())["verification"]
+    assert np.isnan(probe["mlm_gap_nats"]) and probe["lm_head"] == "next_token"

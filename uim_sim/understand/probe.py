@@ -231,9 +231,12 @@ def next_token_association(engine: Engine, disadvantaged: str = "black", seed: i
     """The planted hiring association read off a forged causal LM: per first name,
     log P(" rejected") − log P(" hired") as the next token after "{name} was" (the
     corpus's own forms: "{name} was rejected again.", "{name} was hired as a …", and
-    the records' "… {name} was hired."). Effect size, p and gap as `mlm_association`."""
+    the records' "… {name} was hired."). Effect size, p and gap as `mlm_association`;
+    NaN where either word is not one token."""
     other = "white" if disadvantaged == "black" else "black"
     names = group_names(disadvantaged) + group_names(other)
+    if not (engine.is_one_token(" rejected") and engine.is_one_token(" hired")):
+        return _name_gap(np.full(len(names), np.nan), 0, seed)  # a small corpus's BPE
     log_p = engine.next_token_log_probs([f"{n} was" for n in names], [" rejected", " hired"])
     return _name_gap(log_p[:, 0] - log_p[:, 1], len(group_names(disadvantaged)), seed)
 
