@@ -66,6 +66,7 @@ class Checkpoint:
     sha256: str
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     kind: str = "encoder"  # one of KINDS, read off config.json
+    settings: str = ""  # `settings_digest` of the folder, read once per resolve
 
     @property
     def name(self) -> str:
@@ -259,7 +260,8 @@ def resolve(ref: str) -> Checkpoint:
         path = _builtin_path(ref)
         hashes = _verify(ref, path, BUILTIN[ref]["sha256"])
         manifest = {"name": ref, "family": BUILTIN[ref]["family"], "sha256": hashes}
-        return Checkpoint(ref, path, weights_digest(hashes), manifest, "encoder")
+        return Checkpoint(ref, path, weights_digest(hashes), manifest, "encoder",
+                          settings_digest(path))  # fmt: skip
 
     if not ref.strip():
         raise CheckpointError(f"{ref!r}: an empty checkpoint reference")
@@ -273,6 +275,7 @@ def resolve(ref: str) -> Checkpoint:
             f"{ref}: pickle weight files {pickles} are refused; convert them to safetensors"
         )
     kind = folder_kind(ref, path)
+    settings = settings_digest(path)
     manifest_file = path / MANIFEST
     if manifest_file.is_file():
         manifest = _read_json(ref, manifest_file)
@@ -291,8 +294,8 @@ def resolve(ref: str) -> Checkpoint:
         if present - listed:
             raise CheckpointError(f"{ref}: weight files {sorted(present - listed)} not in manifest")
         hashes = _verify(ref, path, expected)
-        settings = manifest.get("settings_sha256")  # recorded by `uim-sim register`
-        if settings is not None and settings != settings_digest(path):
+        recorded = manifest.get("settings_sha256")  # recorded by `uim-sim register`
+        if recorded is not None and recorded != settings:
             raise CheckpointError(
                 f"{ref}: its config or tokenizer files changed since it was registered "
                 "(manifest.json settings_sha256); refused"
@@ -303,7 +306,7 @@ def resolve(ref: str) -> Checkpoint:
     for rel in hashes:
         if rel.endswith(".safetensors"):
             _check_safetensors(ref, path, rel)
-    return Checkpoint(str(path), path, weights_digest(hashes), manifest, kind)
+    return Checkpoint(str(path), path, weights_digest(hashes), manifest, kind, settings)
 
 
 def register(folder: str) -> tuple[Checkpoint, bool]:
@@ -327,7 +330,7 @@ def register(folder: str) -> tuple[Checkpoint, bool]:
             kind=checkpoint.kind,
             architectures=config.get("architectures"),
             registered=True,
-            settings_sha256=settings_digest(checkpoint.path),
+            settings_sha256=checkpoint.settings,
         )
     except OSError as exc:
         raise CheckpointError(
@@ -335,7 +338,7 @@ def register(folder: str) -> tuple[Checkpoint, bool]:
         ) from None
     resolve.cache_clear()  # the folder now has a manifest: a later resolve verifies it
     return Checkpoint(checkpoint.ref, checkpoint.path, checkpoint.sha256, manifest,
-                      checkpoint.kind), True  # fmt: skip
+                      checkpoint.kind, checkpoint.settings), True  # fmt: skip
 
 
 def _read_json(ref: str, file: Path) -> dict[str, Any]:

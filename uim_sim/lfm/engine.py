@@ -46,7 +46,6 @@ from uim_sim.lfm.checkpoint import (
     CheckpointError,
     first_line,
     resolve,
-    settings_digest,
 )
 from uim_sim.lfm.device import (
     GPU_BUCKET,
@@ -441,7 +440,7 @@ def model_loads() -> int:
 def _engine_key(checkpoint: Checkpoint, device: str) -> tuple[str, str, str]:
     """An engine serves one model on one device: weights, config and tokenizer (a
     folder with the same weights and another tokenizer is another model)."""
-    return checkpoint.sha256, settings_digest(checkpoint.path), pick_device(device)
+    return checkpoint.sha256, checkpoint.settings, pick_device(device)
 
 
 def get_engine(ref: str, device: str = "cpu") -> Engine:
