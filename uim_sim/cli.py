@@ -159,28 +159,48 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
     executor: str | None = _executor(),
     address: str | None = _address(),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Refuse to resume or extend DIR where its finished runs were "
+        "computed under another numerics fingerprint (another CPU's kernels, other library "
+        "versions), instead of a note.",
+    ),
 ) -> None:
     """Run every run of a spec's grid (or of every spec of a suite, each into its own
     sub-folder), resuming what an earlier call finished: in this process, in a pool of
     worker processes, or on a Ray cluster. Only this process writes results."""
-    from uim_sim.run import Store
-    from uim_sim.schema import SpecError
-
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     _check_executor(executor, workers, address)
     members = _members(spec)
     plans = [(out / name if name else out, _plan(file, agents_dir)) for name, file in members]
-    for folder, the_plan in plans:  # every member checked before any runs
-        try:
-            Store(folder).check(the_plan)
-        except SpecError as exc:
-            fail(str(exc))
+    _check_folders(plans, strict)  # every member checked before any runs
     failed = 0
     with _ray_session(executor, address):
         for folder, the_plan in plans:
             failed += _run_plan(the_plan, folder, workers, executor, address)
     if failed:
         raise typer.Exit(1)
+
+
+def _check_folders(plans, strict: bool = False) -> None:
+    """Every result folder checked before anything runs: refused (exit 2) where its
+    plan would damage it; a note where its finished runs were computed under another
+    numerics fingerprint than this machine's (refused with ``strict``)."""
+    from uim_sim.run import Store, plan_numerics
+    from uim_sim.schema import SpecError
+
+    for folder, the_plan in plans:
+        store = Store(folder)
+        try:
+            store.check(the_plan)
+        except SpecError as exc:
+            fail(str(exc))
+        change = store.numerics_change(plan_numerics(the_plan)) if store.finished() else None
+        if change and strict:
+            fail(f"--strict: {change}; refused")
+        if change:
+            err_console.print(f"[yellow]note:[/] {escape(change)}", highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -574,7 +594,6 @@ def reproduce(
     import time
 
     from uim_sim import reproduce as rep
-    from uim_sim.run import Store
     from uim_sim.schema import SpecError
 
     start = time.perf_counter()
@@ -585,12 +604,8 @@ def reproduce(
     plans = {}
     for study in chosen:  # every scenario checked before anything runs
         if study.scenario and rep.folder(out, study) not in plans:
-            the_plan = _plan(rep.SCENARIOS / study.scenario, None)
-            try:
-                Store(rep.folder(out, study)).check(the_plan)
-            except SpecError as exc:
-                fail(str(exc))
-            plans[rep.folder(out, study)] = the_plan
+            plans[rep.folder(out, study)] = _plan(rep.SCENARIOS / study.scenario, None)
+    _check_folders(plans.items())
     failed = sum(_run_plan(the_plan, folder, workers) for folder, the_plan in plans.items())
     for study in chosen:
         if study.compute is not None:

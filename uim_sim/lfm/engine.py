@@ -30,6 +30,12 @@ hand-written loop (texts sorted by length, batches padded to their longest), whe
 buckets of 8 ran at 0.91× and the earlier design (buckets of 8, every batch filled to
 16 rows with empty ones) at 0.87×. On another machine, tests/test_engine.py is the
 check that its kernels behave the same.
+
+On an Intel Xeon with AVX-512 and AMX, buckets were not enough: MKL split its sums by
+shape and thread count (55 of 304 MiniLM texts changed bits with their company or
+the threads, 4 of 304 even in batches of one fixed shape). MKL's strict conditional
+numerical reproducibility, which uim-sim asks for (`uim_sim.lfm.numerics`), brings
+that to none at the same speed; the engine checks it is in force when it starts.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from uim_sim.lfm.device import (
     gpu_batch_rows,
     pick_device,
 )
+from uim_sim.lfm.numerics import ensure_reproducible
 
 BUCKET = 2  # tokens: the width of a length bucket
 BATCH_ROWS = 32  # the most rows of a forward pass (texts of one bucket); the least is 2
@@ -108,6 +115,8 @@ class Engine:
         self.checkpoint = checkpoint
         self.max_length = max_length
         self.device = pick_device(device)
+        if self.device == "cpu":
+            ensure_reproducible()  # MKL's sums: independent of company and threads
         self.dtype = compute_dtype(self.device)
         self.tokenizer, self.network = checkpoint.load(self.device, self.dtype)
         self.model = self.network.base_model  # the encoder under any head: embeddings

@@ -33,8 +33,11 @@ class Mitigation:
     | system), ``hook`` (the `Stages` hook it wraps), ``trains`` (it acts on the data
     or embeddings a head is fitted on: nothing to do for untrained heads),
     ``needs`` (what the world must offer, e.g. a benign supplement), ``summary`` (one
-    line for `uim-sim list`) and ``note`` (what the report says of results under it,
-    e.g. that parity holds by construction).
+    line for `uim-sim list`), ``note`` (what the report says of results under it,
+    e.g. that parity holds by construction) and ``ill_conditioned`` (a measured note
+    where its result moves far with the last bits of its inputs: on another machine
+    its scores differ by more than `uim_sim.lfm.numerics.SCORE_TOLERANCE`, and results
+    under it agree across machines in distribution only; empty where they do not).
     """
 
     name: ClassVar[str]
@@ -44,6 +47,7 @@ class Mitigation:
     needs: ClassVar[str | None] = None
     summary: ClassVar[str] = ""
     note: ClassVar[str] = ""
+    ill_conditioned: ClassVar[str] = ""
     Params: ClassVar[type[Strict]] = NoParams
 
     def __init__(self, params: Strict, cards: dict[str, AgentCard] | None = None) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 import uim_sim
+from uim_sim.lfm.numerics import SCORE_TOLERANCE, describe, from_columns
 from uim_sim.mitigate import REGISTRY
 from uim_sim.report import headline
 from uim_sim.report.attribution import attribute
@@ -89,10 +90,32 @@ def provenance(runs: pd.DataFrame, spec: dict) -> list[str]:
     ]
 
 
+def numerics(out: Path) -> tuple[list[str], list[str]]:
+    """Provenance lines naming the numerics fingerprint(s) that computed the runs
+    (execution.parquet), and a warning where there are several: such runs agree
+    within the stated tolerance, not bit for bit."""
+    path = Path(out) / "execution.parquet"
+    execution = pd.read_parquet(path) if path.is_file() else pd.DataFrame()
+    if "numerics" not in execution:
+        return [], []
+    lines, found = [], execution.groupby("numerics", sort=False)
+    for digest, rows in found:
+        fields = from_columns(rows.iloc[0].to_dict())
+        lines.append(f"numerics `{digest}` ({len(rows)} runs): {describe(fields)}")
+    warning = []
+    if len(found) > 1:
+        warning.append(
+            f"runs of this folder were computed under {len(found)} numerics fingerprints "
+            f"(machines or library versions): they agree within {SCORE_TOLERANCE:g} in scores "
+            "and in decisions farther than that from their boundary, not bit for bit"
+        )
+    return lines, warning
+
+
 def mitigation_notes(runs: pd.DataFrame) -> list[str]:
-    used = {m for arm in runs["mitigation"].unique() for m in arm.split("+")}
-    return [f"`{name}` {REGISTRY[name].note}." for name in sorted(used) if name in REGISTRY
-            and REGISTRY[name].note]  # fmt: skip
+    used = [REGISTRY[m] for m in sorted({m for arm in runs["mitigation"].unique()
+                                         for m in arm.split("+")}) if m in REGISTRY]  # fmt: skip
+    return [f"`{m.name}` {note}." for m in used for note in (m.note, m.ill_conditioned) if note]
 
 
 def context(out: Path) -> tuple[Context, Section, pd.DataFrame]:
@@ -120,6 +143,8 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
         figures.append((dose.figure, "Dose-response of inheritance", dose.text))
         sections.append(("Dose-response", dose.text))
     warnings = headline.warnings(ctx, section, numbers)
+    machine, mixed = numerics(out)
+    warnings += mixed
     tables = []
     comparison = (
         compare(runs, metrics, section.harm, section.utility, folder, section.outcomes)
@@ -142,7 +167,7 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
         split.table.to_csv(folder / "attribution.csv", index=False)
     page = Page(
         title=f"uim-sim report: {Path(out).resolve().name}",
-        provenance=provenance(runs, spec),
+        provenance=provenance(runs, spec) + machine,
         sections=sections,
         warnings=warnings,
         notes=mitigation_notes(runs),

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uim_sim.lfm.device import pick_device
+from uim_sim.lfm.numerics import fingerprint
 from uim_sim.run.execute import RunResult, execute
 from uim_sim.run.executors import (
     ExecutorError,
@@ -33,6 +35,7 @@ __all__ = [
     "Store",
     "make_executor",
     "plan",
+    "plan_numerics",
     "run_plan",
 ]
 
@@ -131,6 +134,13 @@ def run_plan(
         outcomes.close()
     store.gather([t.run_id for t in the_plan.tasks], {t.run_id: t.grid for t in the_plan.tasks})
     return BatchResult(Path(out), len(the_plan.tasks), skipped, len(pending) - len(failed), failed)
+
+
+def plan_numerics(the_plan: Plan) -> dict[str, Any]:
+    """The numerics fingerprint this process gives the plan's runs (`uim_sim.lfm.numerics`):
+    on the devices its cards compute on."""
+    cards = [c for t in the_plan.tasks for c in (t.card, *t.mitigation_cards.values())]
+    return fingerprint(tuple(sorted({pick_device(c.device) for c in cards})))
 
 
 def gather(out: Path, run_ids: list[str], grids: dict[str, dict[str, Any]] | None = None):

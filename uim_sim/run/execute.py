@@ -17,6 +17,7 @@ import pandas as pd
 
 from uim_sim.lfm.engine import get_engine, model_loads
 from uim_sim.lfm.heads import one_blas_thread
+from uim_sim.lfm.numerics import fingerprint, numerics_columns
 from uim_sim.mitigate import build, compose
 from uim_sim.run.plan import RunTask
 from uim_sim.worlds import world_info
@@ -131,6 +132,7 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         "null_draws": draws,
         "texts_requested": int(counters.get("texts_requested", 0)),
     }
+    devices = {get_engine(*engine).device for engine in engines}
     execution = {
         "run_id": task.run_id,
         "texts_encoded": int(counters.get("texts_encoded", 0)),
@@ -142,7 +144,9 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         "model_loads": model_loads() - loads,
         "wall_seconds": time.perf_counter() - start,
         # where the models computed (a card's device: auto is resolved here)
-        "device": ",".join(sorted({get_engine(*engine).device for engine in engines})),
+        "device": ",".join(sorted(devices)),
+        # what computed its numbers (libraries, kernel paths): `numerics` is its hash
+        **numerics_columns(fingerprint(tuple(devices))),
     }
     return RunResult(row, metrics, decisions, execution)
 

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from uim_sim.lfm.numerics import SCORE_TOLERANCE, describe, differences, from_columns
 from uim_sim.run.execute import RunResult
 from uim_sim.run.plan import Plan
 from uim_sim.schema import SpecError
@@ -93,6 +94,34 @@ class Store:
                 f"({old.get('source', '?')}) that spec {plan.spec.name!r} ({plan.source}) does "
                 "not contain; use another --out folder"
             )
+
+    def numerics(self) -> dict[str, dict[str, Any]]:
+        """The numerics fingerprints of the finished runs, by hash, each with
+        ``runs``: how many runs it computed (`uim_sim.lfm.numerics`)."""
+        found: dict[str, dict[str, Any]] = {}
+        for timing in sorted(self.runs.glob("*/execution.json")) if self.runs.is_dir() else []:
+            fields = from_columns(json.loads(timing.read_text()))
+            if "numerics" in fields:
+                entry = found.setdefault(fields["numerics"], {**fields, "runs": 0})
+                entry["runs"] += 1
+        return found
+
+    def numerics_change(self, current: dict[str, Any]) -> str | None:
+        """One line where finished runs of this folder were computed under another
+        numerics fingerprint than ``current`` (this machine's): the runs added now may
+        differ from them in their last digits. None where they agree (or none
+        recorded one: a folder of an earlier uim-sim)."""
+        others = {k: v for k, v in self.numerics().items() if k != current["numerics"]}
+        if not others:
+            return None
+        runs = sum(v["runs"] for v in others.values())
+        first = next(iter(others.values()))
+        return (
+            f"{self.out}: {runs} finished run(s) were computed under another numerics "
+            f"fingerprint ({differences(first, current) or describe(first)}); runs added "
+            f"here may differ from them within {SCORE_TOLERANCE:g} in scores, and in decisions "
+            "that close to their boundary"
+        )
 
     def _check_writable(self) -> None:
         """Refuse (as bad input, before anything is written) an --out that cannot be

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from uim_sim.lfm.checkpoint import MANIFEST, CheckpointError, resolve, write_manifest
+from uim_sim.lfm.numerics import ensure_reproducible
 from uim_sim.understand.cards import CorpusCard
 from uim_sim.understand.corpus import Corpus, generate
 from uim_sim.understand.probe import VERIFICATION_VERSION, verify_forged
@@ -79,6 +80,7 @@ def forge(
         return out
     import torch
 
+    ensure_reproducible()  # training's sums, too, independent of the thread count
     previous = torch.get_num_threads()
     torch.set_num_threads(threads or previous)
     try:
