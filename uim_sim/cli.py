@@ -297,7 +297,16 @@ def attribute(
     if the_plan.spec.attribution is None:
         fail(f"{spec}: attribution: missing; name the stages and what makes each clean, "
              "e.g. attribution: {stages: {adaptation: {card.head.history_bias: 0}}}")  # fmt: skip
-    run(spec, out, workers, agents_dir, verbose=False, executor=executor, address=address)
+    run(
+        spec,
+        out,
+        workers,
+        agents_dir,
+        verbose=False,
+        executor=executor,
+        address=address,
+        strict=False,
+    )
     try:
         result = build_report(out)
     except ReportError as exc:
