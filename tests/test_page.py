@@ -126,6 +126,21 @@ def test_every_world_declares_plots_it_collects_and_a_view():
             assert chart["usermeta"] == charts.SVG  # drawn as SVG: marks carry aria-labels
 
 
+def test_the_plots_draw_what_was_collected_between_steps_not_a_step_half_collected():
+    m = LabourMarket(rng=1, n_applicants=40, n_rounds=3, name_permutations=0)
+    m.step()
+    taken = w.Collected(m)
+    before = taken.get_model_vars_dataframe()
+    plot = LabourMarket.watch[0]
+    assert w.columns(taken, plot) == w.columns(m, plot)
+    first = next(iter(m.datacollector.model_vars))
+    m.datacollector.model_vars[first].append(0.0)  # a step collecting: one column ahead
+    with pytest.raises(ValueError, match="same length"):  # what Mesa's plot met, live
+        m.datacollector.get_model_vars_dataframe()
+    pd.testing.assert_frame_equal(taken.get_model_vars_dataframe(), before)
+    assert (taken.round, taken.running) == (1, True)
+
+
 def test_the_market_view_counts_every_applicant_in_one_state():
     m = LabourMarket(rng=1, n_applicants=40, n_rounds=2, name_permutations=0)
     m.step()

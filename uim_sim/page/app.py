@@ -100,6 +100,7 @@ def _snap(current: w.Watch) -> dict:
             "running": current.running,
             "series": [current.series(p) for p in current.plots],
             "views": [m.view() for m in current.models],
+            "collected": [w.Collected(m) for m in current.models],
         }
 
 
@@ -193,14 +194,14 @@ def _post_process(plot: Plot):
 @solara.component
 def ArmColumn(index: int):
     current, snap = watched.value, snapshot.value
-    model = current.models[index]
+    model = snap["collected"][index]  # never the live world: the next step may be collecting
     solara.Markdown(f"**{current.labels[index]}** — step {model.round}"
                     + ("" if model.running else " (finished)"))  # fmt: skip
     for plot in current.plots:
         measure = w.columns(model, plot)
-        if measure:  # Mesa's SolaraViz plot component, as the world collects
+        if measure:  # Mesa's SolaraViz plot component, on what the world collected
             PlotAltair(model, measure, post_process=_post_process(plot))
-    view = snap["views"][index] if snap else None
+    view = snap["views"][index]
     if view is not None:
         solara.FigureAltair(charts.view(view))
 

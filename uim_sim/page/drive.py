@@ -157,32 +157,49 @@ class Driver:
         box.press("Enter")
 
     def step(self, times: int = 1) -> None:
-        """Press Step ``times`` times, each time waiting for the step to show."""
+        """Press Step ``times`` times, each time waiting for the step to show. A click that
+        lands while the page redraws can be lost: where the page is idle (no "stepping…",
+        Step enabled) and the step has not moved 10 s after a click, it is pressed again,
+        as a person would. A page that does not move is one line saying where it stayed."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+        failed = self.page.locator(".v-alert.error")
+        busy = self.page.get_by_text("stepping…")
+        button = self.page.get_by_role("button", name="Step")
         for _ in range(times):
             now = self.shown_step()
-            shown = self.page.get_by_text(f"step {now + 1} ·")
-            failed = self.page.locator(".v-alert.error")
-            started = shown.or_(failed).or_(self.page.get_by_text("stepping…"))
-            for _attempt in range(3):  # a click that lands while the page redraws is lost
-                # enabled once the last step's work is done (another tab may hold the model)
-                self.page.get_by_role("button", name="Step").click(timeout=STEP_TIMEOUT_MS)
+            deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
+            button.click(timeout=STEP_TIMEOUT_MS)  # enabled once the last step's work is done
+            clicked = time.monotonic()
+            while self.shown_step() <= now:
+                if failed.count():
+                    raise AssertionError(f"the page says: {failed.first.inner_text()}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the page stayed at step {now} for {STEP_TIMEOUT_MS // 1000} s after "
+                        f"Step; it shows {self.state()}"
+                    )
+                if not button.count() and time.monotonic() > clicked + 30:  # (not a redraw)
+                    raise AssertionError(f"the Step button is gone; the page shows {self.state()}")
                 try:
-                    started.first.wait_for(timeout=5_000)
-                    break
-                except PlaywrightTimeout:
-                    continue
-            shown.or_(failed).first.wait_for(timeout=STEP_TIMEOUT_MS)
-            if failed.count():
-                raise AssertionError(f"the page says: {failed.first.inner_text()}")
+                    idle = not busy.count() and button.is_enabled(timeout=1_000)
+                except PlaywrightTimeout:  # gone a moment while the page redraws
+                    idle = False
+                if idle and time.monotonic() > clicked + 10:
+                    button.click(timeout=STEP_TIMEOUT_MS)
+                    clicked = time.monotonic()
+                time.sleep(0.2)
 
     def press_until(self, button: str, shown, tries: int = 5) -> None:
         """Press ``button`` until ``shown`` (a locator) appears: a page that redraws
         several times a second (a world playing) can lose a click, as a person would
         notice and click again."""
+        pressed = self.page.get_by_role("button", name=button)
         for _ in range(tries):
-            self.page.get_by_role("button", name=button).click()
+            try:
+                pressed.click(timeout=10_000)
+            except Exception:  # noqa: BLE001 - no such button: say what the page shows
+                raise AssertionError(f"no {button} button; the page shows {self.state()}") from None
             try:
                 shown.first.wait_for(timeout=5_000)
                 return
@@ -198,6 +215,20 @@ class Driver:
                 raise AssertionError(f"the page stayed at step {now}, not {at_least}")
             time.sleep(0.3)
         return now
+
+    def state(self) -> str:
+        """One line of what the page shows: step, busy, error and the Play/Pause button."""
+        found = self.page.get_by_text("· running").or_(self.page.get_by_text("· finished"))
+        parts = [found.first.inner_text() if found.count() else "no step"]
+        for what in ("stepping…", "playing…", "building the arms…"):
+            if self.page.get_by_text(what).count():
+                parts.append(what)
+        failed = self.page.locator(".v-alert.error")
+        if failed.count():
+            parts.append(f"error: {failed.first.inner_text().strip()}")
+        parts += [name for name in ("Play", "Pause")
+                  if self.page.get_by_role("button", name=name).count()]  # fmt: skip
+        return "; ".join(parts)
 
     def shown_step(self) -> int:
         found = self.page.get_by_text("· running").or_(self.page.get_by_text("· finished"))

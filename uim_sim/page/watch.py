@@ -228,7 +228,22 @@ def series(model: ScreeningWorld, plot: Plot) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "group", "value"])
 
 
-def columns(model: ScreeningWorld, plot: Plot) -> list[str]:
+class Collected:
+    """A world's DataCollector as it stood between two steps (taken under `MODEL_LOCK`),
+    for Mesa's plot components, which read ``model.datacollector`` as they draw: read
+    live while the next step collects, its columns can differ in length (pandas refused,
+    and the page lost its buttons to the traceback)."""
+
+    def __init__(self, model: ScreeningWorld) -> None:
+        self.model_vars = {k: list(v) for k, v in model.datacollector.model_vars.items()}
+        self.round, self.running = model.round, model.running
+        self.datacollector = self  # Mesa reads model.datacollector.get_model_vars_dataframe()
+
+    def get_model_vars_dataframe(self) -> pd.DataFrame:
+        return pd.DataFrame(self.model_vars)
+
+
+def columns(model: ScreeningWorld | Collected, plot: Plot) -> list[str]:
     """The DataCollector columns a plot draws (Mesa's plot components take these)."""
     return [name for name in model.datacollector.model_vars if name != "step"
             and split_column(name)[0] == plot.metric
