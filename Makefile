@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
 #   make demo   set up .venv, run the default hiring audit on builtin:minilm, write a report
 #   make test   set up .venv (with the ray and page extras, and chromium), lint, run the tests
+#               in two workers
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,10 +20,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-# the test suite also runs the Ray executor (tests/test_ray.py, ~1 min; skipped
-# without Ray): the extra is installed for it, not for the demo
-$(BIN)/.installed-ray: $(BIN)/.installed
-	$(BIN)/pip install --quiet -e ".[test,ray]"
+# the test suite also runs the Ray executor (tests/test_ray.py; skipped without Ray)
+# and the analyst page: both extras, installed for it in one pip call, not for the demo
+$(BIN)/.installed-test: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e ".[test,ray,page]"
 	touch $@
 
 # the analyst page (uim-sim page): Solara and its offline JavaScript
@@ -50,8 +51,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint $(BIN)/.installed-ray $(BIN)/.installed-page browser
-	$(BIN)/python -m pytest -q
+# two pytest workers, one per core (pytest-xdist; tests/conftest.py keeps modules that
+# share a fixture together and gives each worker one torch thread); the 15 slowest
+# tests are listed at the end
+test: lint $(BIN)/.installed-test browser
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_engine.py

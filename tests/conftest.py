@@ -13,6 +13,42 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# `make test` runs the suite in two worker processes (pytest-xdist, one per core): each
+# computes on one torch thread (results do not depend on it: tests/test_engine.py), and
+# so do the processes it starts; two processes of two threads on two cores would spin
+# against each other
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+# modules that share an expensive session fixture run in one worker (the forged BERT;
+# the page's batch); every other module stays whole in its own group, so its module
+# fixtures are built once
+SHARED = {"test_debias": "forge", "test_forge_probe": "forge",
+          "test_page": "page", "test_page_browser": "page"}  # fmt: skip
+
+
+# the longest groups first (measured), so that two workers end together: a worker takes
+# the next group when it is free
+FIRST = ("forge", "test_faults", "page", "test_other_machine", "test_ray", "test_hiring",
+         "forge_causal")  # fmt: skip
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the marks
+def pytest_collection_modifyitems(items):
+    def group(item) -> str:
+        mark = item.get_closest_marker("xdist_group")  # a test may name its own
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        return mark.args[0] if mark else SHARED.get(module, module)
+
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group(item)))
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(group(item), len(FIRST)))  # stable: files keep order
+
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
@@ -67,6 +103,15 @@ def skewed_forge(tmp_path_factory) -> Path:
 def copy_checkpoint(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def ray_folders(pid: int) -> list[Path]:
+    """The local Ray folders (``uim-ray-*``) of the session process ``pid`` started: a
+    test may look for its own while other tests' Rays run beside it (two workers)."""
+    import tempfile
+
+    return [f for f in Path(tempfile.gettempdir()).glob("uim-ray-*")
+            if any(s.name.endswith(f"_{pid}") for s in f.glob("session_2*"))]  # fmt: skip
 
 
 def write_yaml(path: Path, data: dict) -> Path:

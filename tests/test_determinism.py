@@ -9,17 +9,10 @@ execution.parquet)."""
 
 from __future__ import annotations
 
-import filecmp
-
 import numpy as np
-import pandas as pd
-import pytest
-from conftest import small_audit_spec, write_yaml
 
 from uim_sim.lfm.checkpoint import resolve
 from uim_sim.lfm.engine import BATCH_ROWS, BUCKET, Engine
-from uim_sim.run import plan, run_plan
-from uim_sim.run.store import RESULT_FILES
 
 PROBES = [
     "Emily Walsh. Sales representative with 5 years of experience.",
@@ -64,22 +57,6 @@ def test_an_embedding_is_a_function_of_the_text_alone():
     assert bucket.count(first) > BATCH_ROWS  # full and partial batches of its bucket
 
 
-@pytest.fixture
-def spec(project):
-    """Two cards × two arms × two seeds: the runs share every resume."""
-    return write_yaml(project / "scenarios" / "tiny.yaml", small_audit_spec())
-
-
-def same_bytes(a, b) -> None:
-    for name in RESULT_FILES:
-        assert filecmp.cmp(a / name, b / name, shallow=False), name
-
-
-def test_one_or_two_workers_give_byte_identical_tables(spec, tmp_path):
-    """(A kill at a random moment and the rerun, on every executor: tests/test_faults.py.)"""
-    the_plan = plan(spec)
-    serial, pool = tmp_path / "serial", tmp_path / "two"
-    assert run_plan(the_plan, serial, workers=1).done == 8
-    assert run_plan(the_plan, pool, workers=2).done == 8
-    same_bytes(serial, pool)
-    assert not pd.read_parquet(serial / "decisions.parquet")["score"].isna().any()
+# Serial and two worker processes give byte-identical tables: tests/test_faults.py runs
+# the same 8-run spec with two workers, killed at a random moment and resumed, against
+# an uninterrupted serial run; tests/test_ray.py adds Ray.

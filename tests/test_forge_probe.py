@@ -290,14 +290,17 @@ def test_a_gpt2_card_refuses_what_the_family_cannot_do(tmp_path, change, field):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.xdist_group("forge_causal")  # needs no shared forge: free to run beside them
 def test_a_forged_causal_checkpoint_that_inherited_the_skew_fails_the_audit(project, tmp_path):
     """The Must-show of the causal family, small: GPT-2s forged from a clean and a
-    skewed corpus (two forging seeds each), audited with the next-token head of
+    skewed corpus (one forging seed each; docs/understand.md has 25 a family),
+    audited with the next-token head of
     agents/forged_next_token.yaml ("{resume} {name} was" → hired / rejected). The
     skewed checkpoints' probe and impact ratio show the inheritance; the clean ones'
     do not. (The full-size run: docs/understand.md, 25 checkpoints a family.)"""
-    # next-token prediction learns faster than masking: 500 steps (~14 s a forge)
-    training = {**SMALL_CORPUS["training"], "steps": 500}
+    # next-token prediction learns faster than masking: 350 steps (~9 s a forge) give
+    # impact ratios of 0.0 (skewed) and 0.95 (clean), probe gaps of 1.7-2.5 and < 0.09
+    training = {**SMALL_CORPUS["training"], "steps": 350}
     corpus = {**SMALL_CORPUS, "name": "small_gpt2", "family": "gpt2", "training": training}
     write_yaml(project / "corpora" / "small_gpt2.yaml", corpus)
     card = yaml.safe_load((project / "agents" / "forged_next_token.yaml").read_text())
@@ -305,9 +308,9 @@ def test_a_forged_causal_checkpoint_that_inherited_the_skew_fails_the_audit(proj
     write_yaml(project / "agents" / "forged_next_token.yaml", card)
     spec = write_yaml(
         project / "scenarios" / "causal.yaml",
-        {"name": "causal", "world": "hiring", "replicates": 2, "agents": ["forged_next_token"],
-         "params": {"mode": "audit", "n_jobs": 30},
-         "grid": {"corpus.knobs.association_skew": [0.0, 0.9], "corpus.seed": [0, 1]},
+        {"name": "causal", "world": "hiring", "replicates": 1, "agents": ["forged_next_token"],
+         "params": {"mode": "audit", "n_jobs": 20},
+         "grid": {"corpus.knobs.association_skew": [0.0, 0.9]},
          "statistics": {"null_permutations": 1, "name_permutations": 50}},
     )  # fmt: skip
     run_plan(plan(spec), tmp_path / "out")

@@ -17,7 +17,10 @@ from uim_sim.mitigate.system import DiversityParams
 from uim_sim.worlds.hiring import AuditStudy, LabourMarket
 from uim_sim.worlds.hiring.metrics import rates
 
-AUDIT = dict(n_jobs=60, n_history=800, disadvantaged="black")
+# 40 ads and 400 historical decisions: every assertion below holds with room (biased
+# impact ratio 0.46, p 5e-4; fair 1.00; both mitigations 1.00; women 0.48 where the bias
+# is planted against them; measured at 60 ads and 800 decisions: 0.51, 0.99, 1.00, 0.41)
+AUDIT = dict(n_jobs=40, n_history=400, disadvantaged="black")
 SEEDS = (11, 12)
 
 

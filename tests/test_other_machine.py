@@ -22,7 +22,7 @@ ANOTHER_MACHINE = {
 TESTS = [
     "tests/test_pinned.py",
     "tests/test_engine.py::test_a_texts_bits_do_not_depend_on_its_company_row_or_threads",
-    "tests/test_determinism.py",
+    "tests/test_determinism.py::test_an_embedding_is_a_function_of_the_text_alone",
     "tests/test_causal_lm.py::test_next_token_scores_keep_their_bits_in_any_company_row_or_thread_count",
     "tests/test_causal_lm.py::test_class_probabilities_keep_their_bits_in_any_company",
 ]
