@@ -13,23 +13,26 @@ export TOKENIZERS_PARALLELISM := false
 
 # torch first, pinned to the CPU build (a bare `torch` pulls a multi-GB CUDA build);
 # the project then asks only torch>=2.4, which the installed build satisfies.
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.torch:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
+	touch $@
+
+$(BIN)/.installed: pyproject.toml $(BIN)/.torch
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-# the test suite also runs the Ray executor (tests/test_ray.py; skipped without Ray)
-# and the analyst page: both extras, installed for it in one pip call, not for the demo
-$(BIN)/.installed-test: $(BIN)/.installed
-	$(BIN)/pip install --quiet -e ".[test,ray,page]"
-	touch $@
-
 # the analyst page (uim-sim page): Solara and its offline JavaScript
-$(BIN)/.installed-page: $(BIN)/.installed
+$(BIN)/.installed-page: pyproject.toml $(BIN)/.torch
 	$(BIN)/pip install --quiet -e ".[test,page]"
-	touch $@
+	touch $@ $(BIN)/.installed
+
+# the test suite also runs the Ray executor (tests/test_ray.py; skipped without Ray)
+# and the analyst page: everything in one pip call (not for the demo)
+$(BIN)/.installed-test: pyproject.toml $(BIN)/.torch
+	$(BIN)/pip install --quiet -e ".[test,ray,page]"
+	touch $@ $(BIN)/.installed $(BIN)/.installed-page
 
 # the page's browser tests drive Debian's chromium through Playwright (whose own browser
 # download cannot work offline): installed with apt where this machine allows it
@@ -47,15 +50,17 @@ demo: $(BIN)/.installed
 	$(BIN)/uim-sim run scenarios/hiring_audit.yaml --out results/hiring_audit
 	$(BIN)/uim-sim report results/hiring_audit
 
+RUFF = $(BIN)/ruff check . && $(BIN)/ruff format --check .
+
 lint: $(BIN)/.installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(RUFF)
 
 # two pytest workers, one per core (pytest-xdist; tests/conftest.py keeps modules that
-# share a fixture together and gives each worker one torch thread); the 15 slowest
-# tests are listed at the end
-test: lint $(BIN)/.installed-test browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
+# share a fixture together, hands out the longest first, and gives each worker one torch
+# thread); the 15 slowest tests are listed at the end
+test: $(BIN)/.installed-test browser
+	$(RUFF)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=15
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_engine.py

@@ -123,7 +123,7 @@ def test_cda_lowers_a_forged_checkpoints_mlm_gap(skewed_forge, tmp_path):
     undoes a planted association. The parent learnt 'disadvantaged names ~ unemployed'
     (gap > 0.3 nats); after CDA steps the gap is a fraction of it."""
     before = json.loads((skewed_forge / "manifest.json").read_text())["verification"]
-    # 150 steps: the gap of 1.33 nats falls to ~0.5 (400 steps: 0.39; the test asks < half)
+    # 150 steps: the gap of 0.73 nats falls to 0.18 (100 steps: 0.29; the test asks < half)
     out = debias(str(skewed_forge), "cda", tmp_path / "cda", steps=150)
     after = json.loads((out / "manifest.json").read_text())
     assert after["debias"]["parent_sha256"] == resolve(str(skewed_forge)).sha256

@@ -217,7 +217,10 @@ def test_continued_training_of_minilm_gives_a_loadable_checkpoint(tmp_path):
     assert 0.9 < float((before @ after.T)[0, 0]) < 1.0  # moved, but still MiniLM
 
 
-@pytest.mark.parametrize("skew", [0.0, 0.9])
+CLEAN = pytest.param(0.0, marks=pytest.mark.xdist_group("forge_clean"))  # shares no forge
+
+
+@pytest.mark.parametrize("skew", [CLEAN, 0.9])
 def test_forged_probe_reads_the_planted_dose(tmp_path, skew, request):
     """Really trained: a clean card's MLM probe gap is near 0; a strongly skewed card
     gives a large gap in the planted direction (disadvantaged names ~ 'unemployed')."""
@@ -300,7 +303,7 @@ def test_a_forged_causal_checkpoint_that_inherited_the_skew_fails_the_audit(proj
     do not. (The full-size run: docs/understand.md, 25 checkpoints a family.)"""
     # next-token prediction learns faster than masking: 350 steps (~9 s a forge) give
     # impact ratios of 0.0 (skewed) and 0.95 (clean), probe gaps of 1.7-2.5 and < 0.09
-    training = {**SMALL_CORPUS["training"], "steps": 350}
+    training = {**SMALL_CORPUS["training"], "steps": 350, "learning_rate": 0.002}
     corpus = {**SMALL_CORPUS, "name": "small_gpt2", "family": "gpt2", "training": training}
     write_yaml(project / "corpora" / "small_gpt2.yaml", corpus)
     card = yaml.safe_load((project / "agents" / "forged_next_token.yaml").read_text())
