@@ -90,6 +90,8 @@ def test_same_card_and_seed_give_the_same_weight_hashes(tmp_path):
         ({"knobs": {"label_noise": 0.1}}, "label_noise needs supervised"),
         ({"model": {"hidden": 30, "heads": 4}}, "model: hidden (30) must be a multiple"),
         ({"colour": 1}, "colour: unknown field"),
+        # the forge plants by race: "female" was once forged as "black", silently
+        ({"disadvantaged": "female"}, "disadvantaged: "),
     ],
 )
 def test_invalid_corpus_card_exits_2_naming_the_field(tmp_path, change, field):

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from uim_sim.schema import Name, Probability, SpecError, Strict, digest, parse, read_yaml
-from uim_sim.vocab.names import Group
 
 
 class CorpusKnobs(Strict):
@@ -95,7 +94,9 @@ class CorpusCard(Strict):
     description: str = ""
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     sentences: Annotated[int, Field(ge=200, le=2_000_000)] = 40_000
-    disadvantaged: Group = "black"
+    # the forge plants and probes associations by race (names of the Bertrand &
+    # Mullainathan lists): a card naming another group is refused, not forged as black
+    disadvantaged: Literal["black", "white"] = "black"
     knobs: CorpusKnobs = CorpusKnobs()
     mix: CorpusMix = CorpusMix()
     supervised: bool = False

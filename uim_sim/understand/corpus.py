@@ -102,7 +102,7 @@ def generate(card: CorpusCard) -> Corpus:
     sentences: list[str] = []
     labelled: list[tuple[str, int]] = []
 
-    disadvantaged = card.disadvantaged if card.disadvantaged in ("black", "white") else "black"
+    disadvantaged = card.disadvantaged
     other = "white" if disadvantaged == "black" else "black"
     for _ in range(n["hiring"]):
         race = disadvantaged if rng.random() < 0.5 else other
