@@ -10,9 +10,9 @@
 - `LabelWordHead`: prompted screening. The text goes into a prompt with a
   ``[MASK]`` ("{text} {subject} was [MASK].") and the score is the probability of the
   positive label words against the negative ones at the mask, read off the
-  checkpoint's masked-LM head: the log-likelihood of label words (DESIGN.md), the
-  masked-LM form of asking a generative model for a decision (the LLM screening
-  audits of REFERENCES.md). It reads what pre-training fitted, not embedding
+  checkpoint's masked-LM head: the log-likelihood of label words, the masked-LM form
+  of asking a generative model for a decision (as the LLM screening audits did, e.g.
+  Bloomberg 2024: docs/models.md). It reads what pre-training fitted, not embedding
   geometry, so a forged checkpoint's planted association reaches the decision.
 - `NextTokenHead`: the same question asked of a causal LM: the prompt ends where
   the answer goes ("{text} Should {subject} be hired? Answer:") and the score is the

@@ -1,8 +1,8 @@
 """Statistics that treat the right unit as independent.
 
 With a few dozen names, resumes that share a name are not independent draws: a
-learned head carries per-name offsets (REFERENCES.md, "the unit of an audit is
-the name"). `cluster_permutation_p` therefore permutes group labels over
+learned head carries per-name offsets (docs/statistics.md, "The name as the
+unit"). `cluster_permutation_p` therefore permutes group labels over
 clusters (names, applicants), never over rows.
 """
 

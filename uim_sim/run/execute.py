@@ -23,10 +23,6 @@ from uim_sim.run.plan import RunTask
 from uim_sim.worlds import world_info
 from uim_sim.worlds.base import ScreeningWorld
 
-# engine counters that depend on what the process computed before (cache state) or on
-# the machine: kept apart from the result tables, which must be byte-identical
-EXECUTION_COUNTERS = ("texts_encoded", "cache_hits", "engine_calls", "model_seconds", "model_loads")
-
 
 @dataclass
 class RunResult:

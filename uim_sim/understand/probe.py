@@ -18,12 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_score
 
 from uim_sim.lfm.checkpoint import Checkpoint, folder_kind
 from uim_sim.lfm.engine import Engine, get_engine
-from uim_sim.lfm.heads import one_blas_thread
 from uim_sim.understand.corpus import (
     BENIGN_TEMPLATES,
     IDENTITIES,
@@ -162,15 +159,6 @@ def spectrum_texts() -> list[str]:
         texts += [t.format(id=identity) for t in BENIGN_TEMPLATES + TOXIC_TEMPLATES]
     texts += [f"{c} news: {claim}." for c in COMMUNITIES for claim in CLAIMS]
     return texts
-
-
-def linear_probe(engine: Engine, texts: list[str], labels: np.ndarray, seed: int = 0) -> float:
-    """5-fold accuracy of a logistic regression on frozen embeddings."""
-    features = engine.embed(texts)
-    model = LogisticRegression(max_iter=2000, C=1.0)
-    folds = min(5, int(np.bincount(labels).min()))
-    with one_blas_thread():
-        return float(cross_val_score(model, features, labels, cv=folds).mean())
 
 
 def probe(

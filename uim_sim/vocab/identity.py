@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import Literal
 
 IDENTITY_GROUPS = (
     "gay",
@@ -62,8 +61,6 @@ REFERENTS: dict[str, tuple[tuple[str, str], ...]] = {
     BACKGROUND: _BACKGROUND_REFERENTS,
 }
 
-# a group moderation parameters may name (every group but the background)
-ModerationGroup = Literal[(*IDENTITY_GROUPS, DIALECT)]
 ADJECTIVES = {group: adj for group, (adj, _, _) in _IDENTITY_WORDS.items()}
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 
 
@@ -44,10 +43,3 @@ def counts(groups, states, title: str, note: str = "") -> View:
 
 
 FOUR_FIFTHS = 0.8
-
-
-def sample_nodes(n: int, size: int, seed: int) -> np.ndarray:
-    """A fixed sample of ``size`` node ids (all of them when ``n <= size``)."""
-    if n <= size:
-        return np.arange(n)
-    return np.sort(np.random.default_rng([seed, 9]).choice(n, size, replace=False))

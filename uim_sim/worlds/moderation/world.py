@@ -17,7 +17,6 @@ from uim_sim.vocab.identity import (
     BACKGROUND,
     DEFAULT_IDENTITIES,
     DIALECT,
-    GROUPS,
     IDENTITY_GROUPS,
     Identities,
 )
@@ -41,7 +40,6 @@ ZERO_SHOT = AgentCard(
 # the default study's groups (a spec's identity_terms add more: see `ModerationWorld`)
 TERMS = (*IDENTITY_GROUPS, DIALECT)  # the subgroups the Dixon and Borkan metrics cover
 POOLS = ("identity", "targets")  # FPR/FNR of pooled subgroups
-EVERYONE = ("", *GROUPS)  # population-level ("") and per-group read-outs
 
 
 def identify_referent(
