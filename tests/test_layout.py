@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from uim_sim.worlds import WORLDS
+from uim_sim.worlds import BUILT_IN
 
 PACKAGE = Path(__file__).resolve().parents[1] / "uim_sim"
 
@@ -104,7 +104,7 @@ def test_no_import_cycles():
 
 def test_a_world_is_one_folder_and_one_registry_line():
     registry = MODULES["uim_sim.worlds"].read_text()
-    for world, package in WORLDS.items():
+    for world, package in BUILT_IN.items():
         assert registry.count(f'"{package}"') == 1
         assert (PACKAGE / "worlds" / world / "__init__.py").is_file()
         for name in importers(package):

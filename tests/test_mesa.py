@@ -10,7 +10,7 @@ import mesa
 import pytest
 
 from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec
-from uim_sim.worlds import WORLDS, world_info
+from uim_sim.worlds import BUILT_IN, world_info
 from uim_sim.worlds.hiring import AuditStudy, LabourMarket
 from uim_sim.worlds.hiring.agents import Applicant
 from uim_sim.worlds.moderation import ModerationPlatform, ModerationReference
@@ -54,7 +54,7 @@ def run_to_the_end(model, limit: int = 100):
 
 
 def test_every_registered_model_is_covered():
-    models = {m for name in WORLDS for m in world_info(name).models.values()}
+    models = {m for name in BUILT_IN for m in world_info(name).models.values()}
     assert models == set(SMALL)
 
 

@@ -1,5 +1,15 @@
 """Agent cards: what a population of deciders carries (a checkpoint, a head, a
-decision rule), as pydantic models of the YAML files in ``agents/``."""
+decision rule), as pydantic models of the YAML files in ``agents/``.
+
+    >>> card = load_card(Path("agents/minilm_zero_shot.yaml"))
+    >>> card.checkpoint, card.head.kind, card.decision.rule
+    ('builtin:minilm', 'zero_shot', 'top_share')
+    >>> AgentCard(name="mine", head=HeadSpec(kind="zero_shot"), colour="red")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for AgentCard
+    ...
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,15 @@ everything): ``AuditStudy(n_jobs=3, rng=1)`` builds one, ``while model.running:
 model.step()`` runs it to its end, and ``model.datacollector`` holds one scalar
 column per metric and group (collected at step 0 and after every step). Mesa's own
 tools (``batch_run``, SolaraViz) build worlds the same way, as does the runner.
+
+    >>> from uim_sim.worlds.hiring import AuditStudy
+    >>> model = AuditStudy(n_jobs=2, rng=1)  # MiniLM zero-shot screening by default
+    >>> while model.running:
+    ...     model.step()
+    >>> model.round, "impact_ratio[black]" in model.datacollector.model_vars
+    (1, True)
+    >>> len(model.decision_table())  # 2 ads x 2 qualities x 4 names
+    16
 """
 
 from __future__ import annotations
