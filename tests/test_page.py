@@ -91,6 +91,7 @@ def test_a_refused_arm_is_one_line_naming_the_field_not_the_scratch_file(scratch
     with pytest.raises(SpecError, match="no card named 'nobody'"):
         w.build("hiring", "market", {}, w.Arm("nobody"), 1, scratch)
     assert w.one_line(RuntimeError("boom\nTraceback ...")) == "RuntimeError: boom"
+    assert not (scratch / "specs").exists()  # planned in memory: no scratch spec written
 
 
 def test_the_cards_offered_load_and_need_no_forging(scratch):

@@ -115,3 +115,18 @@ def test_a_null_draw_measures_its_null_metric_as_the_full_measure_does(project):
         n_applicants=60, n_rounds=2, n_history=120, cards=card, rng=3, null_draw=0
     ).run_for()
     assert market.measure_null() == {"impact_ratio": market.measure()["impact_ratio"]}
+
+
+def test_a_spec_given_in_memory_plans_the_runs_its_file_would(project):
+    data = small_audit_spec()
+    path = write_yaml(project / "scenarios" / "tiny.yaml", data)
+    from_file = plan(path, project / "agents")
+    in_memory = plan(data, project / "agents", folder=project / "scenarios")
+    assert [t.run_id for t in in_memory.tasks] == [t.run_id for t in from_file.tasks]
+    assert in_memory.resolved()["cards"] == from_file.resolved()["cards"]
+    with pytest.raises(SpecError) as err:  # a refusal names the field, no file
+        plan({**data, "replicates": 0}, project / "agents", folder=project / "scenarios")
+    assert str(err.value).startswith("replicates: ")
+    with pytest.raises(SpecError) as err:
+        plan({**data, "agents": ["nobody"]}, project / "agents", folder=project / "scenarios")
+    assert str(err.value).startswith("agents: no card named 'nobody'")

@@ -274,15 +274,18 @@ def card_folders(spec_path: Path | None = None, agents_dir: Path | None = None) 
     return list(dict.fromkeys(folders))
 
 
-def find_card(name: str, spec_path: Path, agents_dir: Path | None = None) -> Path:
+def find_card(name: str, spec_path: Path, agents_dir: Path | None = None,
+              where: str | None = None) -> Path:  # fmt: skip
     """Resolve a card reference: a path to a YAML file, or a name in an agents folder.
-    An unknown name is an error naming every folder searched and the closest name."""
+    An unknown name is an error naming every folder searched and the closest name
+    (after ``where``: default, the spec file's ``PATH: ``)."""
+    where = f"{spec_path}: " if where is None else where
     spec_dir = Path(spec_path).resolve().parent
     if name.endswith((".yaml", ".yml")):
         for candidate in (spec_dir / name, Path(name)):
             if candidate.is_file():
                 return candidate
-        raise SpecError(f"{spec_path}: agents: no card file {name!r} (beside the spec or here)")
+        raise SpecError(f"{where}agents: no card file {name!r} (beside the spec or here)")
     folders = card_folders(spec_path, agents_dir)
     for folder in folders:
         if (folder / f"{name}.yaml").is_file():
@@ -291,4 +294,4 @@ def find_card(name: str, spec_path: Path, agents_dir: Path | None = None) -> Pat
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     looked = ", ".join(str(f) for f in folders)
-    raise SpecError(f"{spec_path}: agents: no card named {name!r} (looked in {looked}){hint}")
+    raise SpecError(f"{where}agents: no card named {name!r} (looked in {looked}){hint}")

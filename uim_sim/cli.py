@@ -222,7 +222,12 @@ def run(
     _check_executor(executor, workers, address)
     members = _members(spec)
     plans = [(out / name if name else out, _plan(file, agents_dir)) for name, file in members]
-    _check_folders(plans, strict)  # every member checked before any runs
+    _run_plans(plans, workers, executor, address, strict)
+
+
+def _run_plans(plans, workers, executor, address, strict: bool = False) -> None:
+    """Every (folder, plan) checked before any runs, then each run (exit 1 if any failed)."""
+    _check_folders(plans, strict)
     failed = 0
     with _ray_session(executor, address):
         for folder, the_plan in plans:
@@ -307,6 +312,7 @@ def _run_plan(
                 on_forge=forging,
                 executor=executor,
                 address=address,
+                checked=True,  # every caller here ran _check_folders first
             )
         except KeyboardInterrupt:
             progress.stop()
@@ -345,16 +351,7 @@ def attribute(
     if the_plan.spec.attribution is None:
         fail(f"{spec}: attribution: missing; name the stages and what makes each clean, "
              "e.g. attribution: {stages: {adaptation: {card.head.history_bias: 0}}}")  # fmt: skip
-    run(
-        spec,
-        out,
-        workers,
-        agents_dir,
-        verbose=False,
-        executor=executor,
-        address=address,
-        strict=False,
-    )
+    _run_plans([(out, the_plan)], workers, executor, address)  # planned once
     try:
         result = build_report(out)
     except ReportError as exc:

@@ -193,8 +193,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def parse(model: type[BaseModel], data: dict[str, Any], source: str) -> Any:
-    """Validate ``data`` against ``model``; any problem is a one-line `SpecError`."""
+    """Validate ``data`` against ``model``; any problem is a one-line `SpecError`
+    starting with ``source`` (a file; empty: the field alone)."""
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise SpecError(format_error(err, f"{source}: ")) from None
+        raise SpecError(format_error(err, f"{source}: " if source else "")) from None

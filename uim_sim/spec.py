@@ -173,16 +173,22 @@ class ScenarioSpec(Strict):
 def load_spec(path: Path) -> ScenarioSpec:
     """Load and validate a scenario, its world parameters and every grid value."""
     path = Path(path)
-    spec = parse(ScenarioSpec, read_yaml(path), str(path))
-    _check_params(spec, {}, f"{path}: params.")
+    return load_spec_data(read_yaml(path), f"{path}: ")
+
+
+def load_spec_data(data: dict[str, Any], where: str = "") -> ScenarioSpec:
+    """Validate a scenario given as data (what a spec file holds); messages start with
+    ``where`` (a file's ``PATH: ``, or nothing)."""
+    spec = parse(ScenarioSpec, data, where.removesuffix(": "))
+    _check_params(spec, {}, f"{where}params.")
     for key, values in spec.grid.items():
         if key.startswith(CORPUS_PREFIX):
             continue  # checked against the corpus cards by the plan
         for value in values:
-            _check_params(spec, {key: value}, f"{path}: grid.{key}={value!r}: ")
+            _check_params(spec, {key: value}, f"{where}grid.{key}={value!r}: ")
     for stage, overrides in (spec.attribution.stages if spec.attribution else {}).items():
         world = {k: v for k, v in overrides.items() if not k.startswith(NOT_WORLD)}
-        _check_params(spec, world, f"{path}: attribution.stages.{stage}: ")
+        _check_params(spec, world, f"{where}attribution.stages.{stage}: ")
     return spec
 
 

@@ -27,7 +27,7 @@ from uim_sim.mitigate import REGISTRY
 from uim_sim.mitigate.base import arm_name
 from uim_sim.run.execute import make_world
 from uim_sim.run.plan import plan
-from uim_sim.schema import SpecError, digest
+from uim_sim.schema import SpecError
 from uim_sim.spec import MitigationSpec
 from uim_sim.worlds import WORLDS, world_info
 from uim_sim.worlds.base import ScreeningWorld
@@ -156,14 +156,9 @@ def build(
         "params": {**params, **({"mode": mode} if mode else {})},
         "statistics": {"null_permutations": 0, "name_permutations": 0},
     }
-    folder = Path(scratch) / "specs"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"arm-{digest(spec)[:12]}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    try:
-        task = plan(path, agents_dir).tasks[0]
-    except SpecError as err:  # name the field, not the page's scratch file
-        raise SpecError(str(err).replace(f"{path}: ", "")) from None
+    # planned in memory: its cards are found as for a spec in SCRATCH/specs (the page's
+    # own cards in SCRATCH/agents), and a refusal names the field alone
+    task = plan(spec, agents_dir, folder=Path(scratch) / "specs").tasks[0]
     if task.corpus is not None:
         raise SpecError(f"agents: {arm.card} is forged; run it with `uim-sim run` first")
     with MODEL_LOCK:

@@ -82,6 +82,7 @@ def run_plan(
     on_forge: Callable[[CorpusCard], Callable | None] | None = None,
     executor: Any = None,
     address: str | None = None,
+    checked: bool = False,
 ) -> BatchResult:
     """Execute every run of the plan not yet in ``out``; gather the result tables.
 
@@ -94,10 +95,13 @@ def run_plan(
     ``executor``: "serial", "process" or "ray" (`make_executor`; default: a process
     pool when ``workers`` > 1), or an executor object; ``address``: the Ray cluster
     to join (default: a local Ray for this call). Whatever the executor, only this
-    process writes, and the result tables are byte-identical.
+    process writes, and the result tables are byte-identical. ``checked``: the caller
+    has checked ``out`` against this plan (`Store.check`), as the CLI does for every
+    folder before any runs; it is not read again.
     """
     store = Store(out)
-    store.check(the_plan)
+    if not checked:
+        store.check(the_plan)
     store.prepare(the_plan)
     pending = [t for t in the_plan.tasks if not store.done(t.run_id)]
     skipped = len(the_plan.tasks) - len(pending)

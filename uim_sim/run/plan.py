@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from uim_sim.spec import (
     ScenarioSpec,
     StatisticsSpec,
     load_spec,
+    load_spec_data,
 )
 from uim_sim.understand.cards import CorpusCard, load_corpus_card
 from uim_sim.understand.forge import FORGE_VERSION
@@ -67,7 +69,7 @@ class RunTask:
 @dataclass
 class Plan:
     spec: ScenarioSpec
-    source: Path
+    source: Path | str  # the spec file, or a note that it was given in memory
     tasks: list[RunTask]
     cards: dict[str, AgentCard] = field(default_factory=dict)
 
@@ -94,17 +96,26 @@ def _run_id(card: AgentCard, arm: str, replicate: int, content: dict[str, Any]) 
     return f"{card.name}-{arm}-r{replicate:03d}-{digest(content)[:10]}"
 
 
-def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
+def plan(spec: Path | str | Mapping[str, Any], agents_dir: Path | None = None, *,
+         folder: Path | None = None) -> Plan:  # fmt: skip
     """Validate a scenario and everything it names; expand it into runs.
 
+    ``spec``: a spec file, or the spec itself (a mapping, as a file would hold it: the
+    page's arms); then its agent cards and relative paths are found as for a file in
+    ``folder`` (default: the working directory), and a message names the field alone.
     Raises `SpecError` (one line, naming the field) on any invalid input.
     """
-    spec_path = Path(spec_path)
     if agents_dir is not None and not Path(agents_dir).is_dir():
         raise SpecError(f"--agents-dir: {agents_dir}: no such folder")
-    spec = load_spec(spec_path)
+    if isinstance(spec, Mapping):
+        spec_path, where, source = Path(folder or ".") / "spec.yaml", "", "(a spec in memory)"
+        spec = load_spec_data(dict(spec), where)
+    else:
+        spec_path = source = Path(spec)
+        where = f"{spec_path}: "
+        spec = load_spec(spec_path)
     world = world_info(spec.world)
-    _check_size(spec, spec_path)
+    _check_size(spec, where)
     keys = list(spec.grid)
     combos = [
         {**dict(zip(keys, values)), **stages}
@@ -112,49 +123,49 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
         for stages in spec.attribution_combos()
     ]
     for combo in combos:  # before any checkpoint loads
-        _check_memory(spec.world_params(combo), combo, spec_path)
+        _check_memory(spec.world_params(combo), combo, where)
     cards: dict[str, AgentCard] = {}
 
     def card(name: str) -> AgentCard:
         if name not in cards:
-            cards[name] = load_card(find_card(name, spec_path, agents_dir))
+            cards[name] = load_card(find_card(name, spec_path, agents_dir, where))
             if spec.device is not None:  # the spec's device is every card's
                 cards[name] = cards[name].model_copy(update={"device": spec.device})
-            _check_card(cards[name], spec_path)
+            _check_card(cards[name], where)
         return cards[name]
 
     agent_cards = [card(n) for n in spec.agents]
     names = [c.name for c in agent_cards]
     if len(set(names)) != len(names):
-        raise SpecError(f"{spec_path}: agents: card names repeat {names}")
+        raise SpecError(f"{where}agents: card names repeat {names}")
     by_reference = dict(zip(spec.agents, agent_cards))
     corpus_keys = [k for k in spec.grid if k.startswith(CORPUS_PREFIX)]
     if corpus_keys and not any(c.forged for c in agent_cards):
         raise SpecError(
-            f"{spec_path}: grid.{corpus_keys[0]}: corpus.* keys vary forged checkpoints "
+            f"{where}grid.{corpus_keys[0]}: corpus.* keys vary forged checkpoints "
             f"(checkpoint: forge:CORPUS_CARD.yaml), and no card of the spec is forged"
         )
     world = world.in_modes({getattr(spec.world_params(c), "mode", None) for c in combos})
     arms = []
     for i, arm in enumerate(spec.mitigations):
-        where = f"{spec_path}: mitigations.{i}"
-        built = [build(m, f"{where}.{j}", card) for j, m in enumerate(arm.apply)]
+        at = f"{where}mitigations.{i}"
+        built = [build(m, f"{at}.{j}", card) for j, m in enumerate(arm.apply)]
         members = [by_reference[a].name for a in (arm.agents or spec.agents)]
         for j, mitigation in enumerate(built):
             for member in members:
                 reason = mitigation.refusal(world, cards[member])
                 if reason:
                     raise SpecError(
-                        f"{where}.{j}: {reason}; refused (limit the arm to the cards it acts on "
+                        f"{at}.{j}: {reason}; refused (limit the arm to the cards it acts on "
                         f"with {{apply: [...], agents: [...]}})"
                     )
         pool_cards = {n: c for m in built for n, c in m.cards.items()}
         arms.append((arm_name(arm.apply), tuple(arm.apply), pool_cards, set(members)))
     if len({a[0] for a in arms}) != len(arms):
-        raise SpecError(f"{spec_path}: mitigations: two arms have the same mitigations")
+        raise SpecError(f"{where}mitigations: two arms have the same mitigations")
 
     if spec.attribution is not None:
-        _check_attribution(spec, agent_cards, spec_path)
+        _check_attribution(spec, agent_cards, where)
     tasks = []
     for base_agent in agent_cards:
         agent = base_agent
@@ -174,9 +185,9 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
             if agent.name not in members:
                 continue
             for grid in agent_combos:
-                agent = _with_card_overrides(base_agent, grid, spec_path)
+                agent = _with_card_overrides(base_agent, grid, where)
                 params = spec.world_params(grid).model_dump(mode="json")
-                corpus = _corpus_card(agent, grid, spec_path) if agent.forged else None
+                corpus = _corpus_card(agent, grid, where) if agent.forged else None
                 for replicate in range(spec.replicates):
                     seed = run_seed(spec.seed, replicate)
                     content = {
@@ -206,11 +217,11 @@ def plan(spec_path: Path, agents_dir: Path | None = None) -> Plan:
                             corpus=corpus,
                         )
                     )
-    _check_pools(world, tasks, list(cards.values()), spec_path)
-    return Plan(spec, spec_path, tasks, cards)
+    _check_pools(world, tasks, list(cards.values()), where)
+    return Plan(spec, source, tasks, cards)
 
 
-def _check_pools(world, tasks: list[RunTask], cards: list[AgentCard], spec_path: Path) -> None:
+def _check_pools(world, tasks: list[RunTask], cards: list[AgentCard], where: str) -> None:
     """Pool heads (``choose_one``): the world's deciders must choose within pools, and
     the pools a run's world knows before its first step (an audit's job ads, as drawn
     for the run's seed, before any mitigation changes their texts) must fit the
@@ -220,7 +231,7 @@ def _check_pools(world, tasks: list[RunTask], cards: list[AgentCard], spec_path:
     for card in cards:
         if card.head.reads_pool and not all(m.pool_heads for m in world.models.values()):
             raise SpecError(
-                f"{spec_path}: agent {card.name}: a {card.head.kind} head reads a decision's "
+                f"{where}agent {card.name}: a {card.head.kind} head reads a decision's "
                 f"whole pool in one prompt; world {world.name} scores one text at a time"
             )
     checked = set()
@@ -234,10 +245,10 @@ def _check_pools(world, tasks: list[RunTask], cards: list[AgentCard], spec_path:
         try:
             model(**task.params, cards=[card], rng=task.seed, name_permutations=0)
         except HeadError as exc:
-            raise SpecError(f"{spec_path}: agent {card.name}: {exc}") from None
+            raise SpecError(f"{where}agent {card.name}: {exc}") from None
 
 
-def _with_card_overrides(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> AgentCard:
+def _with_card_overrides(agent: AgentCard, grid: dict[str, Any], where: str) -> AgentCard:
     """The card with the grid's ``card.*`` overrides (an attribution's clean stage)."""
     overrides = {k.removeprefix(CARD_PREFIX): v for k, v in grid.items()
                  if k.startswith(CARD_PREFIX)}  # fmt: skip
@@ -250,25 +261,25 @@ def _with_card_overrides(agent: AgentCard, grid: dict[str, Any], spec_path: Path
         for part in parents:
             node = node.get(part) if isinstance(node, dict) else None
         if not isinstance(node, dict) or leaf not in node:
-            raise SpecError(f"{spec_path}: attribution: card.{key}: card {agent.name} has no {key}")
+            raise SpecError(f"{where}attribution: card.{key}: card {agent.name} has no {key}")
         node[leaf] = value
-    return parse(AgentCard, data, f"{spec_path}: attribution: card {agent.name}")
+    return parse(AgentCard, data, f"{where}attribution: card {agent.name}")
 
 
-def _check_attribution(spec: ScenarioSpec, cards: list[AgentCard], spec_path: Path) -> None:
+def _check_attribution(spec: ScenarioSpec, cards: list[AgentCard], where: str) -> None:
     for stage, overrides in spec.attribution.stages.items():
         if any(k.startswith(CORPUS_PREFIX) for k in overrides):
             plain = [c.name for c in cards if not c.forged]
             if plain:
                 raise SpecError(
-                    f"{spec_path}: attribution.stages.{stage}: corpus.* keys need forged "
+                    f"{where}attribution.stages.{stage}: corpus.* keys need forged "
                     f"checkpoints (forge:CARD); {plain} are not forged"
                 )
         for card in cards:
-            _with_card_overrides(card, overrides, spec_path)
+            _with_card_overrides(card, overrides, where)
 
 
-def _corpus_card(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> CorpusCard:
+def _corpus_card(agent: AgentCard, grid: dict[str, Any], where: str) -> CorpusCard:
     path = Path(agent.checkpoint.removeprefix(FORGE_PREFIX))
     overrides = {
         k.removeprefix(CORPUS_PREFIX): v for k, v in grid.items() if k.startswith(CORPUS_PREFIX)
@@ -276,10 +287,10 @@ def _corpus_card(agent: AgentCard, grid: dict[str, Any], spec_path: Path) -> Cor
     try:
         return load_corpus_card(path, overrides)
     except SpecError as exc:
-        raise SpecError(f"{spec_path}: agent {agent.name}: {exc}") from None
+        raise SpecError(f"{where}agent {agent.name}: {exc}") from None
 
 
-def _check_card(card: AgentCard, spec_path: Path) -> None:
+def _check_card(card: AgentCard, where: str) -> None:
     """Fail before anything runs: the checkpoint verifies (with a masked-LM head where
     the head asks for one), the training file reads."""
     try:
@@ -302,20 +313,20 @@ def _check_card(card: AgentCard, spec_path: Path) -> None:
                 if unplaced is not None:
                     raise unplaced_name(head.file, names, unplaced)
     except (CheckpointError, HeadError, SpecError) as exc:
-        raise SpecError(f"{spec_path}: agent {card.name}: {exc}") from None
+        raise SpecError(f"{where}agent {card.name}: {exc}") from None
 
 
 MAX_RUNS = 100_000  # runs one spec may expand to (each is a folder of results)
 
 
-def _check_size(spec: ScenarioSpec, spec_path: Path) -> None:
+def _check_size(spec: ScenarioSpec, where: str) -> None:
     """Refuse a spec that expands to more runs than `MAX_RUNS`, before expanding it."""
     grid = math.prod(len(v) for v in spec.grid.values())
     stages = len(spec.attribution_combos())
     runs = len(spec.agents) * len(spec.mitigations) * grid * stages * spec.replicates
     if runs > MAX_RUNS:
         raise SpecError(
-            f"{spec_path}: up to {runs:,} runs ({len(spec.agents)} agents × "
+            f"{where}up to {runs:,} runs ({len(spec.agents)} agents × "
             f"{len(spec.mitigations)} arms × {grid:,} grid points"
             + (f" × {stages} attribution combinations" if stages > 1 else "")
             + f" × {spec.replicates} replicates), more than {MAX_RUNS:,}; split the spec"
@@ -356,7 +367,7 @@ CGROUP_MEMORY = (  # (limit, usage) files of cgroup v2 and v1; "max": no limit
 )
 
 
-def _check_memory(params: Any, grid: dict[str, Any], spec_path: Path) -> None:
+def _check_memory(params: Any, grid: dict[str, Any], where: str) -> None:
     """Refuse a run whose largest allocations (the world's `memory_estimate`) would
     not fit in the memory available now, naming the estimate and what is available."""
     estimate = getattr(params, "memory_estimate", None)
@@ -367,9 +378,9 @@ def _check_memory(params: Any, grid: dict[str, Any], spec_path: Path) -> None:
     if available is None or need <= available:
         return
     varied = [f"{k}={v!r}" for k, v in grid.items() if not k.startswith(NOT_WORLD)]
-    where = "params" + (f" (with {', '.join(varied)})" if varied else "")
+    fields = "params" + (f" (with {', '.join(varied)})" if varied else "")
     raise SpecError(
-        f"{spec_path}: {where}: a run needs about {_gib(need)} of memory ({what}), more than "
+        f"{where}{fields}: a run needs about {_gib(need)} of memory ({what}), more than "
         f"the {_gib(available)} available on this machine; make the world smaller"
     )
 
