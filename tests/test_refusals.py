@@ -320,3 +320,20 @@ def test_a_spec_of_too_many_runs_is_refused_before_expanding(project, capsys):
         capsys, project, spec, "s.yaml: up to 800,000 runs (2 agents × 2 arms × 1,000 grid "
         "points × 200 replicates), more than 100,000; split the spec",
     )  # fmt: skip
+
+
+def test_every_refusal_a_user_meets_is_one_kind_of_error():
+    from uim_sim.lfm.checkpoint import CheckpointError
+    from uim_sim.lfm.heads import HeadError
+    from uim_sim.report.load import ReportError
+    from uim_sim.run.executors import ExecutorError
+    from uim_sim.run.store import OutputError
+    from uim_sim.schema import SpecError, UimError
+    from uim_sim.worlds.check import WorldCheckError
+    from uim_sim.worlds.moderation.evalset import EvalFileError
+    from uim_sim.worlds.spread.network import NetworkError
+
+    kinds = [CheckpointError, HeadError, ReportError, ExecutorError, OutputError, SpecError,
+             WorldCheckError, EvalFileError, NetworkError]  # fmt: skip
+    assert all(issubclass(k, UimError) for k in kinds)
+    assert all(issubclass(k, ValueError) for k in kinds if k not in (ExecutorError, OutputError))

@@ -24,7 +24,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 
-class SpecError(ValueError):
+class UimError(Exception):
+    """Every refusal a user meets: `str(err)` is one line for the terminal (the CLI
+    prints it and exits 2). Each kind below is also the built-in error it refines."""
+
+
+class SpecError(UimError, ValueError):
     """A user-facing input is invalid. `str(err)` is one line for the terminal."""
 
 

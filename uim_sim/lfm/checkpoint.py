@@ -26,6 +26,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from uim_sim.schema import UimError
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -53,7 +55,7 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model
 KINDS = ("encoder", "sequence_classifier", "causal_lm")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UimError, ValueError):
     """A checkpoint cannot be loaded safely; the message says why."""
 
 

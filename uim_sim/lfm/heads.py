@@ -39,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from uim_sim.cards import CANDIDATE, HeadSpec
+from uim_sim.schema import UimError
 
 
 def one_blas_thread() -> threadpool_limits:
@@ -53,7 +54,7 @@ def one_blas_thread() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-class HeadError(ValueError):
+class HeadError(UimError, ValueError):
     """A head cannot be trained; the message names the file or column."""
 
 

@@ -11,8 +11,10 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from uim_sim.schema import UimError
 
-class ReportError(ValueError):
+
+class ReportError(UimError, ValueError):
     """The folder does not hold results to report on, or the report cannot be written."""
 
 

@@ -30,6 +30,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from uim_sim.schema import UimError
+
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("serial", "process", "ray")
@@ -41,7 +43,7 @@ class Failure:
     error: str
 
 
-class ExecutorError(Exception):
+class ExecutorError(UimError):
     """The executor could not start (one line): no run has started."""
 
 

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
-from uim_sim.lfm.checkpoint import CheckpointError, resolve
+from uim_sim.lfm.checkpoint import resolve
 from uim_sim.lfm.engine import check_loads
 from uim_sim.lfm.heads import HeadError, check_head, read_labelled_file, unplaced_name
 from uim_sim.mitigate import build
 from uim_sim.mitigate.base import arm_name
-from uim_sim.schema import SpecError, digest, parse
+from uim_sim.schema import SpecError, UimError, digest, parse
 from uim_sim.spec import (
     CARD_PREFIX,
     CORPUS_PREFIX,
@@ -312,7 +312,7 @@ def _check_card(card: AgentCard, where: str) -> None:
                 unplaced = first_unplaced(names)
                 if unplaced is not None:
                     raise unplaced_name(head.file, names, unplaced)
-    except (CheckpointError, HeadError, SpecError) as exc:
+    except UimError as exc:  # a checkpoint, head or file refused
         raise SpecError(f"{where}agent {card.name}: {exc}") from None
 
 

@@ -29,7 +29,7 @@ import yaml
 from uim_sim.lfm.numerics import SCORE_TOLERANCE, describe, differences, from_columns
 from uim_sim.run.execute import RunResult
 from uim_sim.run.plan import Plan
-from uim_sim.schema import SpecError
+from uim_sim.schema import SpecError, UimError
 from uim_sim.understand.cards import CorpusCard
 
 RESULT_FILES = ("runs.parquet", "metrics.parquet", "decisions.parquet")
@@ -40,7 +40,7 @@ def forged_folder(out: Path, corpus: CorpusCard) -> Path:
     return Path(out) / "checkpoints" / f"{corpus.name}-{corpus.fingerprint()[:12]}"
 
 
-class OutputError(Exception):
+class OutputError(UimError):
     """The result folder cannot be written (disk full, read-only, no permission): one
     line naming the folder; the runs finished before it are intact."""
 

@@ -18,6 +18,7 @@ import mesa
 from pydantic import BaseModel
 
 from uim_sim.cards import AgentCard
+from uim_sim.schema import UimError
 from uim_sim.worlds.base import ScreeningWorld, WorldInfo
 from uim_sim.worlds.collect import columns
 from uim_sim.worlds.stages import Stages
@@ -29,7 +30,7 @@ DECIDER_COLUMNS = ("decider", "checkpoint", "card", "score", "decision")
 HOOKS = frozenset(Stages.__dataclass_fields__)
 
 
-class WorldCheckError(ValueError):
+class WorldCheckError(UimError, ValueError):
     """A world breaks rules of `check_world`: one line per broken rule."""
 
 

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from uim_sim.schema import UimError
 from uim_sim.vocab.identity import BACKGROUND, DIALECT, Identities
 
 COLUMNS = ("text", "truth", "subgroup", "dialect", "family", "frame", "referent")
 
 
-class EvalFileError(ValueError):
+class EvalFileError(UimError, ValueError):
     """A bad evaluation file: one line naming the parameter (``eval_file``,
     ``text_column``, ``label_column``, ``identity_column`` or ``frame_column``)."""
 

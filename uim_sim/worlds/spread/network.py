@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from uim_sim.schema import UimError
 
-class NetworkError(ValueError):
+
+class NetworkError(UimError, ValueError):
     """A graph cannot be built or read; the message names the file and line."""
 
 
