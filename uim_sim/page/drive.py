@@ -193,15 +193,15 @@ class Driver:
     def press_until(self, button: str, shown, tries: int = 5) -> None:
         """Press ``button`` until ``shown`` (a locator) appears: a page that redraws
         several times a second (a world playing) can lose a click, as a person would
-        notice and click again."""
+        notice and click again; under load it may answer late (waits of 5, 10, … s)."""
         pressed = self.page.get_by_role("button", name=button)
-        for _ in range(tries):
+        for attempt in range(tries):
             try:
                 pressed.click(timeout=10_000)
             except Exception:  # noqa: BLE001 - no such button: say what the page shows
                 raise AssertionError(f"no {button} button; the page shows {self.state()}") from None
-            try:
-                shown.first.wait_for(timeout=5_000)
+            try:  # more patience each time: a page busy redrawing answers late
+                shown.first.wait_for(timeout=5_000 * (attempt + 1))
                 return
             except Exception:  # noqa: BLE001 - not yet: press again
                 continue

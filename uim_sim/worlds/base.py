@@ -236,9 +236,19 @@ class ScreeningWorld(mesa.Model):
             screener = Screener.from_card(card)
             if screener.trainable:
                 rng = np.random.default_rng([self.seed, 5, draw])
-                screener.train(self.training_data(card, draw), self.stages, rng)
+                screener.train(self.null_labels(self.training_data(card, draw), draw),
+                               self.stages, rng)  # fmt: skip
             built[key] = screener
         return built[key]
+
+    def null_labels(self, data: TrainingSet, draw: int = 0) -> TrainingSet:
+        """A null draw's adaptation data: the labels permuted (the texts and groups
+        kept), from a stream of the run's seed, the null draw and the training draw; the
+        data itself for an observed run. Every world's trainable heads learn through it."""
+        if self.null_draw is None:
+            return data
+        rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
+        return replace(data, labels=rng.permutation(data.labels))
 
     def run_for(self, n: int | None = None):
         """Step ``n`` times, or (default) until the world stops running."""

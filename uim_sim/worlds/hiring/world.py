@@ -92,9 +92,6 @@ class HiringWorld(ScreeningWorld):
             groups=np.where(data.protected, d, REFERENCE[d]),
             identify=self._identify,
         )
-        if self.null_draw is not None:
-            rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
-            data = replace(data, labels=rng.permutation(data.labels))
         return data
 
     def _is_protected(self, spans: tuple[str, ...]) -> bool:

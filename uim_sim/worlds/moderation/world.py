@@ -5,7 +5,6 @@ of every decision."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -158,9 +157,6 @@ class ModerationWorld(ScreeningWorld):
                 groups=extra["subgroup"].to_numpy(),
             ),
         )
-        if self.null_draw is not None:
-            rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
-            data = replace(data, labels=rng.permutation(data.labels))
         return data
 
     def history(self, bias: float = 0.0, draw: int = 0) -> pd.DataFrame:

@@ -19,7 +19,6 @@ and the concentration of exposure (Gini).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -126,9 +125,6 @@ class SpreadPlatform(SpreadWorld):
                 [i["text"] for i in items], labels, [(i["span"],) for i in items], mine,
                 groups=np.array(COMMUNITIES)[origin], identify=self._identify,
             )  # fmt: skip
-        if self.null_draw is not None:
-            rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
-            data = replace(data, labels=rng.permutation(data.labels))
         return data
 
     def _community(self, protected: np.ndarray) -> np.ndarray:
