@@ -17,6 +17,10 @@ import numpy as np
 import pandas as pd
 
 from uim_sim.metrics.fairness import impact_ratios
+from uim_sim.vocab.news import COMMUNITIES
+
+# the kinds of news item: truth × community (``true_riverside``, …), as `kind` names them
+ITEM_KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
 
 
 def gini(counts: np.ndarray) -> float:

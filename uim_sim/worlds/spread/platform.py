@@ -31,13 +31,18 @@ from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.spread.agents import FactChecker, Ranker
 from uim_sim.worlds.spread.cascade import distinct, neighbours
 from uim_sim.worlds.spread.items import catalogue, draw_items
-from uim_sim.worlds.spread.metrics import gini, kind, reach_summary, suppression, suppression_null
+from uim_sim.worlds.spread.metrics import (
+    ITEM_KINDS,
+    gini,
+    kind,
+    reach_summary,
+    suppression,
+    suppression_null,
+)
 from uim_sim.worlds.spread.params import PlatformParams
 from uim_sim.worlds.spread.world import CREDIBLE, SpreadWorld
 from uim_sim.worlds.stages import TrainingSet
 from uim_sim.worlds.watch import FOUR_FIFTHS, Plot
-
-KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
 
 
 class SpreadPlatform(SpreadWorld):
@@ -319,17 +324,17 @@ class SpreadPlatform(SpreadWorld):
     def measures(self):
         truths = ("true", "false")
         return {
-            "mean_reach": KINDS,
+            "mean_reach": ITEM_KINDS,
             "exposed_share": truths,
             "live_items": None,
-            "reach": (*KINDS, *truths),
+            "reach": (*ITEM_KINDS, *truths),
             "depth": truths,
             "size_q50": truths,
             "size_q90": truths,
             "reached_k_share": truths,
             "time_to_k": truths,
-            "promoted_share": KINDS,
-            "mean_score": KINDS,
+            "promoted_share": ITEM_KINDS,
+            "mean_score": ITEM_KINDS,
             "false_true_reach_ratio": None,
             "impact_ratio": COMMUNITIES,
             "impact_ratio_null_q025": COMMUNITIES,
@@ -337,10 +342,10 @@ class SpreadPlatform(SpreadWorld):
             "impact_ratio_null_p": COMMUNITIES,
             "exposure_gini": None,
             "users": COMMUNITIES,
-            "users_reached": KINDS,
-            "users_reached_share": KINDS,
-            "item_views": KINDS,
-            "items_seen_per_user": KINDS,
+            "users_reached": ITEM_KINDS,
+            "users_reached_share": ITEM_KINDS,
+            "item_views": ITEM_KINDS,
+            "items_seen_per_user": ITEM_KINDS,
         }
 
     def _exposure_by_community(self) -> dict[str, dict[str, float]]:

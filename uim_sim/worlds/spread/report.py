@@ -16,8 +16,7 @@ from uim_sim.worlds.section import (
     Section,
     Utility,
 )
-
-KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
+from uim_sim.worlds.spread.metrics import ITEM_KINDS
 
 
 def _exposure(truth: str, best: str) -> tuple[AuditRate, AuditRate]:
@@ -118,19 +117,19 @@ def section(ctx: Context) -> Section:
             "Mean reach of the items posted so far, per step, without mitigation: one panel "
             "per card (and grid value), one line per kind of item; mean over seeds with a "
             "95 % band.",
-            "mean_reach", KINDS, "mean reach (users exposed)", panels="condition", arm="none",
+            "mean_reach", ITEM_KINDS, "mean reach (users exposed)", panels="condition", arm="none",
         ),
         GroupBars(
             "reach", "Final reach by item truth and community of origin",
             "Mean final reach of items by truth and the community that posted them; bars: "
             "mean over seeds, whiskers: 95 % t-interval.",
-            "reach", KINDS, "users exposed per item",
+            "reach", ITEM_KINDS, "users exposed per item",
         ),
         GroupBars(
             "promoted_share", "What the ranker promoted",
             "Share of items the ranker promoted (its card's decision rule on its "
             "credibility score), by truth and community of origin.",
-            "promoted_share", KINDS, "share promoted",
+            "promoted_share", ITEM_KINDS, "share promoted",
         ),
     ]  # fmt: skip
     text = (
