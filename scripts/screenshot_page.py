@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    from uim_sim.page.drive import Driver, chromium, page_server
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from page_driver import Driver, chromium, page_server  # test tooling, not the package
 
     if not (args.compare / "runs.parquet").is_file():
         print(f"error: {args.compare}: no runs.parquet (run the comparison first)", file=sys.stderr)

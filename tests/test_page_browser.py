@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from page_driver import Driver, chromium, page_server
 
 from uim_sim.page import watch as w
-from uim_sim.page.drive import Driver, chromium, page_server
 
 pytestmark = pytest.mark.page
 SHOTS = os.environ.get("UIM_SIM_PAGE_SHOTS")  # also save the screenshots here
