@@ -99,11 +99,17 @@ def _class_problems(world: type[ScreeningWorld]) -> list[str]:
     return out
 
 
+def _said(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def _build(world, keywords, **more) -> tuple[ScreeningWorld | None, str | None]:
     try:
         return world(**{"rng": 0, "name_permutations": 0, **keywords, **more}), None
     except Exception as exc:  # noqa: BLE001 - reported as the broken rule
-        return None, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        return None, _said(exc)
 
 
 def _run(model: ScreeningWorld, max_steps: int) -> str | None:
@@ -116,7 +122,7 @@ def _run(model: ScreeningWorld, max_steps: int) -> str | None:
             model.step()
             steps += 1
     except Exception as exc:  # noqa: BLE001
-        return f"step {steps + 1} raised {type(exc).__name__}: {exc}".splitlines()[0]
+        return f"step {steps + 1} raised {_said(exc)}"
     return None
 
 
@@ -161,7 +167,7 @@ def _collected_problems(model: ScreeningWorld) -> list[str]:
     try:
         measured = model.measure()
     except Exception as exc:  # noqa: BLE001
-        return [*out, f"measure() raised {type(exc).__name__}: {exc}".splitlines()[0]]
+        return [*out, f"measure() raised {_said(exc)}"]
     for metric, value in measured.items():
         if metric not in declared:
             out.append(f"measure(): {metric!r} is not declared by measures()")
@@ -225,5 +231,5 @@ def _page_problems(model: ScreeningWorld) -> list[str]:
     try:
         model.view()
     except Exception as exc:  # noqa: BLE001
-        out.append(f"view() raised {type(exc).__name__}: {exc}".splitlines()[0])
+        out.append(f"view() raised {_said(exc)}")
     return out
