@@ -14,61 +14,58 @@ decision rule), as pydantic models of the YAML files in ``agents/``.
 from __future__ import annotations
 
 import difflib
-import string
+import typing
+import warnings
+from importlib import import_module
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from uim_sim.schema import Name, Share, SpecError, Strict, digest, parse, read_yaml
 
 FORGE_PREFIX = "forge:"  # a checkpoint forged from a corpus card: forge:PATH.yaml
 
 
-TRAINED = ("logistic", "nmtune")  # head kinds fitted on adaptation data
+ENTRY_POINTS = "uim_sim.heads"  # head kinds other packages declare
+BUILT_IN_HEADS = "uim_sim.lfm.heads"  # the module whose classes are the built-in kinds
+HEADS: dict[str, type[HeadSpec]] = {}  # every registered kind's class, in order
+
+# the fields kinds share beside their own, in the order a head is checked: a kind
+# refuses one it does not use set, and runs its own checks at the first it uses
+SHARED = {
+    "positive": ("positive", "negative"),
+    "prompt": ("prompt",),
+    "candidate": ("candidate",),
+    "label": ("label",),
+    "train_on": ("train_on", "file"),
+}
 
 
 class HeadSpec(Strict):
-    """How a decider turns an embedding into a score.
+    """How a decider turns what its checkpoint computes into a score: the fields head
+    kinds share, and the base of every kind's class.
 
-    - ``zero_shot``: cosine between the text and the decision context (for hiring,
-      the job description: the retrieval screening of Wilson & Caliskan 2024).
-    - ``zero_shot_contrast``: classification by description, score = mean cosine to
-      the ``positive`` descriptions − mean cosine to the ``negative`` ones (for
-      moderation: "a toxic comment" vs "a friendly comment").
-    - ``logistic``: a logistic-regression head on frozen embeddings, adapted on
-      ``history`` (data the world generates, biased by ``history_bias``, a strength
-      each world interprets: in hiring the log-odds penalty the historical decision
-      makers put on the disadvantaged group, in moderation the log-odds by which
-      identity terms co-occur with toxic labels) or on a researcher's own labelled
-      ``file`` (CSV/Parquet).
-    - ``nmtune``: trained like ``logistic``, but through NMTune (Chen et al., ICLR
-      2024): a residual MLP reshapes the frozen features before a linear classifier,
-      regularised to keep their geometry, decorrelate them and spread their spectrum:
-      a head meant to undo what noisy pre-training did to the feature space.
-    - ``label_words``: prompted screening on the checkpoint's masked-LM head: the
-      text goes into ``prompt`` (placeholders ``{text}`` and ``{subject}``, exactly
-      one ``[MASK]``) and the score is the probability of the ``positive`` label
-      words against the ``negative`` ones at the mask (each word one token).
-    - ``next_token``: the same on a causal LM: ``prompt`` (with ``{text}``, no
-      ``[MASK]``) ends where the answer goes, and the score is the probability of the
-      ``positive`` words against the ``negative`` ones as the next token (each word
-      one token as it follows the prompt: ``" yes"`` in GPT-2-style vocabularies).
-    - ``classifier``: a sequence classifier's own head: the probability of its
-      ``label`` (a name of its config.json ``id2label``).
-    - ``choose_one``: a causal LM reads a decision's whole pool in one prompt: each
-      candidate as a ``candidate`` line (``{label}``: 1 to k, ``{text}``; default
-      ``Candidate {label}: {text}``), the lines in a random order drawn per decision
-      in place of ``{candidates}`` in ``prompt`` (optionally ``{context}``, e.g. the
-      job ad), which ends where the answer goes; a candidate's score is the
-      probability of its label (``" 1"`` … ``" k"``, each one token) as the next
-      token, over the pool's labels (Bloomberg 2024's ranking audit of GPT-3.5).
+    A kind is one class: a subclass with ``kind: Literal["NAME"]`` registered with
+    `register_head` (the built-in ones are in `uim_sim.lfm.heads`, each documented
+    there; another package declares its own under the entry point group
+    ``uim_sim.heads``). It says which shared fields it uses (``uses``, keys of
+    `SHARED`; another one set is refused), adds its own fields and checks (``check``),
+    names the kind of checkpoint it reads (``needs``) and what else it needs of it
+    (``check_engine``), and builds the head a screener runs (``build``).
+    ``HeadSpec(kind=...)``, ``HeadSpec.model_validate`` and a card's ``head:`` are
+    validated by the class of their kind.
+
+    Trained kinds (``uses`` ``train_on``) adapt on ``history`` (data the world
+    generates, biased by ``history_bias``, a strength each world interprets: in hiring
+    the log-odds penalty the historical decision makers put on the disadvantaged
+    group, in moderation the log-odds by which identity terms co-occur with toxic
+    labels) or on a researcher's own labelled ``file`` (CSV/Parquet).
     """
 
-    kind: Literal[
-        "zero_shot", "zero_shot_contrast", "logistic", "nmtune", "label_words", "next_token",
-        "classifier", "choose_one",
-    ]  # fmt: skip
+    kind: str
     prompt: str | None = None
     candidate: str | None = None  # kind: choose_one, one candidate's line of the prompt
     label: Annotated[str, Field(min_length=1)] | None = None  # kind: classifier
@@ -85,48 +82,61 @@ class HeadSpec(Strict):
     positive: list[Annotated[str, Field(min_length=1)]] = []
     negative: list[Annotated[str, Field(min_length=1)]] = []
 
+    uses: ClassVar[frozenset[str]] = frozenset()  # the shared fields the kind reads
+    reads_pool: ClassVar[bool] = False  # reads a decision's whole pool in one prompt
+    needs: ClassVar[str | None] = None  # the kind of checkpoint it reads (None: any)
+
+    def __new__(cls, **data: Any) -> HeadSpec:
+        own = head_class(data.get("kind")) if cls is HeadSpec else None
+        return super().__new__(own or cls)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> HeadSpec:
+        """``obj`` validated by the class of its kind (by this class, called on a kind's)."""
+        own = head_class(obj.get("kind")) if cls is HeadSpec and isinstance(obj, dict) else None
+        return own.model_validate(obj, **kwargs) if own else super().model_validate(obj, **kwargs)
+
     @property
     def trained(self) -> bool:
         """Is the head fitted on adaptation data (so data- and model-stage
         mitigations of that data can act on it)?"""
-        return self.kind in TRAINED
+        return "train_on" in self.uses
 
-    @property
-    def reads_pool(self) -> bool:
-        """Does the head read a decision's whole pool in one prompt (not one text at a
-        time)?"""
-        return self.kind in POOLED
+    def check(self) -> None:
+        """The kind's own checks of its fields: a one-line ValueError."""
+
+    def check_engine(self, engine: Any) -> None:
+        """What the head needs of its checkpoint beyond its kind (``engine``: its loaded
+        `Engine`), checked before anything runs: a one-line `HeadError`."""
+
+    def build(self) -> Any:
+        """The head a screener runs (`uim_sim.lfm.heads`)."""
+        raise NotImplementedError(f"head kind {self.kind!r} builds no head")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known(cls, kind: Any) -> Any:
+        if cls is HeadSpec:  # a registered kind is validated by its own class
+            expected = [repr(k) for k in head_kinds()]
+            if len(expected) > 1:
+                expected = [", ".join(expected[:-1]), expected[-1]]
+            raise PydanticCustomError(
+                "literal_error", "Input should be {expected}", {"expected": " or ".join(expected)}
+            )
+        return kind
 
     @model_validator(mode="after")
-    def _training_source(self) -> HeadSpec:
-        if self.kind in ("zero_shot_contrast", *PROMPTED):
-            if not (self.positive and self.negative):
-                raise ValueError(f"a {self.kind} head needs positive and negative words/texts")
-        elif self.positive or self.negative:
-            raise ValueError(
-                "positive/negative apply only to zero_shot_contrast, label_words, next_token"
-            )
-        if self.kind in PROMPTED:
-            _check_prompt(self.prompt, self.kind)
-        elif self.kind in POOLED:
-            _check_pool_prompt(self.prompt, self.candidate)
-        elif self.prompt is not None:
-            raise ValueError("prompt applies only to kind: label_words, next_token, choose_one")
-        if self.candidate is not None and self.kind not in POOLED:
-            raise ValueError("candidate applies only to kind: choose_one")
-        if self.kind == "classifier" and self.label is None:
-            raise ValueError("a classifier head needs label: one of the model's labels")
-        if self.kind != "classifier" and self.label is not None:
-            raise ValueError("label applies only to kind: classifier")
-        if self.kind not in TRAINED:
-            if self.train_on is not None or self.file is not None:
-                raise ValueError(f"a {self.kind} head is not trained: drop train_on/file")
-        elif self.train_on is None:
-            raise ValueError(f"a {self.kind} head needs train_on: history or file")
-        elif self.train_on == "file" and self.file is None:
-            raise ValueError("train_on: file needs file: PATH (CSV or Parquet)")
-        elif self.train_on == "history" and self.file is not None:
-            raise ValueError("file is only read with train_on: file")
+    def _checked(self) -> HeadSpec:
+        own = False
+        for shared, fields in SHARED.items():
+            if shared in self.uses:
+                if not own:
+                    self.check()
+                    own = True
+            elif any(getattr(self, f) not in (None, []) for f in fields):
+                raise ValueError(self._unused(shared))
+        if not own:
+            self.check()
         if (self.name_column or self.group_column) and self.train_on != "file":
             raise ValueError("name_column/group_column apply only with train_on: file")
         if self.group_column and not self.name_column:
@@ -135,57 +145,74 @@ class HeadSpec(Strict):
             raise ValueError("history_bias applies only with train_on: history")
         return self
 
-
-PROMPTED = ("label_words", "next_token")  # head kinds that put the text into a prompt
-POOLED = ("choose_one",)  # head kinds that put a decision's whole pool into one prompt
-CANDIDATE = "Candidate {label}: {text}"  # a choose_one head's default candidate line
-
-
-def _check_prompt(prompt: str | None, kind: str) -> None:
-    if kind == "next_token":
-        _check_answer_prompt(prompt, kind, "{text}", "label words (' yes')")
-    elif prompt is None:
-        raise ValueError("a label_words head needs prompt: text with {text} and one [MASK]")
-    elif prompt.count("[MASK]") != 1:
-        raise ValueError("prompt must hold exactly one [MASK]")
-    _check_fields("prompt", prompt, {"text"}, {"subject"}, "where the scored text goes")
+    def _unused(self, shared: str) -> str:
+        if shared == "train_on":
+            return f"a {self.kind} head is not trained: drop train_on/file"
+        users = ", ".join(k for k, c in HEADS.items() if shared in c.uses)
+        if shared == "positive":
+            return f"positive/negative apply only to {users}"
+        return f"{shared} applies only to kind: {users}"
 
 
-def _check_pool_prompt(prompt: str | None, candidate: str | None) -> None:
-    _check_answer_prompt(prompt, "choose_one", "{candidates}", "labels (' 1')")
-    _check_fields("prompt", prompt, {"candidates"}, {"context"}, "where the candidates go")
-    if candidate is not None:
-        _check_fields("candidate", candidate, {"label", "text"}, set(),
-                      "a candidate's label (1 to k) and text")  # fmt: skip
+SpecClass = TypeVar("SpecClass", bound=type[HeadSpec])
 
 
-def _check_answer_prompt(prompt: str | None, kind: str, holds: str, answers: str) -> None:
-    """A causal LM's prompt (``kind``): given, ending where the answer goes."""
-    if prompt is None:
-        raise ValueError(f"a {kind} head needs prompt: text with {holds}, ending where the "
-                         "answer goes")  # fmt: skip
-    if "[MASK]" in prompt:
-        raise ValueError(f"a {kind} prompt holds no [MASK]: the answer follows its end")
-    if prompt != prompt.rstrip():
-        raise ValueError(f"a {kind} prompt must not end in whitespace: the space before the "
-                         f"answer belongs to the {answers}")  # fmt: skip
+def register_head(cls: SpecClass) -> SpecClass:
+    """Register a head kind (a class decorator): a `HeadSpec` subclass whose ``kind``
+    is ``Literal["NAME"]``. A name another class holds is a ValueError."""
+    import_module(BUILT_IN_HEADS)  # the built-in kinds first, in their order
+    spec = isinstance(cls, type) and issubclass(cls, HeadSpec)
+    annotation = cls.model_fields["kind"].annotation if spec else None
+    names = typing.get_args(annotation) if typing.get_origin(annotation) is Literal else ()
+    if not (len(names) == 1 and isinstance(names[0], str)):
+        raise TypeError(f"{cls.__qualname__}: a head kind's class has kind: Literal['NAME']")
+    held = HEADS.setdefault(names[0], cls)
+    if held is not cls:
+        raise ValueError(
+            f"head kind {names[0]!r} is taken by {held.__module__}.{held.__qualname__}"
+        )
+    return cls
 
 
-def _check_fields(field: str, template: str, needed: set[str], optional: set[str],
-                  where: str) -> None:  # fmt: skip
-    """``template``'s placeholders: every one of ``needed``, none but those and
-    ``optional``; a one-line ValueError naming ``field`` otherwise."""
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as exc:
-        raise ValueError(f"{field} is not a valid template ({exc})") from None
-    missing = needed - fields
-    if missing:
-        holds = " and ".join("{" + f + "}" for f in sorted(needed))
-        raise ValueError(f"{field} must hold {holds}, {where}")
-    unknown = fields - needed - optional
-    if unknown:
-        raise ValueError(f"{field}: unknown placeholders {sorted(unknown)}")
+def head_class(kind: Any) -> type[HeadSpec] | None:
+    """The class of a head kind, or None: a kind another package declares is imported
+    on first use; one that cannot be is a one-line `SpecError`."""
+    if not isinstance(kind, str):
+        return None
+    import_module(BUILT_IN_HEADS)
+    point = None if kind in HEADS else _declared().get(kind)
+    if point is not None:
+        try:
+            found = point.load()
+        except Exception as exc:  # an uninstalled module, an error in it
+            raise SpecError(f"head kind {kind!r} of {point.value} cannot be loaded "
+                            f"({type(exc).__name__}: {exc})") from None  # fmt: skip
+        if isinstance(found, type) and issubclass(found, HeadSpec):
+            register_head(found)
+        if kind not in HEADS:
+            raise SpecError(f"head kind {kind!r} of {point.value}: no class registers it")
+    return HEADS.get(kind)
+
+
+def head_kinds() -> list[str]:
+    """Every kind a card's head may name: the registered ones, then those other
+    packages declare (not imported yet)."""
+    import_module(BUILT_IN_HEADS)
+    return [*HEADS, *(k for k in _declared() if k not in HEADS)]
+
+
+def _declared() -> dict[str, EntryPoint]:
+    """Head kinds other installed packages declare (``uim_sim.heads`` entry points:
+    ``NAME = "module:Class"``, or a module whose import registers it)."""
+    found: dict[str, EntryPoint] = {}
+    for point in sorted(entry_points(group=ENTRY_POINTS), key=lambda p: p.name):
+        held = HEADS.get(point.name)
+        if (held is not None and held.__module__ == BUILT_IN_HEADS) or point.name in found:
+            warnings.warn(f"head kind {point.name!r} of {point.value} is ignored: the name is "
+                          "taken", stacklevel=2)  # fmt: skip
+            continue
+        found[point.name] = point
+    return found
 
 
 class DecisionSpec(Strict):
@@ -216,7 +243,7 @@ class AgentCard(Strict):
     name: Name
     description: str = ""
     checkpoint: str = "builtin:minilm"  # or a folder, or forge:CORPUS_CARD.yaml
-    head: HeadSpec
+    head: SerializeAsAny[HeadSpec]  # dumped with its kind's own fields
     decision: DecisionSpec = DecisionSpec()
     # where the checkpoint computes: cpu (fp32: what the tests check), cuda (bf16 or
     # fp16), auto (cuda when torch sees a GPU)
@@ -231,6 +258,11 @@ class AgentCard(Strict):
                 "forge:CORPUS_CARD.yaml)"
             )
         return value
+
+    @field_validator("head", mode="wrap")
+    @classmethod
+    def _of_its_kind(cls, value: Any, handler: Any) -> HeadSpec:
+        return value if isinstance(value, HeadSpec) else HeadSpec.model_validate(value)
 
     def fingerprint(self) -> str:
         # the default device, and a head without a candidate line (every kind but
@@ -285,7 +317,7 @@ def find_card(name: str, spec_path: Path, agents_dir: Path | None = None,
         for candidate in (spec_dir / name, Path(name)):
             if candidate.is_file():
                 return candidate
-        raise SpecError(f"{where}agents: no card file {name!r} (beside the spec or here)")
+        raise SpecError(f"{where}cards: no card file {name!r} (beside the spec or here)")
     folders = card_folders(spec_path, agents_dir)
     for folder in folders:
         if (folder / f"{name}.yaml").is_file():
@@ -294,4 +326,11 @@ def find_card(name: str, spec_path: Path, agents_dir: Path | None = None,
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     looked = ", ".join(str(f) for f in folders)
-    raise SpecError(f"{where}agents: no card named {name!r} (looked in {looked}){hint}")
+    raise SpecError(f"{where}cards: no card named {name!r} (looked in {looked}){hint}")
+
+
+def __getattr__(name: str) -> Any:  # POOLED, as read before kinds were classes
+    if name == "POOLED":
+        import_module(BUILT_IN_HEADS)
+        return tuple(k for k, c in HEADS.items() if c.reads_pool)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ verifies the sha256 of every weight file against ``manifest.json`` (or, for the
 builtin model, against the hash pinned here). `register` writes that manifest for a
 folder brought from elsewhere, so that a later change of its weights is refused.
 
-A folder is one of three kinds, read off its config.json (`kind_of`): an
+A folder is one of three kinds (`Kind`), read off its config.json (`kind_of`): an
 ``encoder`` (BertModel, *ForMaskedLM, ...: embeddings, and label words where it has
 a masked-LM head), a ``sequence_classifier`` (*ForSequenceClassification: its own
 classifier head scores a text) or a ``causal_lm`` (*ForCausalLM, *LMHeadModel: the
@@ -22,6 +22,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,30 @@ PROJECTION = "projection.safetensors"
 # the files a tokenizer is read from (one of them must be there)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model",
                    "spiece.model", "sentencepiece.bpe.model")  # fmt: skip
-KINDS = ("encoder", "sequence_classifier", "causal_lm")
+
+
+class Kind(StrEnum):
+    """A kind of model uim-sim loads, read off config.json (`kind_of`): the
+    transformers Auto class it loads with (``auto``) and the endings of the class
+    names its ``architectures`` give (``endings``; the longest that fits decides:
+    GPT2LMHeadModel ends in Model, yet is a causal LM): a family is recognised and
+    loaded by its one line here."""
+
+    ENCODER = "encoder", "AutoModel", ("ForMaskedLM", "ForPreTraining", "Model")
+    SEQUENCE_CLASSIFIER = ("sequence_classifier", "AutoModelForSequenceClassification",
+                           ("ForSequenceClassification",))  # fmt: skip
+    CAUSAL_LM = "causal_lm", "AutoModelForCausalLM", ("ForCausalLM", "LMHeadModel")
+
+    def __new__(cls, value: str, auto: str, endings: tuple[str, ...]) -> Kind:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.auto, member.endings = auto, endings
+        return member
+
+    @property
+    def example(self) -> str:
+        """A class name of the kind, as messages give it (``*ForCausalLM``)."""
+        return f"*{self.endings[0]}"
 
 
 class CheckpointError(UimError, ValueError):
@@ -67,8 +91,11 @@ class Checkpoint:
     path: Path
     sha256: str
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    kind: str = "encoder"  # one of KINDS, read off config.json
+    kind: Kind = Kind.ENCODER  # read off config.json
     settings: str = ""  # `settings_digest` of the folder, read once per resolve
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))
 
     @property
     def name(self) -> str:
@@ -90,7 +117,7 @@ class Checkpoint:
                 f"{self.ref}: config.json asks for remote code (auto_map); refused"
             )
         tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        auto = getattr(transformers, AUTO_CLASS[self.kind])
+        auto = getattr(transformers, self.kind.auto)
         model = self._from_pretrained(auto, "")
         if tokenizer.pad_token is None:  # causal LMs: padding is masked, any pad works
             tokenizer.pad_token = tokenizer.eos_token
@@ -109,7 +136,7 @@ class Checkpoint:
             output_loading_info=True,
         )
         missing = [k for k in info.get("missing_keys", []) if "embeddings" not in k]
-        if missing and self.kind != "encoder":
+        if missing and self.kind != Kind.ENCODER:
             raise CheckpointError(
                 f"{self.ref}: config.json says {self.kind} but the weights lack "
                 f"{sorted(missing)[0]} (…): its head would be random; refused"
@@ -145,8 +172,8 @@ class Checkpoint:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        if self.kind != "encoder":
-            hint = "; use head kind next_token" if self.kind == "causal_lm" else ""
+        if self.kind != Kind.ENCODER:
+            hint = "; use head kind next_token" if self.kind == Kind.CAUSAL_LM else ""
             raise CheckpointError(
                 f"{self.ref}: a checkpoint of kind {self.kind} has no masked-language-model "
                 f"head{hint}"
@@ -158,14 +185,6 @@ class Checkpoint:
                 raise
             raise CheckpointError(f"{self.ref}: no masked-language-model form ({exc})") from None
         return _placed(model, device, dtype)
-
-
-# the transformers Auto class each kind of checkpoint loads with
-AUTO_CLASS = {
-    "encoder": "AutoModel",
-    "sequence_classifier": "AutoModelForSequenceClassification",
-    "causal_lm": "AutoModelForCausalLM",
-}
 
 
 def _placed(model: Any, device: str, dtype: Any) -> Any:
@@ -262,7 +281,7 @@ def resolve(ref: str) -> Checkpoint:
         path = _builtin_path(ref)
         hashes = _verify(ref, path, BUILTIN[ref]["sha256"])
         manifest = {"name": ref, "family": BUILTIN[ref]["family"], "sha256": hashes}
-        return Checkpoint(ref, path, weights_digest(hashes), manifest, "encoder",
+        return Checkpoint(ref, path, weights_digest(hashes), manifest, Kind.ENCODER,
                           settings_digest(path))  # fmt: skip
 
     if not ref.strip():
@@ -356,7 +375,7 @@ def _read_json(ref: str, file: Path) -> dict[str, Any]:
     return data
 
 
-def folder_kind(ref: str, path: Path) -> str:
+def folder_kind(ref: str, path: Path) -> Kind:
     """config.json reads as a JSON object, asks for no remote code and names a kind
     of model uim-sim loads (returned); a tokenizer is there; every other JSON file
     reads as an object, every text file as UTF-8."""
@@ -383,11 +402,11 @@ def folder_kind(ref: str, path: Path) -> str:
     return kind
 
 
-def kind_of(ref: str, config: dict[str, Any]) -> str:
-    """The kind of model a config.json describes (one of `KINDS`), from its
-    ``architectures`` (the class it was saved from) or, without them, its
-    ``model_type`` (then an encoder: what uim-sim loaded before it knew kinds). No
-    code is imported: a one-line `CheckpointError` for anything else."""
+def kind_of(ref: str, config: dict[str, Any]) -> Kind:
+    """The kind of model a config.json describes, from its ``architectures`` (the
+    class it was saved from) or, without them, its ``model_type`` (then an encoder:
+    what uim-sim loaded before it knew kinds). No code is imported: a one-line
+    `CheckpointError` for anything else."""
     if config.get("is_encoder_decoder"):
         raise CheckpointError(
             f"{ref}: config.json describes an encoder-decoder model "
@@ -397,7 +416,7 @@ def kind_of(ref: str, config: dict[str, Any]) -> str:
     architectures = config.get("architectures")
     if architectures is None or architectures == []:
         if isinstance(config.get("model_type"), str) and config["model_type"]:
-            return "encoder"
+            return Kind.ENCODER
         raise CheckpointError(
             f"{ref}: config.json names neither architectures nor model_type: not a "
             "Hugging Face model folder"
@@ -405,22 +424,14 @@ def kind_of(ref: str, config: dict[str, Any]) -> str:
     if not (isinstance(architectures, list) and all(isinstance(a, str) for a in architectures)):
         raise CheckpointError(f"{ref}: config.json: architectures: not a list of class names")
     for architecture in architectures:
-        for suffixes, kind in ARCHITECTURE_KINDS:
-            if architecture.endswith(suffixes):
-                return kind
+        fits = [(len(e), kind) for kind in Kind for e in kind.endings if architecture.endswith(e)]
+        if fits:
+            return max(fits, key=lambda fit: fit[0])[1]
     raise CheckpointError(
         f"{ref}: config.json: architectures {architectures} are none of what uim-sim "
         "loads (an encoder: *Model, *ForMaskedLM; *ForSequenceClassification; "
         "*ForCausalLM, *LMHeadModel)"
     )
-
-
-# class-name endings by kind, in the order they are tried (GPT2LMHeadModel ends in Model)
-ARCHITECTURE_KINDS = (
-    (("ForCausalLM", "LMHeadModel"), "causal_lm"),
-    (("ForSequenceClassification",), "sequence_classifier"),
-    (("ForMaskedLM", "ForPreTraining", "Model"), "encoder"),
-)
 
 
 def _check_safetensors(ref: str, path: Path, rel: str) -> None:

@@ -23,12 +23,19 @@
   candidates labelled 1 to k in the order the world shows them, and a candidate's
   score is the probability of its label as the next token, over the pool's labels:
   the ranking audit of GPT-3.5 by Bloomberg (2024), where the order itself decided.
+
+Each is built from a card's ``head:`` by its kind's class (`ZeroShotSpec` …
+`ChooseOneSpec`, registered with `uim_sim.cards.register_head`): the fields it uses,
+its checks, what it needs of its checkpoint (`check_head`), the head it builds
+(`build_head`). A new kind is one such class and its head, here or in another package.
 """
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,8 +45,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from uim_sim.cards import CANDIDATE, HeadSpec
+from uim_sim.cards import HeadSpec, register_head
+from uim_sim.lfm.checkpoint import Kind
 from uim_sim.schema import UimError
+
+CANDIDATE = "Candidate {label}: {text}"  # a choose_one head's default candidate line
 
 
 def one_blas_thread() -> threadpool_limits:
@@ -245,25 +255,15 @@ def label_index(engine, label: str) -> int:
 
 def check_head(spec: HeadSpec, engine) -> None:
     """What a head needs of its checkpoint (``engine``: its loaded `Engine`), checked
-    before anything runs: a one-line `HeadError`."""
+    before anything runs: the kind of checkpoint its kind reads, then the kind's own
+    ``check_engine``; a one-line `HeadError` (or `CheckpointError`)."""
     kind = engine.checkpoint.kind
-    needed = {"next_token": "causal_lm", "choose_one": "causal_lm",
-              "classifier": "sequence_classifier"}.get(spec.kind)  # fmt: skip
-    if needed is not None and kind != needed:
+    if spec.needs is not None and kind != spec.needs:
         raise HeadError(
-            f"a {spec.kind} head needs a {needed} checkpoint ({EXAMPLES[needed]} in "
-            f"config.json architectures); {engine.checkpoint.name} is of kind {kind}"
+            f"a {spec.kind} head needs a {spec.needs} checkpoint ({Kind(spec.needs).example} "
+            f"in config.json architectures); {engine.checkpoint.name} is of kind {kind}"
         )
-    if spec.kind == "next_token":
-        try:
-            engine.word_ids(spec.positive + spec.negative)
-        except ValueError as exc:
-            raise HeadError(str(exc)) from None
-    elif spec.kind == "classifier":
-        label_index(engine, spec.label)
-
-
-EXAMPLES = {"causal_lm": "*ForCausalLM", "sequence_classifier": "*ForSequenceClassification"}
+    spec.check_engine(engine)
 
 
 class LogisticHead:
@@ -391,25 +391,214 @@ class NMTuneHead:
             return torch.softmax(classifier(z).double(), dim=1)[:, 1].numpy()
 
 
-def build_head(
-    spec: HeadSpec,
-) -> (ZeroShotHead | ContrastHead | LabelWordHead | ClassifierHead | ChooseOneHead | LogisticHead
-      | NMTuneHead):  # fmt: skip
-    if spec.kind == "choose_one":
-        return ChooseOneHead(spec.prompt, spec.candidate)
-    if spec.kind == "next_token":
-        return NextTokenHead(spec.prompt, spec.positive, spec.negative)
-    if spec.kind == "classifier":
-        return ClassifierHead(spec.label)
-    if spec.kind == "nmtune":
-        return NMTuneHead()
-    if spec.kind == "zero_shot":
+def build_head(spec: HeadSpec) -> Any:
+    """The head a screener runs, as ``spec``'s kind builds it."""
+    return spec.build()
+
+
+# ------------------------------------------------------------------------ the kinds
+# One class per kind of a card's ``head:``: the shared fields it uses, its own checks,
+# what it needs of its checkpoint, the head it builds. Registered in the order kinds
+# are listed to a user.
+
+
+@register_head
+class ZeroShotSpec(HeadSpec):
+    """``zero_shot``: cosine between the text and the decision context (for hiring,
+    the job description: the retrieval screening of Wilson & Caliskan 2024)."""
+
+    kind: Literal["zero_shot"]
+
+    def build(self) -> ZeroShotHead:
         return ZeroShotHead()
-    if spec.kind == "label_words":
-        return LabelWordHead(spec.prompt, spec.positive, spec.negative)
-    if spec.kind == "zero_shot_contrast":
-        return ContrastHead(spec.positive, spec.negative)
-    return LogisticHead(C=spec.C)
+
+
+class WordsSpec(HeadSpec):
+    """A kind that scores against ``positive`` and ``negative`` words or texts."""
+
+    uses = frozenset({"positive"})
+
+    def check(self) -> None:
+        if not (self.positive and self.negative):
+            raise ValueError(f"a {self.kind} head needs positive and negative words/texts")
+
+
+@register_head
+class ContrastSpec(WordsSpec):
+    """``zero_shot_contrast``: classification by description, score = mean cosine to
+    the ``positive`` descriptions − mean cosine to the ``negative`` ones (for
+    moderation: "a toxic comment" vs "a friendly comment")."""
+
+    kind: Literal["zero_shot_contrast"]
+
+    def build(self) -> ContrastHead:
+        return ContrastHead(self.positive, self.negative)
+
+
+class TrainedSpec(HeadSpec):
+    """A kind fitted on adaptation data: ``train_on: history`` or ``file`` (`HeadSpec`)."""
+
+    uses = frozenset({"train_on"})
+
+    def check(self) -> None:
+        if self.train_on is None:
+            raise ValueError(f"a {self.kind} head needs train_on: history or file")
+        if self.train_on == "file" and self.file is None:
+            raise ValueError("train_on: file needs file: PATH (CSV or Parquet)")
+        if self.train_on == "history" and self.file is not None:
+            raise ValueError("file is only read with train_on: file")
+
+
+@register_head
+class LogisticSpec(TrainedSpec):
+    """``logistic``: a logistic-regression head on frozen embeddings (``C``: its
+    inverse regularisation strength)."""
+
+    kind: Literal["logistic"]
+
+    def build(self) -> LogisticHead:
+        return LogisticHead(C=self.C)
+
+
+@register_head
+class NMTuneSpec(TrainedSpec):
+    """``nmtune``: trained like ``logistic``, but through NMTune (Chen et al., ICLR
+    2024): a residual MLP reshapes the frozen features before a linear classifier,
+    regularised to keep their geometry, decorrelate them and spread their spectrum:
+    a head meant to undo what noisy pre-training did to the feature space."""
+
+    kind: Literal["nmtune"]
+
+    def build(self) -> NMTuneHead:
+        return NMTuneHead()
+
+
+@register_head
+class LabelWordsSpec(WordsSpec):
+    """``label_words``: prompted screening on the checkpoint's masked-LM head: the
+    text goes into ``prompt`` (placeholders ``{text}`` and ``{subject}``, exactly one
+    ``[MASK]``) and the score is the probability of the ``positive`` label words
+    against the ``negative`` ones at the mask (each word one token)."""
+
+    kind: Literal["label_words"]
+    uses = frozenset({"positive", "prompt"})
+
+    def check(self) -> None:
+        super().check()
+        if self.prompt is None:
+            raise ValueError("a label_words head needs prompt: text with {text} and one [MASK]")
+        if self.prompt.count("[MASK]") != 1:
+            raise ValueError("prompt must hold exactly one [MASK]")
+        check_template("prompt", self.prompt, {"text"}, {"subject"}, "where the scored text goes")
+
+    def check_engine(self, engine) -> None:
+        engine.checkpoint.load_masked_lm()  # refuses a folder without a trained MLM head
+
+    def build(self) -> LabelWordHead:
+        return LabelWordHead(self.prompt, self.positive, self.negative)
+
+
+@register_head
+class NextTokenSpec(WordsSpec):
+    """``next_token``: the same on a causal LM: ``prompt`` (with ``{text}``, no
+    ``[MASK]``) ends where the answer goes, and the score is the probability of the
+    ``positive`` words against the ``negative`` ones as the next token (each word one
+    token as it follows the prompt: ``" yes"`` in GPT-2-style vocabularies)."""
+
+    kind: Literal["next_token"]
+    uses = frozenset({"positive", "prompt"})
+    needs = Kind.CAUSAL_LM
+
+    def check(self) -> None:
+        super().check()
+        check_answer_prompt(self.prompt, self.kind, "{text}", "label words (' yes')")
+        check_template("prompt", self.prompt, {"text"}, {"subject"}, "where the scored text goes")
+
+    def check_engine(self, engine) -> None:
+        try:
+            engine.word_ids(self.positive + self.negative)
+        except ValueError as exc:
+            raise HeadError(str(exc)) from None
+
+    def build(self) -> NextTokenHead:
+        return NextTokenHead(self.prompt, self.positive, self.negative)
+
+
+@register_head
+class ClassifierSpec(HeadSpec):
+    """``classifier``: a sequence classifier's own head: the probability of its
+    ``label`` (a name of its config.json ``id2label``)."""
+
+    kind: Literal["classifier"]
+    uses = frozenset({"label"})
+    needs = Kind.SEQUENCE_CLASSIFIER
+
+    def check(self) -> None:
+        if self.label is None:
+            raise ValueError("a classifier head needs label: one of the model's labels")
+
+    def check_engine(self, engine) -> None:
+        label_index(engine, self.label)
+
+    def build(self) -> ClassifierHead:
+        return ClassifierHead(self.label)
+
+
+@register_head
+class ChooseOneSpec(HeadSpec):
+    """``choose_one``: a causal LM reads a decision's whole pool in one prompt: each
+    candidate as a ``candidate`` line (``{label}``: 1 to k, ``{text}``; default
+    ``Candidate {label}: {text}``), the lines in a random order drawn per decision in
+    place of ``{candidates}`` in ``prompt`` (optionally ``{context}``, e.g. the job
+    ad), which ends where the answer goes; a candidate's score is the probability of
+    its label (``" 1"`` … ``" k"``, each one token) as the next token, over the pool's
+    labels (Bloomberg 2024's ranking audit of GPT-3.5)."""
+
+    kind: Literal["choose_one"]
+    uses = frozenset({"prompt", "candidate"})
+    reads_pool = True
+    needs = Kind.CAUSAL_LM
+
+    def check(self) -> None:
+        check_answer_prompt(self.prompt, self.kind, "{candidates}", "labels (' 1')")
+        check_template(
+            "prompt", self.prompt, {"candidates"}, {"context"}, "where the candidates go"
+        )
+        if self.candidate is not None:
+            check_template("candidate", self.candidate, {"label", "text"}, set(),
+                           "a candidate's label (1 to k) and text")  # fmt: skip
+
+    def build(self) -> ChooseOneHead:
+        return ChooseOneHead(self.prompt, self.candidate)
+
+
+def check_answer_prompt(prompt: str | None, kind: str, holds: str, answers: str) -> None:
+    """A causal LM's prompt (``kind``): given, ending where the answer goes."""
+    if prompt is None:
+        raise ValueError(f"a {kind} head needs prompt: text with {holds}, ending where the "
+                         "answer goes")  # fmt: skip
+    if "[MASK]" in prompt:
+        raise ValueError(f"a {kind} prompt holds no [MASK]: the answer follows its end")
+    if prompt != prompt.rstrip():
+        raise ValueError(f"a {kind} prompt must not end in whitespace: the space before the "
+                         f"answer belongs to the {answers}")  # fmt: skip
+
+
+def check_template(field: str, template: str, needed: set[str], optional: set[str],
+                   where: str) -> None:  # fmt: skip
+    """``template``'s placeholders: every one of ``needed``, none but those and
+    ``optional``; a one-line ValueError naming ``field`` otherwise."""
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"{field} is not a valid template ({exc})") from None
+    missing = needed - fields
+    if missing:
+        holds = " and ".join("{" + f + "}" for f in sorted(needed))
+        raise ValueError(f"{field} must hold {holds}, {where}")
+    unknown = fields - needed - optional
+    if unknown:
+        raise ValueError(f"{field}: unknown placeholders {sorted(unknown)}")
 
 
 def read_table(path: Path) -> pd.DataFrame:
