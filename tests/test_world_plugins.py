@@ -21,6 +21,7 @@ from uim_sim import worlds
 from uim_sim.cards import AgentCard, HeadSpec
 from uim_sim.cli import main
 from uim_sim.worlds import BUILT_IN, WorldCheckError, check_world, world_info, world_problems
+from uim_sim.worlds.base import ScreeningWorld
 
 LENDING = ROOT / "tests" / "worlds" / "lending"
 
@@ -85,7 +86,7 @@ def test_a_world_from_another_package_is_checked_run_and_reported(
     assert "--param: n_wizards: unknown field" in capsys.readouterr().err
     spec = write_yaml(project / "scenarios" / "lending.yaml", {
         "name": "lending", "world": "lending", "seed": 1, "replicates": 2,
-        "agents": ["tiny_zero_shot"], "mitigations": [[], ["group_thresholds"]],
+        "cards": ["tiny_zero_shot"], "arms": [[], ["group_thresholds"]],
         "params": {"n_applicants": 12, "n_rounds": 2},
         "statistics": {"null_permutations": 0, "name_permutations": 0},
     })  # fmt: skip
@@ -102,7 +103,7 @@ def test_a_world_from_another_package_is_checked_run_and_reported(
 
 
 def test_without_the_package_the_world_is_unknown_in_one_line(project, tmp_path, capsys):
-    spec = {"name": "lending", "world": "lending", "agents": ["tiny_zero_shot"]}
+    spec = {"name": "lending", "world": "lending", "cards": ["tiny_zero_shot"]}
     spec = write_yaml(project / "scenarios" / "lending.yaml", spec)
     assert main(["run", str(spec), "--out", str(tmp_path / "none")]) == 2
     assert "unknown world 'lending'" in capsys.readouterr().err
@@ -132,11 +133,23 @@ def test_the_outside_world_keeps_the_rules_and_a_broken_copy_is_named(lending, t
         def measures(self):
             return {"approval_rate": ("black", "white")}
 
+    class OwnStep(desk):  # the step written out, as before the base world's step
+        act = ScreeningWorld.act
+
+        def step(self):
+            desk.act(self)
+            self.datacollector.collect(self)
+
+    class Unaudited(desk):  # audited, but not told what an audit reads
+        hooks = desk.hooks | {"audit"}
+
     broken = {
         NeverEnds: "running: still True after 20 steps",
         Unscalar: "'approval_rate[black]' failed validation",  # Mesa's own check, at step 0
         NoGroup: "decision table: missing column(s) group",
         Undeclared: "measure(): 'impact_ratio' is not declared by measures()",
+        OwnStep: "act: not implemented (what the world does in one step",
+        Unaudited: "audited: not implemented",
     }
     for world, rule in broken.items():
         with pytest.raises(WorldCheckError) as caught:

@@ -66,7 +66,8 @@ class ScreeningWorld(mesa.Model):
     ``identity_spans`` (the adaptation sources, ``history`` and/or ``file``, whose
     texts carry identity spans with counterparts: counterfactual augmentation is
     refused for the others), ``null_metrics`` and ``measures`` ({metric: groups or
-    None}), and implement ``setup``, ``step`` and ``measure``. A world whose deciders
+    None}), and implement ``setup``, ``act``, ``done`` and ``measure`` (and, with the
+    ``audit`` hook, ``audited``): `step` is the base world's. A world whose deciders
     choose within pools sets ``pool_heads`` (its cards may read a whole pool in one
     prompt, `shown_order`) and may implement ``known_pools``. For someone watching a
     run (`uim-sim page`) they may declare ``watch`` (the metrics to plot as they are
@@ -101,7 +102,6 @@ class ScreeningWorld(mesa.Model):
         self.seed = seed
         self.null_draw = null_draw
         self.permutations = name_permutations
-        self.round = 0
         self.decisions: list[dict] = []
         self._step_start = 0
         self._measured: tuple[int, dict[str, float]] | None = None
@@ -124,10 +124,46 @@ class ScreeningWorld(mesa.Model):
         )
         self.datacollector.collect(self)  # step 0: the world before anyone decides
 
+    # ------------------------------------------------------------ one step
+
+    def step(self) -> None:
+        """One step, as Mesa calls it (Mesa counts it, `round`, as it begins): the world
+        acts (`act`), a system-stage audit looks at its deciders (`audited`), it stops
+        running once `done`, and its measures are collected."""
+        self._step_start = len(self.decisions)
+        self.act()
+        if self.audits:
+            self.run_audits(*self.audited())
+        if self.done():
+            self.running = False
+        self.datacollector.collect(self)
+
+    @property
+    def round(self) -> int:
+        """The steps taken so far (0 before the first), as Mesa counts them: ``steps``
+        in Mesa 3, ``time`` in Mesa 4, which drops ``steps`` (both advance as a step
+        begins)."""
+        steps = getattr(self, "steps", None)
+        return int(self.time) if steps is None else steps
+
     # ------------------------------------------------------------ to implement
 
     def setup(self) -> None:
         """Build the world's population and deciders (called from ``__init__``)."""
+        raise NotImplementedError
+
+    def act(self) -> None:
+        """What the world does in one step: agents propose, one engine call scores, agents
+        act on the scores and the decisions are recorded (`step` does the rest)."""
+        raise NotImplementedError
+
+    def done(self) -> bool:
+        """Is the world done after this step (then it stops ``running``)?"""
+        raise NotImplementedError
+
+    def audited(self) -> tuple[Sequence[Any], str, str]:
+        """What a system-stage audit reads after a step, for a world with the ``audit``
+        hook: its deciders and the decision-table fields of a selection and a group."""
         raise NotImplementedError
 
     def measures(self) -> Mapping[str, Sequence[str] | None]:
@@ -204,9 +240,10 @@ class ScreeningWorld(mesa.Model):
         return "audit" in self.hooks and self.stages.audit is not no_audit
 
     def run_audits(self, deciders: Sequence[Any], selected: str, group: str) -> None:
-        """The system stage's audits, after a step: each decider's decisions since it
-        last changed model (decision-table fields ``selected`` and ``group``); an audit
-        may hand it another card, whose screener it carries from then on."""
+        """The system stage's audits, after a step (`step` calls it with `audited`): each
+        decider's decisions since it last changed model (decision-table fields
+        ``selected`` and ``group``); an audit may hand it another card, whose screener it
+        carries from then on."""
         if not self.audits:
             return
         for decider in deciders:
@@ -250,8 +287,9 @@ class ScreeningWorld(mesa.Model):
         rng = np.random.default_rng([self.seed, 3, self.null_draw, draw])
         return replace(data, labels=rng.permutation(data.labels))
 
-    def run_for(self, n: int | None = None):
-        """Step ``n`` times, or (default) until the world stops running."""
+    def simulate(self, n: int | None = None):
+        """Step ``n`` times, or (default) until the world stops running; the world.
+        (Not Mesa's ``run_for``: later Mesa versions step through their own.)"""
         steps = 0
         while self.running and (n is None or steps < n):
             self.step()

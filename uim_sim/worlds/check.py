@@ -28,6 +28,12 @@ from uim_sim.worlds.stages import Stages
 DECISION_COLUMNS = ("step", "subject", "group")
 DECIDER_COLUMNS = ("decider", "checkpoint", "card", "score", "decision")
 HOOKS = frozenset(Stages.__dataclass_fields__)
+# the base world's step calls act, then audits, stops once done and collects
+STEP_NOTE = {
+    "act": " (what the world does in one step: ScreeningWorld.step counts the step, "
+    "audits, stops once done() and collects around it)",
+    "done": " (the stop rule: True once the world is done after a step)",
+}
 
 
 class WorldCheckError(UimError, ValueError):
@@ -93,9 +99,12 @@ def _class_problems(world: type[ScreeningWorld]) -> list[str]:
     if unknown:
         out.append(f"hooks: {', '.join(sorted(unknown))} not a stage hook "
                    f"(known: {', '.join(sorted(HOOKS))})")  # fmt: skip
-    for method in ("setup", "step", "measures", "measure"):
+    for method in ("setup", "act", "done", "measures", "measure"):
         if getattr(world, method) is getattr(ScreeningWorld, method, None):
-            out.append(f"{method}: not implemented")
+            out.append(f"{method}: not implemented" + STEP_NOTE.get(method, ""))
+    if "audit" in world.hooks and world.audited is ScreeningWorld.audited:
+        out.append("audited: not implemented (a world with the audit hook names its "
+                   "deciders and the decision-table fields an audit reads)")  # fmt: skip
     return out
 
 

@@ -67,13 +67,12 @@ class AuditStudy(HiringWorld):
     def truth(self, applicant: Applicant) -> int:
         return applicant.quality
 
-    def step(self) -> None:
-        """Every employer screens its ad's resumes (one engine call for all); done."""
-        self.round += 1
-        self._step_start = len(self.decisions)
+    def act(self) -> None:
+        """Every employer screens its ad's resumes (one engine call for all)."""
         self.screen(self.pools)
-        self.running = False
-        self.datacollector.collect(self)
+
+    def done(self) -> bool:
+        return True  # one step
 
     def measures(self):
         return {

@@ -84,12 +84,10 @@ class LabourMarket(HiringWorld):
 
     # ------------------------------------------------------------ one round
 
-    def step(self) -> None:
+    def act(self) -> None:
         """Applicants work or apply; employers screen their applications (one engine
         call for all) and shortlist; employers, in random order, hire the best of their
         shortlist; applicants hear back."""
-        self.round += 1
-        self._step_start = len(self.decisions)
         self.applicants.do("work")
         seekers = self.applicants.select(attrgetter("seeking"))
         seekers.do("apply", self.employers)
@@ -109,10 +107,13 @@ class LabourMarket(HiringWorld):
         )
         for a in seekers:
             a.hear_back(a.unique_id in hired)
-        self.run_audits(self.employers, "decision", ATTRIBUTE[self.params.disadvantaged])
-        if self.round >= self.params.n_rounds:
-            self.running = False
-        self.datacollector.collect(self)
+
+    def done(self) -> bool:
+        return self.round >= self.params.n_rounds
+
+    def audited(self):
+        """Employers: who they hired, by the disadvantaged group's attribute."""
+        return self.employers, "decision", ATTRIBUTE[self.params.disadvantaged]
 
     def _hire(self, pools, shortlists: list[np.ndarray]) -> set[int]:
         """Employers hire in random order; an applicant takes the first offer."""

@@ -68,15 +68,9 @@ class ModerationPlatform(ModerationWorld):
 
     # ------------------------------------------------------------ one step
 
-    @property
-    def finished(self) -> bool:
-        return self.round >= self.params.n_steps
-
-    def step(self) -> None:
+    def act(self) -> None:
         """Users post; one engine call scores every post; moderators remove (a human
         review may overturn); users appeal and the reviewer reinstates; users react."""
-        self.round += 1
-        self._step_start = len(self.decisions)
         self._step_frame = self._population = None
         authors, rows = self._users_post()
         queue = self.decision_rng.integers(len(self.moderators), size=len(rows))
@@ -84,10 +78,13 @@ class ModerationPlatform(ModerationWorld):
         removed = self._moderate(authors, rows, queue, scores)
         self._appeal(removed)
         self._react(authors, removed)
-        self.run_audits(self.moderators, "flagged", "subgroup")
-        if self.finished:
-            self.running = False
-        self.datacollector.collect(self)
+
+    def done(self) -> bool:
+        return self.round >= self.params.n_steps
+
+    def audited(self):
+        """Moderators: what they flagged (before review), by the group a post names."""
+        return self.moderators, "flagged", "subgroup"
 
     def _users_post(self) -> tuple[list[User], np.ndarray]:
         """Each active user posts with their posting probability: benign posts name
@@ -235,7 +232,7 @@ class ModerationPlatform(ModerationWorld):
             toxic = posts.query("truth == 1")
             if len(toxic):
                 out["toxic_left_up"] = float(1 - toxic["decision"].mean())
-        if self.finished:
+        if self.done():
             out.update(self.bias())
         return out
 

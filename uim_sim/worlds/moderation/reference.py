@@ -24,17 +24,16 @@ class ModerationReference(ModerationWorld):
         self._catalogue(self.params.evaluation_set())
         self.moderators = [Moderator(self, s) for s in self._screeners(1)]
 
-    def step(self) -> None:
-        """Score the whole test set in one engine call; decide it as one pool; done."""
-        self.round += 1
-        self._step_start = len(self.decisions)
+    def act(self) -> None:
+        """Score the whole test set in one engine call; decide it as one pool."""
         rows = np.arange(len(self.catalogue))
         scores = self.score(rows, np.zeros(len(rows), dtype=int))
         removed = self.moderators[0].decide(scores, self.catalogue["subgroup"].to_numpy())
         for row in rows:
             self._record(None, row, 0, scores[row], removed[row], removed[row])
-        self.running = False
-        self.datacollector.collect(self)
+
+    def done(self) -> bool:
+        return True  # one step
 
     def measures(self):
         return self.bias_measures()

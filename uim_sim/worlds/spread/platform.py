@@ -146,20 +146,20 @@ class SpreadPlatform(SpreadWorld):
 
     # ------------------------------------------------------------ one step
 
-    def step(self) -> None:
+    def act(self) -> None:
         """Users post; the ranker scores the new items (one engine call) and promotes or
         demotes them; fact-checkers label; feeds show, users share; old items expire."""
-        self.round += 1
-        self._step_start = len(self.decisions)
-        new = self._post()
-        self._assess(new)
+        self._assess(self._post())
         self._label()
         self._spread()
-        self._expire(final=self.round >= self.params.n_steps)
-        self.run_audits(self.rankers, "decision", "group")
-        if self.round >= self.params.n_steps:
-            self.running = False
-        self.datacollector.collect(self)
+        self._expire(final=self.done())
+
+    def done(self) -> bool:
+        return self.round >= self.params.n_steps
+
+    def audited(self):
+        """Ranker shards: what they promoted, by community of origin."""
+        return self.rankers, "decision", "group"
 
     def _post(self) -> list[int]:
         """``items_per_step`` users, drawn at random, each post an item."""
@@ -385,7 +385,7 @@ class SpreadPlatform(SpreadWorld):
             items.assign(kind=kind(items["truth"], items["group"]))
             .groupby("kind")["reach"].mean().astype(float).to_dict()
         )  # fmt: skip
-        if not self.running or self.round >= self.params.n_steps:
+        if not self.running or self.done():
             out.update(reach_summary(items))
             out["impact_ratio"] = suppression(items)
             null = suppression_null(items, self.permutations, self.statistics_rng)

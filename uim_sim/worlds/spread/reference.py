@@ -39,9 +39,8 @@ class SpreadReference(SpreadWorld):
         reached = self.active[:, users].any(axis=0)
         return np.where(reached, "reached", "not reached").tolist()
 
-    def step(self) -> None:
-        """One hop of every cascade still alive."""
-        self.round += 1
+    def act(self) -> None:
+        """One hop of every cascade still alive; at the end, a row per cascade."""
         p = self.params
         for c, frontier in enumerate(self.frontier):
             if len(frontier):
@@ -52,10 +51,12 @@ class SpreadReference(SpreadWorld):
                 self.size[c] += len(new)
                 if len(new):
                     self.depth[c] = self.round
-        if not any(len(f) for f in self.frontier) or self.round >= p.max_hops:
-            self.running = False
+        if self.done():
             self._record()
-        self.datacollector.collect(self)
+
+    def done(self) -> bool:
+        """Every cascade has died out, or ``max_hops`` were taken."""
+        return not any(len(f) for f in self.frontier) or self.round >= self.params.max_hops
 
     def _record(self) -> None:
         for c, seed in enumerate(self.seeds):

@@ -39,9 +39,7 @@ class LoanDesk(ScreeningWorld):
         [screener] = self._screeners(1)
         self.officer = Decider(self, screener)
 
-    def step(self) -> None:
-        self.round += 1
-        self._step_start = len(self.decisions)
+    def act(self) -> None:
         rng, n = self.population_rng, self.params.n_applicants
         groups = [GROUPS[int(rng.random() < 0.5)] for _ in range(n)]
         names = [draw_name(g, ("female", "male")[int(rng.random() < 0.5)], rng) for g in groups]
@@ -56,9 +54,9 @@ class LoanDesk(ScreeningWorld):
                 "checkpoint": screener.card.checkpoint, "card": screener.card.name,
                 "score": float(score), "decision": int(yes),
             })  # fmt: skip
-        if self.round >= self.params.n_rounds:
-            self.running = False
-        self.datacollector.collect(self)
+
+    def done(self) -> bool:
+        return self.round >= self.params.n_rounds
 
     def measures(self):
         return {"approval_rate": GROUPS, "impact_ratio": GROUPS}
