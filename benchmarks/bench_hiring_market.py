@@ -78,7 +78,7 @@ def main() -> None:
     world = LabourMarket(**params, cards=card, rng=args.seed)
     t2 = time.perf_counter()
     setup = engine.counters.delta(before)
-    world.run_for()
+    world.simulate()
     t3 = time.perf_counter()
     work = engine.counters.delta(before)
 

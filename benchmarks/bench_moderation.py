@@ -43,7 +43,7 @@ def timed_run(params: dict, card: AgentCard, seed: int, engine) -> dict:
     t0 = time.perf_counter()
     world = ModerationPlatform(**params, cards=card, rng=seed)
     t1 = time.perf_counter()
-    world.run_for()
+    world.simulate()
     t2 = time.perf_counter()
     work = engine.counters.delta(before)
     return {

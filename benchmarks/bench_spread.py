@@ -51,7 +51,7 @@ def platform_run(n: int, share_true: float, share_false: float, seed: int) -> di
         name_permutations=200,
     )  # fmt: skip
     t2 = time.perf_counter()
-    world.run_for()
+    world.simulate()
     t3 = time.perf_counter()
     decisions = world.decision_table()
     return {

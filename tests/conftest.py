@@ -177,8 +177,8 @@ def small_audit_spec(**overrides) -> dict:
         "world": "hiring",
         "seed": 3,
         "replicates": 2,
-        "agents": ["tiny_zero_shot", "tiny_biased_history"],
-        "mitigations": [[], ["name_redaction"]],
+        "cards": ["tiny_zero_shot", "tiny_biased_history"],
+        "arms": [[], ["name_redaction"]],
         "params": {"mode": "audit", "n_jobs": 6, "n_history": 120},
         "statistics": {"null_permutations": 2, "name_permutations": 200},
     }
@@ -202,8 +202,8 @@ def page_batch(tmp_path_factory, tiny_checkpoint) -> dict[str, Path]:
         write_yaml(agents / f"{name}.yaml",
                    {"name": name, "checkpoint": str(tiny_checkpoint), "head": head})  # fmt: skip
     spec = write_yaml(root / "scenarios" / "tiny.yaml", small_audit_spec(
-        replicates=3, agents=["tiny_biased_history"],
-        mitigations=[[], ["name_redaction"], ["group_thresholds"]]))  # fmt: skip
+        replicates=3, cards=["tiny_biased_history"],
+        arms=[[], ["name_redaction"], ["group_thresholds"]]))  # fmt: skip
     out = root / "results" / "tiny"
     assert main(["run", str(spec), "--out", str(out), "--agents-dir", str(agents)]) == 0
     return {"root": root, "agents": agents, "out": out}

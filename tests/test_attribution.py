@@ -26,7 +26,7 @@ def test_shapley_splits_additive_and_interacting_harm():
 
 def attribution_spec(**stages) -> dict:
     return small_audit_spec(
-        agents=["tiny_biased_history"], mitigations=[[]], replicates=2,
+        cards=["tiny_biased_history"], arms=[[]], replicates=2,
         attribution={"stages": stages or {
             "adaptation": {"card.head.history_bias": 0.0},
             "history_size": {"n_history": 60},

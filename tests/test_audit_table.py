@@ -14,7 +14,7 @@ from uim_sim.cli import main
 @pytest.fixture
 def audited(project, tmp_path):
     spec = write_yaml(project / "scenarios" / "a.yaml", small_audit_spec(
-        agents=["tiny_biased_history"], mitigations=[[]], replicates=2))  # fmt: skip
+        cards=["tiny_biased_history"], arms=[[]], replicates=2))  # fmt: skip
     out = tmp_path / "out"
     assert main(["run", str(spec), "--out", str(out), "--agents-dir",
                  str(project / "agents")]) == 0  # fmt: skip
@@ -67,7 +67,7 @@ def test_worlds_without_an_audit_table_say_so(tmp_path, capsys):
 def moderated(project, tmp_path):
     spec = write_yaml(project / "scenarios" / "m.yaml", {
         "name": "tiny_moderation", "world": "moderation", "seed": 4, "replicates": 2,
-        "agents": ["tiny_biased_history"], "mitigations": [[]],
+        "cards": ["tiny_biased_history"], "arms": [[]],
         "params": {"mode": "world", "n_users": 80, "n_steps": 3, "n_history": 120,
                    "n_moderators": 2},
         "statistics": {"null_permutations": 0, "name_permutations": 20},
@@ -111,7 +111,7 @@ def test_moderation_error_rates_by_the_group_a_text_names(moderated):
 def _spread_spec(project, **params) -> Path:
     return write_yaml(project / "scenarios" / "s.yaml", {
         "name": "tiny_spread", "world": "spread", "seed": 5, "replicates": 2,
-        "agents": ["tiny_biased_history"], "mitigations": [[]],
+        "cards": ["tiny_biased_history"], "arms": [[]],
         "params": {"n_users": 400, "mean_degree": 6, **params},
         "statistics": {"null_permutations": 0, "name_permutations": 20},
     })  # fmt: skip
@@ -153,7 +153,7 @@ def test_the_spread_worlds_exposure_metrics_count_its_users(tiny_checkpoint):
 
     card = AgentCard(name="t", checkpoint=str(tiny_checkpoint), head=HeadSpec(kind="zero_shot"))
     world = SpreadPlatform(n_users=300, mean_degree=6, n_steps=3, items_per_step=5, cards=card,
-                           rng=2).run_for()  # fmt: skip
+                           rng=2).simulate()  # fmt: skip
     last = world.metrics().query("step == 3").set_index(["metric", "group"])["value"]
     views = 0.0
     for i, community in enumerate(COMMUNITIES):

@@ -348,7 +348,7 @@ def test_next_token_head_scores_a_hiring_audit(gpt2):
     log_p = engine.next_token_log_probs([PROMPT.format(text="Greg Baker. Cook.",
                                                        subject="Greg Baker")], WORDS)  # fmt: skip
     assert score[0] == pytest.approx(1 / (1 + np.exp(log_p[0, 1] - log_p[0, 0])))
-    table = AuditStudy(n_jobs=2, cards=card, rng=1).run_for().decision_table()
+    table = AuditStudy(n_jobs=2, cards=card, rng=1).simulate().decision_table()
     assert len(table) > 0 and table["score"].between(0, 1).all()
 
 
@@ -418,7 +418,7 @@ def test_next_token_and_classifier_heads_are_validated(head, message):
 
 def _spec(project, name, card):
     write_yaml(project / "agents" / f"{name}.yaml", {"name": name, **card})
-    return write_yaml(project / "scenarios" / f"{name}.yaml", small_audit_spec(agents=[name]))
+    return write_yaml(project / "scenarios" / f"{name}.yaml", small_audit_spec(cards=[name]))
 
 
 @pytest.mark.parametrize(

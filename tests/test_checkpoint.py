@@ -74,7 +74,7 @@ def test_cli_refuses_a_tampered_checkpoint(project, tiny_checkpoint):
         project / "agents" / "tampered.yaml",
         {"name": "tampered", "checkpoint": str(folder), "head": {"kind": "zero_shot"}},
     )
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["tampered"]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(cards=["tampered"]))
     result = CliRunner().invoke(app, ["run", str(spec), "--out", str(project / "out")])
     assert result.exit_code == 2
     assert "refused" in result.output

@@ -25,8 +25,7 @@ def frames(effects: dict[str, tuple[float, float, float]], seeds: int = 5):
     for arm, (first, last, utility) in {"none": (0, 0, 0), **effects}.items():
         for r in range(seeds):
             run_id = f"{arm}-{r}"
-            runs.append({"run_id": run_id, "card": "c", "mitigation": arm, "replicate": r,
-                         "grid": "{}"})  # fmt: skip
+            runs.append({"run_id": run_id, "card": "c", "arm": arm, "replicate": r})
             jitter = rng.normal(0, 0.005, size=3)
             for step, value in ((1, 0.6 + first), (5, 0.6 + last)):
                 metrics.append((run_id, step, "impact_ratio", "black",
@@ -68,14 +67,14 @@ def test_dominated_arms_and_too_few_seeds_and_delayed_impact(tmp_path):
 
 def test_nothing_to_compare_without_a_baseline_arm(tmp_path):
     runs, metrics = frames({"good": (0.1, 0.1, 0.0)})
-    runs = runs[runs["mitigation"] != "none"]
+    runs = runs[runs["arm"] != "none"]
     assert compare(runs, metrics, HARM, UTILITY, tmp_path) is None
 
 
 def test_a_suite_runs_each_spec_into_its_folder_and_reports_them_together(project, tmp_path):
     for name in ("one", "two"):
         write_yaml(project / "scenarios" / f"{name}.yaml", small_audit_spec(
-            name=name, agents=["tiny_biased_history"], replicates=2,
+            name=name, cards=["tiny_biased_history"], replicates=2,
             statistics={"null_permutations": 0, "name_permutations": 50}))  # fmt: skip
     suite = write_yaml(project / "scenarios" / "both.yaml",
                        {"name": "both", "suite": ["one.yaml", "two.yaml"]})  # fmt: skip

@@ -137,7 +137,7 @@ def test_a_debiased_checkpoint_is_carried_by_a_card_through_a_run(project, tmp_p
     card = {"name": "debiased", "checkpoint": str(out), "head": {"kind": "zero_shot"}}
     write_yaml(project / "agents" / "debiased.yaml", card)
     spec = write_yaml(project / "scenarios" / "d.yaml", small_audit_spec(
-        agents=["tiny_zero_shot", "debiased"], mitigations=[[]], replicates=1))  # fmt: skip
+        cards=["tiny_zero_shot", "debiased"], arms=[[]], replicates=1))  # fmt: skip
     assert main(["run", str(spec), "--out", str(tmp_path / "r"),
                  "--agents-dir", str(project / "agents")]) == 0  # fmt: skip
     runs = pd.read_parquet(tmp_path / "r" / "runs.parquet")

@@ -155,7 +155,7 @@ def test_scenario_forges_through_the_runner(project, tmp_path):
     forged_zero_shot_card(project, TINY)
     spec = write_yaml(
         project / "scenarios" / "dose.yaml",
-        {"name": "dose", "world": "hiring", "replicates": 2, "agents": ["forged", "tiny_zero_shot"],
+        {"name": "dose", "world": "hiring", "replicates": 2, "cards": ["forged", "tiny_zero_shot"],
          "params": {"mode": "audit", "n_jobs": 4},
          "grid": {"corpus.knobs.association_skew": [0.0, 0.9], "corpus.seed": [1, 2]},
          "statistics": {"null_permutations": 1, "name_permutations": 50}},
@@ -313,7 +313,7 @@ def test_a_forged_causal_checkpoint_that_inherited_the_skew_fails_the_audit(proj
     write_yaml(project / "agents" / "forged_next_token.yaml", card)
     spec = write_yaml(
         project / "scenarios" / "causal.yaml",
-        {"name": "causal", "world": "hiring", "replicates": 1, "agents": ["forged_next_token"],
+        {"name": "causal", "world": "hiring", "replicates": 1, "cards": ["forged_next_token"],
          "params": {"mode": "audit", "n_jobs": 20},
          "grid": {"corpus.knobs.association_skew": [0.0, 0.9]},
          "statistics": {"null_permutations": 1, "name_permutations": 50}},

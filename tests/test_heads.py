@@ -54,7 +54,7 @@ def test_bad_file_in_card_fails_before_running(project):
         project / "agents" / "mine.yaml",
         {"name": "mine", "head": {"kind": "logistic", "train_on": "file", "file": "data/mine.csv"}},
     )
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["mine"]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(cards=["mine"]))
     with pytest.raises(SpecError, match=r"agent mine: .*mine.csv: no column 'label'"):
         plan(spec)
 

@@ -33,7 +33,7 @@ def audit(bias: float, mitigations=()) -> pd.DataFrame:
     """Decisions of the audit pooled over two seeds (names keep their identity)."""
     frames = [
         AuditStudy(**AUDIT, cards=card(bias), stages=compose(mitigations), rng=s)
-        .run_for()
+        .simulate()
         .decision_table()
         for s in SEEDS
     ]
@@ -125,9 +125,9 @@ def test_model_diversity_gives_each_employer_its_own_head_and_less_homogenizatio
     params = dict(
         n_applicants=200, n_employers=5, n_rounds=2, applications_per_round=3, n_history=300
     )
-    mono = LabourMarket(**params, cards=card(0.0), rng=4).run_for()
+    mono = LabourMarket(**params, cards=card(0.0), rng=4).simulate()
     stages = compose([ModelDiversity(DiversityParams())])
-    diverse = LabourMarket(**params, cards=card(0.0), stages=stages, rng=4).run_for()
+    diverse = LabourMarket(**params, cards=card(0.0), stages=stages, rng=4).simulate()
     assert len({id(e.screener.head) for e in mono.employers}) == 1
     assert len({id(e.screener.head) for e in diverse.employers}) == 5
 
@@ -159,7 +159,7 @@ def test_head_trained_on_a_researchers_file_with_redaction():
     assert all(
         prepare(t, s).startswith("Candidate Candidate.") for t, s in zip(data.texts, data.spans)
     )
-    decisions = redacted.run_for().decision_table()
+    decisions = redacted.simulate().decision_table()
     assert len(decisions) == 32 and decisions["decision"].sum() == 16
 
 
@@ -169,7 +169,7 @@ def test_a_bias_planted_against_women_is_found_on_sex_and_not_on_race(biased):
     biased against women leaves race at parity."""
     assert impact_ratios(rates(biased))["female"] > 0.85
     params = AUDIT | {"disadvantaged": "female"}
-    women = AuditStudy(**params, cards=card(2.5), rng=SEEDS[0]).run_for().decision_table()
+    women = AuditStudy(**params, cards=card(2.5), rng=SEEDS[0]).simulate().decision_table()
     ratios = impact_ratios(rates(women))
     assert ratios["female"] < 0.7, ratios
     assert ratios["black"] > 0.85, ratios

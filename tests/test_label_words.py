@@ -60,7 +60,7 @@ def test_a_checkpoint_without_a_masked_lm_head_is_refused_before_running(project
     )
     spec = write_yaml(
         project / "scenarios" / "prompted.yaml",
-        {"name": "prompted", "world": "hiring", "agents": ["minilm_prompted"],
+        {"name": "prompted", "world": "hiring", "cards": ["minilm_prompted"],
          "params": {"mode": "audit", "n_jobs": 2}},
     )  # fmt: skip
     result = CliRunner().invoke(app, ["validate", str(spec)])
@@ -101,9 +101,9 @@ def test_redaction_makes_a_prompted_audit_blind_to_names(forged):
     """Resume pairs differ only by name; redacting the name in the text and in the
     subject leaves nothing to tell them apart: every pair scores the same."""
     card = AgentCard(name="prompted", checkpoint=str(forged), head=HeadSpec(**HEAD))
-    plain = AuditStudy(n_jobs=3, cards=card, rng=1).run_for().decision_table()
+    plain = AuditStudy(n_jobs=3, cards=card, rng=1).simulate().decision_table()
     stages = NameRedaction(RedactionParams()).apply(Stages())
-    blind = AuditStudy(n_jobs=3, cards=card, stages=stages, rng=1).run_for().decision_table()
+    blind = AuditStudy(n_jobs=3, cards=card, stages=stages, rng=1).simulate().decision_table()
     assert np.isfinite(plain["score"]).all()
     per_resume = blind.groupby(["decider", "truth"])["score"].nunique()
     assert (per_resume == 1).all()

@@ -273,7 +273,7 @@ def test_the_fitted_post_processor_reaches_every_worlds_decide(monkeypatch):
     ]
     for make in worlds:
         seen.clear()
-        world = make().run_for()
+        world = make().simulate()
         assert seen and all(f is not None for f, _ in seen), type(world).__name__
         # the pools' groups are labelled as the adaptation data's: the fit applies
         assert all(groups <= f.groups for f, groups in seen), type(world).__name__
@@ -296,7 +296,7 @@ def test_the_new_mitigations_run_together_in_every_world(monkeypatch, world):
         "moderation": dict(n_users=80, n_steps=2, n_history=200, n_moderators=2),
         "spread": dict(n_users=200, n_steps=2, items_per_step=8, n_history=120),
     }[world]
-    run = model(**small, cards=card, stages=compose(mitigations), rng=2).run_for()
+    run = model(**small, cards=card, stages=compose(mitigations), rng=2).simulate()
     assert len(run.decision_table()) > 0 and run.metrics()["value"].notna().all()
 
 
@@ -337,12 +337,12 @@ def test_reject_option_favours_the_deprived_group_only_near_the_boundary():
     "name", ["reweighing", "counterfactual_augmentation", "threshold_optimizer"]
 )
 def test_mitigations_that_need_a_trained_head_are_refused_on_a_zero_shot_card(project, name):
-    spec = small_audit_spec(agents=["tiny_zero_shot"], mitigations=[[name]])
+    spec = small_audit_spec(cards=["tiny_zero_shot"], arms=[[name]])
     path = write_yaml(project / "scenarios" / "noop.yaml", spec)
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "card tiny_zero_shot's zero_shot head is not trained" in result.output
-    spec = small_audit_spec(agents=["tiny_biased_history"], mitigations=[[name]])
+    spec = small_audit_spec(cards=["tiny_biased_history"], arms=[[name]])
     ok = write_yaml(project / "scenarios" / "ok.yaml", spec)
     assert runner.invoke(app, ["validate", str(ok)]).exit_code == 0
 

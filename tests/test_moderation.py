@@ -174,10 +174,10 @@ def test_human_review_overturns_benign_removals_within_capacity(order):
 
 def test_same_seed_gives_identical_tables(tiny_checkpoint):
     card = history_card(2.0, str(tiny_checkpoint))
-    a, b = (ModerationPlatform(**TINY_WORLD, cards=card, rng=5).run_for() for _ in range(2))
+    a, b = (ModerationPlatform(**TINY_WORLD, cards=card, rng=5).simulate() for _ in range(2))
     pd.testing.assert_frame_equal(a.decision_table(), b.decision_table())
     pd.testing.assert_frame_equal(a.metrics(), b.metrics())
-    other = ModerationPlatform(**TINY_WORLD, cards=card, rng=6).run_for()
+    other = ModerationPlatform(**TINY_WORLD, cards=card, rng=6).simulate()
     assert not a.decision_table()["subject"].equals(other.decision_table()["subject"])
 
 
@@ -188,7 +188,7 @@ def test_removing_benign_posts_chills_and_appeals_respect_capacity(tiny_checkpoi
     )
     keep_all = ModerationPlatform(**params, cards=contrast_card(str(tiny_checkpoint), 2.0), rng=1)
     for world in (remove_all, keep_all):
-        world.run_for()
+        world.simulate()
     m_remove, m_keep = remove_all.metrics(), keep_all.metrics()
 
     def last(m, metric):
@@ -206,7 +206,7 @@ def test_removing_benign_posts_chills_and_appeals_respect_capacity(tiny_checkpoi
 
 def test_reference_mode_scores_every_template_once(tiny_checkpoint):
     card = contrast_card(str(tiny_checkpoint))
-    world = ModerationReference(cards=card, rng=0).run_for()
+    world = ModerationReference(cards=card, rng=0).simulate()
     decisions = world.decision_table()
     assert len(decisions) == len(tpl.test_set()) and decisions["text"].is_unique
     assert set(world.metrics()["metric"]) >= {"fped", "bpsn_auc", "final_bias_score"}
@@ -227,10 +227,10 @@ def tiny_results(tmp_path_factory, tiny_checkpoint):
             "world": "moderation",
             "seed": 1,
             "replicates": 2,
-            "agents": ["contrast", "history_2.0"],
-            "mitigations": [
+            "cards": ["contrast", "history_2.0"],
+            "arms": [
                 [],
-                {"apply": ["dixon_augmentation"], "agents": ["history_2.0"]},
+                {"apply": ["dixon_augmentation"], "cards": ["history_2.0"]},
                 ["group_thresholds"],
             ],
             "params": TINY_WORLD,
@@ -340,7 +340,7 @@ def minilm_worlds():
     }
     out = {}
     for name, world in runs.items():
-        m = world.run_for().metrics()
+        m = world.simulate().metrics()
         out[name] = m[m.step == m.step.max()].set_index(["metric", "group"])["value"]
     return out
 

@@ -68,7 +68,7 @@ def moderation_spec(project):
     def write(**params):
         spec = {
             "name": "terms", "world": "moderation", "seed": 1, "replicates": 1,
-            "agents": ["tiny_biased_history"], "mitigations": [[]],
+            "cards": ["tiny_biased_history"], "arms": [[]],
             "params": {"mode": "world", "n_users": 60, "n_steps": 2, "n_history": 120,
                        **params},
             "statistics": {"null_permutations": 0, "name_permutations": 20},
@@ -139,7 +139,7 @@ def test_a_history_biased_against_an_added_term_raises_its_fpr(tmp_path):
             cards=history_card(bias), rng=1, n_history=200, identity_terms=["deaf"],
             history_targets=["deaf"], eval_file=file, label_column="truth",
             identity_column="subgroup", frame_column="frame", name_permutations=0,
-        ).run_for()  # fmt: skip
+        ).simulate()  # fmt: skip
         last = world.metrics().query("step == 1").set_index(["metric", "group"])["value"]
         fpr[bias] = [last[("false_positive_rate", g)] for g in ("deaf", "background")]
     assert fpr[3.0][0] > fpr[0.0][0] + 0.15, fpr  # measured: 0.13 -> 0.62
@@ -151,8 +151,8 @@ def test_a_history_biased_against_an_added_term_raises_its_fpr(tmp_path):
 
 def _eval_spec(root, **params) -> dict:
     spec = yaml.safe_load(EVAL_SCENARIO.read_text())
-    spec.update(replicates=2, mitigations=[[]],
-                agents=["minilm_moderation_zero_shot", "minilm_moderation_biased_history"],
+    spec.update(replicates=2, arms=[[]],
+                cards=["minilm_moderation_zero_shot", "minilm_moderation_biased_history"],
                 statistics={"null_permutations": 0, "name_permutations": 50})  # fmt: skip
     spec["params"].update(n_history=200, eval_file=str(EVAL_FILE), **params)
     return spec

@@ -155,7 +155,7 @@ def test_mutated_cards_are_valid_or_refused_in_one_line(
     params = {"mode": "audit", "n_jobs": 2} if world == "hiring" else {}
     spec = write_yaml(
         folder / "scenarios" / "probe.yaml",
-        {"name": "probe", "world": world, "agents": [card.stem], "params": params},
+        {"name": "probe", "world": world, "cards": [card.stem], "params": params},
     )
     text = card.read_text()
     blob, key = mutate(yaml.safe_load(text), text, data.draw)
@@ -168,8 +168,8 @@ TINY_SPEC = {
     "world": "hiring",
     "seed": 3,
     "replicates": 1,
-    "agents": ["tiny_zero_shot"],
-    "mitigations": [[]],
+    "cards": ["tiny_zero_shot"],
+    "arms": [[]],
     "params": {"mode": "audit", "n_jobs": 2, "n_history": 40},
     "statistics": {"null_permutations": 0, "name_permutations": 10},
 }
@@ -238,5 +238,5 @@ def test_a_corrupted_checkpoint_folder_is_refused_in_one_line(
         folder / "agents" / "probe.yaml",
         {"name": "probe", "checkpoint": str(checkpoint), "head": {"kind": "zero_shot"}},
     )
-    spec = write_yaml(folder / "scenarios" / "s.yaml", {**TINY_SPEC, "agents": ["probe"]})
+    spec = write_yaml(folder / "scenarios" / "s.yaml", {**TINY_SPEC, "cards": ["probe"]})
     check(capsys, spec, [str(checkpoint)], folder / "out", folder / "agents")

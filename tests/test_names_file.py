@@ -55,7 +55,7 @@ def test_a_name_that_cannot_be_placed_is_reported_with_its_line(project, tmp_pat
         "head": {"kind": "logistic", "train_on": "file", "file": str(file),
                  "name_column": "applicant"},
     })  # fmt: skip
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["mine"]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(cards=["mine"]))
     assert main(["validate", str(spec), "--agents-dir", str(project / "agents")]) == 2
     err = capsys.readouterr().err
     assert "line 3: name 'Priya Raman' is not in the study's lists" in err  # line 2 is known

@@ -43,7 +43,7 @@ def test_an_nmtune_card_screens_in_a_world(project, tmp_path, tiny_checkpoint):
         "head": {"kind": "nmtune", "train_on": "history", "history_bias": 2.5},
     })  # fmt: skip
     spec = write_yaml(project / "scenarios" / "n.yaml", small_audit_spec(
-        agents=["tiny_nmtune"], mitigations=[[], ["reweighing"]], replicates=1,
+        cards=["tiny_nmtune"], arms=[[], ["reweighing"]], replicates=1,
         statistics={"null_permutations": 0, "name_permutations": 50}))  # fmt: skip
     out = tmp_path / "out"
     assert main(["run", str(spec), "--out", str(out), "--agents-dir",

@@ -87,7 +87,7 @@ def test_the_fingerprint_hashes_libraries_and_kernels_not_threads_or_the_cpus_na
 def finished(project, tmp_path):
     """A finished tiny audit (2 runs: two arms, one seed) and its spec."""
     spec = write_yaml(project / "scenarios" / "tiny.yaml",
-                      small_audit_spec(replicates=1, agents=["tiny_zero_shot"]))  # fmt: skip
+                      small_audit_spec(replicates=1, cards=["tiny_zero_shot"]))  # fmt: skip
     out = tmp_path / "out"
     assert main(["run", str(spec), "--out", str(out), "--agents-dir",
                  str(project / "agents")]) in (0, None)  # fmt: skip
@@ -116,7 +116,7 @@ def test_a_resume_under_another_fingerprint_says_so_and_strict_refuses(finished,
     spec, out = finished
     _as_if_another_machine(out)
     more = write_yaml(project / "scenarios" / "more.yaml",
-                      small_audit_spec(replicates=2, agents=["tiny_zero_shot"]))  # fmt: skip
+                      small_audit_spec(replicates=2, cards=["tiny_zero_shot"]))  # fmt: skip
     args = ["run", str(more), "--out", str(out), "--agents-dir", str(project / "agents")]
     before = sorted(p.name for p in (out / "runs").iterdir())
     assert main([*args, "--strict"]) == 2

@@ -81,7 +81,7 @@ def test_a_refused_arm_is_one_line_naming_the_field_not_the_scratch_file(scratch
     with pytest.raises(SpecError) as err:
         w.build("hiring", "market", {}, w.Arm("minilm_zero_shot", ("reweighing",)), 1, scratch)
     message = w.one_line(err.value)
-    assert message.startswith("mitigations.0.0: reweighing acts on adaptation data")
+    assert message.startswith("arms.0.0: reweighing acts on adaptation data")
     assert str(scratch) not in message
     with pytest.raises(SpecError) as err:
         w.build("hiring", "market", {"n_employers": 2, "applications_per_round": 3},
@@ -160,7 +160,7 @@ def test_the_network_view_is_a_sample_with_the_links_among_it():
     adjacency = network.adjacency
     assert all(adjacency[nodes[a], nodes[b]] for a, b in pairs[:50])
     m = SpreadPlatform(rng=3, n_users=2000, name_permutations=0)
-    m.run_for(3)
+    m.simulate(3)
     view = m.view()
     assert len(view.frame) == 300 and view.edges is not None and len(view.edges) > 0
     seen = m.seen["true"][view.frame["user"]] | m.seen["false"][view.frame["user"]]
@@ -193,7 +193,7 @@ def test_compare_reads_a_result_folder_and_writes_its_report_first(batch):
     assert sorted(row["arm"] for row in data) == ["group_thresholds", "name_redaction"]
     # filters: one arm, one group
     ctx = results.filtered(arms=["none"], groups=["black"])
-    assert set(ctx.runs["mitigation"]) == {"none"}
+    assert set(ctx.runs["arm"]) == {"none"}
     assert set(ctx.summary["group"]) & set(results.groups) == {"black"}
     for figure in results.section.figures:
         drawn = charts.figure(results.filtered(), figure)

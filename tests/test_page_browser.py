@@ -131,7 +131,7 @@ def test_compare_reads_a_value_from_the_comparison_and_filters(browser, site, tm
     for arm, shown in points.items():
         assert float(shown["change in impact_ratio"]) == pytest.approx(
             table.loc[arm, "d_harm"], abs=5e-4)  # fmt: skip
-    page.untick("mitigations", ["name_redaction"])
+    page.untick("arms", ["name_redaction"])
     page.page.get_by_text("Showing 2 of 3 conditions").wait_for(timeout=30_000)
     left = page.wait_marks(title, lambda v: {m.get("arm") for m in v if "seeds" in m}
                            == {"group_thresholds"})  # fmt: skip

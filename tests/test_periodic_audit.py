@@ -17,8 +17,8 @@ from uim_sim.worlds.stages import Stages
 
 def audit_of(project, **params):
     fair = load_card(project / "agents" / "tiny_zero_shot.yaml")
-    mitigation = PeriodicAudit(AuditParams(replacement="tiny_zero_shot", **params))
-    mitigation.cards = {"tiny_zero_shot": fair}
+    params = AuditParams(replacement="tiny_zero_shot", **params)
+    mitigation = PeriodicAudit(params, {"tiny_zero_shot": fair})
     return mitigation.apply(Stages()).audit, fair
 
 
@@ -38,7 +38,7 @@ def test_a_market_switches_failing_employers_and_counts_it(project):
     biased = load_card(project / "agents" / "tiny_biased_history.yaml")
     world = LabourMarket(n_applicants=80, n_employers=3, n_rounds=3, n_history=120,
                          cards=[biased], stages=Stages(audit=audit), rng=4)  # fmt: skip
-    world.run_for()
+    world.simulate()
     decisions = pd.DataFrame(world.decisions)
     assert world.audit_switches >= 1
     first, last = decisions[decisions["step"] == 1], decisions[decisions["step"] == 3]
@@ -50,8 +50,8 @@ def test_a_market_switches_failing_employers_and_counts_it(project):
 
 def test_audits_are_refused_where_there_are_no_rounds(project, capsys):
     spec = write_yaml(project / "scenarios" / "a.yaml", {
-        "name": "a", "world": "hiring", "agents": ["tiny_biased_history"],
-        "mitigations": [[{"name": "periodic_audit", "params": {"replacement": "tiny_zero_shot"}}]],
+        "name": "a", "world": "hiring", "cards": ["tiny_biased_history"],
+        "arms": [[{"name": "periodic_audit", "params": {"replacement": "tiny_zero_shot"}}]],
         "params": {"mode": "audit", "n_jobs": 4},
     })  # fmt: skip
     assert main(["validate", str(spec), "--agents-dir", str(project / "agents")]) == 2
@@ -72,6 +72,6 @@ def test_moderators_and_ranker_shards_are_audited_too(project, world, params):
     biased = load_card(project / "agents" / "tiny_biased_history.yaml")
     model = world_info(world).model("world")(**params, cards=[biased],
                                               stages=Stages(audit=audit), rng=2)  # fmt: skip
-    model.run_for()
+    model.simulate()
     assert model.audit_switches >= 1
     assert "tiny_zero_shot" in set(pd.DataFrame(model.decisions)["card"])

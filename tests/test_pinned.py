@@ -33,7 +33,7 @@ SPECS = yaml.safe_load((PINNED / "specs.yaml").read_text())
 
 def thresholds(spec: dict) -> dict[str, float]:
     """The threshold of each card of a spec whose rule is a threshold."""
-    cards = [load_card(ROOT / "agents" / f"{name}.yaml") for name in spec["agents"]]
+    cards = [load_card(ROOT / "agents" / f"{name}.yaml") for name in spec["cards"]]
     return {c.name: c.decision.threshold for c in cards if c.decision.rule == "threshold"}
 
 

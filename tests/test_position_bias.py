@@ -113,7 +113,7 @@ def test_a_pool_is_one_prompt_in_an_order_drawn_per_decision(chooser):
     engine = world.pools[0][0].screener.engine
     prompts = spy_prompts(engine)
     before = engine.counters.copy()
-    table = world.run_for().decision_table()
+    table = world.simulate().decision_table()
     assert len(prompts) == 12 and engine.counters.delta(before)["texts_requested"] == 12
     orders = set()
     for (employer, applicants), prompt in zip(world.pools, prompts):
@@ -143,7 +143,7 @@ def test_a_pool_is_one_prompt_in_an_order_drawn_per_decision(chooser):
 
 def test_the_same_seed_gives_the_same_orders_and_tables(chooser):
     def run(seed):
-        world = AuditStudy(n_jobs=6, cards=card(chooser), rng=seed).run_for()
+        world = AuditStudy(n_jobs=6, cards=card(chooser), rng=seed).simulate()
         return world.decision_table(), world.metrics()
 
     (one, metrics), (two, again) = run(3), run(3)
@@ -159,7 +159,7 @@ def test_a_head_that_reads_one_resume_at_a_time_is_shown_the_pool_order(chooser)
     head = {"kind": "next_token", "prompt": "{text} Hire {subject}? Answer:",
             "positive": [" 1"], "negative": [" 2"]}  # fmt: skip
     alone = AgentCard(name="alone", checkpoint=str(chooser), head=HeadSpec(**head))
-    world = AuditStudy(n_jobs=30, cards=alone, rng=1).run_for()
+    world = AuditStudy(n_jobs=30, cards=alone, rng=1).simulate()
     table = world.decision_table()
     assert (table.groupby("decider")["position"].apply(list) == [list(range(8))] * 30).all()
     assert not world.metrics()["metric"].str.startswith("position").any()
@@ -183,7 +183,7 @@ def test_a_model_that_picks_the_first_label_is_position_biased_and_the_order_kee
     has an order effect of its own: measured and printed."""
     measured = {}
     for name, folder in (("first-label", first_chooser), ("random", chooser)):
-        world = AuditStudy(n_jobs=150, cards=card(folder), rng=2).run_for()
+        world = AuditStudy(n_jobs=150, cards=card(folder), rng=2).simulate()
         last = world.metrics().groupby(["metric", "group"])["value"].last()
         measured[name] = last
         print(f"{name} model: first shown tops {last['position_first_share', '']:.3f} of "
@@ -224,7 +224,7 @@ def test_position_bias_counts_pools_and_ties():
 def test_the_market_shows_each_round_its_pools_in_a_fresh_order(chooser):
     market = LabourMarket(n_applicants=8, n_employers=2, applications_per_round=1, n_rounds=3,
                           openings_per_employer=1, cards=card(chooser), rng=1)  # fmt: skip
-    table = market.run_for().decision_table()
+    table = market.simulate().decision_table()
     for _, rows in table.groupby(["step", "decider"]):
         assert sorted(rows["position"]) == list(range(len(rows)))
         assert rows["score"].sum() == pytest.approx(1)
@@ -254,7 +254,7 @@ def _spec(project, folder, **spec):
                                                  "head": POOL_HEAD})  # fmt: skip
     return write_yaml(
         project / "scenarios" / "pool.yaml",
-        small_audit_spec(**{"agents": ["pool"], "mitigations": [[]], **spec}),
+        small_audit_spec(**{"cards": ["pool"], "arms": [[]], **spec}),
     )
 
 
@@ -295,7 +295,7 @@ def test_the_report_shows_the_order_effect_where_a_card_reads_pools(project, cho
     from uim_sim.report import build_report
     from uim_sim.run import plan, run_plan
 
-    spec = _spec(project, chooser, agents=["pool", "tiny_zero_shot"], replicates=2)
+    spec = _spec(project, chooser, cards=["pool", "tiny_zero_shot"], replicates=2)
     out = project / "out"
     assert not run_plan(plan(spec), out).failed
     report = build_report(out)

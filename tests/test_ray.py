@@ -61,7 +61,7 @@ def test_serial_process_and_ray_give_byte_identical_tables(project, cluster, tmp
     serial and process after a kill too)."""
     spec = write_yaml(
         project / "scenarios" / "tiny.yaml",
-        small_audit_spec(mitigations=[[]], statistics=QUICK),
+        small_audit_spec(arms=[[]], statistics=QUICK),
     )
     the_plan = plan(spec)  # loads the tiny checkpoint here: the serial runs load nothing
     serial, pool, on_ray = tmp_path / "serial", tmp_path / "process", tmp_path / "ray"
@@ -82,8 +82,8 @@ def test_forged_checkpoints_ship_through_the_object_store(project, cluster, tmp_
     spec = write_yaml(
         project / "scenarios" / "forged.yaml",
         small_audit_spec(
-            agents=["forged"],
-            mitigations=[[]],
+            cards=["forged"],
+            arms=[[]],
             params={"mode": "audit", "n_jobs": 4},
             statistics=QUICK,
         ),
@@ -122,7 +122,7 @@ def processes_in_group(pgid: int) -> list[str]:
 def test_ctrl_c_cancels_the_rest_and_keeps_finished_runs(project, tmp_path):
     spec = write_yaml(
         project / "scenarios" / "tiny.yaml",
-        small_audit_spec(replicates=6, mitigations=[[]], statistics=QUICK),
+        small_audit_spec(replicates=6, arms=[[]], statistics=QUICK),
     )
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "uim_sim.cli", "run", str(spec), "--out", str(out),

@@ -102,7 +102,7 @@ def test_a_checkpoint_is_opened_the_way_a_run_opens_it(
     folder = copy_checkpoint(tiny_checkpoint, project / f"ckpt_{corrupt.__name__}")
     corrupt(folder)
     card_on(project, folder)
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["probe"]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(cards=["probe"]))
     refused_everywhere(capsys, project, spec, needle, "agent probe", str(folder))
 
 
@@ -121,7 +121,7 @@ def test_a_manifest_with_a_bad_table_is_refused(tiny_checkpoint, tmp_path):
 
 def test_an_empty_checkpoint_names_the_field(project, capsys):
     card_on(project, "")
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["probe"]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(cards=["probe"]))
     refused_everywhere(capsys, project, spec, "probe.yaml: checkpoint: '' names no checkpoint")
     with pytest.raises(CheckpointError, match="an empty checkpoint reference"):
         resolve(" ")
@@ -156,7 +156,7 @@ def test_a_utf8_byte_order_mark_is_accepted(project, capsys):
 def test_a_card_in_latin1_is_one_line(project, capsys):
     card = project / "agents" / "probe.yaml"
     card.write_bytes("name: probe\ndescription: café\nhead: {kind: zero_shot}\n".encode("latin-1"))
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["probe"]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(cards=["probe"]))
     refused_everywhere(capsys, project, spec, "probe.yaml: line 2: not UTF-8 text")
     monkey_list = main(["list", "cards", "--agents-dir", str(project / "agents")])
     assert monkey_list == 0  # listed with the reason, not a traceback
@@ -203,8 +203,8 @@ def test_yaml_merge_keys_may_be_overridden(project):
         ({"params": {"mode": "audit", "n_history": 10**9}}, "params.n_history: Input should be"),
         ({"seed": 10**30}, "seed: Input should be less than or equal to"),
         (
-            {"mitigations": [[{"name": "reject_option", "params": {"theta": float("inf")}}]]},
-            "mitigations.0.0.params: theta: Input should be a finite number",
+            {"arms": [[{"name": "reject_option", "params": {"theta": float("inf")}}]]},
+            "arms.0.0.params: theta: Input should be a finite number",
         ),
     ],
 )
@@ -233,7 +233,7 @@ def test_card_values_are_refused(project, capsys, head, decision, needle):
         project / "agents" / "probe.yaml",
         {"name": "probe", "head": head, **({"decision": decision} if decision else {})},
     )
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["probe"]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(cards=["probe"]))
     refused_everywhere(capsys, project, spec, "probe.yaml", needle)
 
 
@@ -285,7 +285,7 @@ def test_a_run_larger_than_the_memory_available_is_refused(project, capsys, monk
 def test_spread_sizes_beyond_the_machine_are_refused(project, capsys, params, needle):
     spec = write_yaml(
         project / "scenarios" / "s.yaml",
-        {"name": "big", "world": "spread", "agents": ["tiny_zero_shot"], "params": params},
+        {"name": "big", "world": "spread", "cards": ["tiny_zero_shot"], "params": params},
     )
     refused_everywhere(capsys, project, spec, "s.yaml: params", needle)
 
@@ -296,7 +296,7 @@ def test_moderation_sizes_beyond_the_machine_are_refused(project, capsys):
         {
             "name": "big",
             "world": "moderation",
-            "agents": ["tiny_zero_shot"],
+            "cards": ["tiny_zero_shot"],
             "params": {"mode": "world", "n_users": 10_000_000, "n_steps": 10_000},
         },
     )
@@ -304,10 +304,10 @@ def test_moderation_sizes_beyond_the_machine_are_refused(project, capsys):
 
 
 def test_user_text_quoted_in_a_message_stays_one_plain_line(project, capsys):
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(mitigations=[["[/x]"]]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(arms=[["[/x]"]]))
     refused_everywhere(capsys, project, spec, "unknown mitigation '[/x]'")  # not Rich markup
     card_on(project, "two\nlines")
-    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(agents=["probe"]))
+    spec = write_yaml(project / "scenarios" / "s.yaml", small_audit_spec(cards=["probe"]))
     refused_everywhere(capsys, project, spec, "agent probe: two lines: not a checkpoint folder")
 
 
@@ -317,7 +317,7 @@ def test_a_spec_of_too_many_runs_is_refused_before_expanding(project, capsys):
         small_audit_spec(grid={"n_jobs": list(range(1, 1001))}, replicates=200),
     )
     refused_everywhere(
-        capsys, project, spec, "s.yaml: up to 800,000 runs (2 agents × 2 arms × 1,000 grid "
+        capsys, project, spec, "s.yaml: up to 800,000 runs (2 cards × 2 arms × 1,000 grid "
         "points × 200 replicates), more than 100,000; split the spec",
     )  # fmt: skip
 

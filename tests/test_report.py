@@ -44,7 +44,7 @@ def test_report_end_to_end_from_the_cli(project, tmp_path):
     # the table's numbers are the mean and t-interval of the per-run metrics
     metrics = pd.read_parquet(out / "metrics.parquet")
     runs = pd.read_parquet(out / "runs.parquet")
-    mine = runs[(runs.card == "tiny_biased_history") & (runs.mitigation == "none")]
+    mine = runs[(runs.card == "tiny_biased_history") & (runs.arm == "none")]
     values = metrics[
         metrics.run_id.isin(mine.run_id)
         & (metrics.metric == "impact_ratio")
@@ -90,7 +90,7 @@ def test_report_to_an_existing_file_is_one_line_exit_2(project, tmp_path):
 def test_the_page_explains_itself(project, tmp_path):
     spec = write_yaml(
         project / "scenarios" / "tiny.yaml",
-        small_audit_spec(replicates=2, mitigations=[[], ["group_thresholds"]]),
+        small_audit_spec(replicates=2, arms=[[], ["group_thresholds"]]),
     )
     out = tmp_path / "out"
     run_plan(plan(spec), out)
@@ -105,7 +105,7 @@ def test_the_page_explains_itself(project, tmp_path):
     assert "0.000 |" not in markdown and "*Impact ratio of black applicants" in markdown
     # no history-trained card: the page does not talk about a biased history
     zero_shot = write_yaml(
-        project / "scenarios" / "zs.yaml", small_audit_spec(agents=["tiny_zero_shot"])
+        project / "scenarios" / "zs.yaml", small_audit_spec(cards=["tiny_zero_shot"])
     )
     run_plan(plan(zero_shot), tmp_path / "zs")
     assert "history_bias" not in (build_report(tmp_path / "zs").folder / "index.html").read_text()

@@ -129,7 +129,7 @@ def test_callback_file_is_read_and_bad_cells_named(tmp_path, capsys, project):
     bad = tmp_path / "bad.csv"
     pd.read_csv(good).assign(race=["w", "x", "w", "b"] * 10).to_csv(bad, index=False)
     spec = write_yaml(project / "scenarios" / "bm.yaml", {
-        "name": "bm", "world": "hiring", "agents": ["minilm_study_callbacks"],
+        "name": "bm", "world": "hiring", "cards": ["minilm_study_callbacks"],
         "params": {"mode": "audit", "history": "callbacks", "history_file": str(bad)},
     })  # fmt: skip
     assert main(["validate", str(spec)]) == 2

@@ -87,7 +87,7 @@ def test_null_draws_reuse_the_runs_embeddings(project):
     from uim_sim.lfm.engine import get_engine
     from uim_sim.run.execute import execute
 
-    spec = small_audit_spec(agents=["tiny_biased_history"], mitigations=[[]], replicates=1)
+    spec = small_audit_spec(cards=["tiny_biased_history"], arms=[[]], replicates=1)
     spec["statistics"]["null_permutations"] = 4
     task = plan(write_yaml(project / "scenarios" / "null.yaml", spec)).tasks[0]
     alone = replace(task, statistics=task.statistics.model_copy(update={"null_permutations": 0}))
@@ -109,11 +109,11 @@ def test_a_null_draw_measures_its_null_metric_as_the_full_measure_does(project):
     from uim_sim.worlds.hiring import AuditStudy, LabourMarket
 
     card = load_card(project / "agents" / "tiny_biased_history.yaml")
-    audit = AuditStudy(n_jobs=6, n_history=120, cards=card, rng=3, null_draw=1).run_for()
+    audit = AuditStudy(n_jobs=6, n_history=120, cards=card, rng=3, null_draw=1).simulate()
     assert audit.measure_null() == {"impact_ratio": audit.measure()["impact_ratio"]}
     market = LabourMarket(
         n_applicants=60, n_rounds=2, n_history=120, cards=card, rng=3, null_draw=0
-    ).run_for()
+    ).simulate()
     assert market.measure_null() == {"impact_ratio": market.measure()["impact_ratio"]}
 
 
@@ -128,5 +128,5 @@ def test_a_spec_given_in_memory_plans_the_runs_its_file_would(project):
         plan({**data, "replicates": 0}, project / "agents", folder=project / "scenarios")
     assert str(err.value).startswith("replicates: ")
     with pytest.raises(SpecError) as err:
-        plan({**data, "agents": ["nobody"]}, project / "agents", folder=project / "scenarios")
-    assert str(err.value).startswith("agents: no card named 'nobody'")
+        plan({**data, "cards": ["nobody"]}, project / "agents", folder=project / "scenarios")
+    assert str(err.value).startswith("cards: no card named 'nobody'")

@@ -26,11 +26,11 @@ runner = CliRunner()
         ),
         ({"grid": {"n_wizards": [1, 2]}}, "n_wizards"),
         ({"grid": {"n_jobs": [4, 0]}}, "grid.n_jobs=0: n_jobs: Input should be greater"),
-        ({"agents": ["no_such_card"]}, "no card named 'no_such_card'"),
-        ({"mitigations": [["teleport"]]}, "unknown mitigation 'teleport'"),
+        ({"cards": ["no_such_card"]}, "no card named 'no_such_card'"),
+        ({"arms": [["teleport"]]}, "unknown mitigation 'teleport'"),
         (
-            {"mitigations": [[{"name": "name_redaction", "params": {"colour": 1}}]]},
-            "mitigations.0.0.params: colour: unknown field",
+            {"arms": [[{"name": "name_redaction", "params": {"colour": 1}}]]},
+            "arms.0.0.params: colour: unknown field",
         ),
         ({"world": "mars"}, "world"),
     ],
@@ -95,7 +95,7 @@ def test_valid_spec_expands_the_grid(project):
         small_audit_spec(grid={"n_jobs": [4, 8]}, replicates=3),
     )
     the_plan = plan(path)
-    assert len(the_plan.tasks) == 2 * 2 * 2 * 3  # agents × arms × grid × replicates
+    assert len(the_plan.tasks) == 2 * 2 * 2 * 3  # cards × arms × grid × replicates
     assert len({t.run_id for t in the_plan.tasks}) == len(the_plan.tasks)
     # arms of one replicate share a seed: paired comparisons (common random numbers)
     seeds = {(t.replicate, t.seed) for t in the_plan.tasks}
@@ -105,24 +105,24 @@ def test_valid_spec_expands_the_grid(project):
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"mitigations": [[], ["human_review"]]}, "review hook (system stage), which the hiring"),
+        ({"arms": [[], ["human_review"]]}, "review hook (system stage), which the hiring"),
         (
-            {"agents": ["tiny_zero_shot"], "mitigations": [["inlp"]]},
+            {"cards": ["tiny_zero_shot"], "arms": [["inlp"]]},
             "card tiny_zero_shot's zero_shot head is not trained",
         ),
-        ({"mitigations": [["dixon_augmentation"]]}, "needs a supplement"),
+        ({"arms": [["dixon_augmentation"]]}, "needs a supplement"),
     ],
 )
 def test_a_mitigation_that_cannot_act_is_refused_with_the_reason(project, change, reason):
     path = write_yaml(project / "scenarios" / "noop.yaml", small_audit_spec(**change))
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
-    assert reason in result.output and "mitigations." in result.output
+    assert reason in result.output and "arms." in result.output
 
 
 def test_an_arm_limited_to_the_cards_it_acts_on_is_accepted(project):
-    arm = {"apply": ["inlp"], "agents": ["tiny_biased_history"]}
-    path = write_yaml(project / "scenarios" / "ok.yaml", small_audit_spec(mitigations=[[], arm]))
+    arm = {"apply": ["inlp"], "cards": ["tiny_biased_history"]}
+    path = write_yaml(project / "scenarios" / "ok.yaml", small_audit_spec(arms=[[], arm]))
     the_plan = plan(path)
     assert {(t.card.name, t.arm) for t in the_plan.tasks} == {
         ("tiny_zero_shot", "none"), ("tiny_biased_history", "none"),
@@ -130,15 +130,39 @@ def test_an_arm_limited_to_the_cards_it_acts_on_is_accepted(project):
     }  # fmt: skip
     bad = write_yaml(
         project / "scenarios" / "bad.yaml",
-        small_audit_spec(mitigations=[{"apply": ["inlp"], "agents": ["nobody"]}]),
+        small_audit_spec(arms=[{"apply": ["inlp"], "cards": ["nobody"]}]),
     )
-    with pytest.raises(SpecError, match=r"mitigations.0.agents: \['nobody'\] not among"):
+    with pytest.raises(SpecError, match=r"arms.0.cards: \[.nobody.\] not among"):
         plan(bad)
+
+
+def test_renamed_spec_keys_still_work_with_one_line_each(project, capsys):
+    """``agents:`` is now ``cards:``, ``mitigations:`` ``arms:`` (an arm's ``agents:``
+    too): an old spec plans the same runs and says so, one line per key."""
+    old = small_audit_spec()
+    old["agents"], old["mitigations"] = old.pop("cards"), old.pop("arms")
+    old["mitigations"].append({"apply": ["inlp"], "agents": ["tiny_biased_history"]})
+    limited = {"apply": ["inlp"], "cards": ["tiny_biased_history"]}
+    new = small_audit_spec(arms=[[], ["name_redaction"], limited])
+    with pytest.warns(FutureWarning) as said:
+        from_old = plan(write_yaml(project / "scenarios" / "old.yaml", old))
+    lines = sorted(str(w.message).split(": ", 1)[1] for w in said)
+    assert lines == ["agents: is now called cards (the old name still works)",
+                     "arms.2.agents: is now called cards (the old name still works)",
+                     "mitigations: is now called arms (the old name still works)"]  # fmt: skip
+    from_new = plan(write_yaml(project / "scenarios" / "new.yaml", new))
+    assert [t.run_id for t in from_old.tasks] == [t.run_id for t in from_new.tasks]
+    assert main(["validate", str(project / "scenarios" / "old.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 3 and "old.yaml: agents: is now called cards" in err
+    both = write_yaml(project / "scenarios" / "both.yaml", {**new, "agents": new["cards"]})
+    with pytest.raises(SpecError, match="agents: renamed cards; give cards only"):
+        plan(both)
 
 
 def test_a_misspelled_card_names_every_folder_and_the_closest_name(project):
     path = write_yaml(
-        project / "scenarios" / "typo.yaml", small_audit_spec(agents=["tiny_zero_shoot"])
+        project / "scenarios" / "typo.yaml", small_audit_spec(cards=["tiny_zero_shoot"])
     )
     with pytest.raises(SpecError) as err:
         plan(path)

@@ -121,8 +121,8 @@ def test_reference_cascade_matches_a_plain_independent_cascade_at_10000_nodes():
 
 
 def test_reference_world_is_deterministic_and_stops():
-    a = SpreadReference(n_users=3000, n_cascades=10, probability=0.08, rng=1).run_for()
-    b = SpreadReference(n_users=3000, n_cascades=10, probability=0.08, rng=1).run_for()
+    a = SpreadReference(n_users=3000, n_cascades=10, probability=0.08, rng=1).simulate()
+    b = SpreadReference(n_users=3000, n_cascades=10, probability=0.08, rng=1).simulate()
     assert not a.running and a.cascades().equals(b.cascades())
     assert (a.cascades()["size"] >= 1).all()
 
@@ -142,7 +142,7 @@ def card(checkpoint, share: float = 0.5) -> AgentCard:
 
 @pytest.fixture(scope="module")
 def platform(tiny_checkpoint):
-    return SpreadPlatform(**SMALL, cards=card(tiny_checkpoint), rng=7).run_for()
+    return SpreadPlatform(**SMALL, cards=card(tiny_checkpoint), rng=7).simulate()
 
 
 def test_one_decision_per_item_and_reach_within_the_population(platform):
@@ -170,11 +170,11 @@ def test_feeds_show_at_most_feed_size_items_a_step(platform):
 
 
 def test_same_seed_same_tables_and_restyle_swaps_styles(tiny_checkpoint):
-    runs = [SpreadPlatform(**SMALL, cards=card(tiny_checkpoint), rng=3).run_for()
+    runs = [SpreadPlatform(**SMALL, cards=card(tiny_checkpoint), rng=3).simulate()
             for _ in range(2)]  # fmt: skip
     pd.testing.assert_frame_equal(runs[0].decision_table(), runs[1].decision_table())
     swapped = SpreadPlatform(**SMALL, restyle=True, cards=card(tiny_checkpoint), rng=3)
-    decisions = swapped.run_for().decision_table()
+    decisions = swapped.simulate().decision_table()
     assert (decisions["style"] != decisions["group"]).all()
     # the same posters, claims and truths: only the style changed
     same = runs[0].decision_table()
@@ -185,7 +185,7 @@ def test_demotion_and_fact_checks_lower_reach(tiny_checkpoint):
     def false_reach(**kwargs):
         stages = kwargs.pop("stages", None)
         world = SpreadPlatform(**{**SMALL, **kwargs}, cards=card(tiny_checkpoint), stages=stages,
-                               rng=11).run_for()  # fmt: skip
+                               rng=11).simulate()  # fmt: skip
         d = world.decision_table()
         return d.loc[d.truth == 0, "reach"].mean(), d
 
@@ -206,13 +206,13 @@ def test_source_diverse_feeds_give_every_community_a_quota(tiny_checkpoint):
     stages = compose([SourceDiverse(NoParams())])
     assert stages.feed_quota(2, 5) == 3 and compose([]).feed_quota(2, 5) is None
     world = SpreadPlatform(**SMALL, cards=card(tiny_checkpoint), stages=stages, rng=11)
-    assert world.run_for().seen_count.max() <= SMALL["n_steps"] * world.params.feed_size
+    assert world.simulate().seen_count.max() <= SMALL["n_steps"] * world.params.feed_size
 
 
 def test_spread_mitigations_are_refused_elsewhere(project):
     spec = write_yaml(project / "scenarios" / "fc.yaml", {
-        "name": "fc", "world": "hiring", "agents": ["tiny_zero_shot"],
-        "mitigations": [["fact_check"]], "params": {"n_jobs": 2},
+        "name": "fc", "world": "hiring", "cards": ["tiny_zero_shot"],
+        "arms": [["fact_check"]], "params": {"n_jobs": 2},
     })  # fmt: skip
     with pytest.raises(SpecError, match="label hook"):
         plan(spec)
@@ -220,8 +220,8 @@ def test_spread_mitigations_are_refused_elsewhere(project):
 
 def test_the_spread_world_runs_from_a_spec_and_reports(project, tmp_path):
     spec = write_yaml(project / "scenarios" / "spread.yaml", {
-        "name": "tiny_spread", "world": "spread", "replicates": 2, "agents": ["tiny_spread"],
-        "mitigations": [[], ["fact_check"]], "params": {"mode": "world", **SMALL},
+        "name": "tiny_spread", "world": "spread", "replicates": 2, "cards": ["tiny_spread"],
+        "arms": [[], ["fact_check"]], "params": {"mode": "world", **SMALL},
         "statistics": {"null_permutations": 0, "name_permutations": 200},
     })  # fmt: skip
     write_yaml(project / "agents" / "tiny_spread.yaml", card(project_checkpoint(project))
@@ -250,7 +250,7 @@ def test_a_bad_edge_file_is_one_line_naming_the_line(project, tmp_path):
     edges = tmp_path / "follows.csv"
     edges.write_text("1,2\n2,3\n4\n")
     spec = write_yaml(project / "scenarios" / "edges.yaml", {
-        "name": "edges", "world": "spread", "agents": ["tiny_zero_shot"],
+        "name": "edges", "world": "spread", "cards": ["tiny_zero_shot"],
         "params": {"mode": "reference", "graph": "file", "edge_file": str(edges)},
     })  # fmt: skip
     result = CliRunner().invoke(app, ["validate", str(spec)])
@@ -280,8 +280,8 @@ def test_one_or_two_workers_give_byte_identical_spread_tables(project, tmp_path)
     write_yaml(project / "agents" / "tiny_spread.yaml", card(project_checkpoint(project))
                .model_dump(mode="json") | {"name": "tiny_spread"})  # fmt: skip
     spec = write_yaml(project / "scenarios" / "spread2.yaml", {
-        "name": "spread2", "world": "spread", "replicates": 2, "agents": ["tiny_spread"],
-        "mitigations": [[], ["source_diverse"]], "params": {"mode": "world", **SMALL},
+        "name": "spread2", "world": "spread", "replicates": 2, "cards": ["tiny_spread"],
+        "arms": [[], ["source_diverse"]], "params": {"mode": "world", **SMALL},
         "statistics": {"null_permutations": 0, "name_permutations": 100},
     })  # fmt: skip
     one, two = tmp_path / "one", tmp_path / "two"

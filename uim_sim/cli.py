@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import typer
@@ -85,7 +86,7 @@ def validate(
         the_plan = _plan(member, agents_dir)
         out_console.print(
             f"[green]ok[/] {member}: world {the_plan.spec.world}, {len(the_plan.cards)} "
-            f"card(s), {len(the_plan.spec.mitigations)} mitigation arm(s), "
+            f"card(s), {len(the_plan.spec.arms)} mitigation arm(s), "
             f"{len(the_plan.tasks)} runs"
         )
 
@@ -687,6 +688,12 @@ def _report_summary(result, out: Path) -> None:
     )
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line (e.g. a renamed spec key), not Python's two."""
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: a usage error (bad flag, missing option) is one line, exit 2.
 
@@ -694,6 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     (``format_message``, ``exit_code``) rather than by an import path.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    warnings.showwarning = _show_warning
     try:
         result = app(args=argv, standalone_mode=False)
     except Exception as exc:

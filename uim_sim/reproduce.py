@@ -75,14 +75,11 @@ class Results:
 
     def per_seed(self, metric: str, group: str = "", **where) -> pd.Series:
         """``metric[group]`` per replicate, for the runs matching ``where`` (run columns,
-        e.g. mitigation="none", card=..., or grid keys as ``grid__KEY``)."""
+        e.g. arm="none", card=..., or grid keys as ``grid__KEY``)."""
         rows = self.last[(self.last["metric"] == metric) & (self.last["group"] == group)]
         for key, value in where.items():
-            if key.startswith("grid__"):
-                name = key.removeprefix("grid__")
-                rows = rows[rows["grid"].map(lambda g, n=name: _grid(g).get(n)) == value]
-            else:
-                rows = rows[rows[key] == value]
+            column = f"grid.{key.removeprefix('grid__')}" if key.startswith("grid__") else key
+            rows = rows[rows[column] == value]
         return rows.groupby("replicate")["value"].mean()
 
     def interval(self, metric: str, group: str = "", **where) -> tuple[float, float, float]:
@@ -93,12 +90,6 @@ class Results:
         a, b = self.per_seed(metric, group, **arm), self.per_seed(metric, group, **base)
         both = a.index.intersection(b.index)
         return mean_interval((a[both] - b[both]).to_numpy())
-
-
-def _grid(value) -> dict:
-    import json
-
-    return json.loads(value) if isinstance(value, str) and value else {}
 
 
 def in_interval(published: float, mean: float, low: float, high: float) -> str:
@@ -181,7 +172,7 @@ OTHERS = ("christian", "white", "female", "male")
 def read_dixon(out: Path) -> list[Finding]:
     """Dixon augmentation against none, paired by seed: FPED, FNED, overall AUC."""
     r = Results.load(out)
-    base, arm = {"mitigation": "none"}, {"mitigation": "dixon_augmentation"}
+    base, arm = {"arm": "none"}, {"arm": "dixon_augmentation"}
     fped = r.paired("fped", "", arm, base)
     fned = r.paired("fned", "", arm, base)
     auc = r.paired("overall_auc", "", arm, base)
@@ -204,7 +195,7 @@ def read_borkan(out: Path) -> list[Finding]:
     """Borkan's AUCs of the biased head (no mitigation): the identities its history
     over-represents among toxic comments against the others."""
     r = Results.load(out)
-    base = {"mitigation": "none"}
+    base = {"arm": "none"}
     findings = []
     for metric, sign, label in (
         ("bpsn_auc", -1, "BPSN AUC"),
@@ -264,10 +255,8 @@ BOMMASANI = "Bommasani et al. 2022"
 def read_bommasani(out: Path) -> list[Finding]:
     """Homogenisation of a monoculture and what model diversity does to it."""
     r = Results.load(out)
-    mono = r.interval("homogenization_ratio", "", mitigation="none")
-    diverse = r.paired(
-        "homogenization_ratio", "", {"mitigation": "model_diversity"}, {"mitigation": "none"}
-    )
+    mono = r.interval("homogenization_ratio", "", arm="none")
+    diverse = r.paired("homogenization_ratio", "", {"arm": "model_diversity"}, {"arm": "none"})
     return [
         _finding(BOMMASANI, "homogenisation ratio, one shared model", "> 1", mono,
                  direction(+1, mono[0] - 1, mono[1] - 1, mono[2] - 1),

@@ -8,6 +8,7 @@ world registry (`uim_sim.worlds`): adding a world never edits this file.
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -42,10 +43,10 @@ class ArmSpec(Strict):
     """One mitigation arm: the mitigations applied together, in order (the first is
     innermost), and the agent cards it runs with (default: every card of the spec).
     In YAML an arm is a list (``[name_redaction]``) or a mapping
-    (``{apply: [inlp], agents: [minilm_biased_history]}``)."""
+    (``{apply: [inlp], cards: [minilm_biased_history]}``)."""
 
     apply: list[MitigationSpec] = Field(default_factory=list)
-    agents: list[str] | None = None
+    cards: list[str] | None = None
 
     @field_validator("apply", mode="before")
     @classmethod
@@ -87,7 +88,7 @@ class AttributionSpec(Strict):
 class ScenarioSpec(Strict):
     """A scenario: a world, agent cards, mitigation arms, a parameter grid, seeds.
 
-    The runs are the product agents × mitigations × grid values × replicates;
+    The runs are the product cards × arms × grid values × replicates;
     ``params`` are the world's parameters, and a grid value overrides them.
     ``device`` (auto, cpu or cuda), where set, is every agent card's device in this
     spec (docs/models.md), whatever the cards say.
@@ -98,9 +99,9 @@ class ScenarioSpec(Strict):
     world: str
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 3
-    agents: Annotated[list[str], Field(min_length=1)]
+    cards: Annotated[list[str], Field(min_length=1)]
     device: Literal["auto", "cpu", "cuda"] | None = None
-    mitigations: list[ArmSpec] = Field(default_factory=lambda: [ArmSpec()])
+    arms: list[ArmSpec] = Field(default_factory=lambda: [ArmSpec()])
     params: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
     statistics: StatisticsSpec = StatisticsSpec()
@@ -113,7 +114,7 @@ class ScenarioSpec(Strict):
             raise ValueError(f"unknown world {value!r} (known: {', '.join(WORLDS)})")
         return value
 
-    @field_validator("mitigations", mode="before")
+    @field_validator("arms", mode="before")
     @classmethod
     def _arm_shorthand(cls, value: Any) -> Any:
         if not isinstance(value, list):
@@ -121,11 +122,11 @@ class ScenarioSpec(Strict):
         return [{"apply": arm} if isinstance(arm, list) else arm for arm in value]
 
     @model_validator(mode="after")
-    def _arm_agents(self) -> ScenarioSpec:
-        for i, arm in enumerate(self.mitigations):
-            unknown = [a for a in arm.agents or [] if a not in self.agents]
+    def _arm_cards(self) -> ScenarioSpec:
+        for i, arm in enumerate(self.arms):
+            unknown = [a for a in arm.cards or [] if a not in self.cards]
             if unknown:
-                raise ValueError(f"mitigations.{i}.agents: {unknown} not among the spec's agents")
+                raise ValueError(f"arms.{i}.cards: {unknown} not among the spec's cards")
         return self
 
     @model_validator(mode="after")
@@ -176,10 +177,44 @@ def load_spec(path: Path) -> ScenarioSpec:
     return load_spec_data(read_yaml(path), f"{path}: ")
 
 
+RENAMED = {"agents": "cards", "mitigations": "arms"}  # spec keys renamed: old → new
+
+
+def renamed(data: Any, where: str = "") -> Any:
+    """A spec in today's keys: an old key (``agents:``, ``mitigations:``, an arm's
+    ``agents:``) is read as its new name with a one-line `FutureWarning`; both at once
+    is an error."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for old, new in RENAMED.items():
+        if old in data:
+            if new in data:
+                raise SpecError(f"{where}{old}: renamed {new}; give {new} only")
+            data[new] = data.pop(old)
+            warnings.warn(f"{where}{old}: is now called {new} (the old name still works)",
+                          FutureWarning, stacklevel=2)  # fmt: skip
+    if isinstance(data.get("arms"), list):
+        data["arms"] = [
+            _arm_renamed(arm, f"{where}arms.{i}.") for i, arm in enumerate(data["arms"])
+        ]
+    return data
+
+
+def _arm_renamed(arm: Any, where: str) -> Any:
+    if not isinstance(arm, dict) or "agents" not in arm:
+        return arm
+    if "cards" in arm:
+        raise SpecError(f"{where}agents: renamed cards; give cards only")
+    warnings.warn(f"{where}agents: is now called cards (the old name still works)",
+                  FutureWarning, stacklevel=3)  # fmt: skip
+    return {("cards" if k == "agents" else k): v for k, v in arm.items()}
+
+
 def load_spec_data(data: dict[str, Any], where: str = "") -> ScenarioSpec:
     """Validate a scenario given as data (what a spec file holds); messages start with
     ``where`` (a file's ``PATH: ``, or nothing)."""
-    spec = parse(ScenarioSpec, data, where.removesuffix(": "))
+    spec = parse(ScenarioSpec, renamed(data, where), where.removesuffix(": "))
     _check_params(spec, {}, f"{where}params.")
     for key, values in spec.grid.items():
         if key.startswith(CORPUS_PREFIX):

@@ -10,7 +10,7 @@ head never learns from) is refused at plan time with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from uim_sim.cards import AgentCard
@@ -58,8 +58,9 @@ class Mitigation:
         super().__init_subclass__(**kwargs)
         REGISTRY[cls.name] = cls
 
-    def card_names(self) -> list[str]:
-        """Agent cards this mitigation refers to (resolved by the runner)."""
+    @classmethod
+    def card_names(cls, params: Strict) -> list[str]:
+        """Agent cards a mitigation with ``params`` refers to (`build` resolves them)."""
         return []
 
     def refusal(self, world: WorldInfo, card: AgentCard) -> str | None:
@@ -83,19 +84,22 @@ class Mitigation:
 
 
 def build(
-    spec: MitigationSpec, where: str, load_card: Callable[[str], AgentCard] | None = None
+    spec: MitigationSpec,
+    where: str,
+    cards: Callable[[str], AgentCard] | Mapping[str, AgentCard] | None = None,
 ) -> Mitigation:
-    """Validate a mitigation entry of a spec and construct it."""
+    """Validate a mitigation entry of a spec and construct it with the agent cards it
+    refers to (``cards``: a loader by name, or the cards by name)."""
     cls = REGISTRY.get(spec.name)
     if cls is None:
         raise SpecError(
             f"{where}: unknown mitigation {spec.name!r} (known: {', '.join(sorted(REGISTRY))})"
         )
     params = parse(cls.Params, spec.params, f"{where}.params")
-    mitigation = cls(params)
-    if load_card is not None:
-        mitigation.cards = {n: load_card(n) for n in mitigation.card_names()}
-    return mitigation
+    if cards is None:
+        return cls(params)
+    load = cards.__getitem__ if isinstance(cards, Mapping) else cards
+    return cls(params, {n: load(n) for n in cls.card_names(params)})
 
 
 def compose(mitigations: Sequence[Mitigation], base: Stages | None = None) -> Stages:

@@ -35,8 +35,9 @@ class ModelDiversity(Mitigation):
     summary = "deciders carry cards from a pool, each adapted on its own draw of the history"
     Params = DiversityParams
 
-    def card_names(self) -> list[str]:
-        return list(self.params.pool)
+    @classmethod
+    def card_names(cls, params: DiversityParams) -> list[str]:
+        return list(params.pool)
 
     def apply(self, stages: Stages) -> Stages:
         pool_cards = [self.cards[n] for n in self.params.pool]
@@ -76,8 +77,9 @@ class PeriodicAudit(Mitigation):
     )
     Params = AuditParams
 
-    def card_names(self) -> list[str]:
-        return [self.params.replacement]
+    @classmethod
+    def card_names(cls, params: AuditParams) -> list[str]:
+        return [params.replacement]
 
     def apply(self, stages: Stages) -> Stages:
         inner = stages.audit

@@ -315,7 +315,7 @@ def CompareTab():
     with solara.Row(style={"flex-wrap": "wrap"}):
         solara.SelectMultiple("cards", values=chosen_cards.value, all_values=results.cards,
                               on_value=chosen_cards.set)  # fmt: skip
-        solara.SelectMultiple("mitigations", values=chosen_arms.value, all_values=results.arms,
+        solara.SelectMultiple("arms", values=chosen_arms.value, all_values=results.arms,
                               on_value=chosen_arms.set)  # fmt: skip
         solara.SelectMultiple("groups", values=chosen_groups.value, all_values=results.groups,
                               on_value=chosen_groups.set)  # fmt: skip
@@ -331,7 +331,7 @@ def CompareBody(results: Results, cards: tuple, arms: tuple, groups: tuple):
     shown = ctx.runs["condition"].nunique()
     total = results.ctx.runs["condition"].nunique()
     solara.Markdown(f"## {section.title}\n\n{section.text}\n\n*Showing {shown} of {total} "
-                    f"conditions (card · mitigation).*")  # fmt: skip
+                    f"conditions (card · arm).*")  # fmt: skip
     headline = results.headline()
     if not headline.empty:
         solara.Markdown("### Headline")

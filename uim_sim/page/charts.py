@@ -157,7 +157,7 @@ def group_bars(ctx: Context, spec: GroupBars) -> alt.Chart | None:
         tooltip=INTERVAL)  # fmt: skip
     errors = alt.Chart(data).mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q")
     chart = alt.layer(bars, errors).properties(width=max(120, 28 * len(spec.groups)), height=220)
-    chart = chart.facet(column=alt.Column("condition:N", title="condition (card · mitigation)",
+    chart = chart.facet(column=alt.Column("condition:N", title="condition (card · arm)",
                                           header=alt.Header(labelLimit=260)))  # fmt: skip
     return _finish(chart, spec.title)
 
@@ -184,7 +184,7 @@ def over_time(ctx: Context, spec: OverTime) -> alt.Chart | None:
     data = ctx.summary[(ctx.summary["metric"] == spec.metric)
                        & ctx.summary["group"].isin(list(spec.groups))]  # fmt: skip
     if spec.arm is not None:
-        arms = ctx.runs.drop_duplicates("condition").set_index("condition")["mitigation"]
+        arms = ctx.runs.drop_duplicates("condition").set_index("condition")["arm"]
         data = data[data["condition"].map(arms) == spec.arm]
     if data.empty or data["step"].nunique() < 2:
         return None
@@ -255,11 +255,11 @@ def attribution(table: pd.DataFrame) -> alt.Chart | None:
     y = alt.Y("stage:N", title=None, sort=None)
     bars = alt.Chart(table).mark_bar(color="#c62828").encode(
         x=alt.X("share:Q", title="share of the harm"), y=y,
-        tooltip=["setting:N", "stage:N", alt.Tooltip("share:Q", format=".3f"),
+        tooltip=["condition:N", "stage:N", alt.Tooltip("share:Q", format=".3f"),
                  alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f"),
                  alt.Tooltip("fraction:Q", format=".2f"), "seeds:Q"])  # fmt: skip
     errors = alt.Chart(table).mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y=y)
     chart = alt.layer(bars, errors).properties(width=WIDTH, height=30 * table["stage"].nunique())
-    chart = chart.facet(row=alt.Row("setting:N", title=None, header=alt.Header(labelAngle=0,
+    chart = chart.facet(row=alt.Row("condition:N", title=None, header=alt.Header(labelAngle=0,
                                     labelAlign="left", labelLimit=300)))  # fmt: skip
     return _finish(chart, "Harm carried by each stage")

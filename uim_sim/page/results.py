@@ -66,7 +66,7 @@ class Results:
 
     @property
     def arms(self) -> list[str]:
-        return list(dict.fromkeys(self.ctx.runs["mitigation"]))
+        return list(dict.fromkeys(self.ctx.runs["arm"]))
 
     @property
     def groups(self) -> list[str]:
@@ -81,7 +81,7 @@ class Results:
         if cards is not None:
             runs = runs[runs["card"].isin(cards)]
         if arms is not None:
-            runs = runs[runs["mitigation"].isin(arms)]
+            runs = runs[runs["arm"].isin(arms)]
         summary = self.ctx.summary[self.ctx.summary["condition"].isin(set(runs["condition"]))]
         if groups is not None:
             keep = set(groups) | {""} | (set(summary["group"]) - set(self.groups))
@@ -102,12 +102,13 @@ class Results:
             return table
         if arms is not None:
             table = table[table["arm"].isin(arms)]
-        if cards is not None:  # a setting is the card (· grid values)
-            table = table[table["setting"].map(lambda s: s.split(" · ")[0] in cards)]
+        if cards is not None and "card" in table:  # (an older report's has no card)
+            table = table[table["card"].isin(cards)]
         return table.reset_index(drop=True)
 
     def attribution(self) -> pd.DataFrame:
-        return self._csv("attribution.csv")
+        # an older report's attribution.csv named the condition ``setting``
+        return self._csv("attribution.csv").rename(columns={"setting": "condition"})
 
     def audit(self) -> pd.DataFrame:
         """The bias-audit table (raises `ReportError` where the world offers none)."""

@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from uim_sim.cards import card_folders, load_card
+from uim_sim.identity import label
 from uim_sim.mitigate import REGISTRY
 from uim_sim.mitigate.base import arm_name
 from uim_sim.run.execute import make_world
@@ -133,7 +134,7 @@ class Arm:
 
     @property
     def label(self) -> str:
-        return f"{self.card} · {arm_name([MitigationSpec(name=m) for m in self.mitigations])}"
+        return label(self.card, arm_name([MitigationSpec(name=m) for m in self.mitigations]))
 
 
 def build(
@@ -151,8 +152,8 @@ def build(
         "world": world,
         "seed": int(seed),
         "replicates": 1,
-        "agents": [arm.card],
-        "mitigations": [list(arm.mitigations)],
+        "cards": [arm.card],
+        "arms": [list(arm.mitigations)],
         "params": {**params, **({"mode": mode} if mode else {})},
         "statistics": {"null_permutations": 0, "name_permutations": 0},
     }
@@ -160,7 +161,7 @@ def build(
     # own cards in SCRATCH/agents), and a refusal names the field alone
     task = plan(spec, agents_dir, folder=Path(scratch) / "specs").tasks[0]
     if task.corpus is not None:
-        raise SpecError(f"agents: {arm.card} is forged; run it with `uim-sim run` first")
+        raise SpecError(f"cards: {arm.card} is forged; run it with `uim-sim run` first")
     with MODEL_LOCK:
         return make_world(task)
 
@@ -205,8 +206,8 @@ class Watch:
     def series(self, plot: Plot) -> pd.DataFrame:
         """The plot's metric per step, arm and group (step, arm, group, value)."""
         frames = []
-        for label, model in zip(self.labels, self.models):
-            frames.append(series(model, plot).assign(arm=label))
+        for name, model in zip(self.labels, self.models):
+            frames.append(series(model, plot).assign(arm=name))
         return pd.concat(frames, ignore_index=True)
 
 

@@ -113,8 +113,8 @@ def numerics(out: Path) -> tuple[list[str], list[str]]:
 
 
 def mitigation_notes(runs: pd.DataFrame) -> list[str]:
-    used = [REGISTRY[m] for m in sorted({m for arm in runs["mitigation"].unique()
-                                         for m in arm.split("+")}) if m in REGISTRY]  # fmt: skip
+    names = sorted({m for arm in runs["mitigations"] for m in arm})
+    used = [REGISTRY[m] for m in names if m in REGISTRY]
     return [f"`{m.name}` {note}." for m in used for note in (m.note, m.ill_conditioned) if note]
 
 

@@ -17,7 +17,6 @@ stages that harm only together) are split equally between them.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from uim_sim.identity import label
 from uim_sim.metrics.stats import mean_interval
+from uim_sim.report.load import grid_points
 from uim_sim.spec import STAGE_PREFIX
 from uim_sim.worlds.section import Harm
 
 
 @dataclass
 class Attribution:
-    table: pd.DataFrame  # one row per setting × stage (and the total)
+    table: pd.DataFrame  # one row per condition × stage (and the total)
     display: pd.DataFrame
     figure: Path | None
     text: str
@@ -60,7 +61,7 @@ def attribute(
 ) -> Attribution | None:
     """The Shapley split of ``harm`` over the attribution's stages (``spec``: the
     resolved spec of the result folder); None without an attribution."""
-    grids = runs["grid"].map(lambda g: json.loads(g) if isinstance(g, str) else {})
+    grids = grid_points(runs)
     stages = sorted({k.removeprefix(STAGE_PREFIX) for g in grids for k in g
                      if k.startswith(STAGE_PREFIX)})  # fmt: skip
     if not stages:
@@ -71,13 +72,11 @@ def attribute(
     block = (spec.get("spec") or {}).get("attribution") or {}
     overridden = {k for o in (block.get("stages") or {}).values() for k in o}
 
-    def setting(row, grid) -> str:
-        rest = {k: v for k, v in grid.items() if k not in varied and k not in overridden}
-        extra = ",".join(f"{k.removeprefix('corpus.knobs.')}={v}" for k, v in rest.items())
-        return f"{row.card} · {row.mitigation}" + (f" · {extra}" if extra else "")
-
     frame = pd.DataFrame({
-        "setting": [setting(r, g) for r, g in zip(runs.itertuples(), grids)],
+        # the condition, less the grid keys the attribution varies or overrides
+        "condition": [label(card, arm, {k: v for k, v in g.items()
+                                        if k not in varied and k not in overridden})
+                      for card, arm, g in zip(runs["card"], runs["arm"], grids)],
         "replicate": runs["replicate"].to_numpy(),
         "biased": [frozenset(s for s in stages if not g.get(f"{STAGE_PREFIX}{s}", False))
                    for g in grids],
@@ -85,7 +84,7 @@ def attribute(
     })  # fmt: skip
     sign = 1.0 if harm.worse == "higher" else -1.0
     rows = []
-    for name, members in frame.groupby("setting", sort=False):
+    for name, members in frame.groupby("condition", sort=False):
         per_seed = []
         for _, seed in members.groupby("replicate"):
             h = dict(zip(seed["biased"], seed["harm"]))
@@ -100,14 +99,14 @@ def attribute(
         for stage in [*stages, "total"]:
             mean, low, high = mean_interval(shares[stage].to_numpy())
             rows.append({
-                "setting": name, "stage": stage, "share": mean, "ci_low": low, "ci_high": high,
+                "condition": name, "stage": stage, "share": mean, "ci_low": low, "ci_high": high,
                 "fraction": mean / total[0] if total[0] else np.nan, "seeds": len(shares),
             })  # fmt: skip
     if not rows:
         return None
     table = pd.DataFrame(rows)
     display = pd.DataFrame({
-        "card · arm": table["setting"],
+        "card · arm": table["condition"],
         "stage": table["stage"],
         f"harm carried ({harm.label}) [95 % CI]": [
             f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else f"{m:+.3f}"
@@ -134,11 +133,11 @@ def _figure(table: pd.DataFrame, harm: Harm, folder: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    settings = list(dict.fromkeys(table["setting"]))[:6]
-    fig, axes = plt.subplots(len(settings), 1, figsize=(7, 1.2 + 1.1 * len(settings) * 1.6),
+    conditions = list(dict.fromkeys(table["condition"]))[:6]
+    fig, axes = plt.subplots(len(conditions), 1, figsize=(7, 1.2 + 1.1 * len(conditions) * 1.6),
                              squeeze=False)  # fmt: skip
-    for ax, setting in zip(axes[:, 0], settings):
-        rows = table[table["setting"] == setting]
+    for ax, condition in zip(axes[:, 0], conditions):
+        rows = table[table["condition"] == condition]
         y = np.arange(len(rows))[::-1]
         err = np.nan_to_num(np.abs(np.vstack([rows["share"] - rows["ci_low"],
                                               rows["ci_high"] - rows["share"]])))  # fmt: skip
@@ -146,7 +145,7 @@ def _figure(table: pd.DataFrame, harm: Harm, folder: Path) -> Path | None:
         ax.barh(y, rows["share"], xerr=err, color=colours, capsize=3)
         ax.set_yticks(y, rows["stage"])
         ax.axvline(0, color="#999", lw=0.8)
-        ax.set_title(setting, fontsize=9)
+        ax.set_title(condition, fontsize=9)
         ax.set_xlabel(f"harm carried: {harm.label}, as specified vs clean")
     fig.tight_layout()
     path = Path(folder) / "attribution.png"

@@ -20,17 +20,16 @@ than the world's null band (what chance alone moves the harm by).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from uim_sim.identity import BASELINE
 from uim_sim.metrics.stats import mean_interval
+from uim_sim.report.load import setting_labels
 from uim_sim.worlds.section import Harm, Utility
-
-BASELINE = "none"
 
 
 @dataclass
@@ -40,15 +39,6 @@ class Comparison:
     figure: Path | None
     warnings: list[str]
     text: str
-
-
-def _setting(runs: pd.DataFrame) -> pd.Series:
-    def label(row) -> str:
-        grid = json.loads(row["grid"]) if isinstance(row["grid"], str) else {}
-        extra = ",".join(f"{k.removeprefix('corpus.knobs.')}={v}" for k, v in grid.items())
-        return row["card"] + (f" · {extra}" if extra else "")
-
-    return runs.apply(label, axis=1)
 
 
 def _per_run(metrics: pd.DataFrame, metric: str, groups: tuple[str, ...], step: str) -> pd.Series:
@@ -86,10 +76,10 @@ def compare(
 ) -> Comparison | None:
     """The comparison of every arm with ``none``; None where there is nothing to pair.
     ``outcomes``: more measures whose paired change is shown (e.g. false reach)."""
-    arms = list(dict.fromkeys(runs["mitigation"]))
+    arms = list(dict.fromkeys(runs["arm"]))
     if BASELINE not in arms or len(arms) < 2:
         return None
-    runs = runs.assign(setting=_setting(runs))
+    runs = runs.assign(setting=setting_labels(runs))
     harm_last = _per_run(metrics, harm.metric, (harm.group,), "last")
     harm_first = _per_run(metrics, harm.metric, (harm.group,), "first")
     # a harm measured at the first step as well as later ones (some are final-only)
@@ -104,14 +94,14 @@ def compare(
     null = _null_width(runs, metrics, harm)
     rows = []
     for setting, members in runs.groupby("setting", sort=False):
-        base_ids = members[members["mitigation"] == BASELINE].set_index("replicate")["run_id"]
+        base_ids = members[members["arm"] == BASELINE].set_index("replicate")["run_id"]
         if base_ids.empty:
             continue
-        for arm, arm_runs in members.groupby("mitigation", sort=False):
+        for arm, arm_runs in members.groupby("arm", sort=False):
             if arm == BASELINE:
                 continue
             ids = arm_runs.set_index("replicate")["run_id"]
-            row = {"setting": setting, "arm": arm}
+            row = {"setting": setting, "card": arm_runs["card"].iloc[0], "arm": arm}
             measures = {"harm": harm_last, "harm_first": harm_first, "utility": util, **more}
             for key, values in measures.items():
                 if values.empty or (key == "harm_first" and not multi_step):
@@ -153,7 +143,7 @@ def _null_width(runs: pd.DataFrame, metrics: pd.DataFrame, harm: Harm) -> dict[s
     high = _per_run(metrics, f"{harm.metric}_null_q975", (harm.group,), "last")
     if low.empty or high.empty:
         return {}
-    base = runs[runs["mitigation"] == BASELINE]
+    base = runs[runs["arm"] == BASELINE]
     width = (base["run_id"].map(high) - base["run_id"].map(low)).groupby(base["setting"]).mean()
     return width.to_dict()
 

@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import permutation_test, rankdata, spearmanr
 
+from uim_sim.identity import BASELINE, label
 from uim_sim.metrics.stats import mean_interval
 from uim_sim.report.figures import pyplot
+from uim_sim.report.load import grid_points
 from uim_sim.worlds.section import Harm
 
 EXACT_UP_TO = 8  # points: up to here the rank correlation's p is exact
@@ -58,24 +60,22 @@ def rank_correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def _curve(row) -> str:
-    grid = json.loads(row["grid"]) if isinstance(row["grid"], str) else {}
-    extra = ",".join(f"{k}={v}" for k, v in grid.items() if not k.startswith("corpus."))
-    label = row["card"] if row["mitigation"] == "none" else f"{row['card']} · {row['mitigation']}"
-    return f"{label} · {extra}" if extra else label
-
-
 def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Harm,
                   folder: Path) -> DoseResponse | None:  # fmt: skip
     knobs = [c for c in runs.columns if c.startswith("corpus.knobs.") and runs[c].nunique() > 1]
     if not knobs:
         return None
     knob = knobs[0]
-    forged = runs[runs[knob].notna()][["run_id", "card", "mitigation", "grid", knob,
-                                       "checkpoint"]].copy()  # fmt: skip
+    mine = runs[knob].notna()
+    forged = runs[mine][["run_id", "card", knob, "checkpoint"]].copy()
     # one curve per screening card, mitigation arm and any grid value that is not the
     # corpus's (e.g. restyle): only the dose and the forging seed vary along a curve
-    forged["curve"] = forged.apply(_curve, axis=1)
+    forged["curve"] = [
+        label(card, None if arm == BASELINE else arm,
+              {k: v for k, v in grid.items() if not k.startswith("corpus.")})
+        for card, arm, grid in zip(runs["card"][mine], runs["arm"][mine],
+                                   grid_points(runs[mine]))
+    ]  # fmt: skip
     probes = {  # the probe belongs to the checkpoint: read its manifest (no model)
         c: json.loads((Path(out) / c / "manifest.json").read_text())["verification"]
         for c in forged["checkpoint"].unique()
@@ -148,11 +148,11 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
     left.legend(fontsize=7)
     checkpoints = forged.drop_duplicates("checkpoint")
     causal = checkpoints["checkpoint"].map(lambda c: probes[c].get("lm_head") == "next_token")
-    for is_causal, marker, colour, label in ((False, "s", "C2", harm.probe_label),
+    for is_causal, marker, colour, legend in ((False, "s", "C2", harm.probe_label),
                                              (True, "D", "C1", CAUSAL_PROBE_LABEL)):  # fmt: skip
         mine = checkpoints[causal == is_causal]
         if len(mine):
-            right.plot(mine[knob], mine[f"probe.{harm.probe}"], marker, color=colour, label=label)
+            right.plot(mine[knob], mine[f"probe.{harm.probe}"], marker, color=colour, label=legend)
     masked = checkpoints[~causal]
     if harm.probe == "mlm_gap_nats" and len(masked):  # SEAT reads the same association
         # (not on causal LMs: their mean-pooled states gave d = ±1.9 at every dose)

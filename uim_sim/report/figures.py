@@ -94,7 +94,7 @@ def _bars(ctx: Context, spec: GroupBars, path: Path) -> Path | None:
     ax.set_xticks(x + width * (len(table.columns) - 1) / 2, table.index, rotation=20,
                   ha="right", fontsize=8)  # fmt: skip
     ax.set_ylabel(spec.ylabel)
-    ax.set_xlabel("condition (card · mitigation)")
+    ax.set_xlabel("condition (card · arm)")
     ax.set_title(spec.title, fontsize=11)
     ax.legend(fontsize=8, ncol=2, title="group", title_fontsize=8)
     return _finish(fig, path)
@@ -134,9 +134,9 @@ def _over_time(ctx: Context, spec: OverTime, path: Path) -> Path | None:
     if data.empty or data["step"].nunique() < 2:
         return None
     plt = pyplot()
-    labels = ctx.runs.drop_duplicates("condition").set_index("condition")[["card", "mitigation"]]
+    labels = ctx.runs.drop_duplicates("condition").set_index("condition")[["card", "arm"]]
     conditions = [c for c in ctx.conditions if spec.arm is None
-                  or labels.loc[c, "mitigation"] == spec.arm]  # fmt: skip
+                  or labels.loc[c, "arm"] == spec.arm]  # fmt: skip
     if spec.panels == "card":
         panels = [[c for c in conditions if labels.loc[c, "card"] == card]
                   for card in dict.fromkeys(labels.loc[conditions, "card"])]  # fmt: skip
@@ -149,7 +149,7 @@ def _over_time(ctx: Context, spec: OverTime, path: Path) -> Path | None:
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.3 * columns + 2.5, 3.6 * rows),
                              sharey=True, squeeze=False)  # fmt: skip
-    arms = list(dict.fromkeys(labels["mitigation"]))
+    arms = list(dict.fromkeys(labels["arm"]))
     styles = ("-", "--", ":", "-.")
     for ax, members, title in zip(axes.flat, panels, titles):
         for i, condition in enumerate(members):
@@ -159,8 +159,8 @@ def _over_time(ctx: Context, spec: OverTime, path: Path) -> Path | None:
                 if spec.panels == "condition":
                     colour, name = f"C{k}", group
                 elif spec.panels == "card":
-                    colour = f"C{arms.index(labels.loc[condition, 'mitigation'])}"
-                    name = labels.loc[condition, "mitigation"]
+                    colour = f"C{arms.index(labels.loc[condition, 'arm'])}"
+                    name = labels.loc[condition, "arm"]
                 else:
                     colour, name = f"C{i}", condition
                 if spec.panels != "condition" and len(spec.groups) > 1:

@@ -54,7 +54,7 @@ def build(ctx: Context, section: Section) -> tuple[pd.DataFrame, pd.DataFrame]:
     numbers, display = [], []
     for condition, members in ctx.runs.groupby("condition", sort=False):
         row: dict = {"condition": condition, "runs": len(members)}
-        shown: dict = {"condition (card · mitigation)": condition}
+        shown: dict = {"condition (card · arm)": condition}
         for col in section.columns:
             _column(ctx, condition, col, row, shown)
         for key, (label, kind) in section.extra_labels.items():

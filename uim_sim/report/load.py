@@ -1,16 +1,21 @@
-"""Reading a result folder for the report: runs (one row per run, with the condition
-it belongs to), the summary over seeds, the resolved spec, and decisions on demand."""
+"""The one reader of a result folder, for the report, the comparison, attribution,
+dose-response, the page and ``reproduce``: runs (one row per run, its identity as
+columns: ``card``, ``arm`` and ``mitigations``, ``grid.*``; with the ``condition`` it
+belongs to), the summary over seeds, the resolved spec, and decisions on demand.
+Labels come from `uim_sim.identity`; an older folder's strings are parsed here only."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 from scipy import stats
 
+from uim_sim.identity import BASELINE, GRID, label, typed
 from uim_sim.schema import UimError
 
 
@@ -18,16 +23,48 @@ class ReportError(UimError, ValueError):
     """The folder does not hold results to report on, or the report cannot be written."""
 
 
+def grid_points(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each run's grid point (its ``grid.*`` columns, without the prefix; a key the run
+    does not vary, e.g. a corpus knob of an unforged card, is left out)."""
+    columns = sorted(c for c in runs.columns if c.startswith(GRID))
+    values = [runs[c].tolist() for c in columns]
+    return [
+        {c.removeprefix(GRID): v[i] for c, v in zip(columns, values) if not pd.isna(v[i])}
+        for i in range(len(runs))
+    ]
+
+
 def condition_labels(runs: pd.DataFrame) -> pd.Series:
     """A condition is one agent card × mitigation arm × grid point: its replicates are
     the seeds. Label: ``card · arm`` (· grid values)."""
+    return pd.Series([label(c, a, g) for c, a, g in
+                      zip(runs["card"], runs["arm"], grid_points(runs))],
+                     index=runs.index, dtype=object)  # fmt: skip
 
-    def label(row) -> str:
-        grid = json.loads(row["grid"]) if isinstance(row["grid"], str) else {}
-        extra = ",".join(f"{k.removeprefix('corpus.knobs.')}={v}" for k, v in grid.items())
-        return f"{row['card']} · {row['mitigation']}" + (f" · {extra}" if extra else "")
 
-    return runs.apply(label, axis=1)
+def setting_labels(runs: pd.DataFrame) -> pd.Series:
+    """A setting is one agent card × grid point: the arms compared within it share
+    their seeds. Label: ``card`` (· grid values)."""
+    return pd.Series([label(c, None, g) for c, g in zip(runs["card"], grid_points(runs))],
+                     index=runs.index, dtype=object)  # fmt: skip
+
+
+def _identity(runs: pd.DataFrame) -> pd.DataFrame:
+    """A result folder's runs in today's columns: ``arm`` (its name), ``mitigations``
+    (the arm as a tuple of mitigation names) and ``grid.*``. An older result folder
+    kept the arm in ``mitigation`` and the grid as one JSON string: read here, once."""
+    if "arm" not in runs and "mitigation" in runs:
+        runs = runs.rename(columns={"mitigation": "arm"})
+    if "mitigations" not in runs:
+        runs = runs.assign(mitigations=[[] if a == BASELINE else a.split("+")
+                                        for a in runs["arm"]])  # fmt: skip
+    if "grid" in runs:
+        points = [json.loads(g) if isinstance(g, str) and g else {} for g in runs["grid"]]
+        columns = sorted({k for p in points for k in p})
+        runs = runs.drop(columns="grid").assign(
+            **{f"{GRID}{k}": typed([p.get(k) for p in points]) for k in columns}
+        )
+    return runs.assign(mitigations=[tuple(m) for m in runs["mitigations"]])
 
 
 def load_runs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -46,6 +83,7 @@ def load_runs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     metrics = pd.read_parquet(out / "metrics.parquet")
     spec_file = out / "spec.yaml"
     spec = yaml.safe_load(spec_file.read_text()) if spec_file.is_file() else {}
+    runs = _identity(runs)
     return runs.assign(condition=condition_labels(runs)), metrics, spec or {}
 
 

@@ -136,7 +136,9 @@ def run_plan(
                 on_done(task, error)
     finally:  # interrupted (Ctrl-C): the executor cancels what has not finished
         outcomes.close()
-    store.gather([t.run_id for t in the_plan.tasks], {t.run_id: t.grid for t in the_plan.tasks})
+    store.gather(
+        [t.run_id for t in the_plan.tasks], {t.run_id: t.identity() for t in the_plan.tasks}
+    )
     return BatchResult(Path(out), len(the_plan.tasks), skipped, len(pending) - len(failed), failed)
 
 
@@ -147,6 +149,6 @@ def plan_numerics(the_plan: Plan) -> dict[str, Any]:
     return fingerprint(tuple(sorted({pick_device(c.device) for c in cards})))
 
 
-def gather(out: Path, run_ids: list[str], grids: dict[str, dict[str, Any]] | None = None):
+def gather(out: Path, run_ids: list[str], identities: dict[str, dict[str, Any]] | None = None):
     """The result tables of finished runs in ``out`` (see `Store.gather`)."""
-    return Store(out).gather(run_ids, grids)
+    return Store(out).gather(run_ids, identities)

@@ -19,7 +19,9 @@ from uim_sim.lfm.engine import get_engine, model_loads
 from uim_sim.lfm.heads import one_blas_thread
 from uim_sim.lfm.numerics import fingerprint, numerics_columns
 from uim_sim.mitigate import build, compose
+from uim_sim.mitigate.base import Mitigation
 from uim_sim.run.plan import RunTask
+from uim_sim.schema import digest
 from uim_sim.worlds import world_info
 from uim_sim.worlds.base import ScreeningWorld
 
@@ -35,12 +37,23 @@ class RunResult:
     execution: dict[str, Any]
 
 
+_BUILT: dict[str, list[Mitigation]] = {}  # this process's arms, each built once
+
+
+def arm_of(task: RunTask) -> list[Mitigation]:
+    """The task's mitigations, built (with the cards they refer to) once per process
+    and arm: a mitigation holds only its params and cards, so runs can share it."""
+    cards = {n: c.fingerprint() for n, c in task.mitigation_cards.items()}
+    key = digest({"arm": [m.model_dump(mode="json") for m in task.mitigations], "cards": cards})
+    if key not in _BUILT:
+        _BUILT[key] = [build(m, task.run_id, task.mitigation_cards) for m in task.mitigations]
+    return _BUILT[key]
+
+
 def make_world(task: RunTask, null_draw: int | None = None) -> ScreeningWorld:
     """The run's Mesa model, built from keywords like Mesa's batch_run would. A null
     draw's world computes no permutation p-values: only its ``null_metrics`` are kept."""
-    mitigations = [build(m, task.run_id) for m in task.mitigations]
-    for m in mitigations:
-        m.cards = {n: task.mitigation_cards[n] for n in m.card_names()}
+    mitigations = arm_of(task)
     model = world_info(task.world).model(task.params.get("mode"))
     return model(
         **task.params,
@@ -96,11 +109,11 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
     engines = {(c.checkpoint, c.device) for c in [task.card, *task.mitigation_cards.values()]}
     before = {key: get_engine(*key).counters.copy() for key in engines}
     with one_blas_thread():  # the same numbers on any machine and executor
-        world = make_world(task).run_for()
+        world = make_world(task).simulate()
         decisions = world.decision_table()
         metrics = world.metrics()
         draws = task.statistics.null_permutations if world.null_metrics else 0
-        nulls = [make_world(task, null_draw=k).run_for().metrics() for k in range(draws)]
+        nulls = [make_world(task, null_draw=k).simulate().metrics() for k in range(draws)]
     metrics = pd.concat([metrics, null_rows(metrics, nulls, world.null_metrics)], ignore_index=True)
     counters: dict[str, float] = {}
     for engine in engines:
@@ -119,11 +132,10 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         "checkpoint": task.card.checkpoint,
         **forged_columns,
         "head": task.card.head.kind,
-        "mitigation": task.arm,
+        **task.identity(),
         "replicate": task.replicate,
         "seed": task.seed,
         **{f"param.{k}": v for k, v in task.params.items()},
-        "grid": json.dumps(task.grid, sort_keys=True),
         "status": "done",
         "null_draws": draws,
         "texts_requested": int(counters.get("texts_requested", 0)),

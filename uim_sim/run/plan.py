@@ -65,6 +65,15 @@ class RunTask:
     statistics: StatisticsSpec
     corpus: CorpusCard | None = None  # set when the card's checkpoint is forge:CARD
 
+    def identity(self) -> dict[str, Any]:
+        """The run's identity as runs.parquet columns: the arm (its name, and its
+        mitigations as a list) and the grid point as one typed column per key."""
+        return {
+            "arm": self.arm,
+            "mitigations": [m.name for m in self.mitigations],
+            **{f"grid.{k}": self.grid[k] for k in sorted(self.grid)},
+        }
+
 
 @dataclass
 class Plan:
@@ -134,11 +143,11 @@ def plan(spec: Path | str | Mapping[str, Any], agents_dir: Path | None = None, *
             _check_card(cards[name], where)
         return cards[name]
 
-    agent_cards = [card(n) for n in spec.agents]
+    agent_cards = [card(n) for n in spec.cards]
     names = [c.name for c in agent_cards]
     if len(set(names)) != len(names):
-        raise SpecError(f"{where}agents: card names repeat {names}")
-    by_reference = dict(zip(spec.agents, agent_cards))
+        raise SpecError(f"{where}cards: card names repeat {names}")
+    by_reference = dict(zip(spec.cards, agent_cards))
     corpus_keys = [k for k in spec.grid if k.startswith(CORPUS_PREFIX)]
     if corpus_keys and not any(c.forged for c in agent_cards):
         raise SpecError(
@@ -147,22 +156,22 @@ def plan(spec: Path | str | Mapping[str, Any], agents_dir: Path | None = None, *
         )
     world = world.in_modes({getattr(spec.world_params(c), "mode", None) for c in combos})
     arms = []
-    for i, arm in enumerate(spec.mitigations):
-        at = f"{where}mitigations.{i}"
+    for i, arm in enumerate(spec.arms):
+        at = f"{where}arms.{i}"
         built = [build(m, f"{at}.{j}", card) for j, m in enumerate(arm.apply)]
-        members = [by_reference[a].name for a in (arm.agents or spec.agents)]
+        members = [by_reference[a].name for a in (arm.cards or spec.cards)]
         for j, mitigation in enumerate(built):
             for member in members:
                 reason = mitigation.refusal(world, cards[member])
                 if reason:
                     raise SpecError(
                         f"{at}.{j}: {reason}; refused (limit the arm to the cards it acts on "
-                        f"with {{apply: [...], agents: [...]}})"
+                        f"with {{apply: [...], cards: [...]}})"
                     )
         pool_cards = {n: c for m in built for n, c in m.cards.items()}
         arms.append((arm_name(arm.apply), tuple(arm.apply), pool_cards, set(members)))
     if len({a[0] for a in arms}) != len(arms):
-        raise SpecError(f"{where}mitigations: two arms have the same mitigations")
+        raise SpecError(f"{where}arms: two arms have the same mitigations")
 
     if spec.attribution is not None:
         _check_attribution(spec, agent_cards, where)
@@ -297,11 +306,9 @@ def _check_card(card: AgentCard, where: str) -> None:
         if card.forged:
             load_corpus_card(Path(card.checkpoint.removeprefix(FORGE_PREFIX)))
         else:
-            checkpoint = resolve(card.checkpoint)
+            resolve(card.checkpoint)
             # tokenizer, config and weights, on the card's device, as a run loads them
             engine = check_loads(card.checkpoint, card.device)
-            if card.head.kind == "label_words":
-                checkpoint.load_masked_lm()  # refuses a folder without a trained MLM head
             check_head(card.head, engine)  # the kind of model the head reads, its labels
         if card.head.train_on == "file":
             head = card.head
@@ -323,11 +330,11 @@ def _check_size(spec: ScenarioSpec, where: str) -> None:
     """Refuse a spec that expands to more runs than `MAX_RUNS`, before expanding it."""
     grid = math.prod(len(v) for v in spec.grid.values())
     stages = len(spec.attribution_combos())
-    runs = len(spec.agents) * len(spec.mitigations) * grid * stages * spec.replicates
+    runs = len(spec.cards) * len(spec.arms) * grid * stages * spec.replicates
     if runs > MAX_RUNS:
         raise SpecError(
-            f"{where}up to {runs:,} runs ({len(spec.agents)} agents × "
-            f"{len(spec.mitigations)} arms × {grid:,} grid points"
+            f"{where}up to {runs:,} runs ({len(spec.cards)} cards × "
+            f"{len(spec.arms)} arms × {grid:,} grid points"
             + (f" × {stages} attribution combinations" if stages > 1 else "")
             + f" × {spec.replicates} replicates), more than {MAX_RUNS:,}; split the spec"
         )

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from uim_sim.identity import GRID, typed
 from uim_sim.lfm.numerics import SCORE_TOLERANCE, describe, differences, from_columns
 from uim_sim.run.execute import RunResult
 from uim_sim.run.plan import Plan
@@ -38,6 +39,14 @@ RESULT_FILES = ("runs.parquet", "metrics.parquet", "decisions.parquet")
 def forged_folder(out: Path, corpus: CorpusCard) -> Path:
     """Where a result folder keeps the checkpoint forged from a corpus card (by hash)."""
     return Path(out) / "checkpoints" / f"{corpus.name}-{corpus.fingerprint()[:12]}"
+
+
+def runs_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """runs.parquet from run rows, one typed column per grid key (`uim_sim.identity`)."""
+    runs = pd.DataFrame(rows)
+    for column in [c for c in runs.columns if c.startswith(GRID)]:
+        runs[column] = typed([row.get(column) for row in rows])
+    return runs
 
 
 class OutputError(UimError):
@@ -172,13 +181,14 @@ class Store:
             ) from None
 
     def gather(
-        self, run_ids: list[str], grids: dict[str, dict[str, Any]] | None = None
+        self, run_ids: list[str], identities: dict[str, dict[str, Any]] | None = None
     ) -> dict[str, pd.DataFrame]:
         """Gather finished runs (in plan order) into the result tables.
 
-        ``grids``: the plan's grid point of each run. A run is identified by what it
-        computes, so a run finished under another spec (e.g. without a ``corpus.seed``
-        axis) is reused; its row is labelled with this plan's grid point.
+        ``identities``: the plan's identity columns of each run (`RunTask.identity`). A
+        run is identified by what it computes, so a run finished under another spec
+        (e.g. without a ``corpus.seed`` axis) is reused; its row is labelled with this
+        plan's arm and grid point.
         """
         runs, metrics, decisions, execution = [], [], [], []
         for run_id in run_ids:
@@ -186,8 +196,11 @@ class Store:
             if not (folder / "run.json").is_file():
                 continue
             row = json.loads((folder / "run.json").read_text())
-            if grids is not None and run_id in grids:
-                row["grid"] = json.dumps(grids[run_id], sort_keys=True)
+            if identities is not None and run_id in identities:
+                for old in ("mitigation", "grid"):  # a run finished by an older uim-sim
+                    row.pop(old, None)
+                row = {k: v for k, v in row.items() if not k.startswith(GRID)}
+                row.update(identities[run_id])
             runs.append(row)
             metrics.append(pd.read_parquet(folder / "metrics.parquet"))
             decisions.append(pd.read_parquet(folder / "decisions.parquet"))
@@ -195,7 +208,7 @@ class Store:
             if timing.is_file():
                 execution.append(json.loads(timing.read_text()))
         tables = {
-            "runs.parquet": pd.DataFrame(runs),
+            "runs.parquet": runs_table(runs),
             "metrics.parquet": pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame(),
             "decisions.parquet": (
                 pd.concat(decisions, ignore_index=True) if decisions else pd.DataFrame()
