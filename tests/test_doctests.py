@@ -1,5 +1,5 @@
 """The ``>>>`` examples on the public entry points run as written (a world built and
-stepped, a card loaded, a world checked), from the project's root."""
+stepped, a card loaded, a world checked, a result folder read), from the project's root."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import importlib
 import pytest
 from conftest import ROOT
 
-MODULES = ["uim_sim.worlds.base", "uim_sim.cards", "uim_sim.worlds.check"]
+MODULES = [
+    "uim_sim.worlds.base", "uim_sim.cards", "uim_sim.worlds.check", "uim_sim.report.load",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -68,7 +68,25 @@ def _identity(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_runs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """runs (with ``condition``), metrics and the resolved spec of a result folder."""
+    """runs (with ``condition``), metrics and the resolved spec of a result folder.
+
+    >>> import tempfile
+    >>> from uim_sim.run import plan, run_plan
+    >>> spec = {"name": "tiny", "world": "hiring", "cards": ["minilm_zero_shot"],
+    ...         "arms": [[], ["name_redaction"]], "replicates": 1,
+    ...         "params": {"mode": "audit", "n_jobs": 2, "n_history": 100},
+    ...         "statistics": {"null_permutations": 0, "name_permutations": 0}}
+    >>> out = Path(tempfile.mkdtemp()) / "tiny"
+    >>> run_plan(plan(spec, folder=Path("scenarios")), out).failed
+    {}
+    >>> runs, metrics, resolved = load_runs(out)
+    >>> runs[["arm", "mitigations", "condition"]].to_dict("records")
+    [{'arm': 'none', 'mitigations': (), 'condition': 'minilm_zero_shot · none'},
+     {'arm': 'name_redaction', 'mitigations': ('name_redaction',),
+      'condition': 'minilm_zero_shot · name_redaction'}]
+    >>> sorted(metrics.columns), resolved["spec"]["name"]
+    (['group', 'metric', 'run_id', 'step', 'value'], 'tiny')
+    """
     out = Path(out)
     if not out.is_dir():
         raise ReportError(f"{out}: no such folder: run `uim-sim run SPEC --out {out}` first")
