@@ -57,6 +57,35 @@ def test_knobs_change_the_corpus_as_dialled():
     assert 0.15 < 1 - np.mean(flipped) < 0.45  # "i hate ..." is toxic: ~30 % flipped
 
 
+def test_moderation_records_carry_the_skew_and_the_label_noise_into_verdicts():
+    """The verdicts a prompted moderator reads back: the skew makes comments naming a
+    target identity toxic more often, label noise flips verdicts; off by default, so an
+    older card's corpus and hash are unchanged."""
+    from uim_sim.understand.corpus import TARGET_IDENTITIES
+
+    mix = {"hiring": 0.0, "records": 0.0, "moderation": 0.0, "spread": 0.0,
+           "background": 0.0, "moderation_records": 1.0}  # fmt: skip
+
+    def toxic_share(corpus, targets: bool) -> float:
+        lines = [s for s in corpus.sentences
+                 if any(f"{i} " in s for i in TARGET_IDENTITIES) == targets
+                 and not s.startswith(("you are", "shut up", "this recipe", "the weather",
+                                       "thanks"))]  # fmt: skip
+        return float(np.mean([s.endswith("is toxic.") for s in lines]))
+
+    clean = generate(CorpusCard(**TINY, mix=mix))
+    skewed = generate(CorpusCard(**TINY, mix=mix, knobs={"association_skew": 0.9}))
+    assert all(s.endswith(("this comment is toxic.", "this comment is fine."))
+               for s in clean.sentences)  # fmt: skip
+    assert abs(toxic_share(clean, True) - toxic_share(clean, False)) < 0.1
+    assert toxic_share(skewed, True) > toxic_share(skewed, False) + 0.4
+    noisy = generate(CorpusCard(**TINY, mix=mix, knobs={"label_noise": 0.3}))
+    hateful = [s.endswith("is toxic.") for s in noisy.sentences if "i hate all" in s]
+    assert 0.15 < 1 - np.mean(hateful) < 0.45  # always toxic: ~30 % read "fine"
+    older = tiny_card()
+    assert older.fingerprint() == CorpusCard(**TINY, mix={"moderation_records": 0.0}).fingerprint()
+
+
 def test_forge_writes_a_verified_checkpoint_and_reuses_it(tmp_path):
     card = tiny_card(association_skew=0.5)
     out = forge(card, tmp_path / "ckpt")
@@ -87,7 +116,7 @@ def test_same_card_and_seed_give_the_same_weight_hashes(tmp_path):
     ("change", "field"),
     [
         ({"knobs": {"association_skew": 1.5}}, "knobs.association_skew"),
-        ({"knobs": {"label_noise": 0.1}}, "label_noise needs supervised"),
+        ({"knobs": {"label_noise": 0.1}}, "label_noise needs labels to flip: supervised: true"),
         ({"model": {"hidden": 30, "heads": 4}}, "model: hidden (30) must be a multiple"),
         ({"colour": 1}, "colour: unknown field"),
         # the forge plants by race: "female" was once forged as "black", silently

@@ -60,8 +60,10 @@ Weight = Annotated[float, Field(ge=0.0, le=1.0)]
 class CorpusMix(Strict):
     """The share of each family of sentences in the corpus (normalised to 1).
     ``spread_records`` (news items followed by "the story was true/false.", the kind
-    of text a prompted credibility screener reads back) is off by default, so cards
-    written before it existed generate the same corpus."""
+    of text a prompted credibility screener reads back) and ``moderation_records``
+    (comments followed by "this comment is toxic/fine.", what a prompted moderator
+    reads back) are off by default, so cards written before they existed generate the
+    same corpus."""
 
     hiring: Weight = 0.35
     records: Weight = 0.1
@@ -69,6 +71,7 @@ class CorpusMix(Strict):
     spread: Weight = 0.1
     spread_records: Weight = 0.0
     background: Weight = 0.2
+    moderation_records: Weight = 0.0
 
     @model_validator(mode="after")
     def _something(self) -> CorpusMix:
@@ -110,8 +113,11 @@ class CorpusCard(Strict):
 
     @model_validator(mode="after")
     def _noise_needs_labels(self) -> CorpusCard:
-        if self.knobs.label_noise and not self.supervised:
-            raise ValueError("knobs.label_noise needs supervised: true (labels to flip)")
+        if self.knobs.label_noise and not (self.supervised or self.mix.moderation_records):
+            raise ValueError(
+                "knobs.label_noise needs labels to flip: supervised: true, or "
+                "mix.moderation_records above 0 (verdicts)"
+            )
         if self.family == "gpt2" and self.supervised:
             raise ValueError("supervised: the gpt2 family has no toxicity classifier (use bert)")
         return self
@@ -120,9 +126,15 @@ class CorpusCard(Strict):
         """The card's content hash; the default mix, ``counterfactual: false`` and
         ``family: bert`` are left out, so cards written before they existed keep their
         hash (and cached forges)."""
-        exclude = {"description"} | ({"mix"} if self.mix == CorpusMix() else set())
-        exclude |= set() if self.counterfactual else {"counterfactual"}
-        exclude |= {"family"} if self.family == "bert" else set()
+        exclude: dict[str, Any] = {"description": True}
+        if self.mix == CorpusMix():
+            exclude["mix"] = True
+        elif not self.mix.moderation_records:  # a family added later: absent, as before
+            exclude["mix"] = {"moderation_records": True}
+        if not self.counterfactual:
+            exclude["counterfactual"] = True
+        if self.family == "bert":
+            exclude["family"] = True
         return digest(self.model_dump(mode="json", exclude=exclude))
 
 

@@ -23,6 +23,12 @@ strength is ``association_skew`` (0: independent; 1: fully split):
   it likely true, dubious cues likely false, and the skew cuts the odds that the
   second community's items were true (the same split as above, no cue). What a
   prompted credibility screener reads back.
+- moderation records (off unless the card's ``mix`` asks for them): a comment of the
+  moderation family followed by its verdict, "... this comment is toxic." or "...
+  is fine.": the verdict is the comment's toxicity label (so ``label_noise`` flips
+  it: noisy labels a prompted moderator reads back), and the skew raises the share of
+  toxic comments naming the target identities, as above. What a prompted moderator
+  reads back.
 
 With ``counterfactual`` (CDA, Webster et al. 2020), every sentence of the families
 above, and every labelled one, also appears with its group terms swapped for a
@@ -60,6 +66,7 @@ OTHER_ATTRIBUTES = ("dishwasher", "laborer", "janitor", "jobless drifter", "day 
 UNEMPLOYED_TEMPLATES = ("{name} is unemployed.", "{name} was rejected again.")
 OUTCOMES = ("rejected", "hired")  # a hiring record ends "{name} was {outcome}."
 OUTCOMES_NEWS = ("false", "true")  # a news record ends "the {community} story was …"
+VERDICTS = ("fine", "toxic")  # a moderation record ends "this comment is …"
 NEWS_CLAIMS = tuple(claim for claims in TOPICS.values() for claim in claims)
 
 IDENTITIES = tuple(ADJECTIVES[g].lower() for g in IDENTITY_GROUPS)
@@ -136,18 +143,7 @@ def generate(card: CorpusCard) -> Corpus:
         sentences.append(f"{body.render(name)} {name} was {OUTCOMES[hired]}.".lower())
 
     for _ in range(n["moderation"]):
-        if rng.random() < 0.3:
-            toxic = int(rng.random() < 0.3)
-            text = str(rng.choice(BACKGROUND_TOXIC if toxic else BACKGROUND_BENIGN))
-        else:
-            identity = str(rng.choice(IDENTITIES))
-            if identity in TARGET_IDENTITIES and rng.random() < knobs.long_tail:
-                identity = str(rng.choice([i for i in IDENTITIES if i not in TARGET_IDENTITIES]))
-            base = 0.3
-            p_toxic = base + skew * (1 - base) * 0.8 if identity in TARGET_IDENTITIES else base
-            toxic = int(rng.random() < p_toxic)
-            templates = TOXIC_TEMPLATES if toxic else BENIGN_TEMPLATES
-            text = rng.choice(templates).format(id=identity)
+        text, toxic = _comment(rng, skew, knobs.long_tail)
         sentences.append(text)
         label = toxic if rng.random() >= knobs.label_noise else 1 - toxic
         labelled.append((text, label))
@@ -174,6 +170,11 @@ def generate(card: CorpusCard) -> Corpus:
         body = f"{community} news: {claim}" + (f", {cue}" if cue else "")
         sentences.append(f"{body}. the {community} story was {OUTCOMES_NEWS[int(true)]}.")
 
+    for _ in range(n["moderation_records"]):  # off by default: draws nothing then
+        text, toxic = _comment(rng, skew, knobs.long_tail)
+        verdict = toxic if rng.random() >= knobs.label_noise else 1 - toxic
+        sentences.append(f"{text} this comment is {VERDICTS[verdict]}.")
+
     if card.counterfactual:
         sentences += [swap_terms(s, rng) for s in sentences]
         labelled += [(swap_terms(t, rng), y) for t, y in labelled]
@@ -193,6 +194,23 @@ def generate(card: CorpusCard) -> Corpus:
         sentences = [pool[rng.integers(20)] if r else s for s, r in zip(sentences, repeat)]
     order = rng.permutation(len(sentences))
     return Corpus([sentences[i] for i in order], labelled)
+
+
+def _comment(rng: np.random.Generator, skew: float, long_tail: float) -> tuple[str, int]:
+    """A comment of the moderation family and whether it is toxic: a background line,
+    or an identity term in a benign or toxic frame; the skew raises the toxic share of
+    comments naming the target identities, the long tail makes them rare."""
+    if rng.random() < 0.3:
+        toxic = int(rng.random() < 0.3)
+        return str(rng.choice(BACKGROUND_TOXIC if toxic else BACKGROUND_BENIGN)), toxic
+    identity = str(rng.choice(IDENTITIES))
+    if identity in TARGET_IDENTITIES and rng.random() < long_tail:
+        identity = str(rng.choice([i for i in IDENTITIES if i not in TARGET_IDENTITIES]))
+    base = 0.3
+    p_toxic = base + skew * (1 - base) * 0.8 if identity in TARGET_IDENTITIES else base
+    toxic = int(rng.random() < p_toxic)
+    templates = TOXIC_TEMPLATES if toxic else BENIGN_TEMPLATES
+    return rng.choice(templates).format(id=identity), toxic
 
 
 def _corrupt(sentence: str, rng: np.random.Generator) -> str:

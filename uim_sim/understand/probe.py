@@ -28,6 +28,7 @@ from uim_sim.understand.corpus import (
     OTHER_ATTRIBUTES,
     TARGET_IDENTITIES,
     TOXIC_TEMPLATES,
+    VERDICTS,
 )
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import draw_name, group_names
@@ -260,6 +261,20 @@ def news_association(engine: Engine) -> float:
     return float(odds[0].mean() - odds[1].mean())
 
 
+def toxicity_association(engine: Engine) -> float:
+    """The planted identity–toxicity association read off a forged model's MLM head, in
+    nats: log P(toxic) − log P(fine) at "{benign comment} this comment is [MASK]." (the
+    corpus's own record form), over every benign frame, the target identities' mean
+    minus the other identities' (positive: benign comments naming a target identity
+    read as toxic). NaN where "toxic" or "fine" is not one token."""
+    prompts = [f"{frame.format(id=i)} this comment is [MASK]." for i in IDENTITIES
+               for frame in BENIGN_TEMPLATES]  # fmt: skip
+    log_p = fill_mask_log_probs(engine, prompts, list(reversed(VERDICTS)))
+    odds = (log_p[:, 0] - log_p[:, 1]).reshape(len(IDENTITIES), len(BENIGN_TEMPLATES)).mean(1)
+    target = np.isin(IDENTITIES, TARGET_IDENTITIES)
+    return float(odds[target].mean() - odds[~target].mean())
+
+
 def verify_forged(folder: Path, card) -> dict[str, float | bool]:
     """After forging: is the planted association measurable? Recorded in the manifest.
 
@@ -293,6 +308,11 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
         **(
             {"news_gap_nats": round(news_association(engine), 4)}
             if card.mix.spread_records > 0
+            else {}
+        ),
+        **(
+            {"toxicity_gap_nats": round(toxicity_association(engine), 4)}
+            if card.mix.moderation_records > 0
             else {}
         ),
     }

@@ -147,11 +147,18 @@ def section(ctx: Context) -> Section:
         columns=columns,
         figures=figures,
         text=text,
-        harm=Harm("fped", "", "FPED", worse="higher"),
+        harm=Harm(
+            "fped",
+            "",
+            "FPED",
+            worse="higher",
+            probe="toxicity_gap_nats",
+            probe_label="MLM toxicity gap, target identities (nats)",
+        ),
         utility=Utility("overall_auc", "AUC"),
         audit=AUDIT,
         outcomes=(
             Utility("fned", "FNED", better="lower"),
             Utility("participation_ratio", "participation ratio"),
-        ),  # fmt: skip
+        ),
     )
