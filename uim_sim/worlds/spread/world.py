@@ -14,6 +14,7 @@ from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.spread.network import (
     Network,
     barabasi_albert,
+    clustered_block,
     read_edge_list,
     stochastic_block,
     watts_strogatz,
@@ -38,9 +39,12 @@ def build_network(params, rng: np.random.Generator) -> Network:
         community = rng.choice(len(shares), size=n, p=shares / shares.sum())
         return Network(network.adjacency, community.astype(np.int16))
     n = params.n_users
-    if params.graph == "block":
+    if params.graph in ("block", "clustered"):
         sizes = np.floor(shares * n).astype(int)
         sizes[-1] = n - sizes[:-1].sum()
+        if params.graph == "clustered":
+            return clustered_block(sizes.tolist(), params.mean_degree, params.homophily,
+                                   params.clustering, rng, tail=params.degree_tail)  # fmt: skip
         k = len(sizes)
         within = params.mean_degree * (params.homophily if k > 1 else 1.0)
         p_in = min(1.0, within / max(1, int(sizes.mean()) - 1))
