@@ -198,8 +198,12 @@ class Driver:
         for attempt in range(tries):
             try:
                 pressed.click(timeout=10_000)
-            except Exception:  # noqa: BLE001 - no such button: say what the page shows
-                raise AssertionError(f"no {button} button; the page shows {self.state()}") from None
+            except Exception:  # noqa: BLE001 - not clicked within 10 s
+                if not pressed.count():  # no such button: say what the page shows
+                    raise AssertionError(
+                        f"no {button} button; the page shows {self.state()}"
+                    ) from None
+                continue  # there, but redrawn under the click for 10 s: press again
             try:  # more patience each time: a page busy redrawing answers late
                 shown.first.wait_for(timeout=5_000 * (attempt + 1))
                 return
