@@ -184,31 +184,25 @@ def renamed(data: Any, where: str = "") -> Any:
     """A spec in today's keys: an old key (``agents:``, ``mitigations:``, an arm's
     ``agents:``) is read as its new name with a one-line `FutureWarning`; both at once
     is an error."""
-    if not isinstance(data, dict):
+    data = _renamed(data, RENAMED, where)
+    if isinstance(data, dict) and isinstance(data.get("arms"), list):
+        data["arms"] = [_renamed(arm, {"agents": "cards"}, f"{where}arms.{i}.")
+                        for i, arm in enumerate(data["arms"])]  # fmt: skip
+    return data
+
+
+def _renamed(data: Any, names: dict[str, str], where: str) -> Any:
+    if not isinstance(data, dict) or not names.keys() & data.keys():
         return data
     data = dict(data)
-    for old, new in RENAMED.items():
+    for old, new in names.items():
         if old in data:
             if new in data:
                 raise SpecError(f"{where}{old}: renamed {new}; give {new} only")
             data[new] = data.pop(old)
             warnings.warn(f"{where}{old}: is now called {new} (the old name still works)",
-                          FutureWarning, stacklevel=2)  # fmt: skip
-    if isinstance(data.get("arms"), list):
-        data["arms"] = [
-            _arm_renamed(arm, f"{where}arms.{i}.") for i, arm in enumerate(data["arms"])
-        ]
+                          FutureWarning, stacklevel=3)  # fmt: skip
     return data
-
-
-def _arm_renamed(arm: Any, where: str) -> Any:
-    if not isinstance(arm, dict) or "agents" not in arm:
-        return arm
-    if "cards" in arm:
-        raise SpecError(f"{where}agents: renamed cards; give cards only")
-    warnings.warn(f"{where}agents: is now called cards (the old name still works)",
-                  FutureWarning, stacklevel=3)  # fmt: skip
-    return {("cards" if k == "agents" else k): v for k, v in arm.items()}
 
 
 def load_spec_data(data: dict[str, Any], where: str = "") -> ScenarioSpec:
