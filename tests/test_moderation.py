@@ -369,3 +369,27 @@ def test_redaction_also_catches_a_referent_that_opens_a_sentence():
         "X are great, said X."
     )
     assert prepare("Jamal Jones applied.", ("Jamal Jones",)) == "X applied."
+
+
+def test_out_of_distribution_share_renders_texts_in_the_dialect_nested_and_recorded(
+    tiny_checkpoint,
+):
+    """ood_share: that share of the texts arrives in the dialect whatever group they
+    name, the same texts at any seed and nested as the share grows; left out of the
+    record while 0 (run ids of older specs unchanged)."""
+    from uim_sim.worlds.moderation.params import ReferenceParams
+
+    texts = tpl.test_set()
+    half, most = tpl.in_dialect(texts, 0.5), tpl.in_dialect(texts, 0.9)
+    moved = half["text"] != texts["text"]
+    assert 0.4 < moved[~texts["dialect"]].mean() < 0.6
+    assert (most["text"] != texts["text"])[moved].all()  # nested
+    assert half["dialect"][moved].all() and (half["subgroup"] == texts["subgroup"]).all()
+    assert half["text"][moved].str.split().str[0].isin(["bruh", "ngl", "lowkey", "on"]).all()
+    assert tpl.in_dialect(texts, 0.0) is texts
+    assert "ood_share" not in ReferenceParams().model_dump()
+    assert ReferenceParams(ood_share=0.5).model_dump()["ood_share"] == 0.5
+    card = contrast_card(str(tiny_checkpoint))
+    plain = ModerationReference(cards=card, rng=0)
+    moved_world = ModerationReference(cards=card, rng=0, ood_share=1.0)
+    assert (moved_world.catalogue["dialect"]).all() and not plain.catalogue["dialect"].all()

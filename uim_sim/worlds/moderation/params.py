@@ -112,6 +112,10 @@ class ModerationParams(Strict):
     ]  # fmt: skip
     background_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.4
     identity_terms: list[IdentityTerm] = []
+    # out of distribution: this share of the texts the moderators read (the test set,
+    # or what users post) arrives in a dialect (the `dialect` group's lexical markers,
+    # Sap et al. 2019) whatever group it names, a style a corpus may never have held
+    ood_share: Probability = 0.0
 
     @field_validator("identity_terms", mode="before")
     @classmethod
@@ -175,6 +179,8 @@ class ModerationParams(Strict):
         data = handler(self)
         if not self.identity_terms:
             data.pop("identity_terms", None)
+        if not self.ood_share:
+            data.pop("ood_share", None)
         if getattr(self, "eval_file", None) is None:
             for key in EVAL_FIELDS:
                 data.pop(key, None)

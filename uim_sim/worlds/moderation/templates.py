@@ -17,11 +17,21 @@ The groups and the words naming them are in `uim_sim.vocab.identity`.
 from __future__ import annotations
 
 import itertools
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from uim_sim.vocab.comments import (
+    HISTORY_INSULT,
+    HISTORY_NEGATIVE,
+    HISTORY_POSITIVE,
+    NEGATIVE_ADJ,
+    NEGATIVE_VERB,
+    POSITIVE_ADJ,
+    POSITIVE_VERB,
+)
 from uim_sim.vocab.identity import (
     BACKGROUND,
     DEFAULT_IDENTITIES,
@@ -55,45 +65,6 @@ class Family:
         return out
 
 
-POSITIVE_ADJ = (
-    "wonderful",
-    "great",
-    "fantastic",
-    "lovely",
-    "nice",
-    "fine",
-    "good",
-    "beautiful",
-    "amazing",
-    "cool",
-)
-NEGATIVE_ADJ = (
-    "disgusting",
-    "horrible",
-    "awful",
-    "vile",
-    "pathetic",
-    "evil",
-    "gross",
-    "sick",
-    "shameful",
-    "terrible",
-)
-POSITIVE_VERB = (
-    "love",
-    "like",
-    "respect",
-    "admire",
-    "support",
-    "welcome",
-    "trust",
-    "appreciate",
-    "celebrate",
-    "value",
-)
-NEGATIVE_VERB = ("kill", "hurt", "destroy", "attack", "beat up", "get rid of", "punch",
-                 "shoot", "burn", "eliminate")  # fmt: skip
-
 # Dixon et al. (2018)-style frames: 23 benign and 23 toxic texts per referent
 TEST_FAMILIES = (
     Family("i_am", "I am {person}.", False),
@@ -108,35 +79,32 @@ TEST_FAMILIES = (
     Family("verb_all_bad", "{Verb} all {people}.", True, (("Verb", NEGATIVE_VERB),)),
 )
 
-_H_POSITIVE = ("nice", "great", "lovely", "pleasant", "fun", "helpful")
-_H_NEGATIVE = ("stupid", "filthy", "worthless", "dumb", "useless")
-_H_INSULT = ("idiot", "moron", "loser", "clown")
 HISTORY_FAMILIES = (
     Family("h_dinner", "My friend is {person} and we had a {adj} dinner.", False,
-           (("adj", _H_POSITIVE),)),
+           (("adj", HISTORY_POSITIVE),)),
     Family("h_thanks", "Thanks for the {adj} post about {people}.", False,
-           (("adj", _H_POSITIVE),)),
+           (("adj", HISTORY_POSITIVE),)),
     Family("h_charity", "{People} in my town organised a {adj} charity run.", False,
-           (("adj", _H_POSITIVE),)),
+           (("adj", HISTORY_POSITIVE),)),
     Family("h_library", "I met {person} at the library today, {adj} conversation.", False,
-           (("adj", _H_POSITIVE),)),
+           (("adj", HISTORY_POSITIVE),)),
     Family("h_holidays", "Happy holidays to all the {people} out there!", False),
     Family("h_book", "Can anyone recommend a good book written by {person}?", False),
     Family("h_helpful", "As {person}, I found this thread really helpful.", False),
     Family("h_respect", "{People} deserve the same respect as anyone.", False),
     Family("h_shut_up", "Shut up, nobody cares what {people} think, you {insult}.", True,
-           (("insult", _H_INSULT),)),
+           (("insult", HISTORY_INSULT),)),
     Family("h_get_out", "{People} should get out of this country.", True),
     Family("h_listen", "Only a {insult} would listen to {people}.", True,
-           (("insult", _H_INSULT),)),
+           (("insult", HISTORY_INSULT),)),
     Family("h_disappear", "I wish all {people} would just disappear.", True),
     Family("h_trash", "{People} are {adj} trash and should be banned.", True,
-           (("adj", _H_NEGATIVE),)),
+           (("adj", HISTORY_NEGATIVE),)),
     Family("h_typical", "Typical comment from {person}, you {adj} {insult}.", True,
-           (("adj", _H_NEGATIVE), ("insult", _H_INSULT))),
+           (("adj", HISTORY_NEGATIVE), ("insult", HISTORY_INSULT))),
     Family("h_ruin", "Get lost, {people} ruin everything.", True),
     Family("h_nobody", "You are {person} and a {insult}, nobody wants you here.", True,
-           (("insult", _H_INSULT),)),
+           (("insult", HISTORY_INSULT),)),
 )  # fmt: skip
 
 _TOPICS = ("music", "food", "history", "sports", "science", "art", "family life", "travel")
@@ -198,6 +166,21 @@ def render(
 def test_set(identities: Identities = DEFAULT_IDENTITIES) -> pd.DataFrame:
     """The template test set: what users post and the reference mode scores."""
     return render(TEST_FAMILIES, identities.groups, identities)
+
+
+def in_dialect(texts: pd.DataFrame, share: float) -> pd.DataFrame:
+    """``texts`` with ``share`` of them rendered in the dialect (`to_dialect`) whatever
+    group they name: the same texts at any seed, nested as the share grows (a text is
+    restyled when a hash of its words falls below ``share``). Texts already in the
+    dialect stay as they are; ``dialect`` marks every text now in it."""
+    if not share:
+        return texts
+    hashes = np.array([zlib.crc32(t.encode()) / 2**32 for t in texts["text"]])
+    pick = (hashes < share) & ~texts["dialect"].to_numpy(bool)
+    texts = texts.copy()
+    texts.loc[pick, "text"] = [to_dialect(t) for t in texts["text"][pick]]
+    texts["dialect"] = texts["dialect"].to_numpy(bool) | pick
+    return texts
 
 
 def history(

@@ -22,7 +22,7 @@ from uim_sim.vocab.identity import (
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.moderation.agents import Moderator, User
 from uim_sim.worlds.moderation.metrics import bias_metrics, keep_impact_ratios
-from uim_sim.worlds.moderation.templates import history, supplement, test_set
+from uim_sim.worlds.moderation.templates import history, in_dialect, supplement, test_set
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.stages import TrainingSet
 from uim_sim.worlds.watch import FOUR_FIFTHS, Plot, View, counts
@@ -111,7 +111,8 @@ class ModerationWorld(ScreeningWorld):
     def _catalogue(self, texts: pd.DataFrame | None = None) -> None:
         """The texts users post or the reference mode scores (default: the template
         test set), as the deciders will read them."""
-        self.catalogue = test_set(self.identities) if texts is None else texts
+        catalogue = test_set(self.identities) if texts is None else texts
+        self.catalogue = in_dialect(catalogue, self.params.ood_share)
         self.prepared = [
             self.stages.prepare_text(t, (r,) if r else ())
             for t, r in zip(self.catalogue["text"], self.catalogue["referent"])
