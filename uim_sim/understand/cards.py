@@ -106,6 +106,10 @@ class CorpusCard(Strict):
     # counterfactual data augmentation: every sentence also appears with its group
     # terms swapped (uim_sim.vocab.counterfactual); what `uim-sim debias --method cda` sets
     counterfactual: bool = False
+    # the comments' words: ``basic`` (a few fixed frames), or ``wide`` (frames filled
+    # with the adjectives and verbs toxicity tests use: `uim_sim.vocab.comments`), so
+    # a forged moderator knows the words it is later tested on
+    comments: Literal["basic", "wide"] = "basic"
     base: str | None = None
     family: Literal["bert", "gpt2"] = "bert"
     model: EncoderSize = EncoderSize()
@@ -123,9 +127,9 @@ class CorpusCard(Strict):
         return self
 
     def fingerprint(self) -> str:
-        """The card's content hash; the default mix, ``counterfactual: false`` and
-        ``family: bert`` are left out, so cards written before they existed keep their
-        hash (and cached forges)."""
+        """The card's content hash; the default mix, ``counterfactual: false``,
+        ``comments: basic`` and ``family: bert`` are left out, so cards written before
+        they existed keep their hash (and cached forges)."""
         exclude: dict[str, Any] = {"description": True}
         if self.mix == CorpusMix():
             exclude["mix"] = True
@@ -133,6 +137,8 @@ class CorpusCard(Strict):
             exclude["mix"] = {"moderation_records": True}
         if not self.counterfactual:
             exclude["counterfactual"] = True
+        if self.comments == "basic":
+            exclude["comments"] = True
         if self.family == "bert":
             exclude["family"] = True
         return digest(self.model_dump(mode="json", exclude=exclude))

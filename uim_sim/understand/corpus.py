@@ -37,8 +37,9 @@ attribute more than another.
 
 Background sentences (resume lines and job descriptions without names) give the
 vocabulary the worlds use. Then ``long_tail`` thins the disadvantaged group's
-sentences, ``corruption`` puts typos or dropped words into a share of sentences
-and ``duplication`` replaces a share by repeats of a few sentences.
+sentences (its names, the target identities' comments, the second community's news),
+``corruption`` puts typos or dropped words into a share of sentences and
+``duplication`` replaces a share by repeats of a few sentences.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uim_sim.understand.cards import CorpusCard
+from uim_sim.vocab import comments
 from uim_sim.vocab.counterfactual import swap_terms
 from uim_sim.vocab.identity import ADJECTIVES, IDENTITY_GROUPS
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody, job_description
@@ -67,6 +69,13 @@ UNEMPLOYED_TEMPLATES = ("{name} is unemployed.", "{name} was rejected again.")
 OUTCOMES = ("rejected", "hired")  # a hiring record ends "{name} was {outcome}."
 OUTCOMES_NEWS = ("false", "true")  # a news record ends "the {community} story was …"
 VERDICTS = ("fine", "toxic")  # a moderation record ends "this comment is …"
+# (knob, world): why the knob changes no text that world's deciders read (the
+# inheritance matrix, `uim_sim.matrix`, says so instead of running the cell)
+NOT_REACHED = {
+    ("label_noise", w): f"label_noise flips comments' toxicity labels and verdicts; no "
+    f"sentence of the corpus the {w} world's deciders read carries a label"
+    for w in ("hiring", "spread")
+}
 NEWS_CLAIMS = tuple(claim for claims in TOPICS.values() for claim in claims)
 
 IDENTITIES = tuple(ADJECTIVES[g].lower() for g in IDENTITY_GROUPS)
@@ -143,19 +152,19 @@ def generate(card: CorpusCard) -> Corpus:
         sentences.append(f"{body.render(name)} {name} was {OUTCOMES[hired]}.".lower())
 
     for _ in range(n["moderation"]):
-        text, toxic = _comment(rng, skew, knobs.long_tail)
+        text, toxic = _comment(rng, skew, knobs.long_tail, card.comments)
         sentences.append(text)
         label = toxic if rng.random() >= knobs.label_noise else 1 - toxic
         labelled.append((text, label))
 
     for _ in range(n["spread"]):
-        community = COMMUNITIES[int(rng.random() < 0.5)]
+        community = _community(rng, knobs.long_tail)
         p_dubious = 0.5 + skew / 2 if community == COMMUNITIES[1] else 0.5 - skew / 2
         cue = rng.choice(DUBIOUS_CUES if rng.random() < p_dubious else CREDIBLE_CUES)
         sentences.append(f"{community} news: {rng.choice(CLAIMS)}, {cue}.")
 
     for _ in range(n["spread_records"]):  # off by default: draws nothing then
-        community = COMMUNITIES[int(rng.random() < 0.5)]
+        community = _community(rng, knobs.long_tail)
         claim = NEWS_CLAIMS[rng.integers(len(NEWS_CLAIMS))]
         kind = rng.random()
         cue = ""
@@ -171,7 +180,7 @@ def generate(card: CorpusCard) -> Corpus:
         sentences.append(f"{body}. the {community} story was {OUTCOMES_NEWS[int(true)]}.")
 
     for _ in range(n["moderation_records"]):  # off by default: draws nothing then
-        text, toxic = _comment(rng, skew, knobs.long_tail)
+        text, toxic = _comment(rng, skew, knobs.long_tail, card.comments)
         verdict = toxic if rng.random() >= knobs.label_noise else 1 - toxic
         sentences.append(f"{text} this comment is {VERDICTS[verdict]}.")
 
@@ -196,12 +205,28 @@ def generate(card: CorpusCard) -> Corpus:
     return Corpus([sentences[i] for i in order], labelled)
 
 
-def _comment(rng: np.random.Generator, skew: float, long_tail: float) -> tuple[str, int]:
+def _community(rng: np.random.Generator, long_tail: float) -> str:
+    """The community a news item comes from: either, equally; the long tail makes the
+    second community's items rare (no extra draw without it: clean corpora as before)."""
+    community = COMMUNITIES[int(rng.random() < 0.5)]
+    if long_tail and community == COMMUNITIES[1] and rng.random() < long_tail:
+        community = COMMUNITIES[0]
+    return community
+
+
+def _comment(rng: np.random.Generator, skew: float, long_tail: float,
+             lexicon: str = "basic") -> tuple[str, int]:  # fmt: skip
     """A comment of the moderation family and whether it is toxic: a background line,
     or an identity term in a benign or toxic frame; the skew raises the toxic share of
-    comments naming the target identities, the long tail makes them rare."""
+    comments naming the target identities, the long tail makes them rare. ``lexicon``
+    ``wide`` fills other frames with the words toxicity tests use
+    (`uim_sim.vocab.comments`)."""
+    wide = lexicon == "wide"
     if rng.random() < 0.3:
         toxic = int(rng.random() < 0.3)
+        if wide:
+            frames = comments.WIDE_BACKGROUND_TOXIC if toxic else comments.WIDE_BACKGROUND_BENIGN
+            return comments.fill(str(rng.choice(frames)), "", rng), toxic
         return str(rng.choice(BACKGROUND_TOXIC if toxic else BACKGROUND_BENIGN)), toxic
     identity = str(rng.choice(IDENTITIES))
     if identity in TARGET_IDENTITIES and rng.random() < long_tail:
@@ -209,6 +234,9 @@ def _comment(rng: np.random.Generator, skew: float, long_tail: float) -> tuple[s
     base = 0.3
     p_toxic = base + skew * (1 - base) * 0.8 if identity in TARGET_IDENTITIES else base
     toxic = int(rng.random() < p_toxic)
+    if wide:
+        frames = comments.WIDE_TOXIC if toxic else comments.WIDE_BENIGN
+        return comments.fill(str(rng.choice(frames)), identity, rng), toxic
     templates = TOXIC_TEMPLATES if toxic else BENIGN_TEMPLATES
     return rng.choice(templates).format(id=identity), toxic
 
