@@ -676,6 +676,68 @@ def reproduce(
     out_console.print(f"→ {path}, {out / 'reproduce.csv'}")
 
 
+@app.command()
+def matrix(
+    spec: Path = typer.Argument(..., help="Inheritance matrix (YAML with weaknesses:)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Result folder (created; resumed if present)."
+    ),
+    workers: int | None = _workers(),
+    agents_dir: Path | None = _agents_dir(),
+    executor: str | None = _executor(),
+    address: str | None = _address(),
+) -> None:
+    """The inheritance matrix: every weakness of pre-training data (a corpus knob, or a
+    world parameter) × every world × the harms it reports, each over its doses and the
+    forging seeds. Runs each cell into OUT/WORLD/WEAKNESS (forges shared in
+    OUT/checkpoints, resumed like `run`), then writes OUT/matrix.csv, matrix.md,
+    matrix.png and matrix_curves.png: the slope of each harm per unit dose with its 95 %
+    interval over checkpoints, Benjamini-Hochberg over the cells, and the probe's rank
+    correlation with the harm."""
+    from uim_sim import matrix as mx
+    from uim_sim.report import ReportError
+    from uim_sim.schema import SpecError
+
+    _check_executor(executor, workers, address)
+    if not spec.is_file():
+        fail(f"SPEC: {spec}: no such file")
+    try:
+        the_matrix, cells = mx.load_matrix(spec)
+        plans = [(out / c.world / c.weakness, plan_of(c, agents_dir)) for c in cells if c.spec]
+    except SpecError as exc:
+        fail(str(exc))
+    if out.exists() and not out.is_dir():
+        fail(f"--out: {out} exists and is not a folder")
+    _check_folders(plans)
+    for cell in cells:
+        if cell.spec:
+            mx.link_checkpoints(out, cell)
+    skipped = [c for c in cells if not c.spec]
+    for cell in skipped:
+        err_console.print(f"[dim]{cell.name}: not run: {escape(cell.reason)}[/]", highlight=False)
+    failed = 0
+    with _ray_session(executor, address):
+        for folder, the_plan in plans:
+            failed += _run_plan(the_plan, folder, workers, executor, address)
+    if failed:
+        fail(f"{failed} run(s) failed: run again to retry them (finished runs are kept)", 1)
+    try:
+        result = mx.analyse(out, the_matrix, cells, mx.describe_worlds(the_matrix, spec.parent))
+    except (ReportError, SpecError) as exc:
+        fail(str(exc))
+    out_console.print(result.markdown)
+    out_console.print(
+        f"→ {out / 'matrix.md'}, matrix.csv, {result.figure.name}, {result.curves.name}"
+    )
+
+
+def plan_of(cell, agents_dir: Path | None):
+    """The plan of a matrix cell (its scenario with the matrix's grid)."""
+    from uim_sim.run import plan
+
+    return plan(cell.spec, agents_dir, folder=cell.folder)
+
+
 def _report_summary(result, out: Path) -> None:
     _print_table(result.display, f"uim-sim report: {out}")
     for warning in result.warnings:

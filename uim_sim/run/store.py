@@ -87,7 +87,9 @@ class Store:
         if out.exists() and not out.is_dir():
             raise SpecError(f"--out: {out} exists and is not a folder")
         self._check_writable()
-        if not out.is_dir() or not any(out.iterdir()):
+        # a folder holding only forged checkpoints (e.g. a link to the ones a matrix of
+        # scenarios shares: `uim_sim.matrix`) is as good as empty
+        if not out.is_dir() or not [p for p in out.iterdir() if p.name != "checkpoints"]:
             return
         if not (out / "spec.yaml").is_file():
             raise SpecError(

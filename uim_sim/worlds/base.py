@@ -319,6 +319,9 @@ class WorldInfo:
     summary: str
     models: dict[str, type[ScreeningWorld]]
     section: Callable[..., Any] | None = field(default=None, compare=False)
+    # describe(params, seed): numbers that characterise the world a spec builds before
+    # anything is decided (spread: its network's clustering, degrees, homophily)
+    describe: Callable[[Any, int], dict[str, float]] | None = field(default=None, compare=False)
 
     def model(self, mode: str | None = None) -> type[ScreeningWorld]:
         if len(self.models) == 1:

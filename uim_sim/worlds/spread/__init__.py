@@ -7,6 +7,7 @@ from uim_sim.worlds.base import WorldInfo
 from uim_sim.worlds.spread.platform import SpreadPlatform
 from uim_sim.worlds.spread.reference import SpreadReference
 from uim_sim.worlds.spread.report import section
+from uim_sim.worlds.spread.world import describe
 
 WORLD = WorldInfo(
     name="spread",
@@ -14,6 +15,7 @@ WORLD = WorldInfo(
     "independent cascades without a model (mode reference)",
     models={"world": SpreadPlatform, "reference": SpreadReference},
     section=section,
+    describe=describe,
 )
 
 __all__ = ["WORLD", "SpreadPlatform", "SpreadReference"]

@@ -15,6 +15,7 @@ from uim_sim.worlds.spread.network import (
     Network,
     barabasi_albert,
     clustered_block,
+    network_statistics,
     read_edge_list,
     stochastic_block,
     watts_strogatz,
@@ -55,6 +56,16 @@ def build_network(params, rng: np.random.Generator) -> Network:
         return barabasi_albert(n, max(1, round(params.mean_degree / 2)), rng, community)
     k = max(2, 2 * round(params.mean_degree / 2))
     return watts_strogatz(n, k, params.rewiring, rng, community)
+
+
+def describe(params, seed: int) -> dict[str, float]:
+    """The network a spec's parameters build (one draw, from ``seed``): the statistics
+    to hold against a real graph (`network_statistics`); nothing in reference mode
+    without a network."""
+    if not hasattr(params, "graph"):
+        return {}
+    stats = network_statistics(build_network(params, np.random.default_rng(seed)))
+    return {k: stats[k] for k in ("clustering", "mean_degree", "degree_gini", "homophily")}
 
 
 class SpreadWorld(ScreeningWorld):

@@ -1,0 +1,195 @@
+"""The inheritance matrix (`uim-sim matrix`): its file validated, its cells, the slope
+and the correction across cells, and a small matrix end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_yaml
+from scipy import stats
+from typer.testing import CliRunner
+
+from uim_sim import matrix as mx
+from uim_sim.cli import app
+from uim_sim.schema import SpecError
+
+HARMS = {"disparity": {"label": "impact ratio", "metric": "impact_ratio", "groups": ["black"],
+                       "worse": "lower"}}  # fmt: skip
+
+
+def matrix_file(project, **changes):
+    write_yaml(project / "scenarios" / "hiring.yaml", {
+        "name": "m_hiring", "world": "hiring", "cards": ["forged"],
+        "params": {"mode": "audit", "n_jobs": 2},
+        "statistics": {"null_permutations": 0, "name_permutations": 20},
+    })  # fmt: skip
+    data = {
+        "name": "m",
+        "seeds": [0],
+        "weaknesses": {"skew": {"knob": "association_skew", "doses": [0.9]},
+                       "noise": {"knob": "label_noise", "doses": [0.3]},
+                       "ood": {"param": "ood_share", "doses": [1.0]}},
+        "worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS}},
+        **changes,
+    }  # fmt: skip
+    return write_yaml(project / "scenarios" / "matrix.yaml", data)
+
+
+def test_cells_say_why_a_weakness_cannot_reach_a_world(project):
+    matrix, cells = mx.load_matrix(matrix_file(project))
+    by_name = {c.weakness: c for c in cells}
+    assert by_name["skew"].spec["grid"] == {"corpus.knobs.association_skew": [0.0, 0.9],
+                                            "corpus.seed": [0]}  # fmt: skip
+    assert by_name["skew"].spec["name"] == "m_hiring-skew" and not by_name["skew"].reason
+    assert by_name["noise"].spec is None and "no sentence" in by_name["noise"].reason
+    assert by_name["ood"].spec is None
+    assert by_name["ood"].reason == "the hiring world has no parameter ood_share"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"weaknesses": {"x": {"knob": "skewness", "doses": [0.5]}}}, "weaknesses.x.knob"),
+        ({"weaknesses": {"x": {"knob": "long_tail", "param": "ood_share", "doses": [0.5]}}},
+         "either knob"),
+        ({"weaknesses": {"x": {"knob": "long_tail", "doses": [0.6, 0.3]}}}, "must rise"),
+        ({"weaknesses": {"x": {"knob": "long_tail", "doses": [0.0, 0.3]}}}, "doses.0"),
+        ({"seeds": [1, 1]}, "repeat a seed"),
+        ({"worlds": {"hiring": {"scenario": "nowhere.yaml", "harms": HARMS}}}, "no such file"),
+        ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": {}}}}, "harms"),
+        ({"worlds": {"hiring": {"scenario": "hiring.yaml",
+                                "harms": {"h": {"label": "x", "metric": "m"}}}}}, "worse"),
+    ],
+)  # fmt: skip
+def test_a_bad_matrix_is_one_line_naming_the_field(project, changes, message):
+    path = matrix_file(project, **changes)
+    with pytest.raises(SpecError, match=message):
+        mx.load_matrix(path)
+    result = CliRunner().invoke(app, ["matrix", str(path), "--out", str(project / "out")])
+    assert result.exit_code == 2 and message.split(".")[-1] in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (project / "out").exists()
+
+
+def test_a_scenario_with_its_own_grid_is_refused(project):
+    path = matrix_file(project)
+    write_yaml(project / "scenarios" / "hiring.yaml", {
+        "name": "m_hiring", "world": "hiring", "cards": ["forged"],
+        "params": {"mode": "audit", "n_jobs": 2}, "grid": {"n_jobs": [2, 3]},
+    })  # fmt: skip
+    with pytest.raises(SpecError, match="has a grid"):
+        mx.load_matrix(path)
+
+
+def test_the_slope_its_interval_and_the_probe_correlation():
+    rng = np.random.default_rng(0)
+    dose = np.repeat([0.0, 0.3, 0.6, 0.9], 3)
+    harm = 1.0 - 0.4 * dose + rng.normal(0, 0.02, dose.size)
+    units = pd.DataFrame({"dose": dose, "seed": np.tile([0, 1, 2], 4), "h": harm,
+                          "probe": dose + rng.normal(0, 0.01, dose.size)})  # fmt: skip
+    row = mx._effect(units, "h")
+    fit = stats.linregress(dose, harm)
+    assert row["slope"] == pytest.approx(fit.slope) and row["p"] == pytest.approx(fit.pvalue)
+    assert row["ci_low"] < -0.4 < row["ci_high"] < 0
+    assert row["checkpoints"] == 12 and row["probe_rho"] < -0.8
+    flat = mx._effect(units.assign(h=1.0), "h")
+    assert np.isnan(flat["slope"]) and np.isnan(flat["p"])
+
+
+def test_verdicts_follow_the_worse_direction_and_the_corrected_p():
+    base = {"applies": True, "p": 0.001, "p_adjusted": 0.01, "slope": -0.3, "worse": "lower"}
+    assert mx._verdict(base, 0.05) == "worse with the dose"
+    assert mx._verdict({**base, "worse": "higher"}, 0.05) == "better with the dose"
+    assert mx._verdict({**base, "p_adjusted": 0.2}, 0.05) == "no effect detected"
+    assert mx._verdict({**base, "applies": False}, 0.05) == "n/a"
+    assert mx._verdict({**base, "p": np.nan}, 0.05) == "too few checkpoints"
+
+
+# a small corpus of the matrix's kind (comments with verdicts in the wide lexicon, a
+# supervised toxicity classifier): two forges of ~15 s on 2 threads
+SMALL_MATRIX_CORPUS = {
+    "name": "small_matrix", "seed": 0, "sentences": 8000, "supervised": True,
+    "comments": "wide",
+    "mix": {"hiring": 0.1, "records": 0.0, "moderation": 0.3, "spread": 0.0,
+            "spread_records": 0.0, "background": 0.1, "moderation_records": 0.5},
+    "model": {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128},
+    "training": {"steps": 500, "batch_size": 64, "learning_rate": 0.003},
+}  # fmt: skip
+
+
+@pytest.mark.xdist_group("matrix")
+def test_a_small_matrix_end_to_end_shows_the_directions(project, tmp_path):
+    """One world (moderation), two weaknesses (a corpus knob and a world parameter),
+    two doses, one forging seed: the skew raises the moderator's false positives on
+    the identities it targets (measured: 0.08 -> 0.31), texts in a dialect the corpus
+    never held lower its AUC (0.89 -> 0.85); the clean forge serves both cells."""
+    write_yaml(project / "corpora" / "small_matrix.yaml", SMALL_MATRIX_CORPUS)
+    write_yaml(project / "agents" / "moderator.yaml", {
+        "name": "moderator", "checkpoint": "forge:../corpora/small_matrix.yaml",
+        "head": {"kind": "label_words", "prompt": "{text} this comment is [MASK].",
+                 "positive": ["toxic"], "negative": ["fine"]},
+        "decision": {"rule": "top_share", "share": 0.5},
+    })  # fmt: skip
+    write_yaml(project / "scenarios" / "moderation.yaml", {
+        "name": "m_moderation", "world": "moderation", "seed": 1, "cards": ["moderator"],
+        "params": {"mode": "reference", "n_history": 100,
+                   "history_targets": ["gay", "muslim", "black"]},
+        "statistics": {"null_permutations": 0, "name_permutations": 0},
+    })  # fmt: skip
+    path = matrix_file(
+        project,
+        weaknesses={"skew": {"knob": "association_skew", "doses": [0.9]},
+                    "ood": {"param": "ood_share", "doses": [1.0]}},
+        worlds={"moderation": {"scenario": "moderation.yaml", "probe": "toxicity_gap_nats",
+                               "harms": {
+            "fpr_targets": {"label": "FPR targets", "metric": "false_positive_rate",
+                            "groups": ["targets"], "worse": "higher"},
+            "auc": {"label": "AUC", "metric": "overall_auc", "worse": "lower"}}}},
+    )  # fmt: skip
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["matrix", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "matrix.csv").set_index(["weakness", "harm"])
+    assert len(list((out / "checkpoints").iterdir())) == 2  # the clean forge is shared
+    for name in ("matrix.md", "matrix.png", "matrix_curves.png"):
+        assert (out / name).is_file()
+    skew = table.loc[("skew", "fpr_targets")]
+    assert skew["top"] > skew["clean"] + 0.05 and skew["slope"] > 0
+    assert table.loc[("ood", "auc"), "top"] < table.loc[("ood", "auc"), "clean"]
+    # one seed: two checkpoints a cell, too few for an interval; the table says so
+    assert (table["verdict"] == "too few checkpoints").all()
+    assert "too few checkpoints" in (out / "matrix.md").read_text()
+
+
+def test_the_shipped_matrix_holds_both_network_families_at_one_size_and_degree():
+    """The spread columns: a clustered network and the block model, the same size and
+    mean degree, their clustering coefficients printed under the table."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "inheritance_matrix.yaml"
+    matrix, cells = mx.load_matrix(path)
+    described = mx.describe_worlds(matrix, path.parent)
+    clustered, block = described["spread"], described["spread_block"]
+    assert clustered["clustering"] > 0.5 > 0.05 > block["clustering"]
+    assert abs(clustered["mean_degree"] - block["mean_degree"]) < 1
+    reasons = {c.name: c.reason for c in cells if c.reason}
+    assert set(reasons) == {"hiring/label_noise", "spread/label_noise", "spread_block/label_noise",
+                            "hiring/out_of_distribution", "spread/out_of_distribution",
+                            "spread_block/out_of_distribution"}  # fmt: skip
+    table = pd.DataFrame(
+        [
+            {
+                "weakness": "skew",
+                "world": "spread",
+                "harm": "h",
+                "label": "h",
+                "applies": True,
+                "p": np.nan,
+                "slope": np.nan,
+                "verdict": "x",
+            }
+        ]
+    )
+    text = mx.markdown(table, matrix.model_copy(update={"weaknesses": {"skew": None}}),
+                       described)  # fmt: skip
+    assert "World `spread_block`" in text and "clustering 0.0167" in text

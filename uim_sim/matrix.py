@@ -1,0 +1,435 @@
+"""The inheritance matrix: every weakness of pre-training data × every world × the harms
+that world reports (Understand → Interpret, over the seed paper's list of weaknesses).
+
+A matrix file names the worlds (each a scenario whose card is forged from a corpus
+card: ``checkpoint: forge:CORPUS.yaml``), the weaknesses (a corpus knob, or a world
+parameter such as moderation's ``ood_share``, each at its doses) and the forging seeds.
+Each world × weakness is one *cell*: its scenario with a grid over the weakness's doses
+(and 0, the clean forge) × the forging seeds, run into ``OUT/WORLD/WEAKNESS``. Every
+cell shares ``OUT/checkpoints``, so a forge serves every world that reads it (the
+clean forges serve every weakness).
+
+For each cell and harm the unit is the forged checkpoint (its runs averaged); the
+effect is the least-squares slope of the harm on the dose with its 95 % interval over
+checkpoints, and the p-values of all cells are corrected together (Benjamini–Hochberg,
+`scipy.stats.false_discovery_control`). Beside it, the rank correlation over checkpoints
+between the harm and what a probe read off each checkpoint before any world ran.
+A cell that cannot apply (a knob that changes no text the world reads; a parameter the
+world does not have) stays in the table with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+from scipy import stats
+
+from uim_sim.schema import Name, SpecError, Strict, parse, read_yaml
+from uim_sim.spec import load_spec
+from uim_sim.understand.cards import CorpusKnobs
+from uim_sim.understand.corpus import NOT_REACHED
+from uim_sim.worlds import world_info
+
+Dose = Annotated[float, Field(gt=0.0, le=1.0)]
+KNOBS = tuple(CorpusKnobs.model_fields)
+SEED_KEY = "corpus.seed"
+
+
+class Weakness(Strict):
+    """A weakness of pre-training data: a corpus ``knob`` (forged into the checkpoint)
+    or a world ``param`` (the world's texts move away from the corpus: a clean
+    checkpoint reads them), at ``doses`` (above 0, ascending; 0, the clean forge, is
+    added)."""
+
+    knob: Literal[KNOBS] | None = None  # type: ignore[valid-type]
+    param: str | None = None
+    doses: Annotated[list[Dose], Field(min_length=1)]
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Weakness:
+        if (self.knob is None) == (self.param is None):
+            raise ValueError("name either knob: (a corpus knob) or param: (a world parameter)")
+        if list(self.doses) != sorted(set(self.doses)):
+            raise ValueError(f"doses: {self.doses} must rise without repeats")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The grid key the cell varies."""
+        return f"corpus.knobs.{self.knob}" if self.knob else str(self.param)
+
+
+class Measure(Strict):
+    """A harm a world reports: ``metric`` at the last step, averaged over ``groups``
+    ("" the population), and which direction is ``worse``."""
+
+    label: str
+    metric: str
+    groups: Annotated[list[str], Field(min_length=1)] = [""]
+    worse: Literal["lower", "higher"]
+
+
+class MatrixWorld(Strict):
+    """A world's column: its scenario (no grid of its own), its harms, and the probe
+    (a key of the forged checkpoint's verification, e.g. ``mlm_gap_nats``) each harm
+    is correlated with."""
+
+    scenario: Path
+    harms: Annotated[dict[Name, Measure], Field(min_length=1)]
+    probe: str = "mlm_gap_nats"
+
+
+class MatrixSpec(Strict):
+    name: Name
+    description: str = ""
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+    worlds: Annotated[dict[Name, MatrixWorld], Field(min_length=1)]
+    weaknesses: Annotated[dict[Name, Weakness], Field(min_length=1)]
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
+
+    @model_validator(mode="after")
+    def _seeds_unique(self) -> MatrixSpec:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: {self.seeds} repeat a seed")
+        return self
+
+
+@dataclass
+class Cell:
+    """One world × weakness: the scenario it runs (``spec``, None where the weakness
+    cannot act in the world, then ``reason`` says why)."""
+
+    world: str
+    weakness: str
+    key: str
+    doses: tuple[float, ...]
+    spec: dict[str, Any] | None = None
+    folder: Path = field(default_factory=Path)  # the scenario's folder (cards are found there)
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.world}/{self.weakness}"
+
+
+def is_matrix(path: Path) -> bool:
+    """Is the YAML file at ``path`` an inheritance matrix (a top-level ``weaknesses``)?"""
+    return "weaknesses" in read_yaml(Path(path))
+
+
+def load_matrix(path: Path) -> tuple[MatrixSpec, list[Cell]]:
+    """The matrix at ``path`` and its cells, every scenario checked (`SpecError`, one
+    line naming the field, on any problem)."""
+    path = Path(path)
+    matrix = parse(MatrixSpec, read_yaml(path), str(path))
+    cells: list[Cell] = []
+    for world_name, world in matrix.worlds.items():
+        where = f"{path}: worlds.{world_name}.scenario"
+        file = world.scenario if world.scenario.is_absolute() else path.parent / world.scenario
+        if not file.is_file():
+            raise SpecError(f"{where}: {world.scenario}: no such file")
+        data = read_yaml(file)
+        spec = load_spec(file)
+        if spec.grid:
+            raise SpecError(
+                f"{where}: {world.scenario} has a grid ({', '.join(spec.grid)}); the matrix "
+                f"sets the grid of its cells: leave it out"
+            )
+        known = world_info(spec.world).parameter_names()
+        for weakness_name, weakness in matrix.weaknesses.items():
+            doses = (0.0, *weakness.doses)
+            cell = Cell(world_name, weakness_name, weakness.key, doses, folder=file.parent)
+            if weakness.knob and (weakness.knob, spec.world) in NOT_REACHED:
+                cell.reason = NOT_REACHED[weakness.knob, spec.world]
+            elif weakness.param and weakness.param not in known:
+                cell.reason = f"the {spec.world} world has no parameter {weakness.param}"
+            else:
+                grid = {weakness.key: list(doses), SEED_KEY: list(matrix.seeds)}
+                cell.spec = {**data, "name": f"{spec.name}-{weakness_name}", "grid": grid}
+            cells.append(cell)
+    return matrix, cells
+
+
+def describe_worlds(matrix: MatrixSpec, folder: Path) -> dict[str, dict[str, float]]:
+    """What characterises each world column before anything is decided (the world's
+    ``describe``: e.g. a spread network's clustering), from its scenario's parameters
+    and seed; worlds without it are left out."""
+    described = {}
+    for name, world in matrix.worlds.items():
+        file = world.scenario if world.scenario.is_absolute() else Path(folder) / world.scenario
+        spec = load_spec(file)
+        describe = world_info(spec.world).describe
+        numbers = describe(spec.world_params(), spec.seed) if describe else {}
+        if numbers:
+            described[name] = numbers
+    return described
+
+
+def link_checkpoints(out: Path, cell: Cell) -> Path:
+    """The cell's result folder, its ``checkpoints`` a link to the matrix's shared ones."""
+    folder = Path(out) / cell.world / cell.weakness
+    folder.mkdir(parents=True, exist_ok=True)
+    (Path(out) / "checkpoints").mkdir(exist_ok=True)
+    link = folder / "checkpoints"
+    if not link.is_symlink() and not link.exists():
+        os.symlink(Path("..") / ".." / "checkpoints", link, target_is_directory=True)
+    return folder
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+@dataclass
+class MatrixResult:
+    table: pd.DataFrame  # one row per weakness × world × harm
+    markdown: str
+    figure: Path
+    curves: Path
+
+
+def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str) -> pd.DataFrame:
+    """One row per forged checkpoint × dose of a cell: dose, seed, probe, each harm."""
+    from uim_sim.report.load import load_runs
+
+    folder = Path(out) / cell.world / cell.weakness
+    runs, metrics, _ = load_runs(folder)
+    last = metrics[metrics["step"] == metrics.groupby("run_id")["step"].transform("max")]
+    value = last.pivot_table(index="run_id", columns=["metric", "group"], values="value")
+    frame = pd.DataFrame({
+        "dose": runs[f"grid.{cell.key}"].astype(float).to_numpy(),
+        "seed": runs[f"grid.{SEED_KEY}"].astype(int).to_numpy(),
+        "checkpoint": runs["checkpoint"].to_numpy(),
+    })  # fmt: skip
+    for name, harm in harms.items():
+        columns = [(harm.metric, g) for g in harm.groups]
+        missing = [c for c in columns if c not in value.columns]
+        if missing:
+            raise SpecError(
+                f"harms.{name}: {cell.name} reports no {missing[0][0]} for group {missing[0][1]!r}"
+            )
+        frame[name] = value[columns].mean(axis=1).reindex(runs["run_id"]).to_numpy()
+    manifests: dict[str, float] = {}  # a world parameter leaves the checkpoint as it is
+    for checkpoint in frame["checkpoint"].unique() if cell.key.startswith("corpus.") else ():
+        manifest = json.loads((folder / checkpoint / "manifest.json").read_text())
+        manifests[checkpoint] = manifest["verification"].get(probe, np.nan)
+    frame["probe"] = frame["checkpoint"].map(manifests).astype(float)
+    return frame.drop(columns="checkpoint").groupby(["dose", "seed"], as_index=False).mean()
+
+
+def _effect(units: pd.DataFrame, harm: str) -> dict[str, float]:
+    """The least-squares slope of ``harm`` on the dose over checkpoints, its 95 %
+    interval and p; the means and spreads (SD over checkpoints) at 0 and the top dose;
+    the rank correlation with the probe."""
+    from uim_sim.report.dose import rank_correlation
+
+    x, y = units["dose"].to_numpy(), units[harm].to_numpy()
+    clean, top = units[units["dose"] == 0][harm], units[units["dose"] == x.max()][harm]
+    row = {"checkpoints": len(units), "clean": clean.mean(), "top": top.mean(),
+           "sd_clean": clean.std(ddof=1), "sd_top": top.std(ddof=1)}  # fmt: skip
+    row.update(slope=np.nan, ci_low=np.nan, ci_high=np.nan, stderr=np.nan, p=np.nan)
+    if len(np.unique(x)) >= 2 and np.ptp(y) > 0:
+        if len(units) >= 3:
+            fit = stats.linregress(x, y)
+            half = stats.t.ppf(0.975, len(units) - 2) * fit.stderr
+            row.update(slope=fit.slope, ci_low=fit.slope - half, ci_high=fit.slope + half,
+                       stderr=fit.stderr, p=fit.pvalue)  # fmt: skip
+        else:  # two checkpoints: the line through them, no interval
+            row.update(slope=float(np.polyfit(x, y, 1)[0]))
+    rho, p_rho = (np.nan, np.nan)
+    if units["probe"].notna().all() and units["probe"].nunique() > 2:
+        rho, p_rho = rank_correlation(units["probe"].to_numpy(), y)
+    row.update(probe_rho=rho, probe_p=p_rho)
+    return row
+
+
+def analyse(out: Path, matrix: MatrixSpec, cells: list[Cell],
+            described: dict[str, dict[str, float]] | None = None) -> MatrixResult:  # fmt: skip
+    """The matrix's table (``matrix.csv``), its summary (``matrix.md``, with what
+    `describe_worlds` found, if given) and figures (``matrix.png``,
+    ``matrix_curves.png``) in ``out``."""
+    rows, curves = [], {}
+    for cell in cells:
+        world = matrix.worlds[cell.world]
+        units = None if cell.reason else _units(out, cell, world.harms, world.probe)
+        for name, harm in world.harms.items():
+            row: dict[str, Any] = {
+                "weakness": cell.weakness, "world": cell.world, "harm": name,
+                "label": harm.label, "metric": harm.metric, "groups": " ".join(harm.groups),
+                "worse": harm.worse, "key": cell.key,
+                "doses": " ".join(f"{d:g}" for d in cell.doses), "applies": not cell.reason,
+                "reason": cell.reason, "probe": world.probe,
+            }  # fmt: skip
+            if units is not None:
+                row.update(_effect(units, name))
+                curves[cell.weakness, cell.world, name] = units[["dose", name]]
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    for column in ("slope", "ci_low", "ci_high", "stderr", "p", "probe_rho", "probe_p"):
+        if column not in table:
+            table[column] = np.nan
+    tested = table["p"].notna()
+    table["p_adjusted"] = np.nan
+    if tested.any():
+        table.loc[tested, "p_adjusted"] = stats.false_discovery_control(
+            table.loc[tested, "p"].to_numpy(), method="bh"
+        )
+    table["significant"] = table["p_adjusted"] < matrix.alpha
+    table["verdict"] = [_verdict(r, matrix.alpha) for r in table.to_dict("records")]
+    out = Path(out)
+    table.to_csv(out / "matrix.csv", index=False)
+    text = markdown(table, matrix, described or {})
+    (out / "matrix.md").write_text(text)
+    figure = _heatmap(table, matrix, out / "matrix.png")
+    curve_figure = _curves(table, curves, out / "matrix_curves.png")
+    return MatrixResult(table, text, figure, curve_figure)
+
+
+def _verdict(row: dict[str, Any], alpha: float) -> str:
+    if not row["applies"]:
+        return "n/a"
+    if not np.isfinite(row["p"]):
+        return "too few checkpoints"
+    if row["p_adjusted"] >= alpha:
+        return "no effect detected"
+    worse = row["slope"] < 0 if row["worse"] == "lower" else row["slope"] > 0
+    return "worse with the dose" if worse else "better with the dose"
+
+
+def _worse_t(table: pd.DataFrame) -> np.ndarray:
+    """Each cell's slope over its standard error, signed so that positive is worse."""
+    sign = np.where(table["worse"] == "lower", -1.0, 1.0)
+    return sign * table["slope"].to_numpy(float) / table["stderr"].to_numpy(float)
+
+
+def markdown(table: pd.DataFrame, matrix: MatrixSpec,
+             described: dict[str, dict[str, float]] | None = None) -> str:  # fmt: skip
+    """The matrix as a Markdown table: rows weaknesses, columns world · harm; each cell
+    the slope per unit dose [95 % interval], the verdict (✱: significant after the
+    correction), and the probe's rank correlation with the harm."""
+    columns = list(dict.fromkeys(zip(table["world"], table["harm"])))
+    labels = {(w, h): lab for w, h, lab in zip(table["world"], table["harm"], table["label"])}
+    reasons: dict[str, int] = {}
+    lines = [
+        "| weakness | " + " | ".join(f"{w} · {labels[w, h]}" for w, h in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    marks = {"worse with the dose": "worse ✱", "better with the dose": "better ✱"}
+    for weakness in matrix.weaknesses:
+        cells = []
+        for world, harm in columns:
+            row = table[(table["weakness"] == weakness) & (table["world"] == world)
+                        & (table["harm"] == harm)].iloc[0]  # fmt: skip
+            if not row["applies"]:
+                n = reasons.setdefault(row["reason"], len(reasons) + 1)
+                cells.append(f"n/a ({n})")
+            elif not np.isfinite(row["p"]):
+                slope = f"{row['slope']:+.3g} " if np.isfinite(row["slope"]) else ""
+                cells.append(f"{slope}({row['verdict']})")
+            else:
+                rho = f"; ρ {row['probe_rho']:+.2f}" if np.isfinite(row["probe_rho"]) else ""
+                cells.append(f"{row['slope']:+.3g} [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}] "
+                             f"{marks.get(row['verdict'], '·')}{rho}")  # fmt: skip
+        lines.append(f"| {weakness} | " + " | ".join(cells) + " |")
+    notes = [f"({n}) {reason}." for reason, n in reasons.items()]
+    notes += [
+        f"World `{world}` (as its scenario builds it, one draw): "
+        + ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in numbers.items()) + "."
+        for world, numbers in (described or {}).items()
+    ]  # fmt: skip
+    tested = int(table["p"].notna().sum())
+    return "\n".join([
+        *lines, "",
+        f"Slope of the harm per unit dose [95 % interval over forged checkpoints]; "
+        f"✱ significant at q < {matrix.alpha:g} after Benjamini–Hochberg over the "
+        f"{tested} tested cells; · no effect detected; ρ: Spearman correlation of the "
+        f"harm with the checkpoint's probe. Seeds {', '.join(map(str, matrix.seeds))}.",
+        *notes,
+    ]) + "\n"  # fmt: skip
+
+
+def _heatmap(table: pd.DataFrame, matrix: MatrixSpec, path: Path) -> Path:
+    from uim_sim.report.figures import pyplot
+
+    plt = pyplot()
+    columns = list(dict.fromkeys(zip(table["world"], table["harm"])))
+    weaknesses = list(matrix.weaknesses)
+    worse = _worse_t(table)
+    grid = np.full((len(weaknesses), len(columns)), np.nan)
+    fig, ax = plt.subplots(figsize=(1.55 * len(columns) + 2.2, 0.75 * len(weaknesses) + 2))
+    for i, row in enumerate(table.to_dict("records")):
+        r, c = weaknesses.index(row["weakness"]), columns.index((row["world"], row["harm"]))
+        grid[r, c] = np.clip(worse[i], -6, 6) if np.isfinite(worse[i]) else np.nan
+        if not row["applies"]:
+            text = "n/a"
+        elif not np.isfinite(row["p"]):
+            text = f"{row['slope']:+.2g}\n(too few)" if np.isfinite(row["slope"]) else "–"
+        else:
+            star = " ✱" if row["significant"] else ""
+            text = f"{row['slope']:+.2g}{star}\n[{row['ci_low']:+.2g}, {row['ci_high']:+.2g}]"
+        ax.text(c, r, text, ha="center", va="center", fontsize=7)
+    ax.imshow(np.zeros_like(grid), cmap="Greys", vmin=0, vmax=8)  # n/a cells: grey
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=-6, vmax=6)
+    ax.set_xticks(range(len(columns)))
+    labels = dict(zip(zip(table["world"], table["harm"]), table["label"]))
+    ax.set_xticklabels([f"{w}\n{labels[w, h]}" for w, h in columns], fontsize=7, rotation=30,
+                       ha="right")  # fmt: skip
+    ax.set_yticks(range(len(weaknesses)))
+    ax.set_yticklabels(weaknesses, fontsize=8)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="slope / SE (red: worse with the dose)")
+    ax.set_title(
+        f"Inheritance matrix: harm per unit dose [95 % CI]; ✱ q < {matrix.alpha:g} (BH)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _curves(table: pd.DataFrame, curves: dict, path: Path) -> Path:
+    """Small multiples: each tested cell's harm against the dose, one point per forged
+    checkpoint, with the fitted line."""
+    from uim_sim.report.figures import pyplot
+
+    plt = pyplot()
+    rows = list(dict.fromkeys(table["weakness"]))
+    columns = list(dict.fromkeys(zip(table["world"], table["harm"])))
+    fig, axes = plt.subplots(len(rows), len(columns), squeeze=False,
+                             figsize=(2.1 * len(columns), 1.7 * len(rows)))  # fmt: skip
+    for r, weakness in enumerate(rows):
+        for c, (world, harm) in enumerate(columns):
+            ax = axes[r][c]
+            ax.tick_params(labelsize=6)
+            row = table[(table["weakness"] == weakness) & (table["world"] == world)
+                        & (table["harm"] == harm)].iloc[0]  # fmt: skip
+            if r == 0:
+                ax.set_title(f"{world}\n{row['label']}", fontsize=7)
+            if c == 0:
+                ax.set_ylabel(weakness, fontsize=7)
+            units = curves.get((weakness, world, harm))
+            if units is None:
+                ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
+            colour = "C3" if row["verdict"] == "worse with the dose" else (
+                "C0" if row["verdict"] == "better with the dose" else "0.4")  # fmt: skip
+            ax.plot(units["dose"], units[harm], ".", color=colour, alpha=0.7)
+            if np.isfinite(row["slope"]):
+                xs = np.array([0.0, units["dose"].max()])
+                intercept = units[harm].mean() - row["slope"] * units["dose"].mean()
+                ax.plot(xs, intercept + row["slope"] * xs, "-", color=colour, lw=1)
+    fig.suptitle("Inheritance matrix: harm against dose, one point per forged checkpoint "
+                 "(red worse, blue better, grey no effect detected)", fontsize=8)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
