@@ -40,6 +40,7 @@ FIRST = (
     "test_other_machine",  # 66
     "test_hiring",  # 65
     "forge",  # 50
+    "matrix",  # 60: two forges and a small matrix (test_matrix.py)
     "forge_causal",  # 40
     "test_pinned",  # 29
     "test_label_noise",  # 26

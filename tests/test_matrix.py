@@ -56,6 +56,8 @@ def test_cells_say_why_a_weakness_cannot_reach_a_world(project):
         ({"weaknesses": {"x": {"knob": "long_tail", "doses": [0.6, 0.3]}}}, "must rise"),
         ({"weaknesses": {"x": {"knob": "long_tail", "doses": [0.0, 0.3]}}}, "doses.0"),
         ({"seeds": [1, 1]}, "repeat a seed"),
+        ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS,
+                                "weaknesses": ["skwe"]}}}, "'skwe' is not a weakness"),
         ({"worlds": {"hiring": {"scenario": "nowhere.yaml", "harms": HARMS}}}, "no such file"),
         ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": {}}}}, "harms"),
         ({"worlds": {"hiring": {"scenario": "hiring.yaml",
@@ -172,10 +174,12 @@ def test_the_shipped_matrix_holds_both_network_families_at_one_size_and_degree()
     clustered, block = described["spread"], described["spread_block"]
     assert clustered["clustering"] > 0.5 > 0.05 > block["clustering"]
     assert abs(clustered["mean_degree"] - block["mean_degree"]) < 1
-    reasons = {c.name: c.reason for c in cells if c.reason}
+    reasons = {c.name: c.reason for c in cells if c.reason and "not asked" not in c.reason}
     assert set(reasons) == {"hiring/label_noise", "spread/label_noise", "spread_block/label_noise",
                             "hiring/out_of_distribution", "spread/out_of_distribution",
                             "spread_block/out_of_distribution"}  # fmt: skip
+    asked = {c.name for c in cells if c.world.endswith("nmtune") and not c.reason}
+    assert asked == {"moderation_nmtune/label_noise"}
     table = pd.DataFrame(
         [
             {

@@ -85,6 +85,7 @@ class MatrixWorld(Strict):
     scenario: Path
     harms: Annotated[dict[Name, Measure], Field(min_length=1)]
     probe: str = "mlm_gap_nats"
+    weaknesses: list[Name] | None = None  # only these (default: every weakness)
 
 
 class MatrixSpec(Strict):
@@ -99,6 +100,13 @@ class MatrixSpec(Strict):
     def _seeds_unique(self) -> MatrixSpec:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: {self.seeds} repeat a seed")
+        for name, world in self.worlds.items():
+            unknown = [w for w in world.weaknesses or () if w not in self.weaknesses]
+            if unknown:
+                raise ValueError(
+                    f"worlds.{name}.weaknesses: {unknown[0]!r} is not a weakness of the matrix "
+                    f"({', '.join(self.weaknesses)})"
+                )
         return self
 
 
@@ -147,7 +155,9 @@ def load_matrix(path: Path) -> tuple[MatrixSpec, list[Cell]]:
         for weakness_name, weakness in matrix.weaknesses.items():
             doses = (0.0, *weakness.doses)
             cell = Cell(world_name, weakness_name, weakness.key, doses, folder=file.parent)
-            if weakness.knob and (weakness.knob, spec.world) in NOT_REACHED:
+            if world.weaknesses is not None and weakness_name not in world.weaknesses:
+                cell.reason = f"not asked of this column (worlds.{world_name}.weaknesses)"
+            elif weakness.knob and (weakness.knob, spec.world) in NOT_REACHED:
                 cell.reason = NOT_REACHED[weakness.knob, spec.world]
             elif weakness.param and weakness.param not in known:
                 cell.reason = f"the {spec.world} world has no parameter {weakness.param}"
