@@ -24,13 +24,19 @@ def matrix_file(project, **changes):
         "params": {"mode": "audit", "n_jobs": 2},
         "statistics": {"null_permutations": 0, "name_permutations": 20},
     })  # fmt: skip
+    if not (project / "scenarios" / "moderation.yaml").exists():  # a test's own stays
+        write_yaml(project / "scenarios" / "moderation.yaml", {
+            "name": "m_moderation", "world": "moderation", "cards": ["forged"],
+            "params": {"mode": "reference", "n_history": 100},
+        })  # fmt: skip
     data = {
         "name": "m",
         "seeds": [0],
         "weaknesses": {"skew": {"knob": "association_skew", "doses": [0.9]},
                        "noise": {"knob": "label_noise", "doses": [0.3]},
                        "ood": {"param": "ood_share", "doses": [1.0]}},
-        "worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS}},
+        "worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS},
+                   "moderation": {"scenario": "moderation.yaml", "harms": HARMS}},
         **changes,
     }  # fmt: skip
     return write_yaml(project / "scenarios" / "matrix.yaml", data)
@@ -38,7 +44,7 @@ def matrix_file(project, **changes):
 
 def test_cells_say_why_a_weakness_cannot_reach_a_world(project):
     matrix, cells = mx.load_matrix(matrix_file(project))
-    by_name = {c.weakness: c for c in cells}
+    by_name = {c.weakness: c for c in cells if c.world == "hiring"}
     assert by_name["skew"].spec["grid"] == {"corpus.knobs.association_skew": [0.0, 0.9],
                                             "corpus.seed": [0]}  # fmt: skip
     assert by_name["skew"].spec["name"] == "m_hiring-skew" and not by_name["skew"].reason
@@ -56,6 +62,12 @@ def test_cells_say_why_a_weakness_cannot_reach_a_world(project):
         ({"weaknesses": {"x": {"knob": "long_tail", "doses": [0.6, 0.3]}}}, "must rise"),
         ({"weaknesses": {"x": {"knob": "long_tail", "doses": [0.0, 0.3]}}}, "doses.0"),
         ({"seeds": [1, 1]}, "repeat a seed"),
+        ({"weaknesses": {"x": {"param": "ood_shre", "doses": [0.5]}}},
+         "no world of the matrix has a parameter 'ood_shre'"),
+        ({"weaknesses": {"x": {"knob": "long_tail", "doses": [0.5, 1.0]}}},
+         "1.0 is out of long_tail's range"),
+        ({"weaknesses": {"checkpoints": {"knob": "long_tail", "doses": [0.5]}}},
+         "cannot name a cell's folder"),
         ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS,
                                 "weaknesses": ["skwe"]}}}, "'skwe' is not a weakness"),
         ({"worlds": {"hiring": {"scenario": "nowhere.yaml", "harms": HARMS}}}, "no such file"),
@@ -73,14 +85,22 @@ def test_a_bad_matrix_is_one_line_naming_the_field(project, changes, message):
     assert len(result.output.strip().splitlines()) == 1 and not (project / "out").exists()
 
 
-def test_a_scenario_with_its_own_grid_is_refused(project):
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"grid": {"n_jobs": [2, 3]}}, "has a grid"),
+     ({"cards": ["forged", "tiny_zero_shot"]}, "one forged card"),
+     ({"arms": [[], ["name_redaction"]]}, "no mitigation arm")],
+)  # fmt: skip
+def test_a_scenario_the_matrix_cannot_read_is_refused(project, changes, message):
     path = matrix_file(project)
     write_yaml(project / "scenarios" / "hiring.yaml", {
         "name": "m_hiring", "world": "hiring", "cards": ["forged"],
-        "params": {"mode": "audit", "n_jobs": 2}, "grid": {"n_jobs": [2, 3]},
+        "params": {"mode": "audit", "n_jobs": 2}, **changes,
     })  # fmt: skip
-    with pytest.raises(SpecError, match="has a grid"):
+    with pytest.raises(SpecError, match=message):
         mx.load_matrix(path)
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(project / "o")])
+    assert result.exit_code == 2 and "run it with `uim-sim matrix" in result.output
 
 
 def test_the_slope_its_interval_and_the_probe_correlation():
@@ -88,14 +108,25 @@ def test_the_slope_its_interval_and_the_probe_correlation():
     dose = np.repeat([0.0, 0.3, 0.6, 0.9], 3)
     harm = 1.0 - 0.4 * dose + rng.normal(0, 0.02, dose.size)
     units = pd.DataFrame({"dose": dose, "seed": np.tile([0, 1, 2], 4), "h": harm,
-                          "probe": dose + rng.normal(0, 0.01, dose.size)})  # fmt: skip
+                          "probe": dose + rng.normal(0, 0.01, dose.size),
+                          "checkpoint": [f"c{i}" for i in range(dose.size)]})  # fmt: skip
     row = mx._effect(units, "h")
     fit = stats.linregress(dose, harm)
     assert row["slope"] == pytest.approx(fit.slope) and row["p"] == pytest.approx(fit.pvalue)
     assert row["ci_low"] < -0.4 < row["ci_high"] < 0
     assert row["checkpoints"] == 12 and row["probe_rho"] < -0.8
-    flat = mx._effect(units.assign(h=1.0), "h")
-    assert np.isnan(flat["slope"]) and np.isnan(flat["p"])
+    flat = mx._effect(units.assign(h=1.0), "h")  # a test all the same: p 1, in the correction
+    assert flat["slope"] == 0 and flat["p"] == 1
+    gap = mx._effect(units.assign(h=np.where(dose == 0.9, np.nan, harm)), "h")
+    assert gap["points"] == 9 and np.isfinite(gap["p"])  # an undefined point is left out
+    # a world parameter: one checkpoint a seed at every dose, the slope fitted within seeds
+    paired = units.assign(h=harm + np.tile([0.0, 0.3, -0.3], 4))
+    paired.attrs["paired"] = True
+    pooled = paired.copy()
+    pooled.attrs["paired"] = False
+    within, pooled = mx._effect(paired, "h"), mx._effect(pooled, "h")
+    assert within["slope"] == pytest.approx(pooled["slope"])
+    assert within["stderr"] < pooled["stderr"] / 3  # the seeds' offsets are not noise
 
 
 def test_verdicts_follow_the_worse_direction_and_the_corrected_p():

@@ -41,10 +41,13 @@ def fail(message: str, code: int = 2) -> None:
 
 def _members(spec: Path) -> list[tuple[str | None, Path]]:
     """A spec file as (None, spec), or a suite's members as (name, spec) each."""
+    from uim_sim.matrix import is_matrix
     from uim_sim.schema import SpecError
     from uim_sim.spec import is_suite, load_suite
 
     try:
+        if spec.is_file() and is_matrix(spec):
+            fail(f"SPEC: {spec} is an inheritance matrix: run it with `uim-sim matrix {spec}`")
         return load_suite(spec) if is_suite(spec) else [(None, spec)]
     except SpecError as exc:
         fail(str(exc))
@@ -703,9 +706,15 @@ def matrix(
         fail(f"SPEC: {spec}: no such file")
     try:
         the_matrix, cells = mx.load_matrix(spec)
-        plans = [(out / c.world / c.weakness, plan_of(c, agents_dir)) for c in cells if c.spec]
     except SpecError as exc:
         fail(str(exc))
+    plans = []
+    for cell in cells:
+        try:
+            if cell.spec:
+                plans.append((out / cell.world / cell.weakness, plan_of(cell, agents_dir)))
+        except SpecError as exc:
+            fail(f"{spec}: worlds.{cell.world} × weaknesses.{cell.weakness}: {exc}")
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a folder")
     _check_folders(plans)
@@ -725,7 +734,7 @@ def matrix(
         result = mx.analyse(out, the_matrix, cells, mx.describe_worlds(the_matrix, spec.parent))
     except (ReportError, SpecError) as exc:
         fail(str(exc))
-    out_console.print(result.markdown)
+    out_console.print(result.markdown, markup=False, highlight=False, soft_wrap=True)
     out_console.print(
         f"→ {out / 'matrix.md'}, matrix.csv, {result.figure.name}, {result.curves.name}"
     )

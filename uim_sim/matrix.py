@@ -40,6 +40,7 @@ from uim_sim.worlds import world_info
 Dose = Annotated[float, Field(gt=0.0, le=1.0)]
 KNOBS = tuple(CorpusKnobs.model_fields)
 SEED_KEY = "corpus.seed"
+RESERVED = (".", "..", "checkpoints")  # names that would not be a cell's own folder
 
 
 class Weakness(Strict):
@@ -51,7 +52,6 @@ class Weakness(Strict):
     knob: Literal[KNOBS] | None = None  # type: ignore[valid-type]
     param: str | None = None
     doses: Annotated[list[Dose], Field(min_length=1)]
-    label: str = ""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Weakness:
@@ -59,6 +59,11 @@ class Weakness(Strict):
             raise ValueError("name either knob: (a corpus knob) or param: (a world parameter)")
         if list(self.doses) != sorted(set(self.doses)):
             raise ValueError(f"doses: {self.doses} must rise without repeats")
+        for i, dose in enumerate(self.doses if self.knob else ()):  # the knob's own range
+            try:
+                CorpusKnobs.model_validate({self.knob: dose})
+            except ValueError:
+                raise ValueError(f"doses.{i}: {dose} is out of {self.knob}'s range") from None
         return self
 
     @property
@@ -100,6 +105,10 @@ class MatrixSpec(Strict):
     def _seeds_unique(self) -> MatrixSpec:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: {self.seeds} repeat a seed")
+        for kind, names in (("worlds", self.worlds), ("weaknesses", self.weaknesses)):
+            taken = [n for n in names if n in RESERVED]
+            if taken:  # each names a folder of OUT
+                raise ValueError(f"{kind}: {taken[0]!r} cannot name a cell's folder")
         for name, world in self.worlds.items():
             unknown = [w for w in world.weaknesses or () if w not in self.weaknesses]
             if unknown:
@@ -139,6 +148,7 @@ def load_matrix(path: Path) -> tuple[MatrixSpec, list[Cell]]:
     path = Path(path)
     matrix = parse(MatrixSpec, read_yaml(path), str(path))
     cells: list[Cell] = []
+    params: set[str] = set()  # every parameter of the matrix's worlds
     for world_name, world in matrix.worlds.items():
         where = f"{path}: worlds.{world_name}.scenario"
         file = world.scenario if world.scenario.is_absolute() else path.parent / world.scenario
@@ -151,7 +161,13 @@ def load_matrix(path: Path) -> tuple[MatrixSpec, list[Cell]]:
                 f"{where}: {world.scenario} has a grid ({', '.join(spec.grid)}); the matrix "
                 f"sets the grid of its cells: leave it out"
             )
+        if len(spec.cards) != 1 or len(spec.arms) != 1 or spec.arms[0].apply or spec.attribution:
+            raise SpecError(
+                f"{where}: {world.scenario}: the matrix reads one forged card with no "
+                f"mitigation arm or attribution: one entry in cards:, no arms: or attribution:"
+            )
         known = world_info(spec.world).parameter_names()
+        params.update(known)
         for weakness_name, weakness in matrix.weaknesses.items():
             doses = (0.0, *weakness.doses)
             cell = Cell(world_name, weakness_name, weakness.key, doses, folder=file.parent)
@@ -165,6 +181,12 @@ def load_matrix(path: Path) -> tuple[MatrixSpec, list[Cell]]:
                 grid = {weakness.key: list(doses), SEED_KEY: list(matrix.seeds)}
                 cell.spec = {**data, "name": f"{spec.name}-{weakness_name}", "grid": grid}
             cells.append(cell)
+    for name, weakness in matrix.weaknesses.items():
+        if weakness.param and weakness.param not in params:
+            raise SpecError(
+                f"{path}: weaknesses.{name}.param: no world of the matrix has a parameter "
+                f"{weakness.param!r}"
+            )
     return matrix, cells
 
 
@@ -211,8 +233,10 @@ def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str) -> pd.D
 
     folder = Path(out) / cell.world / cell.weakness
     runs, metrics, _ = load_runs(folder)
-    last = metrics[metrics["step"] == metrics.groupby("run_id")["step"].transform("max")]
-    value = last.pivot_table(index="run_id", columns=["metric", "group"], values="value")
+    keys = ["run_id", "metric", "group"]  # each metric at its own last step
+    last = metrics[metrics["step"] == metrics.groupby(keys)["step"].transform("max")]
+    value = last.pivot_table(index="run_id", columns=["metric", "group"], values="value",
+                             dropna=False)  # fmt: skip
     frame = pd.DataFrame({
         "dose": runs[f"grid.{cell.key}"].astype(float).to_numpy(),
         "seed": runs[f"grid.{SEED_KEY}"].astype(int).to_numpy(),
@@ -223,40 +247,64 @@ def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str) -> pd.D
         missing = [c for c in columns if c not in value.columns]
         if missing:
             raise SpecError(
-                f"harms.{name}: {cell.name} reports no {missing[0][0]} for group {missing[0][1]!r}"
+                f"worlds.{cell.world}.harms.{name}: the cell {cell.name} reports no "
+                f"{missing[0][0]} for group {missing[0][1]!r}"
             )
-        frame[name] = value[columns].mean(axis=1).reindex(runs["run_id"]).to_numpy()
+        # a group missing from a run leaves the harm undefined there, not its mean
+        frame[name] = value[columns].mean(axis=1, skipna=False).reindex(runs["run_id"]).to_numpy()
     manifests: dict[str, float] = {}  # a world parameter leaves the checkpoint as it is
     for checkpoint in frame["checkpoint"].unique() if cell.key.startswith("corpus.") else ():
-        manifest = json.loads((folder / checkpoint / "manifest.json").read_text())
-        manifests[checkpoint] = manifest["verification"].get(probe, np.nan)
+        verification = json.loads((folder / checkpoint / "manifest.json").read_text())[
+            "verification"
+        ]
+        if probe not in verification:
+            raise SpecError(
+                f"worlds.{cell.world}.probe: the checkpoint {checkpoint} records no {probe!r} "
+                f"(it records: {', '.join(sorted(verification))})"
+            )
+        manifests[checkpoint] = verification[probe]
     frame["probe"] = frame["checkpoint"].map(manifests).astype(float)
-    return frame.drop(columns="checkpoint").groupby(["dose", "seed"], as_index=False).mean()
+    units = frame.groupby(["dose", "seed"], as_index=False).agg(
+        {**{c: "mean" for c in frame.columns if c not in ("dose", "seed", "checkpoint")},
+         "checkpoint": "first"}
+    )  # fmt: skip
+    units.attrs["paired"] = not cell.key.startswith("corpus.")  # one checkpoint a seed
+    return units
 
 
 def _effect(units: pd.DataFrame, harm: str) -> dict[str, float]:
-    """The least-squares slope of ``harm`` on the dose over checkpoints, its 95 %
-    interval and p; the means and spreads (SD over checkpoints) at 0 and the top dose;
-    the rank correlation with the probe."""
+    """The least-squares slope of ``harm`` on the dose, its 95 % interval and p; the
+    means and spreads (SD over checkpoints) at 0 and the top dose; the rank correlation
+    with the probe. Each forged checkpoint is a point; where a world parameter is the
+    dose, one checkpoint a seed is read at every dose, and the slope is fitted within
+    seeds (the seed a block: its mean removed, one degree of freedom each)."""
     from uim_sim.report.dose import rank_correlation
 
-    x, y = units["dose"].to_numpy(), units[harm].to_numpy()
+    units = units[np.isfinite(units[harm].to_numpy(float))]
+    x, y = units["dose"].to_numpy(float), units[harm].to_numpy(float)
     clean, top = units[units["dose"] == 0][harm], units[units["dose"] == x.max()][harm]
-    row = {"checkpoints": len(units), "clean": clean.mean(), "top": top.mean(),
-           "sd_clean": clean.std(ddof=1), "sd_top": top.std(ddof=1)}  # fmt: skip
-    row.update(slope=np.nan, ci_low=np.nan, ci_high=np.nan, stderr=np.nan, p=np.nan)
-    if len(np.unique(x)) >= 2 and np.ptp(y) > 0:
-        if len(units) >= 3:
-            fit = stats.linregress(x, y)
-            half = stats.t.ppf(0.975, len(units) - 2) * fit.stderr
-            row.update(slope=fit.slope, ci_low=fit.slope - half, ci_high=fit.slope + half,
-                       stderr=fit.stderr, p=fit.pvalue)  # fmt: skip
-        else:  # two checkpoints: the line through them, no interval
-            row.update(slope=float(np.polyfit(x, y, 1)[0]))
-    rho, p_rho = (np.nan, np.nan)
+    row = {"points": len(units), "checkpoints": units["checkpoint"].nunique(),
+           "clean": clean.mean(), "top": top.mean(),
+           "sd_clean": clean.std(ddof=1), "sd_top": top.std(ddof=1),
+           "slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "stderr": np.nan,
+           "p": np.nan, "probe_rho": np.nan, "probe_p": np.nan}  # fmt: skip
+    if len(units) == 0 or len(np.unique(x)) < 2:
+        return row
+    blocks = units["seed"] if units.attrs.get("paired") else pd.Series(0, index=units.index)
+    xc = x - units.groupby(blocks)["dose"].transform("mean").to_numpy()
+    yc = y - units.groupby(blocks)[harm].transform("mean").to_numpy()
+    slope = float((xc * yc).sum() / (xc**2).sum())
+    df = len(units) - blocks.nunique() - 1
+    row["slope"] = slope
+    if df >= 1:
+        residual = ((yc - slope * xc) ** 2).sum() / df
+        stderr = float(np.sqrt(residual / (xc**2).sum()))
+        half = stats.t.ppf(0.975, df) * stderr
+        # an exact fit: p 0 for a slope, 1 for a constant harm (a test all the same)
+        p = 2 * stats.t.sf(abs(slope) / stderr, df) if stderr > 0 else float(slope == 0)
+        row.update(ci_low=slope - half, ci_high=slope + half, stderr=stderr, p=float(p))
     if units["probe"].notna().all() and units["probe"].nunique() > 2:
-        rho, p_rho = rank_correlation(units["probe"].to_numpy(), y)
-    row.update(probe_rho=rho, probe_p=p_rho)
+        row["probe_rho"], row["probe_p"] = rank_correlation(units["probe"].to_numpy(), y)
     return row
 
 
@@ -294,6 +342,7 @@ def analyse(out: Path, matrix: MatrixSpec, cells: list[Cell],
     table["significant"] = table["p_adjusted"] < matrix.alpha
     table["verdict"] = [_verdict(r, matrix.alpha) for r in table.to_dict("records")]
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "matrix.csv", index=False)
     text = markdown(table, matrix, described or {})
     (out / "matrix.md").write_text(text)
@@ -306,7 +355,7 @@ def _verdict(row: dict[str, Any], alpha: float) -> str:
     if not row["applies"]:
         return "n/a"
     if not np.isfinite(row["p"]):
-        return "too few checkpoints"
+        return "harm undefined" if not np.isfinite(row.get("clean", 0.0)) else "too few checkpoints"
     if row["p_adjusted"] >= alpha:
         return "no effect detected"
     worse = row["slope"] < 0 if row["worse"] == "lower" else row["slope"] > 0
@@ -359,8 +408,10 @@ def markdown(table: pd.DataFrame, matrix: MatrixSpec,
         *lines, "",
         f"Slope of the harm per unit dose [95 % interval over forged checkpoints]; "
         f"✱ significant at q < {matrix.alpha:g} after Benjamini–Hochberg over the "
-        f"{tested} tested cells; · no effect detected; ρ: Spearman correlation of the "
-        f"harm with the checkpoint's probe. Seeds {', '.join(map(str, matrix.seeds))}.",
+        f"{tested} tests (cell × harm; the interval is not adjusted); · no effect "
+        f"detected; ρ: Spearman correlation over checkpoints of the harm with the "
+        f"checkpoint's probe, not oriented (a knob's probe reads its planted direction). "
+        f"Forging seeds {', '.join(map(str, matrix.seeds))}.",
         *notes,
     ]) + "\n"  # fmt: skip
 
@@ -376,7 +427,7 @@ def _heatmap(table: pd.DataFrame, matrix: MatrixSpec, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(1.55 * len(columns) + 2.2, 0.75 * len(weaknesses) + 2))
     for i, row in enumerate(table.to_dict("records")):
         r, c = weaknesses.index(row["weakness"]), columns.index((row["world"], row["harm"]))
-        grid[r, c] = np.clip(worse[i], -6, 6) if np.isfinite(worse[i]) else np.nan
+        grid[r, c] = np.clip(worse[i], -6, 6)  # an exact fit (t = ±inf) at the end
         if not row["applies"]:
             text = "n/a"
         elif not np.isfinite(row["p"]):
@@ -385,7 +436,7 @@ def _heatmap(table: pd.DataFrame, matrix: MatrixSpec, path: Path) -> Path:
             star = " ✱" if row["significant"] else ""
             text = f"{row['slope']:+.2g}{star}\n[{row['ci_low']:+.2g}, {row['ci_high']:+.2g}]"
         ax.text(c, r, text, ha="center", va="center", fontsize=7)
-    ax.imshow(np.zeros_like(grid), cmap="Greys", vmin=0, vmax=8)  # n/a cells: grey
+    ax.imshow(np.full_like(grid, 2.0), cmap="Greys", vmin=0, vmax=8)  # n/a cells: grey
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=-6, vmax=6)
     ax.set_xticks(range(len(columns)))
     labels = dict(zip(zip(table["world"], table["harm"]), table["label"]))
