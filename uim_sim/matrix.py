@@ -137,6 +137,11 @@ class Cell:
         return f"{self.world}/{self.weakness}"
 
 
+def _scenario_file(world: MatrixWorld, folder: Path) -> Path:
+    """A world's scenario file (a relative path is read from the matrix file's folder)."""
+    return world.scenario if world.scenario.is_absolute() else Path(folder) / world.scenario
+
+
 def is_matrix(path: Path) -> bool:
     """Is the YAML file at ``path`` an inheritance matrix (a top-level ``weaknesses``)?"""
     return "weaknesses" in read_yaml(Path(path))
@@ -151,7 +156,7 @@ def load_matrix(path: Path) -> tuple[MatrixSpec, list[Cell]]:
     params: set[str] = set()  # every parameter of the matrix's worlds
     for world_name, world in matrix.worlds.items():
         where = f"{path}: worlds.{world_name}.scenario"
-        file = world.scenario if world.scenario.is_absolute() else path.parent / world.scenario
+        file = _scenario_file(world, path.parent)
         if not file.is_file():
             raise SpecError(f"{where}: {world.scenario}: no such file")
         data = read_yaml(file)
@@ -196,8 +201,7 @@ def describe_worlds(matrix: MatrixSpec, folder: Path) -> dict[str, dict[str, flo
     and seed; worlds without it are left out."""
     described = {}
     for name, world in matrix.worlds.items():
-        file = world.scenario if world.scenario.is_absolute() else Path(folder) / world.scenario
-        spec = load_spec(file)
+        spec = load_spec(_scenario_file(world, folder))
         describe = world_info(spec.world).describe
         numbers = describe(spec.world_params(), spec.seed) if describe else {}
         if numbers:
