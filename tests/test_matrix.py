@@ -115,6 +115,9 @@ def test_the_slope_its_interval_and_the_probe_correlation():
     assert row["slope"] == pytest.approx(fit.slope) and row["p"] == pytest.approx(fit.pvalue)
     assert row["ci_low"] < -0.4 < row["ci_high"] < 0
     assert row["checkpoints"] == 12 and row["probe_rho"] < -0.8
+    assert row["spread_p"] == pytest.approx(
+        stats.levene(*[harm[dose == d] for d in (0, 0.3, 0.6, 0.9)], center="median").pvalue
+    )
     flat = mx._effect(units.assign(h=1.0), "h")  # a test all the same: p 1, in the correction
     assert flat["slope"] == 0 and flat["p"] == 1
     gap = mx._effect(units.assign(h=np.where(dose == 0.9, np.nan, harm)), "h")

@@ -278,10 +278,12 @@ def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str) -> pd.D
 
 def _effect(units: pd.DataFrame, harm: str) -> dict[str, float]:
     """The least-squares slope of ``harm`` on the dose, its 95 % interval and p; the
-    means and spreads (SD over checkpoints) at 0 and the top dose; the rank correlation
-    with the probe. Each forged checkpoint is a point; where a world parameter is the
-    dose, one checkpoint a seed is read at every dose, and the slope is fitted within
-    seeds (the seed a block: its mean removed, one degree of freedom each)."""
+    means and spreads (SD over checkpoints) at 0 and the top dose, and whether the
+    spread differs between doses (Brown–Forsythe, ``spread_p``: a weakness may show as
+    variance, not as a mean shift); the rank correlation with the probe. Each forged
+    checkpoint is a point; where a world parameter is the dose, one checkpoint a seed
+    is read at every dose, and the slope is fitted within seeds (the seed a block: its
+    mean removed, one degree of freedom each)."""
     from uim_sim.report.dose import rank_correlation
 
     units = units[np.isfinite(units[harm].to_numpy(float))]
@@ -291,7 +293,7 @@ def _effect(units: pd.DataFrame, harm: str) -> dict[str, float]:
            "clean": clean.mean(), "top": top.mean(),
            "sd_clean": clean.std(ddof=1), "sd_top": top.std(ddof=1),
            "slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "stderr": np.nan,
-           "p": np.nan, "probe_rho": np.nan, "probe_p": np.nan}  # fmt: skip
+           "p": np.nan, "probe_rho": np.nan, "probe_p": np.nan, "spread_p": np.nan}  # fmt: skip
     if len(units) == 0 or len(np.unique(x)) < 2:
         return row
     blocks = units["seed"] if units.attrs.get("paired") else pd.Series(0, index=units.index)
@@ -307,6 +309,9 @@ def _effect(units: pd.DataFrame, harm: str) -> dict[str, float]:
         # an exact fit: p 0 for a slope, 1 for a constant harm (a test all the same)
         p = 2 * stats.t.sf(abs(slope) / stderr, df) if stderr > 0 else float(slope == 0)
         row.update(ci_low=slope - half, ci_high=slope + half, stderr=stderr, p=float(p))
+    groups = [y[x == d] for d in np.unique(x)]
+    if all(len(g) >= 2 for g in groups) and np.ptp(y) > 0:  # does the spread change?
+        row["spread_p"] = float(stats.levene(*groups, center="median").pvalue)
     if units["probe"].notna().all() and units["probe"].nunique() > 2:
         row["probe_rho"], row["probe_p"] = rank_correlation(units["probe"].to_numpy(), y)
     return row
@@ -334,7 +339,7 @@ def analyse(out: Path, matrix: MatrixSpec, cells: list[Cell],
                 curves[cell.weakness, cell.world, name] = units[["dose", name]]
             rows.append(row)
     table = pd.DataFrame(rows)
-    for column in ("slope", "ci_low", "ci_high", "stderr", "p", "probe_rho", "probe_p"):
+    for column in ("slope", "ci_low", "ci_high", "stderr", "p", "probe_rho", "probe_p", "spread_p"):
         if column not in table:
             table[column] = np.nan
     tested = table["p"].notna()
@@ -398,6 +403,9 @@ def markdown(table: pd.DataFrame, matrix: MatrixSpec,
                 cells.append(f"{slope}({row['verdict']})")
             else:
                 rho = f"; ρ {row['probe_rho']:+.2f}" if np.isfinite(row["probe_rho"]) else ""
+                if row["spread_p"] < matrix.alpha:  # the spread changed (uncorrected)
+                    sd, p = f"{row['sd_clean']:.2g}→{row['sd_top']:.2g}", f"{row['spread_p']:.2g}"
+                    rho += f"; SD {sd} (p {p})"
                 cells.append(f"{row['slope']:+.3g} [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}] "
                              f"{marks.get(row['verdict'], '·')}{rho}")  # fmt: skip
         lines.append(f"| {weakness} | " + " | ".join(cells) + " |")
@@ -414,7 +422,9 @@ def markdown(table: pd.DataFrame, matrix: MatrixSpec,
         f"✱ significant at q < {matrix.alpha:g} after Benjamini–Hochberg over the "
         f"{tested} tests (cell × harm; the interval is not adjusted); · no effect "
         f"detected; ρ: Spearman correlation over checkpoints of the harm with the "
-        f"checkpoint's probe, not oriented (a knob's probe reads its planted direction). "
+        f"checkpoint's probe, not oriented (a knob's probe reads its planted direction); "
+        f"SD clean→top dose where the spread over checkpoints differs between doses "
+        f"(Brown–Forsythe p < {matrix.alpha:g}, uncorrected). "
         f"Forging seeds {', '.join(map(str, matrix.seeds))}.",
         *notes,
     ]) + "\n"  # fmt: skip
