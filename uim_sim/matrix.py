@@ -438,20 +438,24 @@ def _heatmap(table: pd.DataFrame, matrix: MatrixSpec, path: Path) -> Path:
     weaknesses = list(matrix.weaknesses)
     worse = _worse_t(table)
     grid = np.full((len(weaknesses), len(columns)), np.nan)
-    fig, ax = plt.subplots(figsize=(1.55 * len(columns) + 2.2, 0.75 * len(weaknesses) + 2))
+    fig, ax = plt.subplots(figsize=(1.05 * len(columns) + 2.5, 0.8 * len(weaknesses) + 2.4))
     for i, row in enumerate(table.to_dict("records")):
         r, c = weaknesses.index(row["weakness"]), columns.index((row["world"], row["harm"]))
         grid[r, c] = np.clip(worse[i], -6, 6)  # an exact fit (t = ±inf) at the end
         if not row["applies"]:
             text = "n/a"
         elif not np.isfinite(row["p"]):
-            text = f"{row['slope']:+.2g}\n(too few)" if np.isfinite(row["slope"]) else "–"
+            text = f"{_short(row['slope'])}\n(too few)" if np.isfinite(row["slope"]) else "–"
         else:
             star = " ✱" if row["significant"] else ""
-            text = f"{row['slope']:+.2g}{star}\n[{row['ci_low']:+.2g}, {row['ci_high']:+.2g}]"
-        ax.text(c, r, text, ha="center", va="center", fontsize=7)
-    ax.imshow(np.full_like(grid, 2.0), cmap="Greys", vmin=0, vmax=8)  # n/a cells: grey
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=-6, vmax=6)
+            text = (
+                f"{_short(row['slope'])}{star}\n[{_short(row['ci_low'])}, {_short(row['ci_high'])}]"
+            )
+        dark = np.isfinite(grid[r, c]) and abs(grid[r, c]) > 3.5
+        ax.text(c, r, text, ha="center", va="center", fontsize=6,
+                color="white" if dark else "black")  # fmt: skip
+    ax.imshow(np.full_like(grid, 2.0), cmap="Greys", vmin=0, vmax=8, aspect="auto")  # n/a
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=-6, vmax=6, aspect="auto")
     ax.set_xticks(range(len(columns)))
     labels = dict(zip(zip(table["world"], table["harm"]), table["label"]))
     ax.set_xticklabels([f"{w}\n{labels[w, h]}" for w, h in columns], fontsize=7, rotation=30,
@@ -467,6 +471,11 @@ def _heatmap(table: pd.DataFrame, matrix: MatrixSpec, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _short(value: float) -> str:
+    """A slope for a figure cell: two significant digits, whole numbers from 100 up."""
+    return f"{value:+.0f}" if abs(value) >= 100 else f"{value:+.2g}"
 
 
 def _curves(table: pd.DataFrame, curves: dict, path: Path) -> Path:
