@@ -712,7 +712,7 @@ def matrix(
     for cell in cells:
         try:
             if cell.spec:
-                plans.append((out / cell.world / cell.weakness, plan_of(cell, agents_dir)))
+                plans.append((cell.result_folder(out), plan_of(cell, agents_dir)))
         except SpecError as exc:
             fail(f"{spec}: worlds.{cell.world} × weaknesses.{cell.weakness}: {exc}")
     if out.exists() and not out.is_dir():

@@ -136,6 +136,10 @@ class Cell:
     def name(self) -> str:
         return f"{self.world}/{self.weakness}"
 
+    def result_folder(self, out: Path) -> Path:
+        """Where the cell's runs go inside the matrix's result folder ``out``."""
+        return Path(out) / self.world / self.weakness
+
 
 def _scenario_file(world: MatrixWorld, folder: Path) -> Path:
     """A world's scenario file (a relative path is read from the matrix file's folder)."""
@@ -211,7 +215,7 @@ def describe_worlds(matrix: MatrixSpec, folder: Path) -> dict[str, dict[str, flo
 
 def link_checkpoints(out: Path, cell: Cell) -> Path:
     """The cell's result folder, its ``checkpoints`` a link to the matrix's shared ones."""
-    folder = Path(out) / cell.world / cell.weakness
+    folder = cell.result_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     (Path(out) / "checkpoints").mkdir(exist_ok=True)
     link = folder / "checkpoints"
@@ -235,7 +239,7 @@ def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str) -> pd.D
     """One row per forged checkpoint × dose of a cell: dose, seed, probe, each harm."""
     from uim_sim.report.load import load_runs
 
-    folder = Path(out) / cell.world / cell.weakness
+    folder = cell.result_folder(out)
     runs, metrics, _ = load_runs(folder)
     keys = ["run_id", "metric", "group"]  # each metric at its own last step
     last = metrics[metrics["step"] == metrics.groupby(keys)["step"].transform("max")]
