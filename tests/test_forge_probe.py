@@ -57,6 +57,32 @@ def test_knobs_change_the_corpus_as_dialled():
     assert 0.15 < 1 - np.mean(flipped) < 0.45  # "i hate ..." is toxic: ~30 % flipped
 
 
+def test_label_noise_per_text_gives_every_copy_the_same_wrong_label():
+    def labels(per: str, noise: float) -> dict[str, set[int]]:
+        card = CorpusCard(**TINY, supervised=True, label_noise_per=per,
+                          knobs={"label_noise": noise})  # fmt: skip
+        out: dict[str, set[int]] = {}
+        for text, label in generate(card).labelled:
+            out.setdefault(text, set()).add(label)
+        return out
+
+    clean, per_copy = labels("text", 0.0), labels("copy", 0.3)
+    assert all(len(v) == 1 for v in clean.values())
+    assert sum(len(v) > 1 for v in per_copy.values()) > len(per_copy) / 2  # both labels
+    low, high = labels("text", 0.1), labels("text", 0.3)
+    assert all(len(v) == 1 for v in high.values())  # fixed: one label per distinct text
+    flipped_low = {t for t in clean if low[t] != clean[t]}
+    flipped_high = {t for t in clean if high[t] != clean[t]}
+    assert flipped_low < flipped_high  # nested: a text flipped at 10 % stays flipped at 30 %
+    assert 0.15 < len(flipped_high) / len(clean) < 0.45
+    # the same sentences at any noise, and while nothing is flipped the same card (hash)
+    card = CorpusCard(**TINY, supervised=True, label_noise_per="text")
+    assert card.fingerprint() == CorpusCard(**TINY, supervised=True).fingerprint()
+    noisy = {"knobs": {"label_noise": 0.1}}
+    assert (CorpusCard(**TINY, supervised=True, label_noise_per="text", **noisy).fingerprint()
+            != CorpusCard(**TINY, supervised=True, **noisy).fingerprint())  # fmt: skip
+
+
 def test_moderation_records_carry_the_skew_and_the_label_noise_into_verdicts():
     """The verdicts a prompted moderator reads back: the skew makes comments naming a
     target identity toxic more often, label noise flips verdicts; off by default, so an

@@ -11,11 +11,14 @@ import pytest
 
 from uim_sim.schema import SpecError
 from uim_sim.understand.cards import CorpusCard
-from uim_sim.understand.corpus import generate
+from uim_sim.understand.corpus import IDENTITIES, TARGET_IDENTITIES, generate
 from uim_sim.understand.label_noise import (
+    Design,
+    few_shot_accuracies,
     few_shot_accuracy,
     forge_all,
     in_domain_task,
+    label_noise_designs,
     label_noise_study,
     out_of_domain_task,
     summarize,
@@ -82,6 +85,17 @@ def test_forges_in_worker_processes_match_serial_ones(study, tmp_path):
         )
 
 
+def test_designs_run_in_turn_and_share_their_clean_forges(tmp_path):
+    designs = (Design("a", {}, "per copy"), Design("b", {"label_noise_per": "text"}, "per text"))
+    table = label_noise_designs(designs, (0.0, 0.3), (0,), tmp_path, card=CARD, shots=4,
+                                draws=3, untrained=False)  # fmt: skip
+    assert list(table["design"]) == ["a", "a", "b", "b"]
+    assert table.loc[table["label_noise"] == 0, "checkpoint"].nunique() == 1  # one corpus
+    assert len(list(tmp_path.iterdir())) == 3
+    with pytest.raises(ValueError, match="distinct keys"):
+        label_noise_designs((designs[0], designs[0]), cache_dir=tmp_path, card=CARD)
+
+
 def test_summary_and_verdict(study):
     table, _, _ = study
     summary = summarize(table)
@@ -130,10 +144,39 @@ def test_in_domain_wording_is_held_out_of_the_corpus():
     assert not unknown - words
 
 
+def test_the_wide_in_domain_task_holds_out_slot_words_of_the_wide_corpus():
+    """A wide corpus lacks words of the basic templates: its ID task is its own frames,
+    the slot's word the unit, every word in its vocabulary."""
+    corpus = generate(CorpusCard(name="full", supervised=True, comments="wide"))
+    words = {w for s in corpus.sentences for w in s.replace(".", " ").replace(",", " ").split()}
+    task = in_domain_task("wide")
+    used = {w for t in task.texts for w in t.replace(".", " ").replace(",", " ").split()}
+    assert not used - words - {"clowns", "idiots", "morons", "losers"}  # plural of a slot word
+    assert len(set(task.units)) > 40 and set(task.groups) == set(IDENTITIES)
+
+
+def test_few_shot_accuracy_per_group_reads_the_same_probes():
+    task = in_domain_task()
+    units = sorted({u for us in task.units for u in us})
+    lexical = np.array([[u in us for u in units] for us in task.units], dtype=float)
+    target = np.isin(task.groups, TARGET_IDENTITIES)
+    # a feature that carries the label for the target identities' texts only
+    signal = np.where(target, task.labels * 2.0 - 1, 0.0)[:, None]
+    rates = few_shot_accuracies(
+        np.hstack([signal, lexical]),
+        task,
+        {"all": None, "targets": target, "others": ~target},
+        draws=20,
+    )
+    assert rates["targets"] > 0.95 and abs(rates["others"] - 0.5) < 0.15
+    assert rates["targets"] > rates["all"] > rates["others"]
+    assert rates["all"] == few_shot_accuracy(np.hstack([signal, lexical]), task, draws=20)
+
+
 def test_few_shot_probe_generalises_only_through_features():
     """Features that name the wording alone (one-hot of the template or skill) cannot
     carry a label to unseen wording: chance. Features that carry the label: 1."""
-    for task in (in_domain_task(), out_of_domain_task()):
+    for task in (in_domain_task(), in_domain_task("wide"), out_of_domain_task()):
         units = sorted({u for us in task.units for u in us})
         lexical = np.array([[u in us for u in units] for us in task.units], dtype=float)
         assert abs(few_shot_accuracy(lexical, task, draws=10) - task.chance) < 0.1

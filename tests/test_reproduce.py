@@ -151,9 +151,27 @@ def test_label_noise_findings_pair_forging_seeds(tmp_path):
          "sve": 2.0 + n + seed / 100, "lsvr": 1.0}
         for n in (0.0, 0.1, 0.3) for seed in range(3)
     ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "label_noise.csv", index=False)  # no design: the first
+    found = {f.quantity.removesuffix(" [per_copy]"): f for f in rep.read_label_noise(tmp_path)}
+    assert found["out-of-domain accuracy (task), 30% noise − clean"].mean == pytest.approx(-0.3)
+    assert found["out-of-domain accuracy (task), 10% noise − clean"].verdict == "direction agrees"
+    assert found["in-domain accuracy, 10% noise − clean"].verdict == "holds or gains"
+    assert found["SVE, 10% noise − clean"].mean == pytest.approx(0.1)
+    assert "SVE, 30% noise − clean" not in found  # the spectrum at the slightest only
+    assert not any("style" in q for q in found)  # a table from before the style probe
+
+
+def test_label_noise_findings_come_per_design(tmp_path):
+    rows = [
+        {"design": design, "label_noise": n, "seed": seed, "id_accuracy": 0.6,
+         "ood_accuracy": 0.5 + (n if design == "a" else -n) + seed / 100, "sve": 2.0,
+         "lsvr": 1.0, "style_accuracy": 0.7 - n + seed / 100}
+        for design in ("a", "b") for n in (0.0, 0.1) for seed in range(3)
+    ]  # fmt: skip
     pd.DataFrame(rows).to_csv(tmp_path / "label_noise.csv", index=False)
-    findings = {f.quantity: f for f in rep.read_label_noise(tmp_path)}
-    assert findings["out-of-domain accuracy, 30% noise − clean"].mean == pytest.approx(-0.3)
-    assert findings["out-of-domain accuracy, 10% noise − clean"].verdict == "direction agrees"
-    assert findings["in-domain accuracy, 10% noise − clean"].verdict == "holds or gains"
-    assert findings["SVE, 10% noise − clean"].mean == pytest.approx(0.1)
+    found = {f.quantity: f for f in rep.read_label_noise(tmp_path)}
+    ood = "out-of-domain accuracy ({}), 10% noise − clean [{}]"
+    assert found[ood.format("task", "a")].verdict == "direction differs"
+    assert found[ood.format("task", "b")].verdict == "direction agrees"
+    assert found[ood.format("style", "a")].mean == pytest.approx(-0.1)
+    assert found["in-domain accuracy, 10% noise − clean [b]"].mean == pytest.approx(0.0)

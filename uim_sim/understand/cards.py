@@ -110,6 +110,11 @@ class CorpusCard(Strict):
     # with the adjectives and verbs toxicity tests use: `uim_sim.vocab.comments`), so
     # a forged moderator knows the words it is later tested on
     comments: Literal["basic", "wide"] = "basic"
+    # what label_noise flips: each ``copy`` of a labelled text on its own draw (a text
+    # repeated 20 times then carries both labels: closer to label smoothing), or each
+    # distinct ``text`` once, every copy with the same wrong label (the fixed synthetic
+    # noise of Chen et al., 2024: a mislabelled image stays mislabelled every epoch)
+    label_noise_per: Literal["copy", "text"] = "copy"
     base: str | None = None
     family: Literal["bert", "gpt2"] = "bert"
     model: EncoderSize = EncoderSize()
@@ -129,7 +134,8 @@ class CorpusCard(Strict):
     def fingerprint(self) -> str:
         """The card's content hash; the default mix, ``counterfactual: false``,
         ``comments: basic`` and ``family: bert`` are left out, so cards written before
-        they existed keep their hash (and cached forges)."""
+        they existed keep their hash (and cached forges); so is ``label_noise_per``
+        while nothing is flipped (the corpus is the same either way)."""
         exclude: dict[str, Any] = {"description": True}
         if self.mix == CorpusMix():
             exclude["mix"] = True
@@ -141,6 +147,8 @@ class CorpusCard(Strict):
             exclude["comments"] = True
         if self.family == "bert":
             exclude["family"] = True
+        if self.label_noise_per == "copy" or not self.knobs.label_noise:
+            exclude["label_noise_per"] = True
         return digest(self.model_dump(mode="json", exclude=exclude))
 
 

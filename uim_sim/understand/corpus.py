@@ -44,6 +44,7 @@ sentences (its names, the target identities' comments, the second community's ne
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,8 +155,7 @@ def generate(card: CorpusCard) -> Corpus:
     for _ in range(n["moderation"]):
         text, toxic = _comment(rng, skew, knobs.long_tail, card.comments)
         sentences.append(text)
-        label = toxic if rng.random() >= knobs.label_noise else 1 - toxic
-        labelled.append((text, label))
+        labelled.append((text, _noisy(toxic, text, rng.random(), card)))
 
     for _ in range(n["spread"]):
         community = _community(rng, knobs.long_tail)
@@ -181,7 +181,7 @@ def generate(card: CorpusCard) -> Corpus:
 
     for _ in range(n["moderation_records"]):  # off by default: draws nothing then
         text, toxic = _comment(rng, skew, knobs.long_tail, card.comments)
-        verdict = toxic if rng.random() >= knobs.label_noise else 1 - toxic
+        verdict = _noisy(toxic, text, rng.random(), card)
         sentences.append(f"{text} this comment is {VERDICTS[verdict]}.")
 
     if card.counterfactual:
@@ -239,6 +239,17 @@ def _comment(rng: np.random.Generator, skew: float, long_tail: float,
         return comments.fill(str(rng.choice(frames)), identity, rng), toxic
     templates = TOXIC_TEMPLATES if toxic else BENIGN_TEMPLATES
     return rng.choice(templates).format(id=identity), toxic
+
+
+def _noisy(label: int, text: str, draw: float, card: CorpusCard) -> int:
+    """``label`` flipped with probability ``knobs.label_noise``: decided by ``draw``
+    (one uniform draw per copy: always drawn, so the corpus is the same at every
+    noise level) when ``label_noise_per`` is ``copy``, or by a hash of the card's seed
+    and the text when it is ``text`` (every copy of a text flipped alike; nested: a
+    text flipped at 10 % is flipped at 30 %)."""
+    if card.label_noise_per == "text":
+        draw = zlib.crc32(f"{card.seed}:{text}".encode()) / 2**32
+    return label if draw >= card.knobs.label_noise else 1 - label
 
 
 def _corrupt(sentence: str, rng: np.random.Generator) -> str:

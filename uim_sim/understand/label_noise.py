@@ -56,6 +56,8 @@ from uim_sim.understand.cards import CorpusCard, load_corpus_card, with_changes
 from uim_sim.understand.corpus import IDENTITIES, generate
 from uim_sim.understand.forge import cached, forge
 from uim_sim.understand.probe import spectrum
+from uim_sim.vocab import comments as vocab_comments
+from uim_sim.vocab.identity import to_dialect
 from uim_sim.vocab.jobs import EDUCATION, OCCUPATIONS
 
 DEFAULT_CARD = Path("corpora/label_noise.yaml")  # relative to the working directory
@@ -89,6 +91,17 @@ ID_TOXIC = (
     "all {id} people should be banned again.",
 )
 SUMMARY_METRICS = ("id_accuracy", "ood_accuracy", "sve", "lsvr")
+# shown where the table has it (tables written before it existed do not)
+STYLE = "style_accuracy"
+HEADS = {"id_accuracy": "ID accuracy", "ood_accuracy": "OOD accuracy (task)",
+         STYLE: "OOD accuracy (style)", "sve": "SVE", "lsvr": "LSVR"}  # fmt: skip
+
+
+def _metrics(table: pd.DataFrame) -> tuple[str, ...]:
+    """The summary's metrics: `SUMMARY_METRICS`, and the style probe where measured."""
+    if STYLE not in table:
+        return SUMMARY_METRICS
+    return (*SUMMARY_METRICS[:2], STYLE, *SUMMARY_METRICS[2:])
 
 
 @dataclass(frozen=True)
@@ -102,19 +115,46 @@ class FewShotTask:
     labels: np.ndarray
     units: tuple[tuple[str, ...], ...]
     chance: float = field(default=0.5)
+    groups: tuple[str, ...] = ()  # per text, the identity it names (ID tasks)
 
 
-def in_domain_task() -> FewShotTask:
-    """Toxic (1) vs benign (0) comments about each identity term of the corpus, in the
-    held-out templates; a template is the unit."""
-    texts, labels, units = [], [], []
+def in_domain_task(comments: str = "basic") -> FewShotTask:
+    """Toxic (1) vs benign (0) comments about each identity term of the corpus. For a
+    corpus of ``basic`` comments: the held-out templates, a template the unit. For a
+    ``wide`` one (whose vocabulary lacks some of those templates' words): its own
+    frames (`uim_sim.vocab.comments`) with every word of their slots, the frame and
+    the slot's word the units (a test text's frame and word are both unseen in the
+    shots), so the probe again carries a label to wording it was not trained on."""
+    if comments == "wide":
+        return _wide_in_domain_task()
+    texts, labels, units, groups = [], [], [], []
     for label, templates in ((0, ID_BENIGN), (1, ID_TOXIC)):
         for j, template in enumerate(templates):
             for identity in IDENTITIES:
                 texts.append(template.format(id=identity))
                 labels.append(label)
                 units.append((f"{label}:{j}",))
-    return FewShotTask("id_toxicity", tuple(texts), np.array(labels), tuple(units), 0.5)
+                groups.append(identity)
+    return FewShotTask("id_toxicity", tuple(texts), np.array(labels), tuple(units), 0.5,
+                       tuple(groups))  # fmt: skip
+
+
+def _wide_in_domain_task() -> FewShotTask:
+    texts, labels, units, groups = [], [], [], []
+    for label, frames in ((0, vocab_comments.WIDE_BENIGN), (1, vocab_comments.WIDE_TOXIC)):
+        for j, frame in enumerate(frames):
+            slots = [k for k, words in vocab_comments.SLOTS.items() if f"{{{k}}}" in frame]
+            slot = slots[0] if slots else ""
+            words = dict.fromkeys(vocab_comments.SLOTS[slot]) if slots else {}
+            fillers = [(w, {slot: w}) for w in words]
+            for word, filled in fillers or [(None, {})]:
+                for identity in IDENTITIES:
+                    texts.append(frame.format(id=identity, **filled))
+                    labels.append(label)
+                    units.append((f"frame={label}:{j}",) + ((f"{slot}={word}",) if word else ()))
+                    groups.append(identity)
+    return FewShotTask("id_toxicity_wide", tuple(texts), np.array(labels), tuple(units), 0.5,
+                       tuple(groups))  # fmt: skip
 
 
 def out_of_domain_task(variants: int = 3, seed: int = 8) -> FewShotTask:
@@ -142,11 +182,16 @@ def out_of_domain_task(variants: int = 3, seed: int = 8) -> FewShotTask:
 
 
 def _draw_split(task: FewShotTask, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(shot pool, test items) as boolean masks: each class's units halved at random."""
+    """(shot pool, test items) as boolean masks: each class's units halved at random,
+    each kind of unit on its own (a unit ``kind=value`` is of that kind: e.g. a frame,
+    and a slot's words, so every half holds frames and words of every slot)."""
     shot_units: set[str] = set()
     for label in np.unique(task.labels):
         units = sorted({u for us, y in zip(task.units, task.labels) if y == label for u in us})
-        shot_units.update(rng.permutation(units)[: len(units) // 2].tolist())
+        kinds = dict.fromkeys(u.split("=")[0] if "=" in u else "" for u in units)
+        for kind in kinds:
+            of_kind = [u for u in units if (u.split("=")[0] if "=" in u else "") == kind]
+            shot_units.update(rng.permutation(of_kind)[: len(of_kind) // 2].tolist())
     pool = np.array([all(u in shot_units for u in us) for us in task.units])
     test = np.array([not any(u in shot_units for u in us) for us in task.units])
     return pool, test
@@ -157,11 +202,29 @@ def few_shot_accuracy(
 ) -> float:
     """Mean test accuracy over ``draws`` of a logistic regression (on standardised
     features) trained on ``shots`` items per class, tested on held-out wording."""
+    return few_shot_accuracies(features, task, {"all": None}, shots, draws, seed)["all"]
+
+
+def few_shot_accuracies(
+    features: np.ndarray,
+    task: FewShotTask,
+    within: dict[str, np.ndarray | None],
+    shots: int = 8,
+    draws: int = 50,
+    seed: int = 0,
+    scored: np.ndarray | None = None,
+) -> dict[str, float]:
+    """`few_shot_accuracy` read on subsets of the test items: per name in ``within``,
+    the mean accuracy over draws on the test items its mask keeps (None: all of them),
+    from the same fitted probes (e.g. the texts naming one group: how well the
+    features carry the label for that group). ``scored``: the features the test items
+    are scored on, where not ``features`` (e.g. the same texts in another style)."""
     features = np.asarray(features)
+    scored = features if scored is None else np.asarray(scored)
     if len(features) != len(task.texts):
         raise ValueError(f"{task.name}: {len(features)} feature rows for {len(task.texts)} texts")
     classes = np.unique(task.labels)
-    accuracies = []
+    accuracies: list[dict[str, float]] = []
     for draw in range(draws):
         rng = np.random.default_rng([seed, draw])
         pool, test = _draw_split(task, rng)
@@ -177,8 +240,10 @@ def few_shot_accuracy(
         train = np.concatenate(train)
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
         model.fit(features[train], task.labels[train])
-        accuracies.append(model.score(features[test], task.labels[test]))
-    return float(np.mean(accuracies))
+        right = model.predict(scored) == task.labels
+        accuracies.append({name: right[test & (True if mask is None else mask)].mean()
+                           for name, mask in within.items()})  # fmt: skip
+    return {name: float(np.mean([a[name] for a in accuracies])) for name in within}
 
 
 def _override(card: CorpusCard, changes: dict[str, Any], source: str) -> CorpusCard:
@@ -288,7 +353,7 @@ def label_noise_study(
     _check(noise, seeds, shots, draws)
     base = _base_card(card, overrides)
     cache_dir = Path(cache_dir)
-    tasks = in_domain_task(), out_of_domain_task()
+    tasks = in_domain_task(base.comments), out_of_domain_task()
 
     def folder(the_card: CorpusCard) -> Path:
         return cache_dir / f"{the_card.name}-{the_card.fingerprint()[:12]}"
@@ -311,12 +376,19 @@ def label_noise_study(
 
     engines = {key: get_engine(str(folder(c))) for key, c in cards.items()}
 
-    def probe(key: tuple[int, float | None]) -> tuple[np.ndarray, np.ndarray, float, float]:
+    styled = [to_dialect(text) for text in tasks[0].texts]
+
+    def probe(key: tuple[int, float | None]) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         id_x, ood_x = (engines[key].embed(list(task.texts)) for task in tasks)
-        id_acc, ood_acc = (
-            few_shot_accuracy(x, task, shots, draws) for x, task in zip((id_x, ood_x), tasks)
-        )
-        return id_x, ood_x, id_acc, ood_acc
+        accuracy = {
+            "id_accuracy": few_shot_accuracy(id_x, tasks[0], shots, draws),
+            "ood_accuracy": few_shot_accuracy(ood_x, tasks[1], shots, draws),
+            # the same probes, scored on the test texts in a style the corpus lacks
+            "style_accuracy": few_shot_accuracies(
+                id_x, tasks[0], {"": None}, shots, draws, scored=engines[key].embed(styled)
+            )[""],
+        }
+        return id_x, ood_x, accuracy
 
     rows = []
     # one thread for torch and BLAS while probing (threadpoolctl limits the libraries
@@ -328,22 +400,21 @@ def label_noise_study(
             clean_labels = np.array([y for _, y in generate(clean).labelled])
             floor: dict[str, float] = {}
             if untrained:
-                _, _, id_floor, ood_floor = probe((int(seed), None))
-                floor = {"id_accuracy_untrained": id_floor, "ood_accuracy_untrained": ood_floor}
+                _, _, accuracy = probe((int(seed), None))
+                floor = {f"{k}_untrained": v for k, v in accuracy.items()}
             for level in noise:
                 the_card = cards[int(seed), float(level)]
                 if progress:
                     progress(f"probing seed {seed}, label noise {float(level):.0%}")
                 labels = np.array([y for _, y in generate(the_card).labelled])
-                id_x, ood_x, id_acc, ood_acc = probe((int(seed), float(level)))
+                id_x, ood_x, accuracy = probe((int(seed), float(level)))
                 manifest = json.loads((folder(the_card) / "manifest.json").read_text())
                 id_spectrum, ood_spectrum = spectrum(id_x), spectrum(ood_x)
                 rows.append(
                     {
                         "label_noise": float(level),
                         "seed": int(seed),
-                        "id_accuracy": id_acc,
-                        "ood_accuracy": ood_acc,
+                        **accuracy,
                         "sve": id_spectrum["sve"],
                         "lsvr": id_spectrum["lsvr"],
                         "sve_ood": ood_spectrum["sve"],
@@ -356,6 +427,52 @@ def label_noise_study(
                     }
                 )
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Design:
+    """One way to run the study: changes to the card (dotted keys), and the
+    explanation of the first design's null result that it tests."""
+
+    key: str
+    changes: dict[str, Any]
+    tests: str
+
+
+LARGER = {"model.hidden": 128, "model.layers": 4, "model.heads": 4, "model.intermediate": 512}
+DESIGNS = (
+    Design("per_copy", {}, "the first design: every copy of a labelled text flipped on its "
+           "own draw (96 distinct texts, median 18 copies)"),
+    Design("per_text", {"label_noise_per": "text"}, "H1, label smoothing: independent flips "
+           "leave most texts with both labels; fixed wrong labels per text are the paper's noise"),
+    Design("per_text_wide", {"label_noise_per": "text", "comments": "wide"}, "H2, too few "
+           "texts: the wide comment lexicon gives ~900 distinct labelled texts, not 96"),
+    Design("per_text_larger", {"label_noise_per": "text", **LARGER}, "H3, too small a "
+           "model: 128 wide, 4 layers (4× the parameters of the encoder layers)"),
+)  # fmt: skip
+
+
+def label_noise_designs(
+    designs: Sequence[Design] = DESIGNS,
+    noise: Sequence[float] = (0.0, 0.1, 0.3),
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    cache_dir: Path = Path("results/label_noise/checkpoints"),
+    progress: Progress | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """`label_noise_study` once per design (its ``changes`` over ``overrides``), one
+    table with a ``design`` column; checkpoints the designs share are forged once."""
+    if not designs or len({d.key for d in designs}) < len(designs):
+        raise ValueError(f"designs: give at least one, with distinct keys; got {designs}")
+    overrides = kwargs.pop("overrides", None) or {}
+    tables = []
+    for design in designs:
+        if progress:
+            progress(f"design {design.key}: {design.tests}")
+        table = label_noise_study(noise, seeds, cache_dir, progress,
+                                  overrides={**overrides, **design.changes}, **kwargs)  # fmt: skip
+        tables.append(table.assign(design=design.key))
+    return pd.concat(tables, ignore_index=True)
 
 
 def _paired_change(table: pd.DataFrame, metric: str, level: float) -> np.ndarray:
@@ -375,7 +492,7 @@ def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     rows = []
     for noise, group in table.groupby("label_noise", sort=True):
         row: dict[str, float] = {"label_noise": float(noise), "seeds": group["seed"].nunique()}
-        for metric in SUMMARY_METRICS:
+        for metric in _metrics(table):
             row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = mean_interval(
                 group[metric], level
             )
@@ -383,7 +500,7 @@ def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             mean, lo, hi = mean_interval(change, level)
             row[f"{metric}_change"], row[f"{metric}_change_lo"] = mean, lo
             row[f"{metric}_change_hi"] = hi
-        for metric in ("id_accuracy_untrained", "ood_accuracy_untrained"):
+        for metric in (f"{m}_untrained" for m in ("id_accuracy", "ood_accuracy", STYLE)):
             if metric in group:
                 row[metric] = float(group[metric].mean())
         rows.append(row)
@@ -411,6 +528,7 @@ class Verdict:
     sve_rises: bool | None
     reproduced: bool | None
     lines: tuple[str, ...]
+    style_falls: bool | None = None  # the ID probe on texts in a style the corpus lacks
 
 
 def verdict(table: pd.DataFrame, level: float = 0.95) -> Verdict:
@@ -420,7 +538,7 @@ def verdict(table: pd.DataFrame, level: float = 0.95) -> Verdict:
     if 0.0 not in set(summary["label_noise"]) or len(summary) < 2:
         raise ValueError("verdict: needs noise level 0 and at least one other level")
     lines = []
-    for metric in SUMMARY_METRICS:
+    for metric in _metrics(table):
         if table[metric].nunique() < 2:
             lines.append(f"{metric} vs label noise: constant over {len(table)} checkpoints")
             continue
@@ -431,7 +549,7 @@ def verdict(table: pd.DataFrame, level: float = 0.95) -> Verdict:
         )
     for _, row in summary[summary["label_noise"] > 0].iterrows():
         parts = []
-        for m in SUMMARY_METRICS:
+        for m in _metrics(table):
             mean, lo, hi = (row[f"{m}_change{end}"] for end in ("", "_lo", "_hi"))
             parts.append(f"{m} {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] {_direction(lo, hi)}")
         lines.append(
@@ -449,16 +567,19 @@ def verdict(table: pd.DataFrame, level: float = 0.95) -> Verdict:
 
     id_holds = check("id_accuracy", lambda lo, hi: hi >= 0)
     ood_falls = check("ood_accuracy", lambda lo, hi: hi < 0)
+    style_falls = check(STYLE, lambda lo, hi: hi < 0) if STYLE in table else None
     sve_rises = check("sve", lambda lo, hi: lo > 0)
-    reproduced = None if id_holds is None or ood_falls is None else id_holds and ood_falls
+    hurt = ood_falls if style_falls is None else bool(ood_falls or style_falls)
+    reproduced = None if id_holds is None or ood_falls is None else id_holds and hurt
 
     def word(flag: bool | None) -> str:
         return "n/a (one seed)" if flag is None else ("yes" if flag else "no")
 
+    style = f"; OOD (style) falls: {word(style_falls)}" if STYLE in table else ""
     lines.append(
         f"At {slight['label_noise']:.0%} noise: ID holds (interval reaches 0 or above): "
-        f"{word(id_holds)}; OOD falls (interval below 0): {word(ood_falls)}; SVE rises: "
-        f"{word(sve_rises)}. The paper's pattern (ID kept, OOD hurt): "
+        f"{word(id_holds)}; OOD (task) falls (interval below 0): {word(ood_falls)}{style}; "
+        f"SVE rises: {word(sve_rises)}. The paper's pattern (ID kept, OOD hurt): "
         f"{'reproduced' if reproduced else 'not reproduced' if reproduced is False else 'n/a'}"
     )
     if int(slight["seeds"]) < 5:
@@ -466,9 +587,8 @@ def verdict(table: pd.DataFrame, level: float = 0.95) -> Verdict:
             f"With {int(slight['seeds'])} seeds the t-intervals are wide: 'holds' means no "
             "change could be told from 0, not that there is none"
         )
-    return Verdict(
-        float(slight["label_noise"]), id_holds, ood_falls, sve_rises, reproduced, tuple(lines)
-    )
+    return Verdict(float(slight["label_noise"]), id_holds, ood_falls, sve_rises, reproduced,
+                   tuple(lines), style_falls)  # fmt: skip
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
@@ -480,17 +600,17 @@ def summary_markdown(summary: pd.DataFrame) -> str:
             return f"{mean:.{digits}f}"
         return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
-    head = "| label noise | seeds | ID accuracy | OOD accuracy | SVE | LSVR |"
-    lines = [head, "|---|---|---|---|---|---|"]
+    metrics = _metrics(summary)
+    head = "| label noise | seeds | " + " | ".join(HEADS[m] for m in metrics) + " |"
+    lines = [head, "|---|---|" + "---|" * len(metrics)]
     for _, row in summary.iterrows():
-        cells = [cell(row, m) for m in SUMMARY_METRICS]
+        cells = [cell(row, m) for m in metrics]
         lines.append(
             f"| {row['label_noise']:.0%} | {int(row['seeds'])} | " + " | ".join(cells) + " |"
         )
     if "id_accuracy_untrained" in summary:
         row = summary.iloc[0]
-        lines.append(
-            f"| untrained (1 step) | {int(row['seeds'])} | {row['id_accuracy_untrained']:.3f} "
-            f"| {row['ood_accuracy_untrained']:.3f} | | |"
-        )
+        floors = [f"{row[f'{m}_untrained']:.3f}" if f"{m}_untrained" in row else ""
+                  for m in metrics]  # fmt: skip
+        lines.append(f"| untrained (1 step) | {int(row['seeds'])} | " + " | ".join(floors) + " |")
     return "\n".join(lines)

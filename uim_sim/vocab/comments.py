@@ -76,9 +76,12 @@ WIDE_BACKGROUND_BENIGN = ("this movie is {pos}.", "thanks, that was {pos}.", "i 
 WIDE_BACKGROUND_TOXIC = ("you are {neg}, {insult}.", "i will {harm} you.", "shut up, you suck.")
 
 
+# the words each slot of a wide frame takes
+SLOTS = {"pos": POSITIVE_ADJ + HISTORY_POSITIVE, "neg": NEGATIVE_ADJ + HISTORY_NEGATIVE,
+         "do": POSITIVE_VERB, "harm": NEGATIVE_VERB, "insult": HISTORY_INSULT}  # fmt: skip
+
+
 def fill(template: str, identity: str, rng) -> str:
     """A wide-lexicon frame with its identity term and one word of each slot it has."""
-    words = {"pos": POSITIVE_ADJ + HISTORY_POSITIVE, "neg": NEGATIVE_ADJ + HISTORY_NEGATIVE,
-             "do": POSITIVE_VERB, "harm": NEGATIVE_VERB, "insult": HISTORY_INSULT}  # fmt: skip
-    slots = {k: str(v[rng.integers(len(v))]) for k, v in words.items() if f"{{{k}}}" in template}
+    slots = {k: str(v[rng.integers(len(v))]) for k, v in SLOTS.items() if f"{{{k}}}" in template}
     return template.format(id=identity, **slots)
