@@ -3,10 +3,12 @@ and the correction across cells, and a small matrix end to end."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_yaml
+from conftest import forged_zero_shot_card, write_yaml
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -74,6 +76,14 @@ def test_cells_say_why_a_weakness_cannot_reach_a_world(project):
         ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": {}}}}, "harms"),
         ({"worlds": {"hiring": {"scenario": "hiring.yaml",
                                 "harms": {"h": {"label": "x", "metric": "m"}}}}}, "worse"),
+        ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS,
+                                "remedies": {"skew": {"r": {}}}}}}, "needs apply"),
+        ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS,
+                                "remedies": {"skwe": {"r": {"apply": ["name_redaction"]}}}}}},
+         "remedies: 'skwe' is not a weakness"),
+        ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS,
+                                "remedies": {"noise": {"r": {"card": "forged"}}}}}},
+         "remedies.noise: the cell does not apply"),
     ],
 )  # fmt: skip
 def test_a_bad_matrix_is_one_line_naming_the_field(project, changes, message):
@@ -83,6 +93,22 @@ def test_a_bad_matrix_is_one_line_naming_the_field(project, changes, message):
     result = CliRunner().invoke(app, ["matrix", str(path), "--out", str(project / "out")])
     assert result.exit_code == 2 and message.split(".")[-1] in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (project / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("remedy", "message"),
+    [({"apply": ["name_redacton"]}, "unknown mitigation 'name_redacton'"),
+     ({"card": "nobody"}, "nobody")],
+)  # fmt: skip
+def test_a_remedy_that_cannot_run_is_refused_before_anything_runs(project, remedy, message):
+    world = {"scenario": "hiring.yaml", "harms": HARMS, "remedies": {"skew": {"r": remedy}}}
+    forged_zero_shot_card(project, {"name": "tiny", "sentences": 500})  # card `forged`
+    skew = {"skew": {"knob": "association_skew", "doses": [0.9]}}
+    path = matrix_file(project, worlds={"hiring": world}, weaknesses=skew)
+    result = CliRunner().invoke(app, ["matrix", str(path), "--out", str(project / "out")])
+    assert result.exit_code == 2 and "worlds.hiring.remedies.skew.r" in result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (project / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -180,7 +206,9 @@ def test_a_small_matrix_end_to_end_shows_the_directions(project, tmp_path):
                                "harms": {
             "fpr_targets": {"label": "FPR targets", "metric": "false_positive_rate",
                             "groups": ["targets"], "worse": "higher"},
-            "auc": {"label": "AUC", "metric": "overall_auc", "worse": "lower"}}}},
+            "auc": {"label": "AUC", "metric": "overall_auc", "worse": "lower"}},
+            "remedies": {"skew": {"thresholds": {"apply": ["group_thresholds"]}}}}},
+        remedies_where="always",  # one seed: nothing is significant
     )  # fmt: skip
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["matrix", str(path), "--out", str(out)])
@@ -195,6 +223,19 @@ def test_a_small_matrix_end_to_end_shows_the_directions(project, tmp_path):
     # one seed: two checkpoints a cell, too few for an interval; the table says so
     assert (table["verdict"] == "too few checkpoints").all()
     assert "too few checkpoints" in (out / "matrix.md").read_text()
+    # the remedy ran at the top dose on the same forge: the same share flagged in every
+    # group, so the targets' false positives fall to the others'
+    remedies = pd.read_csv(out / "remedies.csv").set_index("harm")
+    fixed = remedies.loc["fpr_targets"]
+    assert fixed["top"] == pytest.approx(skew["top"]) and fixed["remedied"] < fixed["top"]
+    assert fixed["verdict"] == "too few seeds" and fixed["remedy"] == "thresholds"
+    assert "group_thresholds" in (out / "matrix.md").read_text()
+    assert len(list((out / "checkpoints").iterdir())) == 2  # no forge of its own
+    # representation quality per group, read off every forge before any world ran
+    for forged in (out / "checkpoints").iterdir():
+        probe = json.loads((forged / "manifest.json").read_text())["verification"]
+        for key in ("", "_targets", "_others"):
+            assert 0.0 <= probe[f"toxicity_probe_accuracy{key}"] <= 1.0
 
 
 def test_the_shipped_matrix_holds_both_network_families_at_one_size_and_degree():

@@ -708,13 +708,17 @@ def matrix(
         the_matrix, cells = mx.load_matrix(spec)
     except SpecError as exc:
         fail(str(exc))
-    plans = []
+    plans, remedy_plans = [], {}
     for cell in cells:
+        where = f"{spec}: worlds.{cell.world} × weaknesses.{cell.weakness}"
         try:
             if cell.spec:
-                plans.append((cell.result_folder(out), plan_of(cell, agents_dir)))
+                plans.append((cell.result_folder(out), plan_of(cell.spec, cell, agents_dir)))
+            for name, remedy in cell.remedies.items():
+                where = f"{spec}: worlds.{cell.world}.remedies.{cell.weakness}.{name}"
+                remedy_plans[cell.name, name] = plan_of(remedy, cell, agents_dir)
         except SpecError as exc:
-            fail(f"{spec}: worlds.{cell.world} × weaknesses.{cell.weakness}: {exc}")
+            fail(f"{where}: {exc}")
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a folder")
     _check_folders(plans)
@@ -732,19 +736,34 @@ def matrix(
         fail(f"{failed} run(s) failed: run again to retry them (finished runs are kept)", 1)
     try:
         result = mx.analyse(out, the_matrix, cells, mx.describe_worlds(the_matrix, spec.parent))
+        due = mx.remedies_due(result.table, cells, the_matrix.remedies_where)
+        if due:
+            err_console.print(f"remedies: {len(due)} cell(s) with a significant effect")
+        with _ray_session(executor, address):
+            for cell in due:
+                for name in cell.remedies:
+                    folder = mx.link_checkpoints(out, cell, name)
+                    the_plan = remedy_plans[cell.name, name]
+                    failed += _run_plan(the_plan, folder, workers, executor, address)
+        if failed:
+            fail(f"{failed} run(s) failed: run again to retry them (finished runs are kept)", 1)
+        remedies = mx.analyse_remedies(out, the_matrix, cells, result.table)
     except (ReportError, SpecError) as exc:
         fail(str(exc))
-    out_console.print(result.markdown, markup=False, highlight=False, soft_wrap=True)
+    text = result.markdown + mx.remedies_markdown(remedies)
+    (out / "matrix.md").write_text(text)
+    out_console.print(text, markup=False, highlight=False, soft_wrap=True)
     out_console.print(
         f"→ {out / 'matrix.md'}, matrix.csv, {result.figure.name}, {result.curves.name}"
+        + (", remedies.csv" if not remedies.empty else "")
     )
 
 
-def plan_of(cell, agents_dir: Path | None):
-    """The plan of a matrix cell (its scenario with the matrix's grid)."""
+def plan_of(scenario: dict, cell, agents_dir: Path | None):
+    """The plan of a matrix cell's scenario (or of one of its remedies)."""
     from uim_sim.run import plan
 
-    return plan(cell.spec, agents_dir, folder=cell.folder)
+    return plan(scenario, agents_dir, folder=cell.folder)
 
 
 def _report_summary(result, out: Path) -> None:

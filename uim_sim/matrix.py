@@ -28,11 +28,12 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from scipy import stats
 
+from uim_sim.metrics.stats import mean_interval
 from uim_sim.schema import Name, SpecError, Strict, parse, read_yaml
-from uim_sim.spec import load_spec
+from uim_sim.spec import MitigationSpec, load_spec
 from uim_sim.understand.cards import CorpusKnobs
 from uim_sim.understand.corpus import NOT_REACHED
 from uim_sim.worlds import world_info
@@ -82,15 +83,53 @@ class Measure(Strict):
     worse: Literal["lower", "higher"]
 
 
+class Remedy(Strict):
+    """A mitigation tried on a cell whose harm the weakness significantly changed, at
+    the cell's top dose on the same forging seeds: mitigations applied to the world's
+    card (``apply``, as in a scenario's arm), another card in its place (``card``:
+    e.g. a head adapted on the same forged checkpoint, or a card forged from a
+    counterfactually augmented corpus), or both. ``params``: world parameters changed
+    for the remedy's runs (e.g. more history for a head to adapt on); they must leave
+    what the cell's own decider meets as it was, or the pairing compares two worlds."""
+
+    apply: list[MitigationSpec] = Field(default_factory=list)
+    card: Name | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("apply", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return [{"name": m} if isinstance(m, str) else m for m in value] if isinstance(
+            value, list) else value  # fmt: skip
+
+    @model_validator(mode="after")
+    def _something(self) -> Remedy:
+        if not self.apply and self.card is None:
+            raise ValueError("a remedy needs apply: (mitigations) or card: (another card)")
+        return self
+
+    @property
+    def label(self) -> str:
+        parts = [m.name for m in self.apply] + ([f"card {self.card}"] if self.card else [])
+        return " + ".join(parts)
+
+
 class MatrixWorld(Strict):
-    """A world's column: its scenario (no grid of its own), its harms, and the probe
-    (a key of the forged checkpoint's verification, e.g. ``mlm_gap_nats``) each harm
-    is correlated with."""
+    """A world's column: its scenario (no grid of its own), its harms, the probe (a key
+    of the forged checkpoint's verification, e.g. ``mlm_gap_nats``) each harm is
+    correlated with, and the remedies to try per weakness where that weakness's cell
+    shows a significant effect (``remedies: {WEAKNESS: {NAME: remedy}}``)."""
 
     scenario: Path
     harms: Annotated[dict[Name, Measure], Field(min_length=1)]
     probe: str = "mlm_gap_nats"
+    probes: dict[Name, str] = Field(default_factory=dict)  # per weakness, another probe
     weaknesses: list[Name] | None = None  # only these (default: every weakness)
+    remedies: dict[Name, dict[Name, Remedy]] = Field(default_factory=dict)
+
+    def probe_for(self, weakness: str) -> str:
+        """The probe each harm of ``weakness``'s cell is correlated with."""
+        return self.probes.get(weakness, self.probe)
 
 
 class MatrixSpec(Strict):
@@ -100,6 +139,8 @@ class MatrixSpec(Strict):
     worlds: Annotated[dict[Name, MatrixWorld], Field(min_length=1)]
     weaknesses: Annotated[dict[Name, Weakness], Field(min_length=1)]
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
+    # when the worlds' remedies run: where the cell's effect is significant, or always
+    remedies_where: Literal["significant", "always"] = "significant"
 
     @model_validator(mode="after")
     def _seeds_unique(self) -> MatrixSpec:
@@ -110,12 +151,15 @@ class MatrixSpec(Strict):
             if taken:  # each names a folder of OUT
                 raise ValueError(f"{kind}: {taken[0]!r} cannot name a cell's folder")
         for name, world in self.worlds.items():
-            unknown = [w for w in world.weaknesses or () if w not in self.weaknesses]
-            if unknown:
-                raise ValueError(
-                    f"worlds.{name}.weaknesses: {unknown[0]!r} is not a weakness of the matrix "
-                    f"({', '.join(self.weaknesses)})"
-                )
+            for field_name, asked in (("weaknesses", world.weaknesses or ()),
+                                      ("probes", world.probes),
+                                      ("remedies", world.remedies)):  # fmt: skip
+                unknown = [w for w in asked if w not in self.weaknesses]
+                if unknown:
+                    raise ValueError(
+                        f"worlds.{name}.{field_name}: {unknown[0]!r} is not a weakness of "
+                        f"the matrix ({', '.join(self.weaknesses)})"
+                    )
         return self
 
 
@@ -131,13 +175,17 @@ class Cell:
     spec: dict[str, Any] | None = None
     folder: Path = field(default_factory=Path)  # the scenario's folder (cards are found there)
     reason: str = ""
+    remedies: dict[str, dict[str, Any]] = field(default_factory=dict)  # name: its scenario
 
     @property
     def name(self) -> str:
         return f"{self.world}/{self.weakness}"
 
-    def result_folder(self, out: Path) -> Path:
-        """Where the cell's runs go inside the matrix's result folder ``out``."""
+    def result_folder(self, out: Path, remedy: str | None = None) -> Path:
+        """Where the cell's runs (or those of one of its remedies) go inside the
+        matrix's result folder ``out``."""
+        if remedy is not None:
+            return Path(out) / "remedies" / self.world / self.weakness / remedy
         return Path(out) / self.world / self.weakness
 
 
@@ -189,6 +237,19 @@ def load_matrix(path: Path) -> tuple[MatrixSpec, list[Cell]]:
             else:
                 grid = {weakness.key: list(doses), SEED_KEY: list(matrix.seeds)}
                 cell.spec = {**data, "name": f"{spec.name}-{weakness_name}", "grid": grid}
+                top = {weakness.key: [doses[-1]], SEED_KEY: list(matrix.seeds)}
+                for remedy_name, remedy in world.remedies.get(weakness_name, {}).items():
+                    arm = [m.model_dump() for m in remedy.apply]
+                    cell.remedies[remedy_name] = {
+                        **data, "name": f"{spec.name}-{weakness_name}-{remedy_name}",
+                        "grid": top, "cards": [remedy.card or spec.cards[0]], "arms": [arm],
+                        "params": {**data.get("params", {}), **remedy.params},
+                    }  # fmt: skip
+            if world.remedies.get(weakness_name) and cell.reason:
+                raise SpecError(
+                    f"{path}: worlds.{world_name}.remedies.{weakness_name}: the cell does "
+                    f"not apply ({cell.reason})"
+                )
             cells.append(cell)
     for name, weakness in matrix.weaknesses.items():
         if weakness.param and weakness.param not in params:
@@ -213,14 +274,16 @@ def describe_worlds(matrix: MatrixSpec, folder: Path) -> dict[str, dict[str, flo
     return described
 
 
-def link_checkpoints(out: Path, cell: Cell) -> Path:
-    """The cell's result folder, its ``checkpoints`` a link to the matrix's shared ones."""
-    folder = cell.result_folder(out)
+def link_checkpoints(out: Path, cell: Cell, remedy: str | None = None) -> Path:
+    """The cell's result folder (or one remedy's), its ``checkpoints`` a link to the
+    matrix's shared ones."""
+    folder = cell.result_folder(out, remedy)
     folder.mkdir(parents=True, exist_ok=True)
-    (Path(out) / "checkpoints").mkdir(exist_ok=True)
+    shared = Path(out) / "checkpoints"
+    shared.mkdir(exist_ok=True)
     link = folder / "checkpoints"
     if not link.is_symlink() and not link.exists():
-        os.symlink(Path("..") / ".." / "checkpoints", link, target_is_directory=True)
+        os.symlink(os.path.relpath(shared, folder), link, target_is_directory=True)
     return folder
 
 
@@ -235,11 +298,13 @@ class MatrixResult:
     curves: Path
 
 
-def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str) -> pd.DataFrame:
-    """One row per forged checkpoint × dose of a cell: dose, seed, probe, each harm."""
+def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str,
+           remedy: str | None = None) -> pd.DataFrame:  # fmt: skip
+    """One row per forged checkpoint × dose of a cell (or of one of its remedies):
+    dose, seed, probe, each harm."""
     from uim_sim.report.load import load_runs
 
-    folder = cell.result_folder(out)
+    folder = cell.result_folder(out, remedy)
     runs, metrics, _ = load_runs(folder)
     keys = ["run_id", "metric", "group"]  # each metric at its own last step
     last = metrics[metrics["step"] == metrics.groupby(keys)["step"].transform("max")]
@@ -329,14 +394,15 @@ def analyse(out: Path, matrix: MatrixSpec, cells: list[Cell],
     rows, curves = [], {}
     for cell in cells:
         world = matrix.worlds[cell.world]
-        units = None if cell.reason else _units(out, cell, world.harms, world.probe)
+        probe = world.probe_for(cell.weakness)
+        units = None if cell.reason else _units(out, cell, world.harms, probe)
         for name, harm in world.harms.items():
             row: dict[str, Any] = {
                 "weakness": cell.weakness, "world": cell.world, "harm": name,
                 "label": harm.label, "metric": harm.metric, "groups": " ".join(harm.groups),
                 "worse": harm.worse, "key": cell.key,
                 "doses": " ".join(f"{d:g}" for d in cell.doses), "applies": not cell.reason,
-                "reason": cell.reason, "probe": world.probe,
+                "reason": cell.reason, "probe": probe,
             }  # fmt: skip
             if units is not None:
                 row.update(_effect(units, name))
@@ -362,6 +428,78 @@ def analyse(out: Path, matrix: MatrixSpec, cells: list[Cell],
     figure = _heatmap(table, matrix, out / "matrix.png")
     curve_figure = _curves(table, curves, out / "matrix_curves.png")
     return MatrixResult(table, text, figure, curve_figure)
+
+
+def remedies_due(table: pd.DataFrame, cells: list[Cell], when: str = "significant") -> list[Cell]:
+    """The cells with remedies whose effect on any harm was significant (``when``
+    ``always``: every cell with remedies)."""
+    hit = set(zip(table.loc[table["significant"], "weakness"],
+                  table.loc[table["significant"], "world"]))  # fmt: skip
+    return [c for c in cells if c.remedies and (when == "always" or (c.weakness, c.world) in hit)]
+
+
+def analyse_remedies(out: Path, matrix: MatrixSpec, cells: list[Cell],
+                     table: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+    """Each remedy of a cell against the cell at its top dose, forging seed by seed:
+    per harm, the means clean, at the top dose and with the remedy, and the paired
+    change with its 95 % t-interval over seeds (``remedies.csv`` in ``out``). A cell
+    whose weakness changed no harm significantly is listed as not tried."""
+    due = {c.name for c in remedies_due(table, cells, matrix.remedies_where)}
+    rows = []
+    for cell in (c for c in cells if c.remedies):
+        world = matrix.worlds[cell.world]
+        probe = world.probe_for(cell.weakness)
+        units = _units(out, cell, world.harms, probe) if cell.name in due else None
+        for remedy_name in cell.remedies:
+            remedy = world.remedies[cell.weakness][remedy_name]
+            base = {"weakness": cell.weakness, "world": cell.world, "remedy": remedy_name,
+                    "what": remedy.label, "dose": cell.doses[-1]}  # fmt: skip
+            if units is None:
+                rows.append({**base, "verdict": "not tried (no significant effect)"})
+                continue
+            fixed = _units(out, cell, world.harms, probe, remedy_name).set_index("seed")
+            top = units[units["dose"] == cell.doses[-1]].set_index("seed")
+            for name, harm in world.harms.items():
+                change = (fixed[name] - top[name]).dropna()
+                mean, low, high = mean_interval(change.to_numpy(float))
+                better = (low > 0, high < 0) if harm.worse == "lower" else (high < 0, low > 0)
+                verdict = "helps" if better[0] else "hurts" if better[1] else "no change detected"
+                rows.append({
+                    **base, "harm": name, "label": harm.label, "worse": harm.worse,
+                    "clean": units.loc[units["dose"] == 0, name].mean(),
+                    "top": top[name].mean(), "remedied": fixed[name].mean(),
+                    "change": mean, "ci_low": low, "ci_high": high, "seeds": len(change),
+                    "verdict": verdict if np.isfinite(low) else "too few seeds",
+                })  # fmt: skip
+    remedies = pd.DataFrame(rows)
+    if rows:
+        remedies.to_csv(Path(out) / "remedies.csv", index=False)
+    return remedies
+
+
+def remedies_markdown(remedies: pd.DataFrame) -> str:
+    """The remedies as a Markdown table (empty where the matrix names none)."""
+    if remedies.empty:
+        return ""
+    lines = ["| weakness · world | remedy | harm | clean | top dose | with remedy | "
+             "change [95 %] | verdict |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in remedies.to_dict("records"):
+        cell = f"{row['weakness']} · {row['world']}"
+        what = f"{row['remedy']} ({row['what']})"
+        if "harm" not in row or not isinstance(row.get("harm"), str):
+            lines.append(f"| {cell} | {what} | | | | | | {row['verdict']} |")
+            continue
+        change = f"{row['change']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+        lines.append(
+            f"| {cell} | {what} | {row['label']} | {row['clean']:.3f} | {row['top']:.3f} | "
+            f"{row['remedied']:.3f} | {change} | {row['verdict']} |"
+        )
+    return "\n".join([
+        "", "Remedies, where a weakness changed a harm significantly: each at the cell's top "
+        "dose, on the same forging seeds, against the cell without it (paired by seed; "
+        "mean and 95 % t-interval). *helps*: the interval lies on the better side.", "",
+        *lines,
+    ]) + "\n"  # fmt: skip
 
 
 def _verdict(row: dict[str, Any], alpha: float) -> str:
@@ -414,6 +552,9 @@ def markdown(table: pd.DataFrame, matrix: MatrixSpec,
                              f"{marks.get(row['verdict'], '·')}{rho}")  # fmt: skip
         lines.append(f"| {weakness} | " + " | ".join(cells) + " |")
     notes = [f"({n}) {reason}." for reason, n in reasons.items()]
+    notes.append("Probes (ρ): " + "; ".join(
+        f"{name} `{world.probe}`" + "".join(f", {w}: `{p}`" for w, p in world.probes.items())
+        for name, world in matrix.worlds.items()) + ".")  # fmt: skip
     notes += [
         f"World `{world}` (as its scenario builds it, one draw): "
         + ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in numbers.items()) + "."

@@ -36,7 +36,7 @@ from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES,
 
 # Bumped whenever the post-forge verification changes: a cached forge with an older
 # verification is re-verified (quick) instead of re-forged.
-VERIFICATION_VERSION = 6
+VERIFICATION_VERSION = 7
 
 SEAT_TEMPLATES = ("This is {}.", "That is {}.", "{} is here.", "Here is {}.", "It is {}.")
 PLEASANT = (
@@ -275,6 +275,22 @@ def toxicity_association(engine: Engine) -> float:
     return float(odds[target].mean() - odds[~target].mean())
 
 
+def toxicity_representation(engine: Engine, comments: str = "basic") -> dict[str, float]:
+    """How well a checkpoint's frozen features carry toxicity, overall and per group:
+    the few-shot linear probe of the label-noise study (`uim_sim.understand.label_noise`,
+    toxic vs benign comments in wording it was not trained on, 8 shots a class, 50
+    draws), its accuracy on every test text and on those naming the target identities
+    or the others. Representation quality, read before any world runs."""
+    from uim_sim.understand.label_noise import few_shot_accuracies, in_domain_task
+
+    task = in_domain_task(comments)
+    features = engine.embed(list(task.texts))
+    target = np.isin(task.groups, TARGET_IDENTITIES)
+    accuracy = few_shot_accuracies(features, task, {"": None, "_targets": target,
+                                                    "_others": ~target})  # fmt: skip
+    return {f"toxicity_probe_accuracy{k}": round(v, 4) for k, v in accuracy.items()}
+
+
 def verify_forged(folder: Path, card) -> dict[str, float | bool]:
     """After forging: is the planted association measurable? Recorded in the manifest.
 
@@ -311,8 +327,9 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
             else {}
         ),
         **(
-            {"toxicity_gap_nats": round(toxicity_association(engine), 4)}
+            {"toxicity_gap_nats": round(toxicity_association(engine), 4),
+             **toxicity_representation(engine, card.comments)}
             if card.mix.moderation_records > 0
             else {}
         ),
-    }
+    }  # fmt: skip
