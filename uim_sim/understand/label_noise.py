@@ -448,7 +448,10 @@ DESIGNS = (
     Design("per_text_wide", {"label_noise_per": "text", "comments": "wide"}, "H2, too few "
            "texts: the wide comment lexicon gives ~900 distinct labelled texts, not 96"),
     Design("per_text_larger", {"label_noise_per": "text", **LARGER}, "H3, too small a "
-           "model: 128 wide, 4 layers (4× the parameters of the encoder layers)"),
+           "model: 128 wide, 4 layers, intermediate 512 (12× the encoder layers' parameters)"),
+    Design("per_text_supervised", {"label_noise_per": "text", "training.supervised_weight": 5.0},
+           "H4, the labels shape too little of the features: the supervised loss weighted "
+           "5× against masked language modelling"),
 )  # fmt: skip
 
 
