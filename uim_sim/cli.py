@@ -716,12 +716,13 @@ def matrix(
                 plans.append((cell.result_folder(out), plan_of(cell.spec, cell, agents_dir)))
             for name, remedy in cell.remedies.items():
                 where = f"{spec}: worlds.{cell.world}.remedies.{cell.weakness}.{name}"
-                remedy_plans[cell.name, name] = plan_of(remedy, cell, agents_dir)
+                folder = cell.result_folder(out, name)
+                remedy_plans[cell.name, name] = (folder, plan_of(remedy, cell, agents_dir))
         except SpecError as exc:
             fail(f"{where}: {exc}")
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a folder")
-    _check_folders(plans)
+    _check_folders(plans + list(remedy_plans.values()))  # remedies run later, if at all
     for cell in cells:
         if cell.spec:
             mx.link_checkpoints(out, cell)
@@ -742,8 +743,8 @@ def matrix(
         with _ray_session(executor, address):
             for cell in due:
                 for name in cell.remedies:
-                    folder = mx.link_checkpoints(out, cell, name)
-                    the_plan = remedy_plans[cell.name, name]
+                    folder, the_plan = remedy_plans[cell.name, name]
+                    mx.link_checkpoints(out, cell, name)
                     failed += _run_plan(the_plan, folder, workers, executor, address)
         if failed:
             fail(f"{failed} run(s) failed: run again to retry them (finished runs are kept)", 1)
