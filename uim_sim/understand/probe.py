@@ -30,6 +30,7 @@ from uim_sim.understand.corpus import (
     TOXIC_TEMPLATES,
     VERDICTS,
 )
+from uim_sim.understand.fewshot import few_shot_accuracies, in_domain_task
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import draw_name, group_names
 from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES, TOPICS
@@ -281,8 +282,6 @@ def toxicity_representation(engine: Engine, comments: str = "basic") -> dict[str
     toxic vs benign comments in wording it was not trained on, 8 shots a class, 50
     draws), its accuracy on every test text and on those naming the target identities
     or the others. Representation quality, read before any world runs."""
-    from uim_sim.understand.label_noise import few_shot_accuracies, in_domain_task
-
     task = in_domain_task(comments)
     features = engine.embed(list(task.texts))
     target = np.isin(task.groups, TARGET_IDENTITIES)
