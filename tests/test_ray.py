@@ -128,9 +128,13 @@ def test_ctrl_c_cancels_the_rest_and_keeps_finished_runs(project, tmp_path):
     cmd = [sys.executable, "-m", "uim_sim.cli", "run", str(spec), "--out", str(out),
            "--executor", "ray", "--workers", "1"]  # fmt: skip
     # a session of its own: Ctrl-C in a terminal signals the whole group (Ray's too)
+    # SIGINT as a terminal's foreground job has it: a suite started in the background of
+    # a non-interactive shell (`make test &`) passes SIGINT ignored to its children, and
+    # a Python started with SIGINT ignored never raises KeyboardInterrupt
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "runs").glob("*/run.json")):
         time.sleep(0.05)

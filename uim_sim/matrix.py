@@ -486,7 +486,7 @@ def remedies_markdown(remedies: pd.DataFrame) -> str:
     for row in remedies.to_dict("records"):
         cell = f"{row['weakness']} · {row['world']}"
         what = f"{row['remedy']} ({row['what']})"
-        if "harm" not in row or not isinstance(row.get("harm"), str):
+        if not isinstance(row.get("harm"), str):  # not tried: no harm rows
             lines.append(f"| {cell} | {what} | | | | | | {row['verdict']} |")
             continue
         change = f"{row['change']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
