@@ -33,7 +33,7 @@ from scipy import stats
 
 from uim_sim.metrics.stats import mean_interval
 from uim_sim.schema import Name, SpecError, Strict, parse, read_yaml
-from uim_sim.spec import MitigationSpec, load_spec
+from uim_sim.spec import MitigationSpec, load_spec, mitigation_entries
 from uim_sim.understand.cards import CorpusKnobs
 from uim_sim.understand.corpus import NOT_REACHED
 from uim_sim.worlds import world_info
@@ -99,8 +99,7 @@ class Remedy(Strict):
     @field_validator("apply", mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        return [{"name": m} if isinstance(m, str) else m for m in value] if isinstance(
-            value, list) else value  # fmt: skip
+        return mitigation_entries(value)
 
     @model_validator(mode="after")
     def _something(self) -> Remedy:

@@ -35,8 +35,12 @@ class MitigationSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def _mitigation_entry(value: Any) -> Any:
-    return {"name": value} if isinstance(value, str) else value
+def mitigation_entries(value: Any) -> Any:
+    """A list of mitigations as written in YAML (a name, or a mapping with params) as
+    mappings; anything else as it is (for the validator to refuse)."""
+    if not isinstance(value, list):
+        return value
+    return [{"name": m} if isinstance(m, str) else m for m in value]
 
 
 class ArmSpec(Strict):
@@ -51,7 +55,7 @@ class ArmSpec(Strict):
     @field_validator("apply", mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        return [_mitigation_entry(m) for m in value] if isinstance(value, list) else value
+        return mitigation_entries(value)
 
 
 class StatisticsSpec(Strict):
