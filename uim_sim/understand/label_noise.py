@@ -4,23 +4,22 @@
 The design: forge a corpus card with a supervised part (toxicity labels on the
 moderation sentences, ``corpora/label_noise.yaml``) at several label-noise levels,
 each with several forging seeds, then read every checkpoint's frozen features with
-few-shot linear probes:
+few-shot linear probes (`uim_sim.understand.fewshot`: each carries a label to wording
+it was not trained on):
 
 - in domain (ID): toxic vs benign comments about identities, in wording the corpus
-  never holds (`ID_BENIGN`, `ID_TOXIC`: new sentences from the corpus's words);
-- out of domain (OOD): which of the four occupations a resume's skills belong to, a
-  task no pre-training label touched (its skills co-occur only in resumes and job ads
-  of the masked-language-modelling part);
+  never holds;
+- out of domain, task (OOD): which of the four occupations a resume's skills belong
+  to, a task no pre-training label touched (its skills co-occur only in resumes and
+  job ads of the masked-language-modelling part);
+- out of domain, style: the ID probes scored on the same held-out texts rendered in a
+  dialect the corpus never holds (the same task under a shift);
 - the feature spectrum of Chen et al.: SVE (singular value entropy) and LSVR (largest
   singular value ratio) of the ID features (and of the OOD features).
 
-Both probes are few-shot and generalise to unseen wording: each draw splits the
-decisive wording of every class in two halves at random (the templates of a toxicity
-class; the skills of an occupation), trains a logistic regression on ``shots``
-labelled items per class from one half and tests it on every item of the other. A
-feature that reads words alone (an untrained encoder) is at chance there, so the
-accuracy measures what pre-training transferred. The draws are the same for every
-checkpoint, so differences between checkpoints are paired.
+`DESIGNS` are the ways the study is run (how the noise is planted: per copy or per
+distinct text; the lexicon; the model's size; the weight of the labels), each testing
+one explanation of why the first design did not show the paper's pattern.
 
 Forging seeds are the unit: the same seed at two noise levels gives the same
 sentences, initialisation and masking, with only the flipped labels differing, so
