@@ -70,6 +70,8 @@ def test_cells_say_why_a_weakness_cannot_reach_a_world(project):
          "1.0 is out of long_tail's range"),
         ({"weaknesses": {"checkpoints": {"knob": "long_tail", "doses": [0.5]}}},
          "cannot name a cell's folder"),
+        ({"worlds": {"remedies": {"scenario": "hiring.yaml", "harms": HARMS}}},
+         "'remedies' cannot name a cell's folder"),
         ({"worlds": {"hiring": {"scenario": "hiring.yaml", "harms": HARMS,
                                 "weaknesses": ["skwe"]}}}, "'skwe' is not a weakness"),
         ({"worlds": {"hiring": {"scenario": "nowhere.yaml", "harms": HARMS}}}, "no such file"),

@@ -41,7 +41,7 @@ from uim_sim.worlds import world_info
 Dose = Annotated[float, Field(gt=0.0, le=1.0)]
 KNOBS = tuple(CorpusKnobs.model_fields)
 SEED_KEY = "corpus.seed"
-RESERVED = (".", "..", "checkpoints")  # names that would not be a cell's own folder
+RESERVED = (".", "..", "checkpoints", "remedies")  # names that would not be a cell's own folder
 
 
 class Weakness(Strict):
