@@ -106,6 +106,33 @@ def test_term_permutation_null_separates_a_term_effect_from_noise():
         assert (out["fped_null_p"] < 0.01) == small_p, out["fped_null_p"]
 
 
+def test_the_targets_fpr_gap_and_its_null_band():
+    """FPR of the targets pooled minus the other identities': by hand, and inside its
+    term-permutation band for a moderator that ignores identity, above it for one that
+    removes every text naming a target."""
+    test = tpl.test_set()
+    rng = np.random.default_rng(1)
+    fair = test.assign(score=rng.random(len(test)) + test["truth"])
+    fair["decision"] = (fair["score"] > 0.8).astype(int)  # a fifth of benign texts
+    targets = ("gay", "muslim")
+    biased = fair.assign(decision=fair["decision"] | fair["subgroup"].isin(targets).astype(int))
+    others = tuple(g for g in ids.IDENTITY_GROUPS if g not in targets)
+    pools = {"targets": targets, "others": others}
+    for frame, above in ((fair, False), (biased, True)):
+        out = bias_metrics(
+            frame, TERMS, pools, 200, np.random.default_rng(0), ("targets", "others")
+        )
+        benign = frame[frame["truth"] == 0]
+        fpr = {
+            k: benign.loc[benign["subgroup"].isin(v), "decision"].mean() for k, v in pools.items()
+        }
+        assert out["fpr_gap"] == pytest.approx(fpr["targets"] - fpr["others"])
+        low, high = out["fpr_gap_null_q025"], out["fpr_gap_null_q975"]
+        assert low < out["fpr_gap_null_median"] < high
+        assert (out["fpr_gap"] > high) == above and (out["fpr_gap_null_p"] < 0.01) == above
+    assert "fpr_gap" not in bias_metrics(fair, TERMS, pools, 50)  # asked for only
+
+
 # ---------------------------------------------------------------- mitigations
 
 

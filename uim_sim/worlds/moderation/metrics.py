@@ -119,13 +119,19 @@ def final_bias_score(overall_auc: float, aucs: dict[str, dict[str, float]]) -> f
 
 
 def term_permutation_null(
-    frame: pd.DataFrame, terms: Sequence[str], n: int, rng: np.random.Generator
+    frame: pd.DataFrame,
+    terms: Sequence[str],
+    n: int,
+    rng: np.random.Generator,
+    contrast: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> dict[str, np.ndarray]:
     """FPED and FNED with subgroup labels shuffled among the distinct texts of each
     template frame: the unit is the text (repeated posts of one text are not new
-    evidence), and a frame's texts differ only in the group they name."""
+    evidence), and a frame's texts differ only in the group they name. With
+    ``contrast`` (targets, others: terms), also the pooled false-positive rate of the
+    targets minus that of the others (``fpr_gap``)."""
     if n <= 0:
-        return {"fped": np.array([]), "fned": np.array([])}
+        return {"fped": np.array([]), "fned": np.array([]), "fpr_gap": np.array([])}
     units = (
         frame.assign(
             benign=frame["truth"] == 0,
@@ -151,7 +157,8 @@ def term_permutation_null(
     fnr_all = counts[:, 3].sum() / max(counts[:, 2].sum(), 1)
     k = len(terms)
     by_frame = label[np.argsort(frame_code, kind="stable")]
-    out = {"fped": np.empty(n), "fned": np.empty(n)}
+    out = {"fped": np.empty(n), "fned": np.empty(n), "fpr_gap": np.full(n, np.nan)}
+    pooled = contrast and [np.isin(np.arange(k), [codes.get(t, -1) for t in c]) for c in contrast]
     for i in range(n):
         order = np.lexsort((rng.random(len(units)), frame_code))  # shuffled within frame
         shuffled = np.empty_like(label)
@@ -164,6 +171,10 @@ def term_permutation_null(
             fpr, fnr = sums[:, 1] / sums[:, 0], sums[:, 3] / sums[:, 2]
         out["fped"][i] = np.nansum(np.abs(fpr_all - fpr))
         out["fned"][i] = np.nansum(np.abs(fnr_all - fnr))
+        if pooled:
+            (fp_t, benign_t), (fp_o, benign_o) = (sums[m, 1::-1].sum(0) for m in pooled)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["fpr_gap"][i] = fp_t / benign_t - fp_o / benign_o
     return out
 
 
@@ -173,32 +184,40 @@ def bias_metrics(
     pools: dict[str, Sequence[str]] | None = None,
     permutations: int = 0,
     rng: np.random.Generator | None = None,
+    contrast: tuple[str, str] | None = None,
 ) -> dict[str, dict[str, float] | float]:
-    """Every Dixon and Borkan metric of one decision table, as a tidy reporter bundle."""
+    """Every Dixon and Borkan metric of one decision table, as a tidy reporter bundle;
+    with ``contrast`` (two pools' names, e.g. ("targets", "others")), also
+    ``fpr_gap``: the first pool's false-positive rate minus the second's, with its
+    term-permutation null."""
     rates = error_rates(frame, pools)
     fped, fned = equality_differences(rates, terms)
+    observed = {"fped": fped, "fned": fned}
+    if contrast:
+        fpr = rates["false_positive_rate"]
+        observed["fpr_gap"] = fpr[contrast[0]] - fpr[contrast[1]]
     aucs = bias_aucs(frame, terms)
     overall = _auc(frame["truth"].to_numpy(int), frame["score"].to_numpy(float))
     out: dict[str, dict[str, float] | float] = {
         **rates,
-        "fped": fped,
-        "fned": fned,
+        **observed,
         "overall_auc": overall,
         **aucs,
         "final_bias_score": final_bias_score(overall, aucs),
     }
-    null = term_permutation_null(frame, terms, permutations, rng or np.random.default_rng(0))
-    for metric, observed in (("fped", fped), ("fned", fned)):
+    members = contrast and tuple(tuple((pools or {})[name]) for name in contrast)
+    null = term_permutation_null(
+        frame, terms, permutations, rng or np.random.default_rng(0), members
+    )
+    for metric, value in observed.items():
         values = null[metric]
-        if len(values) == 0:
+        if len(values) == 0 or not np.isfinite(value):
             continue
         out[f"{metric}_null_q025"] = float(np.quantile(values, 0.025))
         out[f"{metric}_null_median"] = float(np.median(values))
         out[f"{metric}_null_q975"] = float(np.quantile(values, 0.975))
         # one-sided: how often chance alone gives a difference this large
-        out[f"{metric}_null_p"] = float(
-            (1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))
-        )
+        out[f"{metric}_null_p"] = float((1 + np.sum(values >= value - 1e-12)) / (1 + len(values)))
     return out
 
 

@@ -22,7 +22,9 @@ from uim_sim.vocab.identity import (
 )
 from uim_sim.worlds.moderation.evalset import read_eval_file
 
-POOLS = ("identity", "targets")  # pooled read-outs: names an added group may not take
+# pooled read-outs (names an added group may not take): every identity group, the
+# history's targets, the identity groups it does not target
+POOLS = ("identity", "targets", "others")
 
 
 class IdentityTerm(Strict):

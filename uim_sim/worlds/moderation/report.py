@@ -4,6 +4,7 @@ figures, and how to read them."""
 from __future__ import annotations
 
 from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, IDENTITY_GROUPS
+from uim_sim.worlds.moderation.params import POOLS
 from uim_sim.worlds.section import (
     Audit,
     AuditRate,
@@ -18,7 +19,7 @@ from uim_sim.worlds.section import (
 )
 
 SUBGROUPS = (BACKGROUND, *IDENTITY_GROUPS, DIALECT)
-NOT_GROUPS = ("", "identity", "targets")  # the overall and pooled read-outs
+NOT_GROUPS = ("", *POOLS)  # the overall and pooled read-outs
 # the bias-audit table (`uim-sim audit-table`): error rates by the group a text names
 AUDIT = Audit(
     kinds={"group": "subgroup"},

@@ -22,6 +22,7 @@ from uim_sim.vocab.identity import (
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.moderation.agents import Moderator, User
 from uim_sim.worlds.moderation.metrics import bias_metrics, keep_impact_ratios
+from uim_sim.worlds.moderation.params import POOLS
 from uim_sim.worlds.moderation.templates import history, in_dialect, supplement, test_set
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.stages import TrainingSet
@@ -38,7 +39,6 @@ ZERO_SHOT = AgentCard(
 )
 # the default study's groups (a spec's identity_terms add more: see `ModerationWorld`)
 TERMS = (*IDENTITY_GROUPS, DIALECT)  # the subgroups the Dixon and Borkan metrics cover
-POOLS = ("identity", "targets")  # FPR/FNR of pooled subgroups
 
 
 def identify_referent(
@@ -226,9 +226,10 @@ class ModerationWorld(ScreeningWorld):
             "final_bias_score": None,
             **{
                 f"{m}_null_{s}": None
-                for m in ("fped", "fned")
+                for m in ("fped", "fned", "fpr_gap")
                 for s in ("q025", "median", "q975", "p")
             },
+            "fpr_gap": None,
             "impact_ratio": self.groups,
         }
 
@@ -236,10 +237,15 @@ class ModerationWorld(ScreeningWorld):
         """Dixon and Borkan metrics of every decision so far, with the term null, and
         the impact ratios of the share of each author group's posts left up."""
         decisions = self.decision_table()
+        targets = tuple(self.params.history_targets)
         pools = {
             "identity": self.identities.identity_groups,
-            "targets": tuple(self.params.history_targets),
+            "targets": targets,
+            "others": tuple(g for g in self.identities.identity_groups if g not in targets),
         }
-        out = bias_metrics(decisions, self.terms, pools, self.permutations, self.statistics_rng)
+        contrast = ("targets", "others") if all(pools.values()) else None
+        out = bias_metrics(
+            decisions, self.terms, pools, self.permutations, self.statistics_rng, contrast
+        )
         out["impact_ratio"] = keep_impact_ratios(decisions)
         return out
