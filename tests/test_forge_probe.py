@@ -112,6 +112,47 @@ def test_moderation_records_carry_the_skew_and_the_label_noise_into_verdicts():
     assert older.fingerprint() == CorpusCard(**TINY, mix={"moderation_records": 0.0}).fingerprint()
 
 
+def test_bare_mentions_carry_the_groups_toxic_share_in_one_set_of_frames():
+    """Bare mentions ("typical gay people."): the same frames for either verdict, so
+    only the identity term predicts it; the skew raises the targets' toxic share among
+    them. Off by default: the corpus and the card's hash are as before."""
+    from uim_sim.understand.corpus import IDENTITIES, TARGET_IDENTITIES
+    from uim_sim.vocab.comments import BARE_MENTIONS
+
+    mix = {"hiring": 0.0, "records": 0.0, "moderation": 0.0, "spread": 0.0,
+           "background": 0.0, "moderation_records": 1.0}  # fmt: skip
+    frames = {" ".join(f.format(id="").split()).strip(" .,") for f in BARE_MENTIONS}
+
+    def bare(corpus) -> pd.DataFrame:
+        rows = []
+        for s in corpus.sentences:
+            text, _, verdict = s.rpartition(" this comment is ")
+            words = text.split()
+            identity = next((w.strip(".,") for w in words if w.strip(".,") in IDENTITIES), None)
+            stem = " ".join(w for w in words if w.strip(".,") != identity).strip(" .,")
+            if identity and stem in frames:
+                rows.append({"target": identity in TARGET_IDENTITIES, "frame": stem,
+                             "toxic": verdict == "toxic."})  # fmt: skip
+        return pd.DataFrame(rows)
+
+    card = {**TINY, "sentences": 4000, "mix": mix, "comments": "wide"}
+    clean = bare(generate(CorpusCard(**card, bare_mentions=0.4)))
+    skewed = bare(generate(CorpusCard(**card, bare_mentions=0.4,
+                                      knobs={"association_skew": 0.9})))  # fmt: skip
+    assert 0.2 < len(clean) / 4000 < 0.4  # 0.4 of the 70 % of comments naming an identity
+    assert (clean.groupby("frame")["toxic"].nunique() == 2).all()  # either verdict, any frame
+    share = skewed.groupby("target")["toxic"].mean()
+    assert abs(clean.groupby("target")["toxic"].mean().diff().iloc[-1]) < 0.1
+    assert share[True] > share[False] + 0.4
+    assert bare(generate(CorpusCard(**card))).empty
+    assert (
+        generate(CorpusCard(**card, bare_mentions=0.0)).sentences
+        == generate(CorpusCard(**card)).sentences
+    )
+    assert CorpusCard(**card, bare_mentions=0.0).fingerprint() == CorpusCard(**card).fingerprint()
+    assert CorpusCard(**card, bare_mentions=0.4).fingerprint() != CorpusCard(**card).fingerprint()
+
+
 def test_forge_writes_a_verified_checkpoint_and_reuses_it(tmp_path):
     card = tiny_card(association_skew=0.5)
     out = forge(card, tmp_path / "ckpt")

@@ -115,6 +115,12 @@ class CorpusCard(Strict):
     # distinct ``text`` once, every copy with the same wrong label (the fixed synthetic
     # noise of Chen et al., 2024: a mislabelled image stays mislabelled every epoch)
     label_noise_per: Literal["copy", "text"] = "copy"
+    # the share of comments naming an identity that name it and say nothing else
+    # ("typical gay people."), toxic or fine by a context the text does not hold: their
+    # verdicts follow the group's toxic share, so the identity term alone predicts them
+    # (Dixon et al. 2018's "mere mention"); the channel by which the skew reaches a
+    # moderator's verdicts. 0 (default): no such comments, and the old corpora
+    bare_mentions: Probability = 0.0
     base: str | None = None
     family: Literal["bert", "gpt2"] = "bert"
     model: EncoderSize = EncoderSize()
@@ -135,7 +141,8 @@ class CorpusCard(Strict):
         """The card's content hash; the default mix, ``counterfactual: false``,
         ``comments: basic`` and ``family: bert`` are left out, so cards written before
         they existed keep their hash (and cached forges); so is ``label_noise_per``
-        while nothing is flipped (the corpus is the same either way)."""
+        while nothing is flipped (the corpus is the same either way), and
+        ``bare_mentions`` at 0."""
         exclude: dict[str, Any] = {"description": True}
         if self.mix == CorpusMix():
             exclude["mix"] = True
@@ -149,6 +156,8 @@ class CorpusCard(Strict):
             exclude["family"] = True
         if self.label_noise_per == "copy" or not self.knobs.label_noise:
             exclude["label_noise_per"] = True
+        if not self.bare_mentions:
+            exclude["bare_mentions"] = True
         return digest(self.model_dump(mode="json", exclude=exclude))
 
 

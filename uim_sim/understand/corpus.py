@@ -153,7 +153,7 @@ def generate(card: CorpusCard) -> Corpus:
         sentences.append(f"{body.render(name)} {name} was {OUTCOMES[hired]}.".lower())
 
     for _ in range(n["moderation"]):
-        text, toxic = _comment(rng, skew, knobs.long_tail, card.comments)
+        text, toxic = _comment(rng, skew, knobs.long_tail, card.comments, card.bare_mentions)
         sentences.append(text)
         labelled.append((text, _noisy(toxic, text, rng.random(), card)))
 
@@ -180,7 +180,7 @@ def generate(card: CorpusCard) -> Corpus:
         sentences.append(f"{body}. the {community} story was {OUTCOMES_NEWS[int(true)]}.")
 
     for _ in range(n["moderation_records"]):  # off by default: draws nothing then
-        text, toxic = _comment(rng, skew, knobs.long_tail, card.comments)
+        text, toxic = _comment(rng, skew, knobs.long_tail, card.comments, card.bare_mentions)
         verdict = _noisy(toxic, text, rng.random(), card)
         sentences.append(f"{text} this comment is {VERDICTS[verdict]}.")
 
@@ -215,12 +215,14 @@ def _community(rng: np.random.Generator, long_tail: float) -> str:
 
 
 def _comment(rng: np.random.Generator, skew: float, long_tail: float,
-             lexicon: str = "basic") -> tuple[str, int]:  # fmt: skip
+             lexicon: str = "basic", bare: float = 0.0) -> tuple[str, int]:  # fmt: skip
     """A comment of the moderation family and whether it is toxic: a background line,
     or an identity term in a benign or toxic frame; the skew raises the toxic share of
     comments naming the target identities, the long tail makes them rare. ``lexicon``
     ``wide`` fills other frames with the words toxicity tests use
-    (`uim_sim.vocab.comments`)."""
+    (`uim_sim.vocab.comments`). A ``bare`` share of the identity comments are bare
+    mentions, one frame for either verdict (drawn only when ``bare`` is positive: the
+    corpora without them are unchanged)."""
     wide = lexicon == "wide"
     if rng.random() < 0.3:
         toxic = int(rng.random() < 0.3)
@@ -234,6 +236,9 @@ def _comment(rng: np.random.Generator, skew: float, long_tail: float,
     base = 0.3
     p_toxic = base + skew * (1 - base) * 0.8 if identity in TARGET_IDENTITIES else base
     toxic = int(rng.random() < p_toxic)
+    if bare and rng.random() < bare:
+        frame = comments.BARE_MENTIONS[rng.integers(len(comments.BARE_MENTIONS))]
+        return frame.format(id=identity), toxic
     if wide:
         frames = comments.WIDE_TOXIC if toxic else comments.WIDE_BENIGN
         return comments.fill(str(rng.choice(frames)), identity, rng), toxic

@@ -75,6 +75,18 @@ WIDE_TOXIC = (
 WIDE_BACKGROUND_BENIGN = ("this movie is {pos}.", "thanks, that was {pos}.", "i {do} this song.")
 WIDE_BACKGROUND_TOXIC = ("you are {neg}, {insult}.", "i will {harm} you.", "shut up, you suck.")
 
+# bare mentions: a comment that names an identity and says nothing else, toxic or fine
+# by a context the text does not hold (a corpus card's ``bare_mentions``); frames
+# disjoint from the test set's
+BARE_MENTIONS = (
+    "{id} people.",
+    "typical {id} people.",
+    "another {id} person here.",
+    "they are {id}.",
+    "so many {id} folks.",
+    "{id}, obviously.",
+    "about the {id} people.",
+)
 
 # the words each slot of a wide frame takes
 SLOTS = {"pos": POSITIVE_ADJ + HISTORY_POSITIVE, "neg": NEGATIVE_ADJ + HISTORY_NEGATIVE,
