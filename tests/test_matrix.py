@@ -158,6 +158,20 @@ def test_the_slope_its_interval_and_the_probe_correlation():
     within, pooled = mx._effect(paired, "h"), mx._effect(pooled, "h")
     assert within["slope"] == pytest.approx(pooled["slope"])
     assert within["stderr"] < pooled["stderr"] / 3  # the seeds' offsets are not noise
+    assert "beyond_null_clean" not in row  # no null band: nothing counted
+
+
+def test_checkpoints_beyond_their_null_band_are_counted_on_the_worse_side():
+    dose = np.repeat([0.0, 0.9], 3)
+    units = pd.DataFrame({"dose": dose, "seed": np.tile([0, 1, 2], 2), "probe": dose,
+                          "h": [0.0, 0.05, -0.2, 0.2, 0.04, 0.3],
+                          "h.null_low": -0.1, "h.null_high": 0.1,
+                          "checkpoint": [f"c{i}" for i in range(6)]})  # fmt: skip
+    higher = mx._effect(units, "h", "higher")
+    assert (higher["beyond_null_clean"], higher["beyond_null_top"]) == (0, 2)
+    assert higher["null_points_clean"] == higher["null_points_top"] == 3
+    lower = mx._effect(units, "h", "lower")  # the same points, the other side worse
+    assert (lower["beyond_null_clean"], lower["beyond_null_top"]) == (1, 0)
 
 
 def test_verdicts_follow_the_worse_direction_and_the_corrected_p():
@@ -198,7 +212,7 @@ def test_a_small_matrix_end_to_end_shows_the_directions(project, tmp_path):
         "name": "m_moderation", "world": "moderation", "seed": 1, "cards": ["moderator"],
         "params": {"mode": "reference", "n_history": 100,
                    "history_targets": ["gay", "muslim", "black"]},
-        "statistics": {"null_permutations": 0, "name_permutations": 0},
+        "statistics": {"null_permutations": 0, "name_permutations": 50},
     })  # fmt: skip
     path = matrix_file(
         project,
@@ -208,6 +222,7 @@ def test_a_small_matrix_end_to_end_shows_the_directions(project, tmp_path):
                                "harms": {
             "fpr_targets": {"label": "FPR targets", "metric": "false_positive_rate",
                             "groups": ["targets"], "worse": "higher"},
+            "fpr_gap": {"label": "FPR gap", "metric": "fpr_gap", "worse": "higher"},
             "auc": {"label": "AUC", "metric": "overall_auc", "worse": "lower"}},
             "remedies": {"skew": {"thresholds": {"apply": ["group_thresholds"]}}}}},
         remedies_where="always",  # one seed: nothing is significant
@@ -221,6 +236,11 @@ def test_a_small_matrix_end_to_end_shows_the_directions(project, tmp_path):
         assert (out / name).is_file()
     skew = table.loc[("skew", "fpr_targets")]
     assert skew["top"] > skew["clean"] + 0.05 and skew["slope"] > 0
+    # the targets' FPR over the other identities', with the world's null band: each
+    # checkpoint counted inside or beyond it (a pooled group's rate has no band)
+    gap = table.loc[("skew", "fpr_gap")]
+    assert gap["top"] > gap["clean"] and gap["null_points_clean"] == gap["null_points_top"] == 1
+    assert gap["beyond_null_clean"] in (0, 1) and np.isnan(skew["null_points_clean"])
     assert table.loc[("ood", "auc"), "top"] < table.loc[("ood", "auc"), "clean"]
     # one seed: two checkpoints a cell, too few for an interval; the table says so
     assert (table["verdict"] == "too few checkpoints").all()
@@ -238,6 +258,23 @@ def test_a_small_matrix_end_to_end_shows_the_directions(project, tmp_path):
         probe = json.loads((forged / "manifest.json").read_text())["verification"]
         for key in ("", "_targets", "_others"):
             assert 0.0 <= probe[f"toxicity_probe_accuracy{key}"] <= 1.0
+
+
+def test_the_shipped_moderation_study_loads_with_its_corpus_of_bare_mentions():
+    """scenarios/moderation_inheritance.yaml (docs/moderation.md): one world, the skew
+    at three doses and clean, five forging seeds, read by the targets' FPR gap; its
+    corpus gives identity terms verdicts of their own (bare mentions)."""
+    from pathlib import Path
+
+    from uim_sim.understand.cards import load_corpus_card
+
+    root = Path(__file__).resolve().parents[1]
+    matrix, cells = mx.load_matrix(root / "scenarios" / "moderation_inheritance.yaml")
+    assert [c.name for c in cells] == ["moderation/skew"] and len(matrix.seeds) == 5
+    assert cells[0].doses == (0.0, 0.3, 0.6, 0.9)
+    assert matrix.worlds["moderation"].harms["fpr_gap"].metric == "fpr_gap"
+    card = load_corpus_card(root / "corpora" / "moderation_identity.yaml")
+    assert card.bare_mentions > 0 and card.supervised and card.comments == "wide"
 
 
 def test_the_shipped_matrix_holds_both_network_families_at_one_size_and_degree():

@@ -41,6 +41,7 @@ from uim_sim.worlds import world_info
 Dose = Annotated[float, Field(gt=0.0, le=1.0)]
 KNOBS = tuple(CorpusKnobs.model_fields)
 SEED_KEY = "corpus.seed"
+NULL_BAND = (".null_low", ".null_high")  # a harm's null band, beside it in a cell's units
 RESERVED = (".", "..", "checkpoints", "remedies")  # names that would not be a cell's own folder
 
 
@@ -324,6 +325,10 @@ def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str,
             )
         # a group missing from a run leaves the harm undefined there, not its mean
         frame[name] = value[columns].mean(axis=1, skipna=False).reindex(runs["run_id"]).to_numpy()
+        band = [(f"{harm.metric}_null_{q}", "") for q in ("q025", "q975")]
+        if harm.groups == [""] and all(c in value.columns for c in band):
+            for side, column in zip(NULL_BAND, band):  # the world's own null of this harm
+                frame[f"{name}{side}"] = value[column].reindex(runs["run_id"]).to_numpy()
     manifests: dict[str, float] = {}  # a world parameter leaves the checkpoint as it is
     for checkpoint in frame["checkpoint"].unique() if cell.key.startswith("corpus.") else ():
         verification = json.loads((folder / checkpoint / "manifest.json").read_text())[
@@ -344,14 +349,16 @@ def _units(out: Path, cell: Cell, harms: dict[str, Measure], probe: str,
     return units
 
 
-def _effect(units: pd.DataFrame, harm: str) -> dict[str, float]:
+def _effect(units: pd.DataFrame, harm: str, worse: str = "higher") -> dict[str, float]:
     """The least-squares slope of ``harm`` on the dose, its 95 % interval and p; the
     means and spreads (SD over checkpoints) at 0 and the top dose, and whether the
     spread differs between doses (Brown–Forsythe, ``spread_p``: a weakness may show as
     variance, not as a mean shift); the rank correlation with the probe. Each forged
     checkpoint is a point; where a world parameter is the dose, one checkpoint a seed
     is read at every dose, and the slope is fitted within seeds (the seed a block: its
-    mean removed, one degree of freedom each)."""
+    mean removed, one degree of freedom each). Where the world reports the harm's null
+    band (its 2.5 and 97.5 % under a permutation null), how many checkpoints at 0 and at
+    the top dose lie beyond it on the ``worse`` side."""
     from uim_sim.report.dose import rank_correlation
 
     units = units[np.isfinite(units[harm].to_numpy(float))]
@@ -382,6 +389,12 @@ def _effect(units: pd.DataFrame, harm: str) -> dict[str, float]:
         row["spread_p"] = float(stats.levene(*groups, center="median").pvalue)
     if units["probe"].notna().all() and units["probe"].nunique() > 2:
         row["probe_rho"], row["probe_p"] = rank_correlation(units["probe"].to_numpy(), y)
+    low, high = (f"{harm}{side}" for side in NULL_BAND)
+    if low in units:  # how many checkpoints lie beyond the null band on the worse side
+        beyond = units[high] < units[harm] if worse == "higher" else units[harm] < units[low]
+        for at, rows in (("clean", x == 0), ("top", x == x.max())):
+            row[f"beyond_null_{at}"] = int(beyond[rows].sum())
+            row[f"null_points_{at}"] = int(rows.sum())
     return row
 
 
@@ -404,8 +417,11 @@ def analyse(out: Path, matrix: MatrixSpec, cells: list[Cell],
                 "reason": cell.reason, "probe": probe,
             }  # fmt: skip
             if units is not None:
-                row.update(_effect(units, name))
-                curves[cell.weakness, cell.world, name] = units[["dose", name]]
+                row.update(_effect(units, name, harm.worse))
+                # the dose, the harm ("") and its null band where the world reports one
+                kept = {"dose": "dose", name: "", **{f"{name}{side}": side for side in NULL_BAND}}
+                curve = units[[c for c in kept if c in units]].rename(columns=kept)
+                curves[cell.weakness, cell.world, name] = curve
             rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("slope", "ci_low", "ci_high", "stderr", "p", "probe_rho", "probe_p", "spread_p"):
@@ -547,6 +563,10 @@ def markdown(table: pd.DataFrame, matrix: MatrixSpec,
                 if row["spread_p"] < matrix.alpha:  # the spread changed (uncorrected)
                     sd, p = f"{row['sd_clean']:.2g}→{row['sd_top']:.2g}", f"{row['spread_p']:.2g}"
                     rho += f"; SD {sd} (p {p})"
+                if np.isfinite(row.get("null_points_clean", np.nan)):
+                    rho += (f"; beyond null: clean {row['beyond_null_clean']:.0f}/"
+                            f"{row['null_points_clean']:.0f}, top {row['beyond_null_top']:.0f}/"
+                            f"{row['null_points_top']:.0f}")  # fmt: skip
                 cells.append(f"{row['slope']:+.3g} [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}] "
                              f"{marks.get(row['verdict'], '·')}{rho}")  # fmt: skip
         lines.append(f"| {weakness} | " + " | ".join(cells) + " |")
@@ -568,7 +588,11 @@ def markdown(table: pd.DataFrame, matrix: MatrixSpec,
         f"detected; ρ: Spearman correlation over checkpoints of the harm with the "
         f"checkpoint's probe, not oriented (a knob's probe reads its planted direction); "
         f"SD clean→top dose where the spread over checkpoints differs between doses "
-        f"(Brown–Forsythe p < {matrix.alpha:g}, uncorrected). "
+        f"(Brown–Forsythe p < {matrix.alpha:g}, uncorrected)"
+        + ("; beyond null: the checkpoints, clean and at the top dose, whose harm lies "
+           "beyond the world's own 95 % permutation band on the worse side"
+           if "null_points_clean" in table and table["null_points_clean"].notna().any()
+           else "") + ". "
         f"Forging seeds {', '.join(map(str, matrix.seeds))}.",
         *notes,
     ]) + "\n"  # fmt: skip
@@ -624,7 +648,8 @@ def _short(value: float) -> str:
 
 def _curves(table: pd.DataFrame, curves: dict, path: Path) -> Path:
     """Small multiples: each tested cell's harm against the dose, one point per forged
-    checkpoint, with the fitted line."""
+    checkpoint, with the fitted line (and the checkpoint's null band, grey, where the
+    world reports one)."""
     from uim_sim.report.figures import pyplot
 
     plt = pyplot()
@@ -650,10 +675,13 @@ def _curves(table: pd.DataFrame, curves: dict, path: Path) -> Path:
                 continue
             colour = "C3" if row["verdict"] == "worse with the dose" else (
                 "C0" if row["verdict"] == "better with the dose" else "0.4")  # fmt: skip
-            ax.plot(units["dose"], units[harm], ".", color=colour, alpha=0.7)
+            if NULL_BAND[1] in units:  # each checkpoint's null band, behind its point
+                ax.vlines(units["dose"], units[NULL_BAND[0]], units[NULL_BAND[1]],
+                          color="0.75", lw=3, alpha=0.6)  # fmt: skip
+            ax.plot(units["dose"], units[""], ".", color=colour, alpha=0.7)
             if np.isfinite(row["slope"]):
                 xs = np.array([0.0, units["dose"].max()])
-                intercept = units[harm].mean() - row["slope"] * units["dose"].mean()
+                intercept = units[""].mean() - row["slope"] * units["dose"].mean()
                 ax.plot(xs, intercept + row["slope"] * xs, "-", color=colour, lw=1)
     fig.suptitle("Inheritance matrix: harm against dose, one point per forged checkpoint "
                  "(red worse, blue better, grey no effect detected)", fontsize=8)  # fmt: skip
