@@ -4,6 +4,7 @@ and the correction across cells, and a small matrix end to end."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -311,3 +312,20 @@ def test_the_shipped_matrix_holds_both_network_families_at_one_size_and_degree()
     text = mx.markdown(table, matrix.model_copy(update={"weaknesses": {"skew": None}}),
                        described)  # fmt: skip
     assert "World `spread_block`" in text and "clustering 0.0167" in text
+
+
+def test_a_cell_made_worse_with_no_remedy_listed_says_so(tmp_path):
+    """A significant harm whose world lists no remedy for it is a row of the remedies
+    table ("none tried"), not an absence; a cell made better, or not significantly
+    changed, needs none."""
+    cells = [mx.Cell("spread", w, f"corpus.knobs.{w}", (0.0, 0.5)) for w in ("a", "b", "c")]
+    table = pd.DataFrame({"weakness": ["a", "b", "c"], "world": "spread",
+                          "verdict": ["worse with the dose", "better with the dose",
+                                      "no effect detected"]})  # fmt: skip
+    matrix = SimpleNamespace(remedies_where="significant", worlds={})
+    remedies = mx.analyse_remedies(tmp_path, matrix, cells, table.assign(significant=True))
+    assert remedies[["weakness", "remedy"]].values.tolist() == [["a", "none listed"]]
+    assert "worlds.spread.remedies names none" in remedies["verdict"].iloc[0]
+    text = mx.remedies_markdown(remedies)
+    assert "| a · spread | none listed | | | | | | none tried" in text
+    assert (tmp_path / "remedies.csv").is_file()

@@ -458,7 +458,8 @@ def analyse_remedies(out: Path, matrix: MatrixSpec, cells: list[Cell],
     """Each remedy of a cell against the cell at its top dose, forging seed by seed:
     per harm, the means clean, at the top dose and with the remedy, and the paired
     change with its 95 % t-interval over seeds (``remedies.csv`` in ``out``). A cell
-    whose weakness changed no harm significantly is listed as not tried."""
+    whose weakness changed no harm significantly is listed as not tried, one made
+    worse significantly with no remedy listed as none tried."""
     due = {c.name for c in remedies_due(table, cells, matrix.remedies_where)}
     rows = []
     for cell in (c for c in cells if c.remedies):
@@ -486,6 +487,12 @@ def analyse_remedies(out: Path, matrix: MatrixSpec, cells: list[Cell],
                     "change": mean, "ci_low": low, "ci_high": high, "seeds": len(change),
                     "verdict": verdict if np.isfinite(low) else "too few seeds",
                 })  # fmt: skip
+    worse = table[table["verdict"] == "worse with the dose"]
+    unremedied = set(worse["world"] + "/" + worse["weakness"])
+    for cell in (c for c in cells if not c.remedies and c.name in unremedied):
+        verdict = f"none tried (worlds.{cell.world}.remedies names none)"
+        rows.append({"weakness": cell.weakness, "world": cell.world, "remedy": "none listed",
+                     "what": "", "dose": cell.doses[-1], "verdict": verdict})  # fmt: skip
     remedies = pd.DataFrame(rows)
     if rows:
         remedies.to_csv(Path(out) / "remedies.csv", index=False)
@@ -500,7 +507,7 @@ def remedies_markdown(remedies: pd.DataFrame) -> str:
              "change [95 %] | verdict |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in remedies.to_dict("records"):
         cell = f"{row['weakness']} · {row['world']}"
-        what = f"{row['remedy']} ({row['what']})"
+        what = f"{row['remedy']} ({row['what']})" if row["what"] else row["remedy"]
         if not isinstance(row.get("harm"), str):  # not tried: no harm rows
             lines.append(f"| {cell} | {what} | | | | | | {row['verdict']} |")
             continue
