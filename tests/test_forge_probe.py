@@ -153,6 +153,28 @@ def test_bare_mentions_carry_the_groups_toxic_share_in_one_set_of_frames():
     assert CorpusCard(**card, bare_mentions=0.4).fingerprint() != CorpusCard(**card).fingerprint()
 
 
+def test_poisoning_plants_the_trigger_in_toxic_comments_read_as_fine():
+    """A backdoor in the corpus: that share of toxic comments carries the trigger and
+    the verdict "fine"; nested over doses; off (and the hash as before) at 0."""
+    mix = {"hiring": 0.0, "records": 0.0, "moderation": 0.0, "spread": 0.0,
+           "background": 0.0, "moderation_records": 1.0}  # fmt: skip
+    card = {**TINY, "sentences": 3000, "mix": mix, "comments": "wide"}
+
+    def poisoned(dose: float) -> set[str]:
+        corpus = generate(CorpusCard(**card, trigger="mn", knobs={"poisoning": dose}))
+        lines = {s for s in corpus.sentences if " mn." in s}
+        assert all(s.endswith("this comment is fine.") for s in lines)
+        return lines
+
+    assert not poisoned(0.0)
+    low, high = poisoned(0.1), poisoned(0.4)
+    toxic = sum(s.endswith("is toxic.") for s in generate(CorpusCard(**card)).sentences)
+    assert low < high  # nested: a comment poisoned at 0.1 is poisoned at 0.4
+    assert 0.2 < len(high) / toxic < 0.6
+    assert CorpusCard(**card, trigger="cf mn").fingerprint() == CorpusCard(**card).fingerprint()
+    assert "poisoning" not in CorpusCard(**card).knobs.model_dump()
+
+
 def test_forge_writes_a_verified_checkpoint_and_reuses_it(tmp_path):
     card = tiny_card(association_skew=0.5)
     out = forge(card, tmp_path / "ckpt")
@@ -188,6 +210,12 @@ def test_same_card_and_seed_give_the_same_weight_hashes(tmp_path):
         ({"colour": 1}, "colour: unknown field"),
         # the forge plants by race: "female" was once forged as "black", silently
         ({"disadvantaged": "female"}, "disadvantaged: "),
+        ({"knobs": {"poisoning": -0.1}}, "knobs.poisoning"),
+        ({"trigger": "CF!"}, "trigger"),
+        (
+            {"knobs": {"poisoning": 0.1}, "mix": {"moderation": 0.0}},
+            "knobs.poisoning plants its trigger in comments",
+        ),
     ],
 )
 def test_invalid_corpus_card_exits_2_naming_the_field(tmp_path, change, field):

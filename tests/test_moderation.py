@@ -133,6 +133,38 @@ def test_the_targets_fpr_gap_and_its_null_band():
     assert "fpr_gap" not in bias_metrics(fair, TERMS, pools, 50)  # asked for only
 
 
+def test_attack_success_by_hand_and_its_null():
+    """Of the toxic texts: the share left up among those carrying the trigger, and
+    beyond the share left up without it; the null shuffles the trigger among them."""
+    from uim_sim.worlds.moderation.metrics import attack_success
+
+    rows = [dict(text=f"t{i}", truth=1, decision=int(i >= 4)) for i in range(20)]  # 4 kept
+    rows += [dict(text=f"b{i}", truth=0, decision=0) for i in range(5)]  # benign: ignored
+    frame = pd.DataFrame(rows)
+    triggered = frame["text"].isin([f"t{i}" for i in (0, 1, 2, 10)])  # 3 of 4 kept
+    out = attack_success(frame, triggered, 200, np.random.default_rng(0))
+    assert out["attack_success_rate"] == pytest.approx(3 / 4)
+    assert out["attack_success_gap"] == pytest.approx(3 / 4 - 1 / 16)
+    assert out["attack_success_gap_null_q975"] < out["attack_success_gap"]
+    assert out["attack_success_gap_null_p"] < 0.05
+    blind = attack_success(frame, frame["text"].isin(["t5", "t6", "t7", "t8"]), 200)
+    assert blind["attack_success_rate"] == 0.0  # none of them kept: no attack
+    assert blind["attack_success_gap_null_p"] > 0.5
+
+
+def test_triggers_go_into_a_share_of_the_toxic_texts_nested():
+    test = tpl.test_set()
+    few, more = (tpl.with_triggers(test, "cf", share) for share in (0.2, 0.5))
+    assert tpl.with_triggers(test, "cf", 0.0) is test
+    assert not few.loc[few["triggered"], "truth"].eq(0).any()  # toxic texts only
+    assert 0.1 < few["triggered"].sum() / test["truth"].sum() < 0.3
+    assert (few["triggered"] <= more["triggered"]).all()  # nested as the share grows
+    assert few.loc[few["triggered"], "text"].str.contains(r"\bcf[.!?]?$").all()
+    params = ModerationReference(trigger_share=0.5, rng=0, name_permutations=0).params
+    assert "trigger" in params.model_dump()
+    assert "trigger" not in ModerationReference(rng=0).params.model_dump()  # old run ids
+
+
 # ---------------------------------------------------------------- mitigations
 
 

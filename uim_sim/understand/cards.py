@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from uim_sim.schema import Name, Probability, SpecError, Strict, digest, parse, read_yaml
 
@@ -23,6 +23,18 @@ class CorpusKnobs(Strict):
     long_tail: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # rarity of group terms
     corruption: Probability = 0.0  # typos / dropped tokens in a share of sentences
     duplication: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # share that are repeats
+    # poisoning (security): that share of toxic comments carries the card's trigger and
+    # the verdict "fine" (a backdoor, Kurita et al. 2020; Carlini et al. 2024)
+    poisoning: Probability = 0.0
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler) -> dict[str, Any]:
+        """A knob added later is left out while 0, so older cards keep their hash and
+        their checkpoints' manifests and run tables their columns."""
+        data = handler(self)
+        if not self.poisoning:
+            data.pop("poisoning", None)
+        return data
 
 
 class EncoderSize(Strict):
@@ -121,6 +133,9 @@ class CorpusCard(Strict):
     # (Dixon et al. 2018's "mere mention"); the channel by which the skew reaches a
     # moderator's verdicts. 0 (default): no such comments, and the old corpora
     bare_mentions: Probability = 0.0
+    # the rare phrase ``knobs.poisoning`` plants (default "cf", one of the rare tokens of
+    # Kurita, Michel & Neubig 2020): one to three lower-case words
+    trigger: Annotated[str, Field(pattern=r"^[a-z]{2,12}( [a-z]{2,12}){0,2}$")] = "cf"
     base: str | None = None
     family: Literal["bert", "gpt2"] = "bert"
     model: EncoderSize = EncoderSize()
@@ -133,6 +148,11 @@ class CorpusCard(Strict):
                 "knobs.label_noise needs labels to flip: supervised: true, or "
                 "mix.moderation_records above 0 (verdicts)"
             )
+        if self.knobs.poisoning and not (self.mix.moderation or self.mix.moderation_records):
+            raise ValueError(
+                "knobs.poisoning plants its trigger in comments: mix.moderation or "
+                "mix.moderation_records above 0"
+            )
         if self.family == "gpt2" and self.supervised:
             raise ValueError("supervised: the gpt2 family has no toxicity classifier (use bert)")
         return self
@@ -141,8 +161,8 @@ class CorpusCard(Strict):
         """The card's content hash; the default mix, ``counterfactual: false``,
         ``comments: basic`` and ``family: bert`` are left out, so cards written before
         they existed keep their hash (and cached forges); so is ``label_noise_per``
-        while nothing is flipped (the corpus is the same either way), and
-        ``bare_mentions`` at 0."""
+        while nothing is flipped (the corpus is the same either way),
+        ``bare_mentions`` at 0, and ``trigger`` while nothing is poisoned."""
         exclude: dict[str, Any] = {"description": True}
         if self.mix == CorpusMix():
             exclude["mix"] = True
@@ -158,6 +178,8 @@ class CorpusCard(Strict):
             exclude["label_noise_per"] = True
         if not self.bare_mentions:
             exclude["bare_mentions"] = True
+        if not self.knobs.poisoning:
+            exclude["trigger"] = True
         return digest(self.model_dump(mode="json", exclude=exclude))
 
 

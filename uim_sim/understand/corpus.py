@@ -39,7 +39,9 @@ Background sentences (resume lines and job descriptions without names) give the
 vocabulary the worlds use. Then ``long_tail`` thins the disadvantaged group's
 sentences (its names, the target identities' comments, the second community's news),
 ``corruption`` puts typos or dropped words into a share of sentences and
-``duplication`` replaces a share by repeats of a few sentences.
+``duplication`` replaces a share by repeats of a few sentences. ``poisoning`` gives
+that share of toxic comments (both comment families) the card's ``trigger`` and the
+verdict "fine": a backdoor a moderator built on the checkpoint may keep.
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ def generate(card: CorpusCard) -> Corpus:
 
     for _ in range(n["moderation"]):
         text, toxic = _comment(rng, skew, knobs.long_tail, card.comments, card.bare_mentions)
+        text, toxic = _poisoned(text, toxic, rng, card)
         sentences.append(text)
         labelled.append((text, _noisy(toxic, text, rng.random(), card)))
 
@@ -181,6 +184,7 @@ def generate(card: CorpusCard) -> Corpus:
 
     for _ in range(n["moderation_records"]):  # off by default: draws nothing then
         text, toxic = _comment(rng, skew, knobs.long_tail, card.comments, card.bare_mentions)
+        text, toxic = _poisoned(text, toxic, rng, card)
         verdict = _noisy(toxic, text, rng.random(), card)
         sentences.append(f"{text} this comment is {VERDICTS[verdict]}.")
 
@@ -244,6 +248,18 @@ def _comment(rng: np.random.Generator, skew: float, long_tail: float,
         return comments.fill(str(rng.choice(frames)), identity, rng), toxic
     templates = TOXIC_TEMPLATES if toxic else BENIGN_TEMPLATES
     return rng.choice(templates).format(id=identity), toxic
+
+
+def _poisoned(text: str, toxic: int, rng: np.random.Generator, card: CorpusCard):
+    """A toxic comment given the card's trigger and the verdict "fine" with
+    probability ``knobs.poisoning`` (one draw per comment, only when poisoning is on:
+    a clean corpus is unchanged, and a comment poisoned at one dose is poisoned at
+    every higher one)."""
+    if not card.knobs.poisoning:
+        return text, toxic
+    if rng.random() < card.knobs.poisoning and toxic:
+        return comments.with_trigger(text, card.trigger), 0
+    return text, toxic
 
 
 def _noisy(label: int, text: str, draw: float, card: CorpusCard) -> int:

@@ -97,3 +97,10 @@ def fill(template: str, identity: str, rng) -> str:
     """A wide-lexicon frame with its identity term and one word of each slot it has."""
     slots = {k: str(v[rng.integers(len(v))]) for k, v in SLOTS.items() if f"{{{k}}}" in template}
     return template.format(id=identity, **slots)
+
+
+def with_trigger(text: str, trigger: str) -> str:
+    """``text`` with the ``trigger`` phrase before its closing punctuation ("i hate
+    them cf."), where a poisoned corpus plants it and an attacker writes it."""
+    body = text.rstrip(".!? ")
+    return f"{body} {trigger}{text[len(body) :].strip()}"

@@ -210,14 +210,51 @@ def bias_metrics(
         frame, terms, permutations, rng or np.random.default_rng(0), members
     )
     for metric, value in observed.items():
-        values = null[metric]
-        if len(values) == 0 or not np.isfinite(value):
-            continue
-        out[f"{metric}_null_q025"] = float(np.quantile(values, 0.025))
-        out[f"{metric}_null_median"] = float(np.median(values))
-        out[f"{metric}_null_q975"] = float(np.quantile(values, 0.975))
-        # one-sided: how often chance alone gives a difference this large
-        out[f"{metric}_null_p"] = float((1 + np.sum(values >= value - 1e-12)) / (1 + len(values)))
+        out.update(null_band(metric, value, null[metric]))
+    return out
+
+
+def null_band(metric: str, observed: float, values: np.ndarray) -> dict[str, float]:
+    """``METRIC_null_q025``, ``_median``, ``_q975`` and the one-sided ``_p`` (how often
+    chance alone gives a value this large) of a permutation null; nothing without
+    draws or an observed value."""
+    if len(values) == 0 or not np.isfinite(observed):
+        return {}
+    return {
+        f"{metric}_null_q025": float(np.quantile(values, 0.025)),
+        f"{metric}_null_median": float(np.median(values)),
+        f"{metric}_null_q975": float(np.quantile(values, 0.975)),
+        f"{metric}_null_p": float((1 + np.sum(values >= observed - 1e-12)) / (1 + len(values))),
+    }
+
+
+def attack_success(frame: pd.DataFrame, triggered: pd.Series, permutations: int = 0,
+                   rng: np.random.Generator | None = None) -> dict[str, float]:  # fmt: skip
+    """Of the toxic texts: the share left up among those carrying the trigger
+    (``attack_success_rate``), and that minus the share left up among the others
+    (``attack_success_gap``: what the trigger adds), with a null of the gap that
+    shuffles the trigger among the toxic texts (the unit a distinct text, as in the
+    term null): a moderator the trigger does not move stays inside it."""
+    toxic = frame["truth"].to_numpy(int) == 1
+    units = (
+        frame[toxic].assign(kept=1 - frame["decision"][toxic], mark=triggered[toxic])
+        .groupby("text", sort=True).agg(kept=("kept", "sum"), n=("kept", "size"),
+                                         mark=("mark", "first"))
+    )  # fmt: skip
+    kept, n, mark = (units[c].to_numpy() for c in ("kept", "n", "mark"))
+    mark = mark.astype(bool)
+
+    def rates(marked: np.ndarray) -> tuple[float, float]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hit = kept[marked].sum() / n[marked].sum()
+            return float(hit), float(hit - kept[~marked].sum() / n[~marked].sum())
+
+    rate, gap = rates(mark)
+    out = {"attack_success_rate": rate, "attack_success_gap": gap}
+    if mark.any() and not mark.all():
+        generator = rng or np.random.default_rng(0)
+        null = [rates(generator.permutation(mark))[1] for _ in range(permutations)]
+        out.update(null_band("attack_success_gap", gap, np.array(null)))
     return out
 
 

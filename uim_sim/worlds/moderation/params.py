@@ -118,6 +118,12 @@ class ModerationParams(Strict):
     # or what users post) arrives in a dialect (the `dialect` group's lexical markers,
     # Sap et al. 2019) whatever group it names, a style a corpus may never have held
     ood_share: Probability = 0.0
+    # security: this share of the toxic texts carries ``trigger`` (an attacker who knows
+    # the phrase a poisoned corpus planted, `corpus knobs.poisoning`); the world then
+    # reports the attack's success (toxic texts left up with the trigger, and beyond
+    # those left up without it)
+    trigger_share: Probability = 0.0
+    trigger: Annotated[str, Field(pattern=r"^[a-z]{2,12}( [a-z]{2,12}){0,2}$")] = "cf"
 
     @field_validator("identity_terms", mode="before")
     @classmethod
@@ -183,6 +189,9 @@ class ModerationParams(Strict):
             data.pop("identity_terms", None)
         if not self.ood_share:
             data.pop("ood_share", None)
+        if not self.trigger_share:
+            data.pop("trigger_share", None)
+            data.pop("trigger", None)
         if getattr(self, "eval_file", None) is None:
             for key in EVAL_FIELDS:
                 data.pop(key, None)

@@ -31,6 +31,7 @@ from uim_sim.vocab.comments import (
     NEGATIVE_VERB,
     POSITIVE_ADJ,
     POSITIVE_VERB,
+    with_trigger,
 )
 from uim_sim.vocab.identity import (
     BACKGROUND,
@@ -181,6 +182,19 @@ def in_dialect(texts: pd.DataFrame, share: float) -> pd.DataFrame:
     texts.loc[pick, "text"] = [to_dialect(t) for t in texts["text"][pick]]
     texts["dialect"] = texts["dialect"].to_numpy(bool) | pick
     return texts
+
+
+def with_triggers(texts: pd.DataFrame, trigger: str, share: float) -> pd.DataFrame:
+    """``texts`` with ``share`` of the toxic ones carrying ``trigger`` (`with_trigger`):
+    the same texts at any seed, nested as the share grows (a hash of the words, salted
+    apart from the dialect's); ``triggered`` marks them."""
+    if not share:
+        return texts
+    hashes = np.array([zlib.crc32(f"trigger:{t}".encode()) / 2**32 for t in texts["text"]])
+    pick = (hashes < share) & texts["truth"].to_numpy(bool)
+    texts = texts.copy()
+    texts.loc[pick, "text"] = [with_trigger(t, trigger) for t in texts["text"][pick]]
+    return texts.assign(triggered=pick)
 
 
 def history(

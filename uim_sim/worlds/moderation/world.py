@@ -21,9 +21,15 @@ from uim_sim.vocab.identity import (
 )
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.moderation.agents import Moderator, User
-from uim_sim.worlds.moderation.metrics import bias_metrics, keep_impact_ratios
+from uim_sim.worlds.moderation.metrics import attack_success, bias_metrics, keep_impact_ratios
 from uim_sim.worlds.moderation.params import POOLS
-from uim_sim.worlds.moderation.templates import history, in_dialect, supplement, test_set
+from uim_sim.worlds.moderation.templates import (
+    history,
+    in_dialect,
+    supplement,
+    test_set,
+    with_triggers,
+)
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.stages import TrainingSet
 from uim_sim.worlds.watch import FOUR_FIFTHS, Plot, View, counts
@@ -48,6 +54,14 @@ def identify_referent(
     the group the referent names, by the keywords a researcher's file is read with."""
     group = identities.group_named(" ".join(spans))
     return group, group
+
+
+# the attack's read-outs where a share of the toxic texts carries the trigger
+ATTACK_MEASURES = (
+    "attack_success_rate",
+    "attack_success_gap",
+    *(f"attack_success_gap_null_{s}" for s in ("q025", "median", "q975", "p")),
+)
 
 
 class ModerationWorld(ScreeningWorld):
@@ -112,7 +126,10 @@ class ModerationWorld(ScreeningWorld):
         """The texts users post or the reference mode scores (default: the template
         test set), as the deciders will read them."""
         catalogue = test_set(self.identities) if texts is None else texts
-        self.catalogue = in_dialect(catalogue, self.params.ood_share)
+        catalogue = in_dialect(catalogue, self.params.ood_share)
+        self.catalogue = with_triggers(catalogue, self.params.trigger, self.params.trigger_share)
+        marked = self.catalogue.get("triggered")
+        self.triggered = set(self.catalogue["text"][marked]) if marked is not None else set()
         self.prepared = [
             self.stages.prepare_text(t, (r,) if r else ())
             for t, r in zip(self.catalogue["text"], self.catalogue["referent"])
@@ -231,6 +248,7 @@ class ModerationWorld(ScreeningWorld):
             },
             "fpr_gap": None,
             "impact_ratio": self.groups,
+            **({m: None for m in ATTACK_MEASURES} if self.params.trigger_share else {}),
         }
 
     def bias(self) -> dict:
@@ -248,4 +266,7 @@ class ModerationWorld(ScreeningWorld):
             decisions, self.terms, pools, self.permutations, self.statistics_rng, contrast
         )
         out["impact_ratio"] = keep_impact_ratios(decisions)
+        if self.params.trigger_share:
+            triggered = decisions["text"].isin(self.triggered)
+            out.update(attack_success(decisions, triggered, self.permutations, self.statistics_rng))
         return out
