@@ -278,6 +278,21 @@ def test_the_shipped_moderation_study_loads_with_its_corpus_of_bare_mentions():
     assert card.bare_mentions > 0 and card.supervised and card.comments == "wide"
 
 
+def test_the_shipped_poisoning_study_loads_with_the_attackers_trigger():
+    """scenarios/poisoning.yaml (docs/moderation.md): the corpus knob at three doses and
+    clean, two moderators on each forge, the test set's toxic texts half triggered."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    matrix, cells = mx.load_matrix(root / "scenarios" / "poisoning.yaml")
+    assert sorted(c.name for c in cells) == ["logistic/poisoning", "prompted/poisoning"]
+    assert all(c.doses == (0.0, 0.1, 0.2, 0.4) and c.key == "corpus.knobs.poisoning"
+               for c in cells)  # fmt: skip
+    for cell in cells:
+        assert cell.spec["params"]["trigger_share"] == 0.5
+        assert cell.spec["params"]["trigger"] == "cf"  # the corpus card's default
+
+
 def test_the_shipped_matrix_holds_both_network_families_at_one_size_and_degree():
     """The spread columns: a clustered network and the block model, the same size and
     mean degree, their clustering coefficients printed under the table."""
