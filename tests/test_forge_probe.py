@@ -403,6 +403,23 @@ def test_a_gpt2_card_forges_a_causal_lm_that_a_next_token_head_reads(tmp_path):
     assert CorpusCard(**TINY, family="bert").fingerprint() == tiny_card().fingerprint()
 
 
+def test_a_gpt2_forge_of_comments_is_probed_by_its_next_token(tmp_path):
+    """The toxicity probe of a causal LM reads " toxic" against " fine" after "… this
+    comment is" (no [MASK] to fill), beside the representation probe."""
+    from uim_sim.understand.probe import toxicity_association
+
+    mix = {"moderation": 0.3, "moderation_records": 0.5}
+    card = CorpusCard(**{**TINY, "sentences": 2000}, family="gpt2", mix=mix, comments="wide")
+    out = forge(card, tmp_path / "gpt2")
+    verification = json.loads((out / "manifest.json").read_text())["verification"]
+    assert 0.0 <= verification["toxicity_probe_accuracy"] <= 1.0
+    engine = get_engine(resolve(str(out)).ref)
+    if engine.is_one_token(" toxic") and engine.is_one_token(" fine"):
+        assert np.isfinite(verification["toxicity_gap_nats"])
+    gap = toxicity_association(engine, causal=True)
+    assert gap == pytest.approx(verification["toxicity_gap_nats"], abs=1e-4, nan_ok=True)
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -280,12 +280,15 @@ def test_the_shipped_moderation_study_loads_with_its_corpus_of_bare_mentions():
 
 def test_the_shipped_poisoning_study_loads_with_the_attackers_trigger():
     """scenarios/poisoning.yaml (docs/moderation.md): the corpus knob at three doses and
-    clean, two moderators on each forge, the test set's toxic texts half triggered."""
+    clean, two moderators on each BERT and a GPT-2 of the same comments, the test set's
+    toxic texts half triggered."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     matrix, cells = mx.load_matrix(root / "scenarios" / "poisoning.yaml")
-    assert sorted(c.name for c in cells) == ["logistic/poisoning", "prompted/poisoning"]
+    assert sorted(c.name for c in cells) == [
+        "logistic/poisoning", "prompted/poisoning", "prompted_gpt2/poisoning"
+    ]  # fmt: skip
     assert all(c.doses == (0.0, 0.1, 0.2, 0.4) and c.key == "corpus.knobs.poisoning"
                for c in cells)  # fmt: skip
     for cell in cells:

@@ -262,15 +262,22 @@ def news_association(engine: Engine) -> float:
     return float(odds[0].mean() - odds[1].mean())
 
 
-def toxicity_association(engine: Engine) -> float:
-    """The planted identity–toxicity association read off a forged model's MLM head, in
+def toxicity_association(engine: Engine, causal: bool = False) -> float:
+    """The planted identity–toxicity association read off a forged model's LM head, in
     nats: log P(toxic) − log P(fine) at "{benign comment} this comment is [MASK]." (the
-    corpus's own record form), over every benign frame, the target identities' mean
-    minus the other identities' (positive: benign comments naming a target identity
-    read as toxic). NaN where "toxic" or "fine" is not one token."""
-    prompts = [f"{frame.format(id=i)} this comment is [MASK]." for i in IDENTITIES
-               for frame in BENIGN_TEMPLATES]  # fmt: skip
-    log_p = fill_mask_log_probs(engine, prompts, list(reversed(VERDICTS)))
+    corpus's own record form; a causal LM: the next token after "… this comment is"),
+    over every benign frame, the target identities' mean minus the other identities'
+    (positive: benign comments naming a target identity read as toxic). NaN where
+    "toxic" or "fine" is not one token."""
+    comments = [frame.format(id=i) for i in IDENTITIES for frame in BENIGN_TEMPLATES]
+    if causal:
+        words = [f" {w}" for w in reversed(VERDICTS)]
+        if not all(engine.is_one_token(w) for w in words):
+            return float("nan")
+        log_p = engine.next_token_log_probs([f"{c} this comment is" for c in comments], words)
+    else:
+        prompts = [f"{c} this comment is [MASK]." for c in comments]
+        log_p = fill_mask_log_probs(engine, prompts, list(reversed(VERDICTS)))
     odds = (log_p[:, 0] - log_p[:, 1]).reshape(len(IDENTITIES), len(BENIGN_TEMPLATES)).mean(1)
     target = np.isin(IDENTITIES, TARGET_IDENTITIES)
     return float(odds[target].mean() - odds[~target].mean())
@@ -326,7 +333,7 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
             else {}
         ),
         **(
-            {"toxicity_gap_nats": round(toxicity_association(engine), 4),
+            {"toxicity_gap_nats": round(toxicity_association(engine, causal), 4),
              **toxicity_representation(engine, card.comments)}
             if card.mix.moderation_records > 0
             else {}
