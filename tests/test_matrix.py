@@ -96,6 +96,8 @@ def test_a_bad_matrix_is_one_line_naming_the_field(project, changes, message):
     result = CliRunner().invoke(app, ["matrix", str(path), "--out", str(project / "out")])
     assert result.exit_code == 2 and message.split(".")[-1] in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (project / "out").exists()
+    checked = CliRunner().invoke(app, ["validate", str(path)])  # the same refusal
+    assert checked.exit_code == 2 and checked.output == result.output
 
 
 @pytest.mark.parametrize(
@@ -112,6 +114,13 @@ def test_a_remedy_that_cannot_run_is_refused_before_anything_runs(project, remed
     assert result.exit_code == 2 and "worlds.hiring.remedies.skew.r" in result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (project / "out").exists()
+    assert CliRunner().invoke(app, ["validate", str(path)]).output == result.output
+    fixed = {"scenario": "hiring.yaml", "harms": HARMS,
+             "remedies": {"skew": {"r": {"apply": ["name_redaction"]}}}}  # fmt: skip
+    ok = matrix_file(project, worlds={"hiring": fixed}, weaknesses=skew)
+    checked = CliRunner().invoke(app, ["validate", str(ok)])
+    assert checked.exit_code == 0 and "inheritance matrix, 1 cell(s) to run" in checked.output
+    assert "1 remedy plan(s)" in checked.output and not (project / "out").exists()
 
 
 @pytest.mark.parametrize(

@@ -83,8 +83,19 @@ def validate(
     spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
     agents_dir: Path | None = _agents_dir(),
 ) -> None:
-    """Check a spec (or a suite of specs), its agent cards, checkpoints and
-    mitigations; run nothing."""
+    """Check a spec (a suite of specs, or an inheritance matrix), its agent cards,
+    checkpoints and mitigations; run nothing."""
+    from uim_sim.matrix import is_matrix
+
+    if spec.is_file() and is_matrix(spec):
+        _, cells, plans, remedies = _matrix_plans(spec, Path("OUT"), agents_dir)
+        runs = sum(len(the_plan.tasks) for _, the_plan in plans)
+        out_console.print(
+            f"[green]ok[/] {spec}: inheritance matrix, {len(plans)} cell(s) to run "
+            f"({len(cells) - len(plans)} n/a), {runs} runs, {len(remedies)} remedy "
+            f"plan(s); run it with `uim-sim matrix {spec} --out OUT`"
+        )
+        return
     for _, member in _members(spec):
         the_plan = _plan(member, agents_dir)
         out_console.print(
@@ -704,22 +715,7 @@ def matrix(
     _check_executor(executor, workers, address)
     if not spec.is_file():
         fail(f"SPEC: {spec}: no such file")
-    try:
-        the_matrix, cells = mx.load_matrix(spec)
-    except SpecError as exc:
-        fail(str(exc))
-    plans, remedy_plans = [], {}
-    for cell in cells:
-        where = f"{spec}: worlds.{cell.world} × weaknesses.{cell.weakness}"
-        try:
-            if cell.spec:
-                plans.append((cell.result_folder(out), plan_of(cell.spec, cell, agents_dir)))
-            for name, remedy in cell.remedies.items():
-                where = f"{spec}: worlds.{cell.world}.remedies.{cell.weakness}.{name}"
-                folder = cell.result_folder(out, name)
-                remedy_plans[cell.name, name] = (folder, plan_of(remedy, cell, agents_dir))
-        except SpecError as exc:
-            fail(f"{where}: {exc}")
+    the_matrix, cells, plans, remedy_plans = _matrix_plans(spec, out, agents_dir)
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a folder")
     _check_folders(plans + list(remedy_plans.values()))  # remedies run later, if at all
@@ -758,6 +754,32 @@ def matrix(
         f"→ {out / 'matrix.md'}, matrix.csv, {result.figure.name}, {result.curves.name}"
         + (", remedies.csv" if not remedies.empty else "")
     )
+
+
+def _matrix_plans(spec: Path, out: Path, agents_dir: Path | None):
+    """A matrix file's spec and cells, each cell's plan with the folder it runs into,
+    and each remedy's (by cell name and remedy): every card, checkpoint and mitigation
+    checked, nothing run; a bad one fails naming the cell."""
+    from uim_sim import matrix as mx
+    from uim_sim.schema import SpecError
+
+    try:
+        the_matrix, cells = mx.load_matrix(spec)
+    except SpecError as exc:
+        fail(str(exc))
+    plans, remedy_plans = [], {}
+    for cell in cells:
+        where = f"{spec}: worlds.{cell.world} × weaknesses.{cell.weakness}"
+        try:
+            if cell.spec:
+                plans.append((cell.result_folder(out), plan_of(cell.spec, cell, agents_dir)))
+            for name, remedy in cell.remedies.items():
+                where = f"{spec}: worlds.{cell.world}.remedies.{cell.weakness}.{name}"
+                folder = cell.result_folder(out, name)
+                remedy_plans[cell.name, name] = (folder, plan_of(remedy, cell, agents_dir))
+        except SpecError as exc:
+            fail(f"{where}: {exc}")
+    return the_matrix, cells, plans, remedy_plans
 
 
 def plan_of(scenario: dict, cell, agents_dir: Path | None):
