@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import SMALL_CORPUS, forged_zero_shot_card, write_yaml
+from conftest import ROOT, SMALL_CORPUS, forged_zero_shot_card, write_yaml
 from typer.testing import CliRunner
 
 from uim_sim.cli import app
@@ -173,6 +173,32 @@ def test_poisoning_plants_the_trigger_in_toxic_comments_read_as_fine():
     assert 0.2 < len(high) / toxic < 0.6
     assert CorpusCard(**card, trigger="cf mn").fingerprint() == CorpusCard(**card).fingerprint()
     assert "poisoning" not in CorpusCard(**card).knobs.model_dump()
+
+
+def test_spectral_signatures_remove_poisoned_comments_more_than_their_share():
+    """The defence flags, per verdict class, the comments a clean encoder sees as
+    outliers along the class's top direction: on the shipped poisoning corpus (measured:
+    two thirds of the poisoned sentences at 6 % of the corpus; on a corpus of 2,000
+    sentences it does no better than chance), poisoned ones far more often than the
+    share removed; the record counts what went; a card without labels is refused, and
+    a card without the defence keeps its hash."""
+    from uim_sim.understand.defences import spectral_filter
+
+    card = load_corpus_card(ROOT / "corpora" / "moderation_identity_spectral.yaml",
+                            {"knobs.poisoning": 0.1, "defence_share": 0.2})  # fmt: skip
+    corpus = generate(card)
+    kept, record = spectral_filter(corpus, card)
+    assert record["removed_sentences"] == len(corpus) - len(kept)
+    assert abs(record["removed_comments"] - 0.2 * record["distinct_comments"]) <= 2
+    poisoned = record["removed_with_trigger"] / record["with_trigger"]
+    assert poisoned > 4 * record["removed_sentences"] / len(corpus)  # far above chance
+    assert sum(" cf" in s for s in kept.sentences) == (
+        record["with_trigger"] - record["removed_with_trigger"]
+    )
+    plain = {**TINY, "mix": {"moderation_records": 0.5}}
+    assert CorpusCard(**plain, defence="none").fingerprint() == CorpusCard(**plain).fingerprint()
+    with pytest.raises(ValueError, match="defence: the spectral defence filters labelled"):
+        CorpusCard(**TINY, defence="spectral")
 
 
 def test_forge_writes_a_verified_checkpoint_and_reuses_it(tmp_path):

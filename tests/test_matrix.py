@@ -303,6 +303,8 @@ def test_the_shipped_poisoning_study_loads_with_the_attackers_trigger():
     for cell in cells:
         assert cell.spec["params"]["trigger_share"] == 0.5
         assert cell.spec["params"]["trigger"] == "cf"  # the corpus card's default
+        assert list(cell.remedies) == ["spectral"]  # the defence, at the top dose
+    assert matrix.remedies_where == "always"
 
 
 def test_the_shipped_matrix_holds_both_network_families_at_one_size_and_degree():

@@ -136,6 +136,11 @@ class CorpusCard(Strict):
     # the rare phrase ``knobs.poisoning`` plants (default "cf", one of the rare tokens of
     # Kurita, Michel & Neubig 2020): one to three lower-case words
     trigger: Annotated[str, Field(pattern=r"^[a-z]{2,12}( [a-z]{2,12}){0,2}$")] = "cf"
+    # a defence of the corpus before forging (`uim_sim.understand.defences`): ``spectral``
+    # removes the ``defence_share`` of each verdict class's comments that spectral
+    # signatures flag (Tran, Li & Madry 2018)
+    defence: Literal["none", "spectral"] = "none"
+    defence_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     base: str | None = None
     family: Literal["bert", "gpt2"] = "bert"
     model: EncoderSize = EncoderSize()
@@ -153,6 +158,11 @@ class CorpusCard(Strict):
                 "knobs.poisoning plants its trigger in comments: mix.moderation or "
                 "mix.moderation_records above 0"
             )
+        if self.defence != "none" and not (self.supervised or self.mix.moderation_records):
+            raise ValueError(
+                "defence: the spectral defence filters labelled comments: supervised: "
+                "true, or mix.moderation_records above 0"
+            )
         if self.family == "gpt2" and self.supervised:
             raise ValueError("supervised: the gpt2 family has no toxicity classifier (use bert)")
         return self
@@ -162,7 +172,8 @@ class CorpusCard(Strict):
         ``comments: basic`` and ``family: bert`` are left out, so cards written before
         they existed keep their hash (and cached forges); so is ``label_noise_per``
         while nothing is flipped (the corpus is the same either way),
-        ``bare_mentions`` at 0, and ``trigger`` while nothing is poisoned."""
+        ``bare_mentions`` at 0, ``trigger`` while nothing is poisoned, and the
+        defence while there is none."""
         exclude: dict[str, Any] = {"description": True}
         if self.mix == CorpusMix():
             exclude["mix"] = True
@@ -180,6 +191,8 @@ class CorpusCard(Strict):
             exclude["bare_mentions"] = True
         if not self.knobs.poisoning:
             exclude["trigger"] = True
+        if self.defence == "none":
+            exclude["defence"] = exclude["defence_share"] = True
         return digest(self.model_dump(mode="json", exclude=exclude))
 
 

@@ -97,6 +97,11 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
     torch.manual_seed(card.seed)
     start = time.perf_counter()
     corpus = generate(card)
+    defence = None
+    if card.defence == "spectral":
+        from uim_sim.understand.defences import spectral_filter
+
+        corpus, defence = spectral_filter(corpus, card)
     tokenizer, model = _initial_model(card, corpus)
     train = _train_causal if card.family == "gpt2" else _train
     losses = train(card, corpus, tokenizer, model, progress)
@@ -119,6 +124,7 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
         training={"final_loss": losses[-1] if losses else None, "steps": len(losses)},
         verification=verification,
         forge_seconds=round(time.perf_counter() - start, 1),
+        **({"defence": defence} if defence else {}),
         **(extra or {}),
     )
     if out.exists():
