@@ -86,8 +86,13 @@ def validate(
     """Check a spec (a suite of specs, or an inheritance matrix), its agent cards,
     checkpoints and mitigations; run nothing."""
     from uim_sim.matrix import is_matrix
+    from uim_sim.schema import SpecError
 
-    if spec.is_file() and is_matrix(spec):
+    try:
+        matrix = spec.is_file() and is_matrix(spec)
+    except SpecError as exc:  # not YAML a spec can be: one line, as for any spec
+        fail(str(exc))
+    if matrix:
         _, cells, plans, remedies = _matrix_plans(spec, Path("OUT"), agents_dir)
         runs = sum(len(the_plan.tasks) for _, the_plan in plans)
         out_console.print(
