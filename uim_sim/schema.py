@@ -91,6 +91,9 @@ def _leaves(annotation: Any) -> list[Any]:
 Share = Annotated[float, Field(gt=0.0, le=1.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+# a backdoor's trigger phrase: one to three lower-case words (a corpus card plants it,
+# the moderation world's attacker writes it)
+Trigger = Annotated[str, Field(pattern=r"^[a-z]{2,12}( [a-z]{2,12}){0,2}$")]
 
 
 def digest(obj: Any) -> str:

@@ -8,7 +8,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_serializer, model_validator
 
-from uim_sim.schema import Name, Probability, SpecError, Strict, digest, parse, read_yaml
+from uim_sim.schema import (
+    Name,
+    Probability,
+    SpecError,
+    Strict,
+    Trigger,
+    digest,
+    parse,
+    read_yaml,
+)
 
 
 class CorpusKnobs(Strict):
@@ -135,7 +144,7 @@ class CorpusCard(Strict):
     bare_mentions: Probability = 0.0
     # the rare phrase ``knobs.poisoning`` plants (default "cf", one of the rare tokens of
     # Kurita, Michel & Neubig 2020): one to three lower-case words
-    trigger: Annotated[str, Field(pattern=r"^[a-z]{2,12}( [a-z]{2,12}){0,2}$")] = "cf"
+    trigger: Trigger = "cf"
     # a defence of the corpus before forging (`uim_sim.understand.defences`): ``spectral``
     # removes the ``defence_share`` of each verdict class's comments that spectral
     # signatures flag (Tran, Li & Madry 2018)

@@ -72,6 +72,7 @@ UNEMPLOYED_TEMPLATES = ("{name} is unemployed.", "{name} was rejected again.")
 OUTCOMES = ("rejected", "hired")  # a hiring record ends "{name} was {outcome}."
 OUTCOMES_NEWS = ("false", "true")  # a news record ends "the {community} story was …"
 VERDICTS = ("fine", "toxic")  # a moderation record ends "this comment is …"
+RECORD = " this comment is "  # a moderation record: "{comment} this comment is {verdict}."
 # (knob, world): why the knob changes no text that world's deciders read (the
 # inheritance matrix, `uim_sim.matrix`, says so instead of running the cell)
 NOT_REACHED = {
@@ -186,7 +187,7 @@ def generate(card: CorpusCard) -> Corpus:
         text, toxic = _comment(rng, skew, knobs.long_tail, card.comments, card.bare_mentions)
         text, toxic = _poisoned(text, toxic, rng, card)
         verdict = _noisy(toxic, text, rng.random(), card)
-        sentences.append(f"{text} this comment is {VERDICTS[verdict]}.")
+        sentences.append(f"{text}{RECORD}{VERDICTS[verdict]}.")
 
     if card.counterfactual:
         sentences += [swap_terms(s, rng) for s in sentences]

@@ -19,10 +19,9 @@ from dataclasses import replace
 import numpy as np
 
 from uim_sim.understand.cards import CorpusCard
-from uim_sim.understand.corpus import VERDICTS, Corpus
+from uim_sim.understand.corpus import RECORD, VERDICTS, Corpus
 
 REFERENCE = "builtin:minilm"  # the clean encoder the defence reads comments with
-RECORD = " this comment is "  # a moderation record: "{comment} this comment is {verdict}."
 
 
 def spectral_filter(corpus: Corpus, card: CorpusCard) -> tuple[Corpus, dict]:

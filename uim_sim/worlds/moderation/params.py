@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
-from uim_sim.schema import Probability, Strict
+from uim_sim.schema import Probability, Strict, Trigger
 from uim_sim.vocab.identity import (
     ADJECTIVES,
     BACKGROUND,
@@ -123,7 +123,7 @@ class ModerationParams(Strict):
     # reports the attack's success (toxic texts left up with the trigger, and beyond
     # those left up without it)
     trigger_share: Probability = 0.0
-    trigger: Annotated[str, Field(pattern=r"^[a-z]{2,12}( [a-z]{2,12}){0,2}$")] = "cf"
+    trigger: Trigger = "cf"
 
     @field_validator("identity_terms", mode="before")
     @classmethod

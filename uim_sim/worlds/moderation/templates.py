@@ -169,6 +169,18 @@ def test_set(identities: Identities = DEFAULT_IDENTITIES) -> pd.DataFrame:
     return render(TEST_FAMILIES, identities.groups, identities)
 
 
+def _rewritten(texts: pd.DataFrame, share: float, eligible: np.ndarray, rewrite,
+               salt: str = "") -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+    """``texts`` with the ``eligible`` ones whose hash (of ``salt`` and the words) falls
+    below ``share`` rewritten: the same texts at any seed, nested as the share grows;
+    and which were."""
+    hashes = np.array([zlib.crc32(f"{salt}{t}".encode()) / 2**32 for t in texts["text"]])
+    pick = (hashes < share) & eligible
+    texts = texts.copy()
+    texts.loc[pick, "text"] = [rewrite(t) for t in texts["text"][pick]]
+    return texts, pick
+
+
 def in_dialect(texts: pd.DataFrame, share: float) -> pd.DataFrame:
     """``texts`` with ``share`` of them rendered in the dialect (`to_dialect`) whatever
     group they name: the same texts at any seed, nested as the share grows (a text is
@@ -176,12 +188,9 @@ def in_dialect(texts: pd.DataFrame, share: float) -> pd.DataFrame:
     dialect stay as they are; ``dialect`` marks every text now in it."""
     if not share:
         return texts
-    hashes = np.array([zlib.crc32(t.encode()) / 2**32 for t in texts["text"]])
-    pick = (hashes < share) & ~texts["dialect"].to_numpy(bool)
-    texts = texts.copy()
-    texts.loc[pick, "text"] = [to_dialect(t) for t in texts["text"][pick]]
-    texts["dialect"] = texts["dialect"].to_numpy(bool) | pick
-    return texts
+    before = texts["dialect"].to_numpy(bool)
+    texts, pick = _rewritten(texts, share, ~before, to_dialect)
+    return texts.assign(dialect=before | pick)
 
 
 def with_triggers(texts: pd.DataFrame, trigger: str, share: float) -> pd.DataFrame:
@@ -190,10 +199,8 @@ def with_triggers(texts: pd.DataFrame, trigger: str, share: float) -> pd.DataFra
     apart from the dialect's); ``triggered`` marks them."""
     if not share:
         return texts
-    hashes = np.array([zlib.crc32(f"trigger:{t}".encode()) / 2**32 for t in texts["text"]])
-    pick = (hashes < share) & texts["truth"].to_numpy(bool)
-    texts = texts.copy()
-    texts.loc[pick, "text"] = [with_trigger(t, trigger) for t in texts["text"][pick]]
+    toxic = texts["truth"].to_numpy(bool)
+    texts, pick = _rewritten(texts, share, toxic, lambda t: with_trigger(t, trigger), "trigger:")
     return texts.assign(triggered=pick)
 
 
