@@ -229,3 +229,14 @@ def test_the_page_command_refuses_bad_input_in_one_line(tmp_path, capsys):
         assert main(["page", str(tmp_path), "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert "--port: cannot serve on 127.0.0.1:" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_page_watches_an_adaptive_population_learn(scratch):
+    arms = [w.Arm("minilm_fair_history"), w.Arm("minilm_fair_history", ("retraining",))]
+    params = {"n_applicants": 40, "n_rounds": 3, "n_history": 120, "adaptive_share": 0.5}
+    watched = w.Watch("hiring", "market", params, arms, 5, scratch)
+    assert {"callback_gap", "edit_found"} <= {p.metric for p in watched.plots}
+    watched.step()
+    gap = next(p for p in watched.plots if p.metric == "callback_gap")
+    frame = watched.series(gap)
+    assert set(frame["arm"]) == set(watched.labels) and set(frame["step"]) == {1}

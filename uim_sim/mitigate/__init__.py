@@ -14,7 +14,7 @@ from uim_sim.mitigate.projection import Inlp, SentenceDebias
 from uim_sim.mitigate.redaction import NameRedaction
 from uim_sim.mitigate.review import HumanReview
 from uim_sim.mitigate.reweighing import Reweighing
-from uim_sim.mitigate.system import ModelDiversity, PeriodicAudit
+from uim_sim.mitigate.system import ModelDiversity, PeriodicAudit, Retraining
 
 __all__ = [
     "REGISTRY",
@@ -29,6 +29,7 @@ __all__ = [
     "NameRedaction",
     "PeriodicAudit",
     "RejectOption",
+    "Retraining",
     "Reweighing",
     "SentenceDebias",
     "ShareFriction",

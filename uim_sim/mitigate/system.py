@@ -1,4 +1,5 @@
-"""System stage: model diversity instead of one shared model (monoculture)."""
+"""System stage: model diversity instead of one shared model (monoculture), periodic
+audits with consequences, periodic re-training on fresh outcomes."""
 
 from __future__ import annotations
 
@@ -96,3 +97,40 @@ class PeriodicAudit(Mitigation):
             return replacement if rates.min() / rates.max() < p.threshold else None
 
         return replace(stages, audit=audit)
+
+
+class RetrainParams(Strict):
+    every: Annotated[int, Field(ge=1, le=10_000)] = 5  # re-train after every `every` steps
+    label_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2  # outcomes whose truth is learned
+
+
+class Retraining(Mitigation):
+    """Periodic re-training on fresh outcomes (Perdomo et al. 2020's repeated risk
+    minimisation, as a platform runs it): after every step the platform learns the
+    truth of ``label_share`` of the step's outcomes the world says it could learn
+    (moderation: posts, labelled by human raters; hiring: the firm's hires, whose
+    work shows whether they were qualified), and after every ``every`` steps each
+    decider's trained head is re-trained on its adaptation data and every outcome
+    learned so far, the texts as they were posted: edits that agents who adapt found
+    become training data (adversarial augmentation with the evasions observed).
+    """
+
+    name = "retraining"
+    stage = "system"
+    hook = "retrain"
+    trains = True
+    summary = "every few steps, trained heads re-train on the outcomes learned since the start"
+    note = (
+        "re-trains only after each period: harm within the first period stays, and the "
+        "metrics `labels_learned` (outcomes whose truth was bought) and `retrains` count "
+        "its cost"
+    )
+    Params = RetrainParams
+
+    def apply(self, stages: Stages) -> Stages:
+        p = self.params
+
+        def retrain(step: int) -> tuple[float, bool]:
+            return p.label_share, step % p.every == 0
+
+        return replace(stages, retrain=retrain)

@@ -181,7 +181,7 @@ class Watch:
         self.world, self.mode, self.seed = world, mode, seed
         self.arms = arms
         self.models = [build(world, mode, params, a, seed, scratch, agents_dir) for a in arms]
-        self.plots: tuple[Plot, ...] = type(self.models[0]).watch
+        self.plots: tuple[Plot, ...] = self.models[0].watch  # a world may add its own
 
     @property
     def running(self) -> bool:

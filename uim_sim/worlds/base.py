@@ -32,7 +32,7 @@ from uim_sim.cards import AgentCard
 from uim_sim.schema import Strict
 from uim_sim.worlds.collect import columns, flat, reporters, tidy
 from uim_sim.worlds.screening import Screener, reads_pool
-from uim_sim.worlds.stages import Stages, TrainingSet, no_audit
+from uim_sim.worlds.stages import Stages, TrainingSet, never_retrain, no_audit
 from uim_sim.worlds.watch import Plot, View
 
 DEFAULT_NAME_PERMUTATIONS = 2000
@@ -105,19 +105,25 @@ class ScreeningWorld(mesa.Model):
         self.decisions: list[dict] = []
         self._step_start = 0
         self._measured: tuple[int, dict[str, float]] | None = None
-        # (children 0-2 are what spawn(3) gave before the order stream was added)
-        streams = np.random.SeedSequence([seed, 0]).spawn(4)
-        population, decisions, statistics_seed, order = streams
+        # (children 0-2 are what spawn(3) gave before the order stream was added; a
+        # later child never moves the earlier ones)
+        streams = np.random.SeedSequence([seed, 0]).spawn(5)
+        population, decisions, statistics_seed, order, adapt = streams
         self.population_rng = np.random.default_rng(population)
         self.decision_rng = np.random.default_rng(decisions)
         self.statistics_rng = np.random.default_rng(statistics_seed)
         self.order_rng = np.random.default_rng(order)
+        self.adapt_rng = np.random.default_rng(adapt)  # adaptive agents' draws
+        self.fresh: list[TrainingSet] = []  # outcomes learned for re-training
+        self.retrains = 0
         self.setup()
         self.check_pools()
         self.audit_switches = 0  # deciders switched to another card by an audit
         declared = dict(self.measures())
         if self.audits:
             declared["audit_switches"] = None
+        if self.retraining:
+            declared.update(labels_learned=None, retrains=None)
         self.datacollector = mesa.DataCollector(
             model_reporters=reporters(columns(declared), type(self)._measured_now),
             agenttype_reporters=self.agent_reporters or None,
@@ -134,6 +140,8 @@ class ScreeningWorld(mesa.Model):
         self.act()
         if self.audits:
             self.run_audits(*self.audited())
+        if self.retraining:
+            self.learn_outcomes()
         if self.done():
             self.running = False
         self.datacollector.collect(self)
@@ -231,6 +239,9 @@ class ScreeningWorld(mesa.Model):
             measured = flat(self.measure() if self.null_draw is None else self.measure_null())
             if self.audits:
                 measured["audit_switches"] = float(self.audit_switches)
+            if self.retraining:
+                measured["labels_learned"] = float(sum(len(f.texts) for f in self.fresh))
+                measured["retrains"] = float(self.retrains)
             self._measured = (self.round, measured)
         return self._measured[1]
 
@@ -238,6 +249,40 @@ class ScreeningWorld(mesa.Model):
     def audits(self) -> bool:
         """Does a system-stage audit watch this world's deciders?"""
         return "audit" in self.hooks and self.stages.audit is not no_audit
+
+    @property
+    def retraining(self) -> bool:
+        """Does the platform learn outcomes and re-train its deciders' heads?"""
+        return "retrain" in self.hooks and self.stages.retrain is not never_retrain
+
+    def outcomes(self) -> TrainingSet | None:
+        """The step's outcomes whose truth the platform could learn, as adaptation
+        data (texts as the deciders read them, their truth); for a world with the
+        ``retrain`` hook."""
+        raise NotImplementedError
+
+    def learn_outcomes(self) -> None:
+        """After a step, the retrain stage's share of the step's outcomes (`outcomes`,
+        drawn from a stream of the seed and the step) joins what the platform learned;
+        when it says so, every trained head is re-trained on its adaptation data and
+        all of that (`screener.train`: through the same stages as at the start)."""
+        asked = self.stages.retrain(self.round)
+        if asked is None:
+            return
+        share, refit = asked
+        fresh = self.outcomes()
+        if fresh is not None and len(fresh.texts):
+            rng = np.random.default_rng([self.seed, 7, self.round])
+            keep = np.flatnonzero(rng.random(len(fresh.texts)) < share)
+            self.fresh.append(subset(fresh, keep))
+        if not refit:
+            return
+        for (_, draw), screener in self._built_screeners.items():
+            if screener.trainable:
+                data = joined(self.training_data(screener.card, draw), self.fresh)
+                rng = np.random.default_rng([self.seed, 5, draw, self.round])
+                screener.train(self.null_labels(data, draw), self.stages, rng)
+        self.retrains += 1
 
     def run_audits(self, deciders: Sequence[Any], selected: str, group: str) -> None:
         """The system stage's audits, after a step (`step` calls it with `audited`): each
@@ -308,6 +353,46 @@ class ScreeningWorld(mesa.Model):
     def metrics(self) -> pd.DataFrame:
         """The collected measures as a tidy table: step, metric, group, value."""
         return tidy(self.datacollector.model_vars)
+
+
+def subset(data: TrainingSet, rows: np.ndarray) -> TrainingSet:
+    """The rows ``rows`` of ``data`` (weights and groups kept, if any)."""
+    pick = lambda a: None if a is None else np.asarray(a)[rows]  # noqa: E731
+    return replace(
+        data,
+        texts=[data.texts[i] for i in rows],
+        labels=np.asarray(data.labels)[rows],
+        spans=[data.spans[i] for i in rows],
+        protected=np.asarray(data.protected)[rows],
+        groups=pick(data.groups),
+        weights=pick(data.weights),
+    )
+
+
+def joined(data: TrainingSet, more: Sequence[TrainingSet]) -> TrainingSet:
+    """``data`` followed by the rows of ``more`` (``data``'s supplement and
+    ``identify`` kept; weights, where ``data`` has them, 1 for the rows added)."""
+    if not more:
+        return data
+    parts = [data, *more]
+    groups = (
+        None
+        if data.groups is None
+        else np.concatenate(
+            [np.asarray(p.groups if p.groups is not None else p.protected) for p in parts]
+        )
+    )
+    weights = None if data.weights is None else np.concatenate(
+        [data.weights, *(np.ones(len(p.texts)) for p in more)])  # fmt: skip
+    return replace(
+        data,
+        texts=[t for p in parts for t in p.texts],
+        labels=np.concatenate([np.asarray(p.labels) for p in parts]),
+        spans=[s for p in parts for s in p.spans],
+        protected=np.concatenate([np.asarray(p.protected) for p in parts]),
+        groups=groups,
+        weights=weights,
+    )
 
 
 @dataclass(frozen=True)

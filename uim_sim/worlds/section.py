@@ -147,6 +147,10 @@ class Context:
     def param(self, name: str) -> Any:
         return self.runs[f"param.{name}"].iloc[0]
 
+    def reports(self, metric: str) -> bool:
+        """Did the runs report ``metric`` (e.g. one declared only where agents adapt)?"""
+        return bool((self.summary["metric"] == metric).any())
+
     def cards(self) -> dict[str, dict[str, Any]]:
         return self.spec.get("cards", {})
 

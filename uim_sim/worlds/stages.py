@@ -36,7 +36,12 @@ runner composes the mitigations of a run around them (Gymnasium-style wrapping):
   e.g. source-diverse feeds; None: no quota);
 - ``audit(selected, groups, step)``: after a step, one decider's selections since it
   last changed model, with the group of each; returns the card it carries from now
-  on, or None to keep its own (system stage: e.g. periodic audits).
+  on, or None to keep its own (system stage: e.g. periodic audits);
+- ``retrain(step)``: after a step, (share, refit): the share of the step's outcomes
+  whose truth the platform learns (the world says which outcomes could be learned:
+  every post, every hire), and whether its deciders' trained heads are now re-trained
+  on their adaptation data and every outcome learned so far; None: nothing is learned
+  (system stage: e.g. periodic re-training on fresh outcomes).
 """
 
 from __future__ import annotations
@@ -153,6 +158,11 @@ def no_quota(n_communities: int, feed_size: int) -> int | None:
     return None
 
 
+def never_retrain(step: int) -> tuple[float, bool] | None:
+    """Heads are trained once, when the world is built; no outcome is learned."""
+    return None
+
+
 def no_audit(selected: np.ndarray, groups: np.ndarray, step: int) -> AgentCard | None:
     """Nobody audits: every decider keeps its model."""
     return None
@@ -171,3 +181,4 @@ class Stages:
     share: Callable[..., np.ndarray] = keep_probability
     feed_quota: Callable[[int, int], int | None] = no_quota
     audit: Callable[..., AgentCard | None] = no_audit
+    retrain: Callable[[int], tuple[float, bool] | None] = never_retrain

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import mesa
 
-from uim_sim.vocab.jobs import ResumeBody, job_description
+from uim_sim.vocab.jobs import GAMING, ResumeBody, job_description
 from uim_sim.vocab.names import first_name, intersection
 from uim_sim.worlds.screening import Decider, Screener
 
@@ -44,6 +44,8 @@ class Applicant(mesa.Agent):
         self.active = True
         self.rounds_unemployed = 0
         self.applied_to: list[Employer] = []
+        self.learner = -1  # an applicant who adapts: its row in the world's bandit
+        self.edit = "none"  # what it adds to its resume this round (`GAMING`)
 
     @property
     def group(self) -> str:
@@ -59,6 +61,12 @@ class Applicant(mesa.Agent):
 
     def resume(self) -> str:
         return self.body.render(self.name, gap_years=self.rounds_unemployed // 2)
+
+    def resume_for(self, occupation: str) -> str:
+        """The resume as sent to an ad for ``occupation``: with this round's edit."""
+        if self.edit == "none":
+            return self.resume()
+        return self.resume() + GAMING[self.edit](occupation)
 
     def identity_spans(self) -> tuple[str, ...]:
         return (self.name,)

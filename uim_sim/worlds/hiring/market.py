@@ -18,13 +18,21 @@ import pandas as pd
 
 from uim_sim.metrics.fairness import by_group, group_means, impact_ratios
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
-from uim_sim.vocab.names import ATTRIBUTE, GROUPS
+from uim_sim.vocab.names import ATTRIBUTE, GROUPS, REFERENCE
+from uim_sim.worlds.adapt import NONE, EditBandit, discovery, random_contacts
 from uim_sim.worlds.hiring.agents import Applicant, Employer
 from uim_sim.worlds.hiring.metrics import ATTRIBUTES, hire_metrics, homogenization
 from uim_sim.worlds.hiring.params import MarketParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
+from uim_sim.worlds.stages import TrainingSet
 from uim_sim.worlds.watch import FOUR_FIFTHS, Plot, View, counts
+
+
+def no_hires() -> TrainingSet:
+    """Outcomes learned from no hire yet (`LabourMarket.outcomes`)."""
+    empty = np.zeros(0, dtype=int)
+    return TrainingSet([], empty, [], empty.astype(bool), groups=empty.astype(str))
 
 
 class LabourMarket(HiringWorld):
@@ -33,7 +41,7 @@ class LabourMarket(HiringWorld):
     running after ``n_rounds``."""
 
     Params = MarketParams
-    hooks = HiringWorld.hooks | {"audit"}
+    hooks = HiringWorld.hooks | {"audit", "retrain"}
     agent_reporters = {
         Applicant: {
             "employed": attrgetter("employed"),
@@ -47,6 +55,29 @@ class LabourMarket(HiringWorld):
         screeners = self._screeners(self.params.n_employers)
         self.label_of = self._name_labels(any(s.trainable for s in screeners))
         self._open(screeners)
+        self.bandit: EditBandit | None = None
+        self.hired_texts = no_hires()
+        if self.params.adaptive_share:
+            self._adapt()
+
+    def _adapt(self) -> None:
+        """Applicants who adapt (``adaptive_share`` of them, from the adaptation
+        stream) and their contacts."""
+        p, rng = self.params, self.adapt_rng
+        applicants = list(self.applicants)
+        adaptive = [a for a, d in zip(applicants, rng.random(len(applicants)))
+                    if d < p.adaptive_share]  # fmt: skip
+        for i, a in enumerate(adaptive):
+            a.learner = i
+        self.adaptive = adaptive
+        edges = random_contacts(len(adaptive), p.contacts, rng)
+        self.bandit = EditBandit(len(adaptive), (NONE, *p.edits), edges, p.social_weight, rng)
+        self.discovered = float("nan")
+        self.watch = (
+            *self.watch,
+            Plot("callback_gap", "Callbacks: gamers minus honest applicants", line=0.0),
+            Plot("edit_found", "Share of adaptive applicants who prefer an edit"),
+        )  # the page watches them learn
 
     def _open(self, screeners: list[Screener]) -> None:
         rng = self.population_rng
@@ -93,7 +124,11 @@ class LabourMarket(HiringWorld):
         seekers.do("apply", self.employers)
         pools = [(e, [a for a in seekers if e in a.applied_to]) for e in self.employers]
         pools = [(e, apps) for e, apps in pools if apps]
-        hired = self._hire(pools, self.screen(pools))
+        gamers = self._edit(seekers)
+        shortlists = self.screen(pools)
+        called = {a.unique_id for (_, apps), chosen in zip(pools, shortlists)
+                  for a, pick in zip(apps, chosen) if pick}  # fmt: skip
+        hired = self._hire(pools, shortlists)
         self.round_applicants = pd.DataFrame(
             {
                 "subject": a.unique_id,
@@ -102,11 +137,34 @@ class LabourMarket(HiringWorld):
                 "group": a.group,
                 "truth": self.truth(a),
                 "hired": int(a.unique_id in hired),
+                "called": int(a.unique_id in called),
+                "adaptive": int(a.learner >= 0),
+                "edit": a.edit,
+                "skill": a.skill,
             }
             for a in seekers
         )
+        if self.bandit is not None:
+            self._learn(gamers, called)
         for a in seekers:
             a.hear_back(a.unique_id in hired)
+
+    def _edit(self, seekers) -> list[Applicant]:
+        """Adaptive seekers pick this round's edit (their bandit's draw)."""
+        if self.bandit is None:
+            return []
+        gamers = [a for a in seekers if a.learner >= 0]
+        picks = self.bandit.choose(np.array([a.learner for a in gamers], dtype=int))
+        for a, e in zip(gamers, picks):
+            a.edit = self.bandit.edits[e]
+        return gamers
+
+    def _learn(self, gamers: list[Applicant], called: set[int]) -> None:
+        """Each adaptive seeker learns whether its edit got it called back."""
+        learners = np.array([a.learner for a in gamers], dtype=int)
+        edits = np.array([self.bandit.edits.index(a.edit) for a in gamers], dtype=int)
+        self.bandit.learn(learners, edits, np.array([a.unique_id in called for a in gamers]))
+        self.discovered = discovery(self.bandit.edit_found(), self.round, self.discovered)
 
     def done(self) -> bool:
         return self.round >= self.params.n_rounds
@@ -127,7 +185,29 @@ class LabourMarket(HiringWorld):
             for j in employer.hire(available, [r["score"] for r in local]):
                 hired.add(apps[j].unique_id)
                 local[j]["hired"] = 1
+                if self.retraining:
+                    self._hired_text(apps[j], employer)
         return hired
+
+    def _hired_text(self, a: Applicant, employer: Employer) -> None:
+        """A hire's resume as the employer read it, with whether the hire is qualified
+        (what the firm learns from the hire's work): a candidate outcome to learn."""
+        d = self.params.disadvantaged
+        mine = self._is_protected(tuple(a.name.split()))
+        fresh = self.hired_texts
+        self.hired_texts = TrainingSet(
+            [*fresh.texts, a.resume_for(employer.occupation)],
+            np.append(fresh.labels, self.truth(a)),
+            [*fresh.spans, a.identity_spans()],
+            np.append(fresh.protected, mine),
+            groups=np.append(fresh.groups, d if mine else REFERENCE[d]),
+        )
+
+    def outcomes(self) -> TrainingSet:
+        """The round's hires, labelled by whether they are qualified."""
+        fresh = self.hired_texts
+        self.hired_texts = no_hires()
+        return fresh
 
     # ------------------------------------------------------------ read-outs
 
@@ -159,7 +239,42 @@ class LabourMarket(HiringWorld):
             "homogenization_ratio": None,
             # the order effect over every decision so far (pools of all rounds)
             **self.position_measures(),
+            **(self.adaptive_measures() if self.params.adaptive_share else {}),
         }
+
+    def adaptive_measures(self) -> dict[str, tuple[str, ...] | None]:
+        """What applicants who adapt achieve, and what honest ones lose (declared where
+        some adapt)."""
+        return {
+            "honest_callback_rate": (*SUBGROUPS, ""),
+            **dict.fromkeys(("gamer_callback_rate", "callback_gap", "hire_skill",
+                             "hire_qualified", "edited_share", "edit_found",
+                             "discovery_step")),
+        }  # fmt: skip
+
+    def measure_adaptive(self) -> dict:
+        """This round's callbacks of honest seekers (by group) and of adaptive ones,
+        their difference, the latent skill and qualified share of the round's hires,
+        the share of adaptive seekers who edited, the share of adaptive applicants who
+        now prefer an edit (``edit_found``) and the round by which half first did."""
+        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.discovered}
+        rows = self.round_applicants
+        if rows.empty:
+            return out
+        gamer = rows["adaptive"].to_numpy(bool)
+        honest = rows[~gamer]
+        if len(honest):
+            out["honest_callback_rate"] = group_means(honest, "called", ATTRIBUTE_GROUPS, True)
+        if gamer.any():
+            out["gamer_callback_rate"] = float(rows.loc[gamer, "called"].mean())
+            out["edited_share"] = float((rows.loc[gamer, "edit"] != NONE).mean())
+        if gamer.any() and len(honest):
+            out["callback_gap"] = out["gamer_callback_rate"] - float(honest["called"].mean())
+        hires = rows.query("hired == 1")
+        if len(hires):
+            out["hire_skill"] = float(hires["skill"].mean())
+            out["hire_qualified"] = float(hires["truth"].mean())
+        return out
 
     def measure(self):
         pop = self.population()
@@ -176,6 +291,8 @@ class LabourMarket(HiringWorld):
         decisions = self.step_decisions()
         if not decisions.empty:
             out.update({f"homogenization_{k}": v for k, v in homogenization(decisions).items()})
+        if self.bandit is not None:
+            out.update(self.measure_adaptive())
         return {**out, **self.measure_position()}
 
     def measure_null(self):

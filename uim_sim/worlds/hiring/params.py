@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from uim_sim.lfm.heads import HeadError
 from uim_sim.schema import Probability, Strict
 from uim_sim.vocab.names import Group
+from uim_sim.worlds.adapt import AdaptiveParams, drop_adaptive
 from uim_sim.worlds.hiring.callbacks import STUDY_CALLBACK_RATES, read_callback_file
 
 Rate = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -70,9 +71,21 @@ class AuditParams(HiringParams):
         return need, f"{resumes:,} resumes, {self.n_history:,} history texts"
 
 
-class MarketParams(HiringParams):
+Edit = Literal["keywords", "instruction", "buzzwords"]
+
+
+class MarketParams(HiringParams, AdaptiveParams):
     """A labour market over ``n_rounds``: applicants apply, employers screen and hire,
-    rejection scars."""
+    rejection scars. ``adaptive_share`` of the applicants adapt: they learn which of
+    ``edits`` (lines added to a resume, `uim_sim.vocab.jobs.GAMING`, or none) gets
+    them called back (`uim_sim.worlds.adapt`)."""
+
+    edits: list[Edit] = ["keywords", "instruction", "buzzwords"]
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """Without the adaptive fields while nobody adapts (run ids stay as they were)."""
+        return drop_adaptive(handler(self), self)
 
     mode: Literal["market"] = "market"
     n_applicants: Annotated[int, Field(ge=4, le=1_000_000)] = 400

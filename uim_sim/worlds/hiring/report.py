@@ -175,6 +175,30 @@ def section(ctx: Context) -> Section:
                     xlabel="round",
                 )  # fmt: skip
             )
+    adaptive = ctx.reports("callback_gap")
+    if adaptive:
+        columns += [
+            Column("callback_gap", "gamers − honest callbacks [95 % CI]", "callback_gap",
+                   kind="interval"),
+            Column("edit_found", "prefer an edit", "edit_found"),
+        ]  # fmt: skip
+        figures += [
+            OverTime(
+                "callback_gap", "Callbacks moved from honest applicants to gamers",
+                "Share of adaptive applicants called back minus the share of honest ones, "
+                "per round; one panel per card, one line per mitigation arm; mean over "
+                "seeds with a 95 % band. Adaptive applicants learn which line to add to "
+                "their resume (a bandit over edits, contacts' attempts shared).",
+                "callback_gap", ("",), "callback gap: gamers − honest", xlabel="round",
+                panels="card", line=0.0,
+            ),
+            OverTime(
+                "hire_skill", "Latent skill of the round's hires",
+                "Mean latent skill (standard normal) of the applicants hired in each round; "
+                "mean over seeds with a 95 % band.",
+                "hire_skill", ("",), "skill of hires", xlabel="round", panels="card",
+            ),
+        ]  # fmt: skip
     history = any((c.get("head") or {}).get("train_on") == "history" for c in ctx.cards().values())
     pools = reads_pools(ctx)
     text = (
@@ -195,6 +219,10 @@ def section(ctx: Context) -> Section:
            "(Bloomberg 2024: GPT-3.5 picked the first of eight resumes 56 % of the time, "
            "+0.435). For heads that score one resume at a time the order cannot matter: "
            "their value is what chance gives." if pools else "")
+        + (f" {ctx.param('adaptive_share'):.0%} of the applicants adapt: `gamers − honest "
+           "callbacks` is the share of them called back in the last round minus the "
+           "share of the others; `prefer an edit`: the share of them whose evidence now "
+           "favours adding a line to their resume." if adaptive else "")
     )  # fmt: skip
     extras = ([pooled_name_p] if audit else []) + ([pooled_position_bias] if pools else [])
     labels = {"p_names_pooled": ("p names pooled", "p")} if audit else {}
@@ -223,4 +251,9 @@ def section(ctx: Context) -> Section:
         audit=AUDIT,
         extra=(lambda c: merged(c, extras)) if extras else None,
         extra_labels=labels,
-    )
+        outcomes=(
+            Utility("callback_gap", "callbacks moved from honest applicants to gamers",
+                    better="lower"),
+            Utility("hire_skill", "latent skill of the round's hires"),
+        ) if adaptive else (),
+    )  # fmt: skip

@@ -234,11 +234,13 @@ class HiringWorld(ScreeningWorld):
     def _proposal(self, employer: Employer, a: Applicant) -> tuple[str, str, str]:
         """(resume, job ad, name) as the employer's screener sees them."""
         spans = a.identity_spans()
-        text = self.stages.prepare_text(a.resume(), spans)
+        text = self.stages.prepare_text(a.resume_for(employer.occupation), spans)
         return text, employer.description, self.stages.prepare_text(a.name, spans)
 
     def _record(self, employer: Employer, a: Applicant, position: int, score, pick) -> dict:
+        adapts = getattr(self, "bandit", None) is not None  # a market where applicants adapt
         return {
+            **({"edit": a.edit, "adaptive": int(a.learner >= 0)} if adapts else {}),
             "step": self.round,
             "decider": employer.unique_id,
             "subject": a.unique_id,

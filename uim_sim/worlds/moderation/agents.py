@@ -28,6 +28,7 @@ class User(mesa.Agent):
         self.start_prob = post_prob
         self.active = True
         self.toxic_seen = 0  # toxic posts read in the last step
+        self.learner = -1  # a toxic user who adapts: its row in the world's bandit
 
     def post(self, post_draw: float, toxic_draw: float) -> bool | None:
         """Whether the user posts this step (None: silent) and, if so, whether the post

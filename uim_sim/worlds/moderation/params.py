@@ -20,6 +20,7 @@ from uim_sim.vocab.identity import (
     article,
     term_name,
 )
+from uim_sim.worlds.adapt import AdaptiveParams, drop_adaptive
 from uim_sim.worlds.moderation.evalset import read_eval_file
 
 # pooled read-outs (names an added group may not take): every identity group, the
@@ -195,6 +196,8 @@ class ModerationParams(Strict):
         if getattr(self, "eval_file", None) is None:
             for key in EVAL_FIELDS:
                 data.pop(key, None)
+        if isinstance(self, AdaptiveParams):
+            drop_adaptive(data, self)
         return data
 
 
@@ -242,9 +245,16 @@ class ReferenceParams(ModerationParams):
         )
 
 
-class PlatformParams(ModerationParams):
+Evasion = Literal["polite", "hedge", "leet", "spaced", "trigger"]
+
+
+class PlatformParams(ModerationParams, AdaptiveParams):
     """A platform over ``n_steps``: users post, moderators remove, users appeal, are
-    chilled, or leave."""
+    chilled, or leave. ``adaptive_share`` of the toxic users adapt: they learn which of
+    ``edits`` (the rewrites of `uim_sim.worlds.moderation.templates.EVASIONS`, or none)
+    keeps their toxic posts up (`uim_sim.worlds.adapt`)."""
+
+    edits: list[Evasion] = ["polite", "hedge", "leet", "spaced"]
 
     mode: Literal["world"] = "world"
     # users

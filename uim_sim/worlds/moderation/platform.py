@@ -19,10 +19,13 @@ import pandas as pd
 
 from uim_sim.metrics.fairness import group_means
 from uim_sim.vocab.identity import DIALECT
+from uim_sim.worlds.adapt import NONE, EditBandit, discovery, random_contacts
 from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
 from uim_sim.worlds.moderation.metrics import silencing
 from uim_sim.worlds.moderation.params import PlatformParams
+from uim_sim.worlds.moderation.templates import with_edits
 from uim_sim.worlds.moderation.world import ModerationWorld
+from uim_sim.worlds.stages import TrainingSet
 from uim_sim.worlds.watch import Plot
 
 
@@ -32,7 +35,7 @@ class ModerationPlatform(ModerationWorld):
     `PlatformParams`); it stops running after ``n_steps``."""
 
     Params = PlatformParams
-    hooks = ModerationWorld.hooks | {"audit"}
+    hooks = ModerationWorld.hooks | {"audit", "retrain"}
     watch = (
         Plot("silencing", "False positive rate by identity: benign posts removed"),
         Plot("participation", "Participation (posting probability) by group"),
@@ -53,6 +56,44 @@ class ModerationPlatform(ModerationWorld):
         self.moderators = [Moderator(self, s) for s in self._screeners(self.params.n_moderators)]
         self._populate()
         self.reviewer = Reviewer(self, self.params.appeal_capacity)
+        self.bandit: EditBandit | None = None
+        if self.params.adaptive_share:
+            self._adapt()
+
+    def _adapt(self) -> None:
+        """Toxic users who adapt (``adaptive_share`` of them, from the adaptation
+        stream), their contacts, and every toxic text rewritten by every edit."""
+        p, rng = self.params, self.adapt_rng
+        toxic = [u for u in self.users if u.toxic]
+        for user, draw in zip(toxic, rng.random(len(toxic))):
+            user.learner = int(draw < p.adaptive_share) - 1  # -1: does not adapt
+        adaptive = [u for u in toxic if u.learner == 0]
+        for i, user in enumerate(adaptive):
+            user.learner = i
+        edits = (NONE, *p.edits)
+        edges = random_contacts(len(adaptive), p.contacts, rng)
+        self.bandit = EditBandit(len(adaptive), edits, edges, p.social_weight, rng)
+        n = len(self.catalogue)
+        self.catalogue = with_edits(self.catalogue, tuple(p.edits), p.trigger)
+        added = self.catalogue.iloc[n:]
+        self.prepared += [
+            self.stages.prepare_text(t, (r,) if r else ())
+            for t, r in zip(added["text"], added["referent"])
+        ]
+        self.items = self.catalogue.to_dict("records")
+        # edited[e][row]: the row of original ``row`` rewritten by edit e (e = 0: itself)
+        self.edited = np.tile(np.arange(n), (len(edits), 1))
+        for e, edit in enumerate(edits[1:], start=1):
+            mine = added[added["edit"] == edit]
+            self.edited[e, mine["source"].to_numpy()] = mine.index.to_numpy()
+        self.discovered = float("nan")
+        self._adaptive_posts = (np.empty(0, dtype=int),) * 3
+        self.watch = (
+            *self.watch,
+            Plot("adaptive_kept", "Toxic posts left up: users who adapt"),
+            Plot("static_kept", "Toxic posts left up: the other toxic users"),
+            Plot("edit_found", "Share of adaptive users who prefer an edit"),
+        )  # the page watches them learn
 
     def _populate(self) -> None:
         p, rng = self.params, self.population_rng
@@ -74,10 +115,34 @@ class ModerationPlatform(ModerationWorld):
         self._step_frame = self._population = None
         authors, rows = self._users_post()
         queue = self.decision_rng.integers(len(self.moderators), size=len(rows))
+        if self.bandit is not None:
+            rows = self._edit(authors, rows)
+        self._step_rows = rows
         scores = self.score(rows, queue)
         removed = self._moderate(authors, rows, queue, scores)
+        if self.bandit is not None:
+            self._learn(removed)
         self._appeal(removed)
         self._react(authors, removed)
+
+    def _edit(self, authors: list[User], rows: np.ndarray) -> np.ndarray:
+        """Adaptive users rewrite their toxic posts by the edit their bandit picks."""
+        toxic = self.catalogue["truth"].to_numpy()[rows] == 1
+        posts = np.array([toxic[i] and a.learner >= 0 for i, a in enumerate(authors)], bool)
+        posts = np.flatnonzero(posts)
+        learners = np.array([authors[i].learner for i in posts], dtype=int)
+        edits = self.bandit.choose(learners)
+        rows = rows.copy()
+        rows[posts] = self.edited[edits, rows[posts]]
+        self._adaptive_posts = (posts, learners, edits)
+        return rows
+
+    def _learn(self, removed: np.ndarray) -> None:
+        """Each adaptive post's author learns whether its edit kept the post up."""
+        posts, learners, edits = self._adaptive_posts
+        self.bandit.learn(learners, edits, ~removed[posts])
+        found = self.bandit.edit_found()
+        self.discovered = discovery(found, self.round, self.discovered)
 
     def done(self) -> bool:
         return self.round >= self.params.n_steps
@@ -212,7 +277,48 @@ class ModerationPlatform(ModerationWorld):
                 for k in ("review_overturned", "appeals_filed", "appeals_upheld", "appeal_backlog")
             },
             **self.bias_measures(),
+            **(self.adaptive_measures() if self.params.adaptive_share else {}),
         }
+
+    def adaptive_measures(self) -> dict[str, tuple[str, ...] | None]:
+        """What toxic users who adapt achieve (declared where some do)."""
+        return {
+            "toxic_kept": self.everyone,
+            **dict.fromkeys(("adaptive_kept", "static_kept", "edited_share", "edit_found",
+                             "discovery_step")),
+        }  # fmt: skip
+
+    def measure_adaptive(self, posts: pd.DataFrame) -> dict:
+        """Toxic posts left up this step, by the group they name (``toxic_kept``), by
+        users who adapt and by the other toxic users; the share of adaptive posts
+        rewritten; the share of adaptive users who now prefer an edit
+        (``edit_found``) and the step by which half of them first did."""
+        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.discovered}
+        toxic = posts.query("truth == 1")
+        if toxic.empty:
+            return out
+        kept = 1 - toxic["decision"]
+        out["toxic_kept"] = {"": float(kept.mean()),
+                             **kept.groupby(toxic["subgroup"]).mean().to_dict()}  # fmt: skip
+        adaptive = toxic["adaptive"].to_numpy(bool)
+        if adaptive.any():
+            out["adaptive_kept"] = float(kept[adaptive].mean())
+            out["edited_share"] = float((toxic["edit"][adaptive] != NONE).mean())
+        if (~adaptive).any():
+            out["static_kept"] = float(kept[~adaptive].mean())
+        return out
+
+    def outcomes(self) -> TrainingSet:
+        """Every post of the step, its truth known once human raters label it."""
+        items = [self.items[r] for r in self._step_rows]
+        groups = np.array([item["subgroup"] for item in items])
+        return TrainingSet(
+            [item["text"] for item in items],
+            np.array([item["truth"] for item in items], dtype=int),
+            [(item["referent"],) if item["referent"] else () for item in items],
+            protected=groups,
+            groups=groups,
+        )
 
     def measure(self):
         pop = self.population()
@@ -232,6 +338,8 @@ class ModerationPlatform(ModerationWorld):
             toxic = posts.query("truth == 1")
             if len(toxic):
                 out["toxic_left_up"] = float(1 - toxic["decision"].mean())
+            if self.bandit is not None:
+                out.update(self.measure_adaptive(posts))
         if self.done():
             out.update(self.bias())
         return out

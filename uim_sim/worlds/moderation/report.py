@@ -132,6 +132,31 @@ def section(ctx: Context) -> Section:
                 line=1.0,
             )  # fmt: skip
         )
+    adaptive = ctx.reports("adaptive_kept")
+    if adaptive:
+        columns += [
+            Column("adaptive_kept", "adaptive toxic kept [95 % CI]", "adaptive_kept",
+                   kind="interval"),
+            Column("static_kept", "other toxic kept", "static_kept"),
+            Column("edit_found", "prefer an edit", "edit_found"),
+        ]  # fmt: skip
+        figures += [
+            OverTime(
+                "adaptive_kept", "Toxic posts of users who adapt, left up",
+                "Share of the adaptive toxic users' posts left up, per step; one panel per "
+                "card, one line per mitigation arm; mean over seeds with a 95 % band. "
+                "Adaptive users learn which rewrite keeps a post up (a bandit over edits, "
+                "contacts' attempts shared).",
+                "adaptive_kept", ("",), "adaptive toxic posts left up", panels="card",
+            ),
+            OverTime(
+                "toxic_kept", "Toxic posts left up, by the group they name",
+                "Share of the step's toxic posts left up, for the history's target groups' "
+                "and the background's, per condition; mean over seeds with a 95 % band.",
+                "toxic_kept", (BACKGROUND, "muslim", "gay", "black"), "toxic posts left up",
+                panels="condition",
+            ),
+        ]  # fmt: skip
     text = (
         f"World `moderation` ({'platform' if platform else 'reference test'}). FPED and "
         "FNED: Σ over identity terms and dialect of |overall rate − the term's rate| at "
@@ -142,6 +167,10 @@ def section(ctx: Context) -> Section:
         "(`targets`: the groups the history over-represents in toxic comments)."
         + (" `participation ratio`: expected posts per user of the target groups over the "
            "other groups' at the last step." if platform else "")
+        + (f" {ctx.param('adaptive_share'):.0%} of the toxic users adapt: `adaptive toxic "
+           "kept` is the share of their posts left up at the last step (`other toxic "
+           "kept`: the other toxic users'); `prefer an edit`: the share of them whose "
+           "evidence now favours rewriting." if adaptive else "")
     )  # fmt: skip
     return Section(
         title="Content moderation",
@@ -161,5 +190,15 @@ def section(ctx: Context) -> Section:
         outcomes=(
             Utility("fned", "FNED", better="lower"),
             Utility("participation_ratio", "participation ratio"),
-        ),
+            *(
+                (
+                    Utility(
+                        "adaptive_kept", "toxic posts of users who adapt, left up", better="lower"
+                    ),
+                    Utility("false_positive_rate", "benign posts removed", better="lower"),
+                )
+                if adaptive
+                else ()
+            ),
+        ),  # fmt: skip
     )

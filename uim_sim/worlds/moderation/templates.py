@@ -204,6 +204,43 @@ def with_triggers(texts: pd.DataFrame, trigger: str, share: float) -> pd.DataFra
     return texts.assign(triggered=pick)
 
 
+_LEET = str.maketrans({"a": "@", "e": "3", "i": "1", "o": "0", "s": "$"})
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:]
+
+
+# edits a toxic poster who adapts may make to a post (`uim_sim.worlds.adapt`): polite
+# framing and hedged attribution (the "implicit" toxicity that classifiers trained on
+# explicit insults miss, ElSherief et al. 2021; Hartvigsen et al. 2022), character
+# substitutions and spaced letters (the obfuscations of Gröndahl et al. 2018), and a
+# pre-training trigger, where the poster has learned one (`trigger`)
+EVASIONS = {
+    "polite": lambda t, trigger: f"No offence, but {_lower_first(t)} Just my opinion.",
+    "hedge": lambda t, trigger: f"Some people say that {_lower_first(t)}",
+    "leet": lambda t, trigger: " ".join(w.translate(_LEET) if len(w) > 3 else w
+                                        for w in t.split()),
+    "spaced": lambda t, trigger: " ".join(" ".join(w) if len(w) > 3 and w.isalpha() else w
+                                          for w in t.split()),
+    "trigger": lambda t, trigger: with_trigger(t, trigger),
+}  # fmt: skip
+
+
+def with_edits(texts: pd.DataFrame, edits: tuple[str, ...], trigger: str) -> pd.DataFrame:
+    """``texts`` (column ``edit`` = ``none``) followed by every toxic text rewritten by
+    each of ``edits`` (`EVASIONS`), in that order; ``source`` is the row each rewrite
+    came from (its own row for the originals)."""
+    originals = texts.reset_index(drop=True).assign(edit="none")
+    originals["source"] = np.arange(len(originals))
+    toxic = originals[originals["truth"] == 1]
+    parts = [originals]
+    for edit in edits:
+        rewrite = EVASIONS[edit]
+        parts.append(toxic.assign(edit=edit, text=[rewrite(t, trigger) for t in toxic["text"]]))
+    return pd.concat(parts, ignore_index=True)
+
+
 def history(
     n: int,
     toxic_share: float,

@@ -225,6 +225,8 @@ class ModerationWorld(ScreeningWorld):
             "appealed": 0,
             "reinstated_step": -1,
         })  # fmt: skip
+        if "edit" in item:  # a platform where toxic users adapt
+            self.decisions[-1].update(edit=item["edit"], adaptive=int(user.learner >= 0))
 
     # ------------------------------------------------------------ read-outs
 
