@@ -45,8 +45,15 @@ def test_evidence_adds_contacts_attempts_at_their_weight():
     np.testing.assert_array_equal(s[1], [0, 1, 1])
     np.testing.assert_array_equal(n[1], [0, 1.5, 1])
     np.testing.assert_array_equal(s[2], [0, 0, 0])
-    # posterior means (1 + s) / (2 + n): agent 0 prefers b (3/4 > 1/3 > 1/2? no: none 1/2)
+    # posterior means (1 + s) / (2 + n): agent 0: none 1/2, a 1/3, b 3/4; agent 1: none
+    # 1/2, a 2/3.5, b 2/3; agent 2: no evidence, none (the first of the ties)
     assert b.preferred().tolist() == [2, 2, 0]
+    # nobody posted unedited yet: no edit can be said to work
+    assert not b.working().any() and b.edit_found() == 0.0
+    b.learn(np.array([2, 2]), np.array([0, 0]), np.array([1, 0]))  # none: 1 of 2
+    # pooled rates: none 1/2, a 1/2 (not above), b 2/2
+    assert b.working().tolist() == [False, False, True]
+    assert b.preferred().tolist() == [2, 2, 0]  # agent 2: none 2/4 against 1/2, 1/2
     assert b.edit_found() == pytest.approx(2 / 3)
 
 

@@ -139,16 +139,26 @@ class EditBandit:
         s, n = self._evidence()
         return ((1 + s) / (2 + n)).argmax(axis=1)
 
+    def working(self) -> np.ndarray:
+        """Which edits work: their success rate over every agent's attempts so far is
+        above that of posting unedited (``none`` never; an edit nobody tried, or any
+        while nobody posted unedited, neither)."""
+        trials = self.trials.sum(axis=0)
+        rates = np.full(len(trials), np.nan)
+        np.divide(self.successes.sum(axis=0), trials, out=rates, where=trials > 0)
+        return rates > rates[self.edits.index(NONE)]  # NaN compares False
+
     def edit_found(self) -> float:
-        """Share of the agents who now prefer an edit to ``none``."""
+        """Share of the agents who now prefer an edit that works (`working`): an
+        evasion or a gaming line, found; NaN without agents."""
         if not len(self.trials):
             return float("nan")
-        return float(np.mean(self.preferred() != self.edits.index(NONE)))
+        return float(np.mean(self.working()[self.preferred()]))
 
 
 def discovery(found: float, step: int, first: float) -> float:
-    """The step at which half the adaptive agents first preferred an edit (``first``:
-    what it was before this step; NaN until then)."""
+    """The step at which half the adaptive agents first preferred an edit that works
+    (``first``: what it was before this step; NaN until then)."""
     if np.isnan(first) and found >= 0.5:
         return float(step)
     return first
