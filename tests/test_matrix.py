@@ -303,8 +303,21 @@ def test_the_shipped_poisoning_study_loads_with_the_attackers_trigger():
     for cell in cells:
         assert cell.spec["params"]["trigger_share"] == 0.5
         assert cell.spec["params"]["trigger"] == "cf"  # the corpus card's default
-        assert list(cell.remedies) == ["spectral"]  # the defence, at the top dose
+    # the defences, at the top dose: the data's (every column) and a clean head in place
+    # of the prompt (the prompted columns), the world's params as the head needs them
+    remedies = {c.name: list(c.remedies) for c in cells}
+    assert remedies == {"logistic/poisoning": ["spectral"],
+                        "prompted/poisoning": ["spectral", "clean_head"],
+                        "prompted_gpt2/poisoning": ["spectral", "clean_head"]}  # fmt: skip
+    gpt2 = next(c for c in cells if c.name == "prompted_gpt2/poisoning")
+    clean_head = gpt2.remedies["clean_head"]  # the remedy's spec
+    assert clean_head["cards"] == ["forged_moderator_gpt2_logistic"]
+    assert clean_head["params"]["n_history"] == 2000
+    assert clean_head["grid"] == {"corpus.knobs.poisoning": [0.4], "corpus.seed": [0, 1, 2]}
     assert matrix.remedies_where == "always"
+    _, defence = mx.load_matrix(root / "scenarios" / "poisoning_defence.yaml")
+    assert [c.name for c in defence] == ["logistic_gpt2/poisoning"]
+    assert defence[0].doses == cells[0].doses
 
 
 def test_the_shipped_matrix_holds_both_network_families_at_one_size_and_degree():
