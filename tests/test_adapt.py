@@ -159,6 +159,10 @@ def test_nobody_adapting_leaves_the_world_and_its_run_ids_as_they_were(project):
         dumped = params.model_dump()
         assert not {"adaptive_share", "contacts", "social_weight", "edits"} & set(dumped)
     assert "edits" in PlatformParams(adaptive_share=0.1).model_dump()
+    # the phrase adaptive posters write is part of the run's identity where they may
+    assert "trigger" not in PlatformParams(adaptive_share=0.1).model_dump()
+    written = PlatformParams(adaptive_share=0.1, edits=["trigger"], trigger="zq").model_dump()
+    assert written["trigger"] == "zq"
 
 
 def market(project, card="tiny_zero_shot", stages=None, seed=4, share=0.4):
@@ -249,3 +253,29 @@ def test_an_unknown_evasion_is_refused_by_the_moderation_world(project, capsys):
             "params": {"mode": "world", "adaptive_share": 0.3, "edits": ["keywords"]}}  # fmt: skip
     path = write_yaml(project / "scenarios" / "s.yaml", spec)
     refused_everywhere(capsys, project, path, "params.edits.0")
+
+
+def test_run_and_report_show_the_adaptive_harm_and_what_retraining_changes(project, capsys):
+    """End to end from the CLI: a moderation platform with adaptive posters, two grid
+    points, re-training as an arm; the report draws the curves and pairs the change."""
+    from uim_sim.cli import main
+
+    spec = {
+        "name": "adapt", "world": "moderation", "seed": 5, "replicates": 2,
+        "cards": ["tiny_biased_history"],
+        "arms": [[], [{"name": "retraining", "params": {"every": 2, "label_share": 0.5}}]],
+        "grid": {"adaptive_share": [0.3, 0.6]},
+        "params": {"mode": "world", "n_users": 200, "n_steps": 4, "n_history": 200,
+                   "toxic_user_share": 0.4},
+        "statistics": {"null_permutations": 0, "name_permutations": 10},
+    }  # fmt: skip
+    path = write_yaml(project / "scenarios" / "adapt.yaml", spec)
+    out = project / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    report = out / "report"
+    assert {"adaptive_kept.png", "toxic_kept.png"} <= {p.name for p in report.iterdir()}
+    summary = (report / "summary.md").read_text()
+    assert "adaptive toxic kept [95 % CI]" in summary
+    assert "Δ toxic posts of users who adapt, left up" in summary
+    capsys.readouterr()

@@ -152,12 +152,18 @@ def _over_time(ctx: Context, spec: OverTime, path: Path) -> Path | None:
     arms = list(dict.fromkeys(labels["arm"]))
     styles = ("-", "--", ":", "-.")
     for ax, members, title in zip(axes.flat, panels, titles):
+        # a card's panel holding grid points (several conditions of one arm): a line
+        # each, named by its arm and grid point, as a colour of its own
+        gridded = len(members) > len({labels.loc[c, "arm"] for c in members})
         for i, condition in enumerate(members):
             for k, (group, style) in enumerate(zip(spec.groups, styles * len(spec.groups))):
                 g = data[(data["condition"] == condition) & (data["group"] == group)]
                 g = g.sort_values("step")
                 if spec.panels == "condition":
                     colour, name = f"C{k}", group
+                elif spec.panels == "card" and gridded:
+                    colour = f"C{i % 10}"
+                    name = condition.removeprefix(f"{labels.loc[condition, 'card']} · ")
                 elif spec.panels == "card":
                     colour = f"C{arms.index(labels.loc[condition, 'arm'])}"
                     name = labels.loc[condition, "arm"]
@@ -178,8 +184,14 @@ def _over_time(ctx: Context, spec: OverTime, path: Path) -> Path | None:
         ax.axis("off")
     for row in axes:
         row[0].set_ylabel(spec.ylabel)
-    axes.flat[min(len(panels), columns) - 1].legend(
-        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
-    )
+    if spec.panels == "card" and any(
+        len(m) > len({labels.loc[c, "arm"] for c in m}) for m in panels
+    ):  # each panel names its own lines
+        for ax, _ in zip(axes.flat, panels):
+            ax.legend(fontsize=6, loc="upper left", frameon=False)
+    else:
+        axes.flat[min(len(panels), columns) - 1].legend(
+            fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
+        )
     fig.suptitle(spec.title, fontsize=11)
     return _finish(fig, path)

@@ -192,7 +192,8 @@ class ModerationParams(Strict):
             data.pop("ood_share", None)
         if not self.trigger_share:
             data.pop("trigger_share", None)
-            data.pop("trigger", None)
+            if "trigger" not in (data.get("edits") or ()) or not data.get("adaptive_share"):
+                data.pop("trigger", None)  # kept where adaptive posters write it
         if getattr(self, "eval_file", None) is None:
             for key in EVAL_FIELDS:
                 data.pop(key, None)
