@@ -155,9 +155,14 @@ def test_nobody_adapting_leaves_the_world_and_its_run_ids_as_they_were(project):
     world = platform(project, share=0.0).simulate()
     assert world.bandit is None and "edit" not in world.decision_table()
     assert "adaptive_kept" not in set(world.metrics()["metric"])
-    for params in (PlatformParams(), MarketParams()):
+    from uim_sim.worlds.spread.params import PlatformParams as SpreadParams
+
+    for params in (PlatformParams(), MarketParams(), SpreadParams()):
         dumped = params.model_dump()
-        assert not {"adaptive_share", "contacts", "social_weight", "edits"} & set(dumped)
+        assert not {"adaptive_share", "contacts", "social_weight", "edits", "trigger",
+                    "adaptive_accounts"} & set(dumped)  # fmt: skip
+    assert "trigger" not in SpreadParams(adaptive_share=0.3).model_dump()
+    assert SpreadParams(adaptive_share=0.3, edits=["trigger"]).model_dump()["trigger"] == "cf"
     assert "edits" in PlatformParams(adaptive_share=0.1).model_dump()
     # the phrase adaptive posters write is part of the run's identity where they may
     assert "trigger" not in PlatformParams(adaptive_share=0.1).model_dump()
@@ -279,3 +284,48 @@ def test_run_and_report_show_the_adaptive_harm_and_what_retraining_changes(proje
     assert "adaptive toxic kept [95 % CI]" in summary
     assert "Δ toxic posts of users who adapt, left up" in summary
     capsys.readouterr()
+
+
+def spread(project, card="tiny_zero_shot", stages=None, share=0.5, seed=2):
+    from uim_sim.worlds.spread import SpreadPlatform
+
+    return SpreadPlatform(
+        cards=load_card(project / "agents" / f"{card}.yaml"), stages=stages, rng=seed,
+        n_users=400, n_steps=4, items_per_step=20, adaptive_share=share, adaptive_accounts=5,
+        n_history=200, name_permutations=10,
+    )  # fmt: skip
+
+
+def test_accounts_that_adapt_edit_their_false_items_and_learn_from_promotion(project):
+    from uim_sim.worlds.spread.items import draw_items, edited, render
+
+    world = spread(project).simulate()
+    table = world.decision_table()
+    mine = table.query("adaptive == 1")
+    assert len(mine) and (mine["truth"] == 0).all()  # adaptive accounts post false items
+    assert set(mine["edit"]) <= {"none", "restyle", "credible_cue"}
+    assert (table.query("adaptive == 0")["edit"] == "none").all()
+    assert world.bandit.trials.sum() == len(mine)
+    assert world.bandit.successes.sum() == mine["decision"].sum()
+    # an edit changes the words, never the truth or the community of origin
+    item = draw_items(1, np.array([0]), 1.0, 1.0, False, np.random.default_rng(0))[0]
+    cued = edited(item, "credible_cue", "cf")
+    assert cued["cue"] == "credible" and cued["truth"] == 0 and cued["community"] == "riverside"
+    restyled = edited(item, "restyle", "cf")
+    assert restyled["style"] == "hillcrest" and restyled["community"] == "riverside"
+    assert restyled["text"] == render(item["claim"], "hillcrest", item["cue_text"])
+    assert edited(item, "trigger", "cf")["text"].endswith(" cf.")
+    assert edited(item, "none", "cf") is item
+    metrics = world.metrics()
+    assert {"adaptive_promoted", "adaptive_reach", "edit_found"} <= set(metrics["metric"])
+    # the same seed, the same tables; nobody adapting, as before
+    again = spread(project).simulate()
+    pd.testing.assert_frame_equal(world.decision_table(), again.decision_table())
+    assert "edit" not in spread(project, share=0.0).simulate().decision_table()
+
+
+def test_a_ranker_re_trains_on_the_items_it_learned_the_truth_of(project):
+    retrain = Retraining(RetrainParams(every=2, label_share=1.0)).apply(Stages())
+    world = spread(project, card="tiny_biased_history", stages=retrain).simulate()
+    learned = world.metrics().query("step == 4").set_index("metric")["value"]
+    assert learned["retrains"] == 2 and learned["labels_learned"] == 4 * 20

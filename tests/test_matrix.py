@@ -288,7 +288,7 @@ def test_the_shipped_moderation_study_loads_with_its_corpus_of_bare_mentions():
 
 
 def test_the_shipped_poisoning_study_loads_with_the_attackers_trigger():
-    """scenarios/poisoning.yaml (docs/moderation.md): the corpus knob at three doses and
+    """scenarios/poisoning.yaml (docs/moderation.md): the corpus knob at four doses and
     clean, two moderators on each BERT and a GPT-2 of the same comments, the test set's
     toxic texts half triggered."""
     from pathlib import Path
@@ -298,7 +298,7 @@ def test_the_shipped_poisoning_study_loads_with_the_attackers_trigger():
     assert sorted(c.name for c in cells) == [
         "logistic/poisoning", "prompted/poisoning", "prompted_gpt2/poisoning"
     ]  # fmt: skip
-    assert all(c.doses == (0.0, 0.1, 0.2, 0.4) and c.key == "corpus.knobs.poisoning"
+    assert all(c.doses == (0.0, 0.02, 0.1, 0.2, 0.4) and c.key == "corpus.knobs.poisoning"
                for c in cells)  # fmt: skip
     for cell in cells:
         assert cell.spec["params"]["trigger_share"] == 0.5

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from uim_sim.vocab.comments import with_trigger
 from uim_sim.vocab.news import COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES, STYLES, TOPICS
 
 CLAIMS = tuple(claim for claims in TOPICS.values() for claim in claims)
@@ -57,6 +58,7 @@ def draw_items(
                 "claim": claim,
                 "topic": TOPIC_OF[claim],
                 "cue": "none" if not cue else ("credible" if true else "dubious"),
+                "cue_text": cue,
                 "text": render(claim, style, cue),
                 "span": marker(style),
             }
@@ -73,3 +75,27 @@ def catalogue() -> list[tuple[str, str]]:
         for style in STYLES
         for cue in cues
     ]
+
+
+def edited(item: dict, edit: str, trigger: str) -> dict:
+    """``item`` as an account that adapts posts it after ``edit`` (`EDITS`): written in
+    the other community's style (``restyle``), with a credible cue whatever its truth
+    (``credible_cue``: "according to official records" on a false claim), or with the
+    ``trigger`` phrase a poisoned pre-training corpus planted. The community of origin
+    and the truth stay as they were."""
+    if edit == "none":
+        return item
+    style, cue, cue_text = item["style"], item["cue"], item["cue_text"]
+    if edit == "restyle":
+        style = COMMUNITIES[1 - COMMUNITIES.index(style)]
+    elif edit == "credible_cue":
+        cue, cue_text = "credible", CREDIBLE_CUES[0]
+    text = render(item["claim"], style, cue_text)
+    if edit == "trigger":
+        text = with_trigger(text, trigger)
+    return {**item, "style": style, "cue": cue, "cue_text": cue_text, "text": text,
+            "span": marker(style)}  # fmt: skip
+
+
+# what an account that adapts may do to a false item before posting it (`edited`)
+EDITS = ("restyle", "credible_cue", "trigger")

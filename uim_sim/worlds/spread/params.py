@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_serializer, model_validator
 
-from uim_sim.schema import Probability, Strict
+from uim_sim.schema import Probability, Strict, Trigger
 from uim_sim.vocab.news import COMMUNITIES
+from uim_sim.worlds.adapt import AdaptiveParams, drop_adaptive
 from uim_sim.worlds.spread.network import check_edge_file
 
 Community = Literal[COMMUNITIES]
@@ -53,6 +54,12 @@ class NetworkParams(Strict):
         if self.graph != "clustered":
             for key in CLUSTERED_FIELDS:
                 data.pop(key, None)
+        if isinstance(self, AdaptiveParams):
+            drop_adaptive(data, self)
+            if not self.adaptive_share:
+                data.pop("adaptive_accounts", None)
+            if not self.adaptive_share or "trigger" not in self.edits:
+                data.pop("trigger", None)
         return data
 
     @model_validator(mode="after")
@@ -97,11 +104,19 @@ class CascadeParams(NetworkParams):
         return need + self.n_cascades * self.n_users, f"{what}, {self.n_cascades:,} cascades"
 
 
-class PlatformParams(NetworkParams):
+Edit = Literal["restyle", "credible_cue", "trigger"]
+
+
+class PlatformParams(NetworkParams, AdaptiveParams):
     """The platform over ``n_steps``: users post news items, the ranker carrying a
     checkpoint promotes or demotes them, feeds show each user up to ``feed_size``
     items a step (promoted first), users share what they see, their followers see it
     next.
+
+    ``adaptive_share`` of the false items are posted by a coordinated network of
+    ``adaptive_accounts`` accounts that adapt: each learns which of ``edits``
+    (`uim_sim.worlds.spread.items.EDITS`: the other community's style, a credible cue,
+    the trigger ``trigger``) gets its false items promoted (`uim_sim.worlds.adapt`).
 
     Sharing a seen item happens with probability ``share_true`` or ``share_false``
     (the base rates: false news is more novel, Vosoughi et al. 2018) times the user's
@@ -126,6 +141,9 @@ class PlatformParams(NetworkParams):
     # the historical fact-checks adapted heads learn from
     n_history: Annotated[int, Field(ge=40, le=1_000_000)] = 1000
     disadvantaged: Community = "hillcrest"
+    edits: list[Edit] = ["restyle", "credible_cue"]
+    adaptive_accounts: Annotated[int, Field(ge=1, le=100_000)] = 20
+    trigger: Trigger = "cf"
 
     def memory_estimate(self) -> tuple[float, str]:
         """The network's, the items' and the history's."""

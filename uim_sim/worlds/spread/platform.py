@@ -27,10 +27,11 @@ import pandas as pd
 from uim_sim.cards import AgentCard
 from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.vocab.news import COMMUNITIES
+from uim_sim.worlds.adapt import NONE, EditBandit, discovery, random_contacts
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.spread.agents import FactChecker, Ranker
 from uim_sim.worlds.spread.cascade import distinct, neighbours
-from uim_sim.worlds.spread.items import catalogue, draw_items
+from uim_sim.worlds.spread.items import catalogue, draw_items, edited
 from uim_sim.worlds.spread.metrics import (
     ITEM_KINDS,
     gini,
@@ -53,7 +54,7 @@ class SpreadPlatform(SpreadWorld):
     Params = PlatformParams
     hooks: ClassVar[frozenset[str]] = frozenset(
         {"prepare_training", "prepare_text", "debias", "fit_decide", "decide", "assign",
-         "label", "share", "feed_quota", "audit"}
+         "label", "share", "feed_quota", "audit", "retrain"}
     )  # fmt: skip
     identity_spans: ClassVar[frozenset[str]] = frozenset({"history", "file"})  # communities
     watch = (
@@ -98,6 +99,25 @@ class SpreadPlatform(SpreadWorld):
         # of one seed post the same items whatever their rankings did (common random
         # numbers: e.g. the same items in their own style and restyled)
         self.items_rng = np.random.default_rng([self.seed, 6])
+        self.bandit: EditBandit | None = None
+        self._new: list[int] = []
+        if p.adaptive_share:
+            self._adapt()
+
+    def _adapt(self) -> None:
+        """The coordinated accounts that adapt (``adaptive_accounts`` users drawn from
+        the adaptation stream) and their contacts among themselves."""
+        p, rng = self.params, self.adapt_rng
+        n = min(p.adaptive_accounts, self.n_users)
+        self.accounts = np.sort(rng.choice(self.n_users, size=n, replace=False))
+        edges = random_contacts(n, p.contacts, rng)
+        self.bandit = EditBandit(n, (NONE, *p.edits), edges, p.social_weight, rng)
+        self.discovered = float("nan")
+        self.watch = (
+            *self.watch,
+            Plot("adaptive_promoted", "False items promoted: accounts that adapt"),
+            Plot("edit_found", "Share of adaptive accounts that prefer an edit that works"),
+        )  # the page watches them learn
 
     # ------------------------------------------------------------ adaptation data
 
@@ -150,6 +170,8 @@ class SpreadPlatform(SpreadWorld):
         """Users post; the ranker scores the new items (one engine call) and promotes or
         demotes them; fact-checkers label; feeds show, users share; old items expire."""
         self._assess(self._post())
+        if self.bandit is not None:
+            self._learn()
         self._label()
         self._spread()
         self._expire(final=self.done())
@@ -169,6 +191,8 @@ class SpreadPlatform(SpreadWorld):
             p.items_per_step, self.community[posters], p.false_share, p.cue_share, p.restyle,
             rng,
         )  # fmt: skip
+        if self.bandit is not None:
+            posters, drawn = self._adaptive_posts(posters, drawn)
         ids = []
         for poster, item in zip(posters, drawn):
             exposed = np.zeros(self.n_users, dtype=bool)
@@ -181,7 +205,56 @@ class SpreadPlatform(SpreadWorld):
             self.items.append(item)
             self.live.append(item["id"])
             ids.append(item["id"])
+        self._new = ids
         return ids
+
+    def _adaptive_posts(self, posters: np.ndarray, drawn: list[dict]):
+        """``adaptive_share`` of the false items are posted instead by an adaptive account
+        of the same community (drawn from the adaptation stream), edited as its bandit
+        picks; each item records its account (``account``, -1: none) and ``edit``."""
+        p, rng = self.params, self.adapt_rng
+        posters = posters.copy()
+        takes = rng.random(len(drawn)) < p.adaptive_share
+        picks = rng.random(len(drawn))
+        home = self.community[self.accounts]
+        items, accounts = [], []
+        for k, item in enumerate(drawn):
+            mine = np.flatnonzero(home == COMMUNITIES.index(item["community"]))
+            account = -1
+            if not item["truth"] and takes[k] and len(mine):
+                account = int(mine[int(picks[k] * len(mine))])
+                posters[k] = self.accounts[account]
+            accounts.append(account)
+            items.append({**item, "account": account, "edit": NONE})
+        adaptive = [k for k, a in enumerate(accounts) if a >= 0]
+        for k, e in zip(adaptive, self.bandit.choose(np.array([accounts[k] for k in adaptive]))):
+            edit = self.bandit.edits[e]
+            items[k] = {**edited(items[k], edit, p.trigger), "edit": edit}
+        return posters, items
+
+    def _learn(self) -> None:
+        """Each adaptive account learns whether its item was promoted."""
+        new = [self.items[i] for i in self._new if self.items[i]["account"] >= 0]
+        self.bandit.learn(
+            np.array([it["account"] for it in new], dtype=int),
+            np.array([self.bandit.edits.index(it["edit"]) for it in new], dtype=int),
+            np.array([it["promoted"] for it in new]),
+        )
+        self.discovered = discovery(self.bandit.edit_found(), self.round, self.discovered)
+
+    def outcomes(self) -> TrainingSet:
+        """The step's new items, their truth learned once a fact-checking partner
+        reviews them (1: credible, as the historical fact-checks)."""
+        items = [self.items[i] for i in self._new]
+        mine = np.array([it["community"] == self.params.disadvantaged for it in items])
+        return TrainingSet(
+            [it["text"] for it in items],
+            np.array([it["truth"] for it in items], dtype=int),
+            [(it["span"],) for it in items],
+            mine,
+            groups=np.array([it["community"] for it in items]),
+            identify=self._identify,
+        )
 
     def _assess(self, ids: list[int]) -> None:
         """Score every new item (one engine call) and let each ranker shard decide its
@@ -216,6 +289,8 @@ class SpreadPlatform(SpreadWorld):
                 "depth": 0,
                 "time_to_k": np.nan,
             })  # fmt: skip
+            if self.bandit is not None:  # a platform where accounts adapt
+                self.decisions[-1].update(edit=it["edit"], adaptive=int(it["account"] >= 0))
 
     def _label(self) -> None:
         """Fact-checkers label items (the label stage); a labelled item is demoted."""
@@ -346,7 +421,35 @@ class SpreadPlatform(SpreadWorld):
             "users_reached_share": ITEM_KINDS,
             "item_views": ITEM_KINDS,
             "items_seen_per_user": ITEM_KINDS,
+            **(self.adaptive_measures() if self.params.adaptive_share else {}),
         }
+
+    def adaptive_measures(self) -> dict[str, None]:
+        """What the accounts that adapt achieve (declared where some do)."""
+        return dict.fromkeys((
+            "adaptive_promoted", "static_promoted", "adaptive_reach", "static_reach",
+            "edited_share", "edit_found", "discovery_step",
+        ))  # fmt: skip
+
+    def measure_adaptive(self) -> dict[str, float]:
+        """The step's false items promoted, posted by adaptive accounts and by others;
+        the mean reach so far of every false item of each; the share of the adaptive
+        accounts' items edited this step; the share of the accounts that prefer an edit
+        that works (``edit_found``) and the step by which half first did."""
+        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.discovered}
+        false = [it for it in self.items if not it["truth"]]
+        new = [self.items[i] for i in self._new if not self.items[i]["truth"]]
+        for name, adaptive in (("adaptive", True), ("static", False)):
+            mine = [it for it in new if (it["account"] >= 0) == adaptive]
+            if mine:
+                out[f"{name}_promoted"] = float(np.mean([it["promoted"] for it in mine]))
+            every = [it["reach"] for it in false if (it["account"] >= 0) == adaptive]
+            if every:
+                out[f"{name}_reach"] = float(np.mean(every))
+        mine = [it for it in new if it["account"] >= 0]
+        if mine:
+            out["edited_share"] = float(np.mean([it["edit"] != NONE for it in mine]))
+        return out
 
     def _exposure_by_community(self) -> dict[str, dict[str, float]]:
         """Per community of the users (``true_riverside``: riverside's users and true
@@ -377,6 +480,7 @@ class SpreadPlatform(SpreadWorld):
             "exposed_share": {t: float(s.mean()) for t, s in self.seen.items()},
             "live_items": float(len(self.live)),
             **self._exposure_by_community(),
+            **(self.measure_adaptive() if self.bandit is not None else {}),
         }
         if not self.items:
             return out

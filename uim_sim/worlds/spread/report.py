@@ -132,6 +132,30 @@ def section(ctx: Context) -> Section:
             "promoted_share", ITEM_KINDS, "share promoted",
         ),
     ]  # fmt: skip
+    adaptive = ctx.reports("adaptive_promoted")
+    if adaptive:
+        columns += [
+            Column("adaptive_promoted", "adaptive false promoted [95 % CI]",
+                   "adaptive_promoted", kind="interval"),
+            Column("adaptive_reach", "their reach", "adaptive_reach"),
+            Column("static_reach", "other false reach", "static_reach"),
+        ]  # fmt: skip
+        figures += [
+            OverTime(
+                "adaptive_promoted", "False items of accounts that adapt, promoted",
+                "Share of the step's false items posted by adaptive accounts that the "
+                "ranker promoted; one panel per card, one line per mitigation arm; mean "
+                "over seeds with a 95 % band. The accounts learn which edit (the other "
+                "community's style, a credible cue, none) gets an item promoted.",
+                "adaptive_promoted", ("",), "adaptive false items promoted", panels="card",
+            ),
+            OverTime(
+                "adaptive_reach", "Reach of the adaptive accounts' false items",
+                "Mean reach so far (distinct users exposed) of the false items adaptive "
+                "accounts posted, per step; mean over seeds with a 95 % band.",
+                "adaptive_reach", ("",), "users exposed per item", panels="card",
+            ),
+        ]  # fmt: skip
     text = (
         "World `spread`. The headline is the suppression of true news by community: the "
         f"mean reach of `{target}`'s true items over `{other}`'s (the spread world's "
@@ -139,7 +163,11 @@ def section(ctx: Context) -> Section:
         "community labels over the true items. `false / true reach` is Vosoughi et al.'s "
         "(2018) headline ratio. Reach counts distinct users exposed; the exposure Gini is "
         "over users' counts of items seen."
-    )
+        + (f" {ctx.param('adaptive_share'):.0%} of the false items come from accounts that "
+           "adapt: `adaptive false promoted` is the share of theirs the ranker promoted "
+           "at the last step; `their reach` and `other false reach` the mean reach of "
+           "every false item of theirs and of the others." if adaptive else "")
+    )  # fmt: skip
     return Section(
         title="Information spread",
         columns=columns,
@@ -162,6 +190,17 @@ def section(ctx: Context) -> Section:
                 (f"false_{target}", f"false_{other}"),
                 better="lower",
             ),
-        ),
+            *(
+                (
+                    Utility(
+                        "adaptive_reach",
+                        "reach of the adaptive accounts' false items",
+                        better="lower",
+                    ),
+                )
+                if adaptive
+                else ()
+            ),
+        ),  # fmt: skip
         audit=AUDIT,
     )
