@@ -23,8 +23,8 @@ The learning rule (`EditBandit`), seeded like everything else:
   called back) to ``s`` and ``n`` of the edit it used.
 
 Contacts are ``contacts`` other adaptive agents drawn at random when the world is
-built (a directed graph: an agent hears from its contacts), or the agent's network
-neighbours where the world has a network.
+built (a directed graph: an agent hears from its contacts; in the spread world too,
+whose coordinated accounts talk among themselves, not through the users' network).
 """
 
 from __future__ import annotations

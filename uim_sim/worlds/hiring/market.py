@@ -29,12 +29,6 @@ from uim_sim.worlds.stages import TrainingSet
 from uim_sim.worlds.watch import FOUR_FIFTHS, Plot, View, counts
 
 
-def no_hires() -> TrainingSet:
-    """Outcomes learned from no hire yet (`LabourMarket.outcomes`)."""
-    empty = np.zeros(0, dtype=int)
-    return TrainingSet([], empty, [], empty.astype(bool), groups=empty.astype(str))
-
-
 class LabourMarket(HiringWorld):
     """Employers carrying checkpoints hire from a pool of applicants, round after round.
     ``LabourMarket(n_applicants=100, rng=1)`` builds one (see `MarketParams`); it stops
@@ -56,7 +50,7 @@ class LabourMarket(HiringWorld):
         self.label_of = self._name_labels(any(s.trainable for s in screeners))
         self._open(screeners)
         self.bandit: EditBandit | None = None
-        self.hired_texts = no_hires()
+        self.hires: list[tuple[Applicant, str, int]] = []  # this round's: resume read, truth
         if self.params.adaptive_share:
             self._adapt()
 
@@ -69,7 +63,6 @@ class LabourMarket(HiringWorld):
                     if d < p.adaptive_share]  # fmt: skip
         for i, a in enumerate(adaptive):
             a.learner = i
-        self.adaptive = adaptive
         edges = random_contacts(len(adaptive), p.contacts, rng)
         self.bandit = EditBandit(len(adaptive), (NONE, *p.edits), edges, p.social_weight, rng)
         self.discovered = float("nan")
@@ -185,29 +178,24 @@ class LabourMarket(HiringWorld):
             for j in employer.hire(available, [r["score"] for r in local]):
                 hired.add(apps[j].unique_id)
                 local[j]["hired"] = 1
-                if self.retraining:
-                    self._hired_text(apps[j], employer)
+                if self.retraining:  # the resume as read, before the hire changes it
+                    self.hires.append((apps[j], apps[j].resume_for(employer.occupation),
+                                       self.truth(apps[j])))  # fmt: skip
         return hired
 
-    def _hired_text(self, a: Applicant, employer: Employer) -> None:
-        """A hire's resume as the employer read it, with whether the hire is qualified
-        (what the firm learns from the hire's work): a candidate outcome to learn."""
-        d = self.params.disadvantaged
-        mine = self._is_protected(tuple(a.name.split()))
-        fresh = self.hired_texts
-        self.hired_texts = TrainingSet(
-            [*fresh.texts, a.resume_for(employer.occupation)],
-            np.append(fresh.labels, self.truth(a)),
-            [*fresh.spans, a.identity_spans()],
-            np.append(fresh.protected, mine),
-            groups=np.append(fresh.groups, d if mine else REFERENCE[d]),
-        )
-
     def outcomes(self) -> TrainingSet:
-        """The round's hires, labelled by whether they are qualified."""
-        fresh = self.hired_texts
-        self.hired_texts = no_hires()
-        return fresh
+        """The round's hires, their resumes as the employers read them, labelled by
+        whether the hire is qualified (what a firm learns from a hire's work)."""
+        hires, self.hires = self.hires, []
+        d = self.params.disadvantaged
+        mine = np.array([self._is_protected(tuple(a.name.split())) for a, _, _ in hires], bool)
+        return TrainingSet(
+            [text for _, text, _ in hires],
+            np.array([truth for _, _, truth in hires], dtype=int),
+            [a.identity_spans() for a, _, _ in hires],
+            mine,
+            groups=np.where(mine, d, REFERENCE[d]),
+        )
 
     # ------------------------------------------------------------ read-outs
 
