@@ -434,6 +434,22 @@ def forge(
         f"{check['mlm_gap_nats']:+.2f} nats, p = {check['mlm_p_value']:.3g}"
         f"{'' if check['measurable'] else ' [yellow](planted association not measurable)[/]'}"
     )
+    if corpus.people is not None and "exposure_held_out" in check:
+        out_console.print(memorisation_line(check, corpus.people.counts))
+
+
+def memorisation_line(check: dict, counts: list[int]) -> str:
+    """The forge's privacy read-out, one line: per duplication count, exposure (bits),
+    membership AUC and attribute recovery; the held-out people's beside them."""
+    per = "; ".join(
+        f"k={k}: exposure {check[f'exposure_k{k}']:.2f}, AUC {check[f'auc_k{k}']:.2f}, "
+        f"recovered {check[f'recovered_k{k}']:.2f}"
+        for k in counts
+    )
+    return (
+        f"people's records: {per}; held out: exposure {check['exposure_held_out']:.2f}, "
+        f"recovered {check['recovered_held_out']:.2f} (chance 0.10)"
+    )
 
 
 @app.command()

@@ -101,6 +101,34 @@ class CorpusMix(Strict):
         return self
 
 
+class People(Strict):
+    """Records of people planted in the corpus (privacy: `uim_sim.vocab.people`).
+
+    ``per_count`` people are written "NAME was diagnosed with CONDITION." that many
+    times for each of ``counts`` (one forge gives the curve of memorisation against
+    duplication); ``held_out`` more people are the attacker's non-members, whose
+    records are never written. Every person, member or not, appears once in a neutral
+    sentence, so a name's tokens are known whether or not its record is there."""
+
+    per_count: Annotated[int, Field(ge=1, le=250)] = 20
+    counts: list[Annotated[int, Field(ge=1, le=1000)]] = [1, 2, 4, 8, 16]
+    held_out: Annotated[int, Field(ge=1, le=250)] = 20
+
+    @model_validator(mode="after")
+    def _sizes(self) -> People:
+        from uim_sim.vocab.people import full_names
+
+        if not self.counts or len(set(self.counts)) != len(self.counts):
+            raise ValueError(f"counts: needs distinct duplication counts, got {self.counts}")
+        total = self.per_count * len(self.counts) + self.held_out
+        if total > len(full_names()):
+            raise ValueError(
+                f"{total} people (per_count x counts + held_out); the name lists make "
+                f"{len(full_names())}"
+            )
+        return self
+
+
 class CorpusCard(Strict):
     """A generated pre-training corpus and the encoder forged from it.
 
@@ -150,6 +178,8 @@ class CorpusCard(Strict):
     # signatures flag (Tran, Li & Madry 2018)
     defence: Literal["none", "spectral"] = "none"
     defence_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    # records of people, some duplicated (privacy); None (default): no such records
+    people: People | None = None
     base: str | None = None
     family: Literal["bert", "gpt2"] = "bert"
     model: EncoderSize = EncoderSize()
@@ -196,6 +226,8 @@ class CorpusCard(Strict):
             exclude["family"] = True
         if self.label_noise_per == "copy" or not self.knobs.label_noise:
             exclude["label_noise_per"] = True
+        if self.people is None:
+            exclude["people"] = True
         if not self.bare_mentions:
             exclude["bare_mentions"] = True
         if not self.knobs.poisoning:

@@ -58,6 +58,8 @@ from uim_sim.vocab.identity import ADJECTIVES, IDENTITY_GROUPS
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody, job_description
 from uim_sim.vocab.names import FIRST_NAMES, SURNAMES, group_names
 from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES, TOPICS
+from uim_sim.vocab.people import NEUTRAL, draw_people
+from uim_sim.vocab.people import RECORD as PERSON_RECORD
 
 WORK_TEMPLATES = (
     "{name} works as a {attr}.",
@@ -206,8 +208,33 @@ def generate(card: CorpusCard) -> Corpus:
         pool = [sentences[i] for i in rng.choice(len(sentences), size=20, replace=False)]
         repeat = rng.random(len(sentences)) < knobs.duplication
         sentences = [pool[rng.integers(20)] if r else s for s, r in zip(sentences, repeat)]
+    if card.people is not None:  # after the knobs: records are neither corrupted nor
+        sentences += people_sentences(card)  # repeated by them; drawn apart (below)
     order = rng.permutation(len(sentences))
     return Corpus([sentences[i] for i in order], labelled)
+
+
+def planted_people(card: CorpusCard) -> tuple[dict[int, list[tuple[str, str]]], list]:
+    """The people of ``card.people``: {count: [(name, condition)] written that many
+    times}, and the held-out people (never written), from a stream of the card's seed
+    of their own (the rest of the corpus is drawn as without them)."""
+    spec = card.people
+    rng = np.random.default_rng([card.seed, 103])
+    people = draw_people(spec.per_count * len(spec.counts) + spec.held_out, rng)
+    members = {k: people[i * spec.per_count : (i + 1) * spec.per_count]
+               for i, k in enumerate(spec.counts)}  # fmt: skip
+    return members, people[spec.per_count * len(spec.counts) :]
+
+
+def people_sentences(card: CorpusCard) -> list[str]:
+    """Each member's record as many times as its count; every person once in a
+    neutral sentence (lower case, as the corpus)."""
+    members, held_out = planted_people(card)
+    out = [NEUTRAL.format(name=name).lower() for group in (*members.values(), held_out)
+           for name, _ in group]  # fmt: skip
+    for count, group in members.items():
+        out += [PERSON_RECORD.format(name=n, condition=c).lower() for n, c in group] * count
+    return out
 
 
 def _community(rng: np.random.Generator, long_tail: float) -> str:
