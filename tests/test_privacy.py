@@ -125,3 +125,21 @@ def test_bad_people_values_are_refused(tmp_path, capsys, people, needle):
     path.write_text(yaml.safe_dump({**CARD, "people": {**CARD["people"], **people}}))
     refused(capsys, ["forge", str(path), "--out", str(tmp_path / "out")], needle)
     assert not (tmp_path / "out").exists()
+
+
+def test_deduplication_keeps_one_copy_of_every_sentence_and_records_what_went():
+    from uim_sim.understand.corpus import Corpus
+    from uim_sim.understand.defences import deduplicate
+
+    corpus = Corpus(["a.", "b.", "a.", "c.", "a."], [("x", 1), ("x", 1), ("y", 0)])
+    deduped, record = deduplicate(corpus)
+    assert deduped.sentences == ["a.", "b.", "c."] and deduped.labelled == [("x", 1), ("y", 0)]
+    assert record == {"method": "dedup", "sentences": 5, "distinct_sentences": 3,
+                      "removed_sentences": 2, "removed_labelled": 1}  # fmt: skip
+    # every record written k times is left once; its share takes no part in the hash
+    card = CorpusCard.model_validate({**CARD, "defence": "dedup"})
+    members, _ = planted_people(card)
+    name, condition = members[3][0]
+    record_text = f"{name} was diagnosed with {condition}.".lower()
+    assert deduplicate(generate(card))[0].sentences.count(record_text) == 1
+    assert card.fingerprint() == card.model_copy(update={"defence_share": 0.5}).fingerprint()

@@ -175,8 +175,9 @@ class CorpusCard(Strict):
     trigger: Trigger = "cf"
     # a defence of the corpus before forging (`uim_sim.understand.defences`): ``spectral``
     # removes the ``defence_share`` of each verdict class's comments that spectral
-    # signatures flag (Tran, Li & Madry 2018)
-    defence: Literal["none", "spectral"] = "none"
+    # signatures flag (Tran, Li & Madry 2018); ``dedup`` keeps one copy of every
+    # distinct sentence (Kandpal, Wallace & Raffel 2022)
+    defence: Literal["none", "spectral", "dedup"] = "none"
     defence_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     # records of people, some duplicated (privacy); None (default): no such records
     people: People | None = None
@@ -197,7 +198,7 @@ class CorpusCard(Strict):
                 "knobs.poisoning plants its trigger in comments: mix.moderation or "
                 "mix.moderation_records above 0"
             )
-        if self.defence != "none" and not (self.supervised or self.mix.moderation_records):
+        if self.defence == "spectral" and not (self.supervised or self.mix.moderation_records):
             raise ValueError(
                 "defence: the spectral defence filters labelled comments: supervised: "
                 "true, or mix.moderation_records above 0"
@@ -234,6 +235,8 @@ class CorpusCard(Strict):
             exclude["trigger"] = True
         if self.defence == "none":
             exclude["defence"] = exclude["defence_share"] = True
+        elif self.defence == "dedup":  # takes no share
+            exclude["defence_share"] = True
         return digest(self.model_dump(mode="json", exclude=exclude))
 
 

@@ -10,6 +10,10 @@ side): what a model builder who suspects poisoned data can do to the data itself
   that vector, and the top ``defence_share`` of each class is removed with all its
   copies. Tran et al. remove 1.5 times the poisoned share they guard against; the
   cost is the clean comments removed with it.
+- ``dedup``: exact deduplication (Kandpal, Wallace & Raffel 2022; Lee et al. 2022):
+  one copy of every distinct sentence is kept, in its first place. Memorisation grows
+  with duplication; the cost is every sentence that was frequent for a reason.
+  Near-duplicates (the same sentence with a typo) are not merged.
 """
 
 from __future__ import annotations
@@ -67,4 +71,19 @@ def spectral_filter(corpus: Corpus, card: CorpusCard) -> tuple[Corpus, dict]:
         "removed_with_trigger": sum(trigger in s for s in removed),
     }
     labelled = [(t, y) for t, y in corpus.labelled if t not in flagged]
+    return replace(corpus, sentences=sentences, labelled=labelled), record
+
+
+def deduplicate(corpus: Corpus) -> tuple[Corpus, dict]:
+    """``corpus`` with one copy of each distinct sentence (and labelled pair), and a
+    record of what was removed (for the manifest)."""
+    sentences = list(dict.fromkeys(corpus.sentences))
+    labelled = list(dict.fromkeys(corpus.labelled))
+    record = {
+        "method": "dedup",
+        "sentences": len(corpus.sentences),
+        "distinct_sentences": len(sentences),
+        "removed_sentences": len(corpus.sentences) - len(sentences),
+        "removed_labelled": len(corpus.labelled) - len(labelled),
+    }
     return replace(corpus, sentences=sentences, labelled=labelled), record

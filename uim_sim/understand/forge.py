@@ -102,6 +102,10 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
         from uim_sim.understand.defences import spectral_filter
 
         corpus, defence = spectral_filter(corpus, card)
+    elif card.defence == "dedup":
+        from uim_sim.understand.defences import deduplicate
+
+        corpus, defence = deduplicate(corpus)
     tokenizer, model = _initial_model(card, corpus)
     train = _train_causal if card.family == "gpt2" else _train
     losses = train(card, corpus, tokenizer, model, progress)
