@@ -143,7 +143,7 @@ def test_adaptive_measures_by_hand():
         "adaptive": [1, 1, 0, 0, 1],
         "edit": ["polite", "none", "none", "none", "none"],
     })  # fmt: skip
-    fake = SimpleNamespace(bandit=SimpleNamespace(edit_found=lambda: 0.25), discovered=2.0)
+    fake = SimpleNamespace(bandit=SimpleNamespace(edit_found=lambda: 0.25, discovered=2.0))
     out = ModerationPlatform.measure_adaptive(fake, posts)
     assert out["adaptive_kept"] == 0.5 and out["static_kept"] == 0.5
     assert out["edited_share"] == 0.5

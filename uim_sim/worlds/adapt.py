@@ -108,6 +108,14 @@ class EditBandit:
         self.sources, self.listeners = edges
         self.weight = social_weight
         self.rng = rng
+        self.discovered = float("nan")  # the step by which half first found an edit
+
+    @classmethod
+    def for_world(cls, n: int, params: AdaptiveParams, rng: np.random.Generator) -> EditBandit:
+        """The bandit of ``n`` adaptive agents of a world: its ``edits`` besides ``none``,
+        ``contacts`` drawn at random among them, its ``social_weight``."""
+        edges = random_contacts(n, params.contacts, rng)
+        return cls(n, (NONE, *params.edits), edges, params.social_weight, rng)
 
     def _evidence(self) -> tuple[np.ndarray, np.ndarray]:
         """(successes, trials) each agent counts: its own and, weighted, its contacts'."""
@@ -127,11 +135,16 @@ class EditBandit:
         draws = self.rng.beta(1 + s[agents], 1 + n[agents] - s[agents])
         return draws.argmax(axis=1)
 
-    def learn(self, agents: np.ndarray, edits: np.ndarray, rewards: np.ndarray) -> None:
+    def learn(
+        self, agents: np.ndarray, edits: np.ndarray, rewards: np.ndarray, step: int | None = None
+    ) -> None:
         """Add each agent's outcome (0/1) to the edit it used (an agent may appear
-        more than once)."""
+        more than once); at a world's ``step``, note whether half the agents now prefer
+        an edit that works (`discovered`, `discovery`)."""
         np.add.at(self.trials, (agents, edits), 1.0)
         np.add.at(self.successes, (agents, edits), np.asarray(rewards, dtype=float))
+        if step is not None:
+            self.discovered = discovery(self.edit_found(), step, self.discovered)
 
     def preferred(self) -> np.ndarray:
         """Each agent's edit with the best posterior mean on the evidence it counts

@@ -19,7 +19,7 @@ import pandas as pd
 from uim_sim.metrics.fairness import by_group, group_means, impact_ratios
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import ATTRIBUTE, GROUPS, REFERENCE
-from uim_sim.worlds.adapt import NONE, EditBandit, discovery, random_contacts
+from uim_sim.worlds.adapt import NONE, EditBandit
 from uim_sim.worlds.hiring.agents import Applicant, Employer
 from uim_sim.worlds.hiring.metrics import ATTRIBUTES, hire_metrics, homogenization
 from uim_sim.worlds.hiring.params import MarketParams
@@ -63,9 +63,7 @@ class LabourMarket(HiringWorld):
                     if d < p.adaptive_share]  # fmt: skip
         for i, a in enumerate(adaptive):
             a.learner = i
-        edges = random_contacts(len(adaptive), p.contacts, rng)
-        self.bandit = EditBandit(len(adaptive), (NONE, *p.edits), edges, p.social_weight, rng)
-        self.discovered = float("nan")
+        self.bandit = EditBandit.for_world(len(adaptive), p, rng)
         self.watch = (
             *self.watch,
             Plot("callback_gap", "Callbacks: gamers minus honest applicants", line=0.0),
@@ -156,8 +154,8 @@ class LabourMarket(HiringWorld):
         """Each adaptive seeker learns whether its edit got it called back."""
         learners = np.array([a.learner for a in gamers], dtype=int)
         edits = np.array([self.bandit.edits.index(a.edit) for a in gamers], dtype=int)
-        self.bandit.learn(learners, edits, np.array([a.unique_id in called for a in gamers]))
-        self.discovered = discovery(self.bandit.edit_found(), self.round, self.discovered)
+        called_back = np.array([a.unique_id in called for a in gamers])
+        self.bandit.learn(learners, edits, called_back, self.round)
 
     def done(self) -> bool:
         return self.round >= self.params.n_rounds
@@ -245,7 +243,7 @@ class LabourMarket(HiringWorld):
         their difference, the latent skill and qualified share of the round's hires,
         the share of adaptive seekers who edited, the share of adaptive applicants who
         now prefer an edit (``edit_found``) and the round by which half first did."""
-        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.discovered}
+        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.bandit.discovered}
         rows = self.round_applicants
         if rows.empty:
             return out

@@ -19,7 +19,7 @@ import pandas as pd
 
 from uim_sim.metrics.fairness import group_means
 from uim_sim.vocab.identity import DIALECT
-from uim_sim.worlds.adapt import NONE, EditBandit, discovery, random_contacts
+from uim_sim.worlds.adapt import NONE, EditBandit
 from uim_sim.worlds.moderation.agents import Moderator, Reviewer, User
 from uim_sim.worlds.moderation.metrics import silencing
 from uim_sim.worlds.moderation.params import PlatformParams
@@ -70,9 +70,8 @@ class ModerationPlatform(ModerationWorld):
         adaptive = [u for u in toxic if u.learner == 0]
         for i, user in enumerate(adaptive):
             user.learner = i
-        edits = (NONE, *p.edits)
-        edges = random_contacts(len(adaptive), p.contacts, rng)
-        self.bandit = EditBandit(len(adaptive), edits, edges, p.social_weight, rng)
+        self.bandit = EditBandit.for_world(len(adaptive), p, rng)
+        edits = self.bandit.edits
         n = len(self.catalogue)
         self.catalogue = with_edits(self.catalogue, tuple(p.edits), p.trigger)
         added = self.catalogue.iloc[n:]
@@ -86,7 +85,6 @@ class ModerationPlatform(ModerationWorld):
         for e, edit in enumerate(edits[1:], start=1):
             mine = added[added["edit"] == edit]
             self.edited[e, mine["source"].to_numpy()] = mine.index.to_numpy()
-        self.discovered = float("nan")
         self._adaptive_posts = (np.empty(0, dtype=int),) * 3
         self.watch = (
             *self.watch,
@@ -140,9 +138,7 @@ class ModerationPlatform(ModerationWorld):
     def _learn(self, removed: np.ndarray) -> None:
         """Each adaptive post's author learns whether its edit kept the post up."""
         posts, learners, edits = self._adaptive_posts
-        self.bandit.learn(learners, edits, ~removed[posts])
-        found = self.bandit.edit_found()
-        self.discovered = discovery(found, self.round, self.discovered)
+        self.bandit.learn(learners, edits, ~removed[posts], self.round)
 
     def done(self) -> bool:
         return self.round >= self.params.n_steps
@@ -293,7 +289,7 @@ class ModerationPlatform(ModerationWorld):
         users who adapt and by the other toxic users; the share of adaptive posts
         rewritten; the share of adaptive users who now prefer an edit
         (``edit_found``) and the step by which half of them first did."""
-        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.discovered}
+        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.bandit.discovered}
         toxic = posts.query("truth == 1")
         if toxic.empty:
             return out

@@ -27,7 +27,7 @@ import pandas as pd
 from uim_sim.cards import AgentCard
 from uim_sim.lfm.heads import read_labelled_file
 from uim_sim.vocab.news import COMMUNITIES
-from uim_sim.worlds.adapt import NONE, EditBandit, discovery, random_contacts
+from uim_sim.worlds.adapt import NONE, EditBandit
 from uim_sim.worlds.screening import score_proposals
 from uim_sim.worlds.spread.agents import FactChecker, Ranker
 from uim_sim.worlds.spread.cascade import distinct, neighbours
@@ -110,9 +110,7 @@ class SpreadPlatform(SpreadWorld):
         p, rng = self.params, self.adapt_rng
         n = min(p.adaptive_accounts, self.n_users)
         self.accounts = np.sort(rng.choice(self.n_users, size=n, replace=False))
-        edges = random_contacts(n, p.contacts, rng)
-        self.bandit = EditBandit(n, (NONE, *p.edits), edges, p.social_weight, rng)
-        self.discovered = float("nan")
+        self.bandit = EditBandit.for_world(n, p, rng)
         self.watch = (
             *self.watch,
             Plot("adaptive_promoted", "False items promoted: accounts that adapt"),
@@ -239,8 +237,8 @@ class SpreadPlatform(SpreadWorld):
             np.array([it["account"] for it in new], dtype=int),
             np.array([self.bandit.edits.index(it["edit"]) for it in new], dtype=int),
             np.array([it["promoted"] for it in new]),
+            self.round,
         )
-        self.discovered = discovery(self.bandit.edit_found(), self.round, self.discovered)
 
     def outcomes(self) -> TrainingSet:
         """The step's new items, their truth learned once a fact-checking partner
@@ -436,7 +434,7 @@ class SpreadPlatform(SpreadWorld):
         the mean reach so far of every false item of each; the share of the adaptive
         accounts' items edited this step; the share of the accounts that prefer an edit
         that works (``edit_found``) and the step by which half first did."""
-        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.discovered}
+        out = {"edit_found": self.bandit.edit_found(), "discovery_step": self.bandit.discovered}
         false = [it for it in self.items if not it["truth"]]
         new = [self.items[i] for i in self._new if not self.items[i]["truth"]]
         for name, adaptive in (("adaptive", True), ("static", False)):
