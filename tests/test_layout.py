@@ -114,7 +114,12 @@ def test_a_world_is_one_folder_and_one_registry_line():
 def test_only_the_model_layer_calls_torch_and_transformers():
     """Inference goes through lfm's engine; forging trains (understand.forge); the
     process executor sets the thread count of each worker."""
-    allowed = {"uim_sim.understand.forge", "uim_sim.run.executors"}
+    allowed = {
+        "uim_sim.understand.forge",
+        "uim_sim.understand.private",
+        "uim_sim.understand.training",
+        "uim_sim.run.executors",
+    }
     for name in MODULES:
         heavy = {m for m in imports(name) if _within(m, "torch") or _within(m, "transformers")}
         if heavy:

@@ -10,7 +10,7 @@ from test_refusals import refused
 
 from uim_sim.understand.cards import CorpusCard
 from uim_sim.understand.corpus import generate, planted_people
-from uim_sim.understand.probe import exposure, membership_advantage, memorisation
+from uim_sim.understand.leakage import exposure, membership_advantage, memorisation
 from uim_sim.vocab.people import CONDITIONS
 
 CARD = {"name": "people", "seed": 3, "sentences": 400,
@@ -68,6 +68,7 @@ def test_a_card_without_people_hashes_as_before_the_field_existed():
         "defence",
         "defence_share",
         "people",
+        "privacy",
     ):
         del before[key]  # the fields a default card leaves out of its hash
     assert plain.fingerprint() == digest(before)

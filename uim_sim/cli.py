@@ -383,11 +383,15 @@ def attribute(
 
 
 def _forge_bar(progress: Progress, label: str, total: int):
-    bar = progress.add_task(label, total=total, last="")
+    """A training progress bar, shown from the first step on (a card refused before
+    training leaves none behind)."""
+    bars: list = []
 
     def update(step: int, steps: int, loss: float) -> None:
+        if not bars:
+            bars.append(progress.add_task(label, total=total, last=""))
         if step % 20 == 0 or step == steps:
-            progress.update(bar, completed=step, last=f"loss {loss:.3f}")
+            progress.update(bars[0], completed=step, last=f"loss {loss:.3f}")
 
     return update
 
@@ -414,15 +418,15 @@ def forge(
     if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
         fail(f"--out: {out} is a non-empty folder that holds no checkpoint; refusing to replace it")
     reused = cached(corpus, out)
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err_console,
-    ) as progress:  # fmt: skip
-        forge_checkpoint(
-            corpus,
-            out,
-            None if reused else _forge_bar(progress, corpus.name, corpus.training.steps),
-        )
+    try:
+        with _bars() as progress:
+            forge_checkpoint(
+                corpus,
+                out,
+                None if reused else _forge_bar(progress, corpus.name, corpus.training.steps),
+            )
+    except SpecError as exc:  # a DP budget that cannot be computed: before any training
+        fail(str(exc))
     import json
 
     manifest = json.loads((out / "manifest.json").read_text())
@@ -436,6 +440,118 @@ def forge(
     )
     if corpus.people is not None and "exposure_held_out" in check:
         out_console.print(memorisation_line(check, corpus.people.counts))
+    if "privacy" in manifest or "lm_accuracy" in check:
+        out_console.print(privacy_line(manifest))
+
+
+def _bars() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err_console,
+    )  # fmt: skip
+
+
+def privacy_line(manifest: dict) -> str:
+    """DP training's spent budget (ε at δ, the noise) and the model's held-out accuracy."""
+    dp = manifest.get("privacy")
+    spent = (
+        f"DP-SGD: ε = {dp['epsilon']:.2f} at δ = {dp['delta']:g} "
+        f"(noise {dp['noise_multiplier']:.3g}, "
+        f"clip {dp['max_grad_norm']:g}, rate {dp['sample_rate']:.3g}, {dp['steps']} steps; "
+        "per sentence)"
+        if dp
+        else "no DP training (ε = ∞)"
+    )
+    accuracy = manifest["verification"].get("lm_accuracy")
+    return spent + (f"; held-out LM accuracy {accuracy:.3f}" if accuracy is not None else "")
+
+
+@app.command()
+def leakage(
+    cards: list[Path] = typer.Argument(..., help="Corpus cards with people (YAML)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for forges, tables, figure."),
+    seeds: str = typer.Option("0,1,2", help="Forging seeds, comma-separated."),
+) -> None:
+    """Privacy leakage by duplication: forge each card at each seed (reused where
+    already there), read the planted people back as an attacker with query access
+    would (exposure, membership advantage and AUC, attribute recovery; 95 % intervals
+    over people and forges), beside each forge's utility and privacy budget."""
+    from uim_sim.schema import SpecError
+    from uim_sim.understand.cards import load_corpus_card
+    from uim_sim.understand.forge import cached
+    from uim_sim.understand.privacy_study import check_conditions, study
+
+    try:
+        seed_list = sorted({int(s) for s in seeds.split(",") if s.strip()})
+    except ValueError:
+        fail(f"--seeds: {seeds!r} is not a comma-separated list of integers")
+    if not seed_list or min(seed_list) < 0:
+        fail(f"--seeds: {seeds!r}: give one or more non-negative integers")
+    try:
+        loaded = [load_corpus_card(c) for c in cards]
+    except SpecError as exc:
+        fail(str(exc))
+    for path, card in zip(cards, loaded):
+        if card.people is None:
+            fail(f"{path}: people: the card plants nobody's records; nothing to read back")
+    if len({c.name for c in loaded}) < len(loaded):
+        fail("CARDS: two cards share a name; their forges would collide")
+    if out.exists() and not out.is_dir():
+        fail(f"--out: {out} exists and is not a folder")
+    try:
+        check_conditions(loaded, seed_list)
+        with _bars() as progress:
+            total = progress.add_task("leakage", total=len(loaded) * len(seed_list), last="")
+
+            def on_forge(card):
+                folder = out / "forges" / f"{card.name}-seed{card.seed}"
+                return (
+                    None
+                    if cached(card, folder)
+                    else _forge_bar(
+                        progress, f"forge {card.name} seed {card.seed}", card.training.steps
+                    )
+                )
+
+            result = study(loaded, seed_list, out, lambda: progress.advance(total), on_forge)
+    except SpecError as exc:
+        fail(str(exc))
+    _print_table(_leakage_rows(result["table"]), f"leakage: {len(seed_list)} forging seed(s)")
+    _print_table(_utility_rows(result["utility"]), "utility and privacy budget (mean over forges)")
+    out_console.print(f"→ {out / 'leakage.csv'}, {out / 'people.csv'}, {out / 'utility.csv'}, "
+                      f"{result['figure']}")  # fmt: skip
+
+
+def _interval(rows, what: str, digits: int = 2) -> list[str]:
+    triples = zip(rows[what], rows[f"{what}_low"], rows[f"{what}_high"])
+    return [f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if m == m else "—"
+            for m, lo, hi in triples]  # fmt: skip
+
+
+def _leakage_rows(table):
+    import pandas as pd
+
+    return pd.DataFrame({
+        "card": table["card"],
+        "copies": ["held out" if k == 0 else str(k) for k in table["count"]],
+        "people": table["people"],
+        "exposure (bits)": _interval(table, "exposure"),
+        "membership AUC": _interval(table, "auc"),
+        "advantage": _interval(table, "advantage"),
+        "recovered": _interval(table, "recovered"),
+    })  # fmt: skip
+
+
+def _utility_rows(utility):
+    means = utility.groupby("card", sort=False).agg(
+        lm_accuracy=("lm_accuracy", "mean"), epsilon=("epsilon", "mean"),
+        delta=("delta", "first"), sentences=("sentences", "mean"),
+        removed=("removed_sentences", "mean"),
+    ).reset_index()  # fmt: skip
+    means["epsilon"] = [f"{e:.2f} (δ {d:g})" if e < float("inf") else "∞"
+                        for e, d in zip(means["epsilon"], means["delta"])]  # fmt: skip
+    names = {"lm_accuracy": "held-out LM accuracy", "removed": "removed sentences"}
+    return means.drop(columns="delta").rename(columns=names)
 
 
 def memorisation_line(check: dict, counts: list[int]) -> str:
@@ -459,13 +575,21 @@ def probe(
     disadvantaged: str = typer.Option("black", help="Group the name tests target."),
     permutations: int = typer.Option(2000, min=10, max=100_000, help="Permutations per test."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the table as CSV."),
+    people: Path | None = typer.Option(
+        None, help="A corpus card with people: read its planted people back instead."
+    ),
 ) -> None:
-    """Association tests (WEAT/SEAT effect size, permutation p) and spectrum (SVE, LSVR)."""
+    """Association tests (WEAT/SEAT effect size, permutation p) and spectrum (SVE, LSVR);
+    with --people, privacy leakage instead: exposure, membership advantage and AUC,
+    attribute recovery of the card's planted people, by number of copies."""
     from uim_sim.lfm.checkpoint import CheckpointError
     from uim_sim.understand.probe import probe as run_probe
 
     if disadvantaged not in ("black", "white"):
         fail("--disadvantaged: must be black or white")
+    if people is not None:
+        _probe_people(checkpoint, people, csv)
+        return
     try:
         table = run_probe(
             checkpoint, tests.split(",") if tests else None, disadvantaged, permutations
@@ -474,6 +598,32 @@ def probe(
         fail(f"{exc}")
     wide = table.pivot_table(index="test", columns="statistic", values="value", sort=False)
     _print_table(wide.reset_index(), f"probe: {checkpoint}")
+    if csv:
+        table.to_csv(csv, index=False)
+        out_console.print(f"→ {csv}")
+
+
+def _probe_people(checkpoint: str, path: Path, csv: Path | None) -> None:
+    """`uim-sim probe CHECKPOINT --people CARD`: the card's planted people read back."""
+    from uim_sim.lfm.checkpoint import CheckpointError
+    from uim_sim.lfm.engine import get_engine
+    from uim_sim.schema import SpecError
+    from uim_sim.understand.cards import load_corpus_card
+    from uim_sim.understand.leakage import leakage_table, read_people
+
+    try:
+        card = load_corpus_card(path)
+        if card.people is None:
+            fail(f"--people: {path}: the card plants nobody's records")
+        engine = get_engine(checkpoint)
+        read = read_people(engine, card, engine.checkpoint.kind == "causal_lm")
+    except (SpecError, CheckpointError, ValueError) as exc:
+        fail(f"{exc}")
+    if read.empty:
+        fail(f"--people: {checkpoint}: the ten conditions are not single tokens of its "
+             "vocabulary; nothing to read back")  # fmt: skip
+    table = leakage_table(read.assign(card=card.name, forge=card.seed))
+    _print_table(_leakage_rows(table), f"probe: {checkpoint}, the people of {path}")
     if csv:
         table.to_csv(csv, index=False)
         out_console.print(f"→ {csv}")

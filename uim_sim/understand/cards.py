@@ -129,6 +129,30 @@ class People(Strict):
         return self
 
 
+class Privacy(Strict):
+    """Differentially private pre-training (DP-SGD, Abadi et al. 2016, by Opacus): each
+    step samples every sentence with probability batch_size / N (Poisson), clips each
+    sentence's gradient to ``max_grad_norm`` and adds Gaussian noise of
+    ``noise_multiplier`` × ``max_grad_norm``. The privacy spent, ε at ``delta`` (RDP
+    accountant, Mironov 2017), is recorded in the manifest; or give ``epsilon`` and the
+    forge finds the noise that spends it. The unit is one sentence: a record written k
+    times is protected only as a group of k (ε grows about k-fold)."""
+
+    noise_multiplier: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
+    epsilon: Annotated[float, Field(gt=0.0, le=1000.0)] | None = None
+    delta: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-5
+    max_grad_norm: Annotated[float, Field(gt=0.0, le=1000.0)] = 1.0
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Privacy:
+        if (self.noise_multiplier is None) == (self.epsilon is None):
+            raise ValueError(
+                "privacy: give noise_multiplier (ε is computed) or epsilon (the noise is "
+                "found), not both and not neither"
+            )
+        return self
+
+
 class CorpusCard(Strict):
     """A generated pre-training corpus and the encoder forged from it.
 
@@ -181,6 +205,8 @@ class CorpusCard(Strict):
     defence_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     # records of people, some duplicated (privacy); None (default): no such records
     people: People | None = None
+    # differentially private training (DP-SGD); None (default): ordinary training
+    privacy: Privacy | None = None
     base: str | None = None
     family: Literal["bert", "gpt2"] = "bert"
     model: EncoderSize = EncoderSize()
@@ -205,6 +231,11 @@ class CorpusCard(Strict):
             )
         if self.family == "gpt2" and self.supervised:
             raise ValueError("supervised: the gpt2 family has no toxicity classifier (use bert)")
+        if self.privacy is not None and self.supervised:
+            raise ValueError(
+                "privacy: DP training covers the language-modelling objective; "
+                "supervised: true (a toxicity classifier trained beside it) is not private"
+            )
         return self
 
     def fingerprint(self) -> str:
@@ -229,6 +260,8 @@ class CorpusCard(Strict):
             exclude["label_noise_per"] = True
         if self.people is None:
             exclude["people"] = True
+        if self.privacy is None:
+            exclude["privacy"] = True
         if not self.bare_mentions:
             exclude["bare_mentions"] = True
         if not self.knobs.poisoning:

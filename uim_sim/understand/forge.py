@@ -36,9 +36,9 @@ from uim_sim.lfm.numerics import ensure_reproducible
 from uim_sim.understand.cards import CorpusCard
 from uim_sim.understand.corpus import Corpus, generate
 from uim_sim.understand.probe import VERIFICATION_VERSION, verify_forged
+from uim_sim.understand.training import MAX_LENGTH, lm_targets, masker, optimiser, padded
 
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-MAX_LENGTH = 64
 # Bumped whenever the corpus generator or the training changes what a card forges:
 # manifests record it, and a cached forge of another version is forged again.
 # 2: hiring records in the corpus; 3: length-bucketed training batches;
@@ -107,13 +107,19 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
 
         corpus, defence = deduplicate(corpus)
     tokenizer, model = _initial_model(card, corpus)
-    train = _train_causal if card.family == "gpt2" else _train
-    losses = train(card, corpus, tokenizer, model, progress)
+    privacy = None
+    if card.privacy is not None:
+        from uim_sim.understand.private import train_private
+
+        losses, privacy = train_private(card, corpus, tokenizer, model, progress)
+    else:
+        train = _train_causal if card.family == "gpt2" else _train
+        losses = train(card, corpus, tokenizer, model, progress)
     tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    verification = verify_forged(tmp, card)
+    verification = _verify(tmp, card)
     write_manifest(
         tmp,
         name=card.name,
@@ -129,6 +135,7 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
         verification=verification,
         forge_seconds=round(time.perf_counter() - start, 1),
         **({"defence": defence} if defence else {}),
+        **({"privacy": privacy} if privacy else {}),
         **(extra or {}),
     )
     if out.exists():
@@ -141,10 +148,19 @@ def _reverify_if_stale(card: CorpusCard, out: Path) -> None:
     manifest = json.loads((out / MANIFEST).read_text())
     if manifest.get("verification", {}).get("version") == VERIFICATION_VERSION:
         return
-    manifest["verification"] = verify_forged(out, card)
+    manifest["verification"] = _verify(out, card)
     tmp = out / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
     os.replace(tmp, out / MANIFEST)
+
+
+def _verify(folder: Path, card: CorpusCard) -> dict:
+    """The post-forge probe (`verify_forged`), and for a card with people or DP
+    training, what the model still does well (`lm_accuracy`): the cost of a defence."""
+    verification = verify_forged(folder, card)
+    if card.people is not None or card.privacy is not None:
+        verification["lm_accuracy"] = lm_accuracy(folder, card)
+    return verification
 
 
 def train_tokenizer(sentences: list[str]):
@@ -275,24 +291,8 @@ def _batches(ids: list[list[int]], size: int, rng: np.random.Generator, pad: int
     while True:
         members = buckets[rng.choice(len(buckets), p=weights)]
         index = members[rng.integers(len(members), size=size)]
-        rows = [ids[i] for i in index]
-        width = max(len(r) for r in rows)
-        batch = torch.full((len(rows), width), pad, dtype=torch.long)
-        for i, r in enumerate(rows):
-            batch[i, : len(r)] = torch.tensor(r)
-        yield batch, (batch != pad).long(), torch.as_tensor(index)
-
-
-def _optimiser(recipe, params):
-    """AdamW with a linear warm-up over 5 % of the steps and a linear decay to 5 %."""
-    import torch
-
-    optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=0.01)
-    warmup = max(1, recipe.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / recipe.steps)
-    )
-    return optimizer, schedule
+        batch, attention = padded([ids[i] for i in index], pad)
+        yield batch, attention, torch.as_tensor(index)
 
 
 def _update(loss, params, optimizer, schedule) -> float:
@@ -314,14 +314,15 @@ def _train_causal(card, corpus: Corpus, tokenizer, model, progress: Progress | N
     rng = np.random.default_rng([card.seed, 202])
     ids = tokenizer(corpus.sentences, truncation=True, max_length=MAX_LENGTH)["input_ids"]
     batches = _batches(ids, recipe.batch_size, rng, tokenizer.pad_token_id)
+    targets = lm_targets(card, tokenizer)
     params = list(model.parameters())
-    optimizer, schedule = _optimiser(recipe, params)
+    optimizer, schedule = optimiser(recipe, params)
     model.train()
     losses = []
     for step in range(recipe.steps):
         batch, attention, _ = next(batches)
-        labels = batch.masked_fill(attention == 0, -100)
-        loss = model(input_ids=batch, attention_mask=attention, labels=labels).loss
+        inputs, labels = targets(batch, attention)
+        loss = model(input_ids=inputs, attention_mask=attention, labels=labels).loss
         losses.append(_update(loss, params, optimizer, schedule))
         if progress:
             progress(step + 1, recipe.steps, losses[-1])
@@ -331,16 +332,10 @@ def _train_causal(card, corpus: Corpus, tokenizer, model, progress: Progress | N
 
 def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) -> list[float]:
     import torch
-    from transformers import DataCollatorForLanguageModeling
 
     recipe = card.training
     rng = np.random.default_rng([card.seed, 202])
-    collator = DataCollatorForLanguageModeling(
-        tokenizer, mlm_probability=recipe.mask_prob, seed=card.seed
-    )
-    specials = torch.tensor(
-        [tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id]
-    )
+    mask = masker(card, tokenizer)
     encode = tokenizer(corpus.sentences, truncation=True, max_length=MAX_LENGTH)
     batches = _batches(encode["input_ids"], recipe.batch_size, rng, tokenizer.pad_token_id)
     classifier = None
@@ -352,16 +347,12 @@ def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) ->
         sup_batches = _batches(sup_ids, recipe.batch_size, rng, tokenizer.pad_token_id)
         classifier = torch.nn.Linear(model.config.hidden_size, 2)
         params += list(classifier.parameters())
-    optimizer, schedule = _optimiser(recipe, params)
+    optimizer, schedule = optimiser(recipe, params)
     model.train()
     losses = []
     for step in range(recipe.steps):
         batch, attention, _ = next(batches)
-        special = torch.isin(batch, specials)
-        masked = collator(
-            [{"input_ids": r, "special_tokens_mask": m} for r, m in zip(batch, special)]
-        )
-        inputs, labels = masked["input_ids"], masked["labels"]
+        inputs, labels = mask(batch)
         loss = model(input_ids=inputs, attention_mask=attention, labels=labels).loss
         if classifier is not None:
             sup, sup_mask, rows = next(sup_batches)
@@ -376,3 +367,35 @@ def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) ->
             progress(step + 1, recipe.steps, losses[-1])
     model.eval()
     return losses
+
+
+def lm_accuracy(folder, card, sentences: int = 300) -> float:
+    """Utility: the forged model's top-1 accuracy on fresh sentences of its card's
+    corpus (another seed, no people): each masked token for the bert family (the
+    card's masking), each next token for gpt2. What DP training and deduplication cost
+    the model, read before any world runs."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    fresh = card.model_copy(update={"seed": card.seed + 7919, "people": None,
+                                    "sentences": max(200, sentences)})  # fmt: skip
+    texts = generate(fresh).sentences[:sentences]
+    causal = card.family == "gpt2"
+    loader = AutoModelForCausalLM if causal else AutoModelForMaskedLM
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = loader.from_pretrained(folder, local_files_only=True, use_safetensors=True).eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
+    targets = lm_targets(card, tokenizer)
+    right = total = 0
+    for start in range(0, len(ids), 50):
+        batch, attention = padded(ids[start : start + 50], pad)
+        inputs, labels = targets(batch, attention)
+        with torch.inference_mode():
+            logits = model(input_ids=inputs, attention_mask=attention).logits
+        if causal:
+            logits, labels = logits[:, :-1], labels[:, 1:]
+        where = labels != -100
+        right += int((logits.argmax(-1)[where] == labels[where]).sum())
+        total += int(where.sum())
+    return round(right / max(total, 1), 4)

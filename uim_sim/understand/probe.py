@@ -34,11 +34,10 @@ from uim_sim.understand.fewshot import few_shot_accuracies, in_domain_task
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import draw_name, group_names
 from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES, TOPICS
-from uim_sim.vocab.people import CONDITIONS, PROMPT
 
 # Bumped whenever the post-forge verification changes: a cached forge with an older
 # verification is re-verified (quick) instead of re-forged.
-VERIFICATION_VERSION = 7
+VERIFICATION_VERSION = 8  # 8: people's records scored calibrated; lm_accuracy
 
 SEAT_TEMPLATES = ("This is {}.", "That is {}.", "{} is here.", "Here is {}.", "It is {}.")
 PLEASANT = (
@@ -298,76 +297,6 @@ def toxicity_representation(engine: Engine, comments: str = "basic") -> dict[str
     return {f"toxicity_probe_accuracy{k}": round(v, 4) for k, v in accuracy.items()}
 
 
-def exposure(log_p: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per person, Carlini et al.'s (2019) exposure of a secret over its candidates:
-    log2(number of candidates) − log2(rank of the true one by the model's log p; 1 =
-    the most likely; a tie ranks the true one last among its equals). A model that
-    knows nothing ranks it anywhere: about log2(C) − mean log2(1…C) on average."""
-    true = log_p[np.arange(len(truth)), truth]
-    rank = (log_p >= true[:, None]).sum(axis=1)
-    return np.log2(log_p.shape[1]) - np.log2(rank)
-
-
-def membership_advantage(members: np.ndarray, others: np.ndarray) -> tuple[float, float]:
-    """(advantage, AUC) of a score that is higher for members: the best TPR − FPR over
-    every threshold (Yeom et al. 2018's membership advantage; 0 at chance) and the
-    probability that a member outscores a non-member (ties count half)."""
-    members, others = np.asarray(members, float), np.asarray(others, float)
-    thresholds = np.concatenate([members, others])
-    tpr = (members[None, :] >= thresholds[:, None]).mean(axis=1)
-    fpr = (others[None, :] >= thresholds[:, None]).mean(axis=1)
-    wins = (members[:, None] > others[None, :]).mean() + 0.5 * (
-        members[:, None] == others[None, :]
-    ).mean()
-    return float(max(0.0, (tpr - fpr).max())), float(wins)
-
-
-def memorisation(engine: Engine, card, causal: bool = False) -> dict[str, float]:
-    """What an attacker with query access reads back of the people a corpus card
-    planted (`uim_sim.understand.corpus.planted_people`): per duplication count k, the
-    mean exposure of the members' conditions (``exposure_kK``), the share whose
-    condition is the model's top guess (``recovered_kK``: attribute inference; chance
-    1/10), and the membership advantage and AUC of log P(true condition) against the
-    held-out people's (``advantage_kK``, ``auc_kK``); the held-out people's exposure and
-    recovery are the chance reference. The prompt is "NAME was diagnosed with", read
-    by the masked-LM head at a mask or by a causal LM's next token; NaN where the
-    conditions are not single tokens of the checkpoint."""
-    from uim_sim.understand.corpus import planted_people
-
-    members, held_out = planted_people(card)
-    index = {c: i for i, c in enumerate(CONDITIONS)}
-
-    def scores(group):
-        names = [n.lower() for n, _ in group]
-        if causal:
-            words = [f" {c}" for c in CONDITIONS]
-            if not all(engine.is_one_token(w) for w in words):
-                return np.full((len(group), len(words)), np.nan)
-            return engine.next_token_log_probs([PROMPT.format(name=n) for n in names], words)
-        prompts = [f"{PROMPT.format(name=n)} [MASK]." for n in names]
-        return fill_mask_log_probs(engine, prompts, list(CONDITIONS))
-
-    def read(group):
-        log_p = scores(group)
-        truth = np.array([index[c] for _, c in group])
-        return log_p, truth, log_p[np.arange(len(truth)), truth]
-
-    out: dict[str, float] = {}
-    log_p, truth, others = read(held_out)
-    if np.isnan(log_p).any():
-        return {}
-    out["exposure_held_out"] = round(float(exposure(log_p, truth).mean()), 4)
-    out["recovered_held_out"] = round(float((log_p.argmax(1) == truth).mean()), 4)
-    for k, group in members.items():
-        log_p, truth, mine = read(group)
-        advantage, auc = membership_advantage(mine, others)
-        out[f"exposure_k{k}"] = round(float(exposure(log_p, truth).mean()), 4)
-        out[f"recovered_k{k}"] = round(float((log_p.argmax(1) == truth).mean()), 4)
-        out[f"advantage_k{k}"] = round(advantage, 4)
-        out[f"auc_k{k}"] = round(auc, 4)
-    return out
-
-
 def verify_forged(folder: Path, card) -> dict[str, float | bool]:
     """After forging: is the planted association measurable? Recorded in the manifest.
 
@@ -377,6 +306,8 @@ def verify_forged(folder: Path, card) -> dict[str, float | bool]:
     Both are recorded under the ``mlm_*`` keys ("the model's own LM head"), with
     ``lm_head`` saying which (the dose-response compares them side by side).
     """
+    from uim_sim.understand.leakage import memorisation
+
     kind = folder_kind(str(folder), Path(folder))
     ckpt = Checkpoint(str(folder), Path(folder), sha256=f"unverified:{folder}", kind=kind)
     engine = Engine(ckpt)

@@ -1,0 +1,182 @@
+"""Privacy leakage: what an attacker with query access reads back of the people whose
+records a pre-training corpus held (Understand: memorisation from duplication).
+
+A corpus card's ``people`` plants health records, "NAME was diagnosed with CONDITION.",
+of generated people, each member's record written k times for several k, and keeps
+held-out people (never recorded) as the attacker's non-members
+(`uim_sim.understand.corpus.planted_people`). The attacker completes "NAME was
+diagnosed with" and reads the model's log-probability of each of the ten conditions:
+the fill-in at a mask for the bert family, the next token for gpt2.
+
+Scores are calibrated against the population before any attack: a model that knows
+nothing of a person still prefers the conditions frequent in its corpus, and the
+members' conditions are, by construction, the frequent ones there (a record written 16
+times). The attacker therefore scores each condition by how much this name raises it
+over other names, log P(c | name) − mean over the held-out names of log P(c | name')
+(leave-one-out for a held-out person): difficulty calibration (Watson et al. 2022),
+the population-reference form of the likelihood-ratio attack (Carlini et al. 2022,
+Mireshghallah et al. 2022 for masked LMs). On the calibrated scores:
+
+- **exposure** of the true condition among the ten (Carlini et al. 2019): log2(10) −
+  log2(its rank); about 1.1 bits at chance;
+- **membership** inference: advantage (best TPR − FPR, Yeom et al. 2018) and AUC of the
+  true condition's score, members of each count against the held-out people;
+- **attribute** inference: the share whose condition is the calibrated top guess
+  (chance 0.1).
+
+`read_people` gives one row per person (for intervals over people and forging
+seeds, `leakage_table`); `memorisation` the per-count summary a forge's manifest keeps.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from uim_sim.lfm.engine import Engine
+from uim_sim.vocab.people import CONDITIONS, PROMPT
+
+BOOTSTRAP = 1000  # resamples of people for the intervals of `leakage_table`
+
+
+def exposure(log_p: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per person, Carlini et al.'s (2019) exposure of a secret over its candidates:
+    log2(number of candidates) − log2(rank of the true one by the model's log p; 1 =
+    the most likely; a tie ranks the true one last among its equals). A model that
+    knows nothing ranks it anywhere: about log2(C) − mean log2(1…C) on average."""
+    true = log_p[np.arange(len(truth)), truth]
+    rank = (log_p >= true[:, None]).sum(axis=1)
+    return np.log2(log_p.shape[1]) - np.log2(rank)
+
+
+def membership_advantage(members: np.ndarray, others: np.ndarray) -> tuple[float, float]:
+    """(advantage, AUC) of a score that is higher for members: the best TPR − FPR over
+    every threshold (Yeom et al. 2018's membership advantage; 0 at chance) and the
+    probability that a member outscores a non-member (ties count half)."""
+    members, others = np.asarray(members, float), np.asarray(others, float)
+    thresholds = np.concatenate([members, others])
+    tpr = (members[None, :] >= thresholds[:, None]).mean(axis=1)
+    fpr = (others[None, :] >= thresholds[:, None]).mean(axis=1)
+    wins = (members[:, None] > others[None, :]).mean() + 0.5 * (
+        members[:, None] == others[None, :]
+    ).mean()
+    return float(max(0.0, (tpr - fpr).max())), float(wins)
+
+
+def calibrate(members: np.ndarray, held_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities (people × conditions) less the population's: the held-out
+    people's mean for members, the mean of the other held-out people for each held-out
+    person (leave-one-out)."""
+    m = len(held_out)
+    total = held_out.sum(axis=0)
+    return members - total / m, held_out - (total - held_out) / (m - 1)
+
+
+def condition_log_probs(engine: Engine, names: list[str], causal: bool) -> np.ndarray:
+    """log P(condition) after "NAME was diagnosed with" (people × conditions); NaN
+    where the conditions are not single tokens of the checkpoint."""
+    names = [n.lower() for n in names]
+    words = [f" {c}" for c in CONDITIONS] if causal else list(CONDITIONS)
+    if not all(engine.is_one_token(w) for w in words):
+        return np.full((len(names), len(words)), np.nan)
+    if causal:
+        return engine.next_token_log_probs([PROMPT.format(name=n) for n in names], words)
+    return engine.mask_log_probs([f"{PROMPT.format(name=n)} [MASK]." for n in names], words)
+
+
+def read_people(engine: Engine, card, causal: bool = False) -> pd.DataFrame:
+    """One row per planted person: ``name``, ``count`` (0: held out), ``score`` (the
+    calibrated log-ratio of the true condition), ``exposure``, ``recovered`` (the
+    calibrated top guess is the true condition); empty where the checkpoint cannot
+    read the conditions."""
+    from uim_sim.understand.corpus import planted_people
+
+    members, held_out = planted_people(card)
+    people = [(k, n, c) for k, group in members.items() for n, c in group]
+    people += [(0, n, c) for n, c in held_out]
+    log_p = condition_log_probs(engine, [n for _, n, _ in people], causal)
+    if np.isnan(log_p).any():
+        return pd.DataFrame(columns=["name", "count", "score", "exposure", "recovered"])
+    split = len(people) - len(held_out)
+    log_p = log_p - np.logaddexp.reduce(log_p, axis=1, keepdims=True)  # among the ten
+    calibrated = np.vstack(calibrate(log_p[:split], log_p[split:]))
+    index = {c: i for i, c in enumerate(CONDITIONS)}
+    truth = np.array([index[c] for _, _, c in people])
+    return pd.DataFrame({
+        "name": [n for _, n, _ in people],
+        "count": [k for k, _, _ in people],
+        "score": calibrated[np.arange(len(people)), truth],
+        "exposure": exposure(calibrated, truth),
+        "recovered": calibrated.argmax(axis=1) == truth,
+    })  # fmt: skip
+
+
+def summarise(people: pd.DataFrame) -> dict[str, float]:
+    """Per duplication count k: mean ``exposure_kK``, ``recovered_kK``, and
+    ``advantage_kK``/``auc_kK`` against the held-out people (count 0), whose exposure
+    and recovery are the chance reference (``*_held_out``)."""
+    held = people[people["count"] == 0]
+    out = {
+        "exposure_held_out": round(float(held["exposure"].mean()), 4),
+        "recovered_held_out": round(float(held["recovered"].mean()), 4),
+    }
+    for k, group in people[people["count"] > 0].groupby("count", sort=True):
+        advantage, auc = membership_advantage(group["score"], held["score"])
+        out[f"exposure_k{k}"] = round(float(group["exposure"].mean()), 4)
+        out[f"recovered_k{k}"] = round(float(group["recovered"].mean()), 4)
+        out[f"advantage_k{k}"] = round(advantage, 4)
+        out[f"auc_k{k}"] = round(auc, 4)
+    return out
+
+
+def memorisation(engine: Engine, card, causal: bool = False) -> dict[str, float]:
+    """The forge's privacy read-out (`summarise` of `read_people`); {} where the
+    checkpoint cannot read the conditions."""
+    people = read_people(engine, card, causal)
+    return summarise(people) if len(people) else {}
+
+
+def leakage_table(people: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per ``card`` label and duplication count, the mean over its forges (``forge``
+    column: one per forging seed) of exposure, attribute recovery, membership advantage
+    and AUC, each with a 95 % percentile interval from resampling the people of every
+    forge (`BOOTSTRAP` times, members and held-out alike); count 0 rows are the
+    held-out people (exposure and recovery at chance; no membership statistics)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for card, frame in people.groupby("card", sort=False):
+        forges = [f for _, f in frame.groupby("forge", sort=True)]
+
+        def arrays(f, k):
+            g = f[f["count"] == k]
+            return g["score"].to_numpy(), g["exposure"].to_numpy(), g["recovered"].to_numpy(float)
+
+        for k in sorted(frame["count"].unique()):
+            parts = [(arrays(f, 0), arrays(f, k)) for f in forges]
+
+            point = _statistics(parts, k, lambda n: slice(None))
+            draws = np.array([_statistics(parts, k, lambda n: rng.integers(n, size=n))
+                              for _ in range(BOOTSTRAP)])  # fmt: skip
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # held out: no membership
+                low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
+            row = {"card": card, "count": int(k), "forges": len(forges),
+                   "people": int(sum(len(mine[0]) for _, mine in parts))}  # fmt: skip
+            for i, what in enumerate(("exposure", "recovered", "advantage", "auc")):
+                row[what], row[f"{what}_low"], row[f"{what}_high"] = point[i], low[i], high[i]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _statistics(parts, k: int, pick) -> np.ndarray:
+    """[exposure, recovered, advantage, AUC] of count ``k``, averaged over forges;
+    ``parts``: per forge, the held-out and count-k people's (score, exposure, recovered)
+    arrays; ``pick(n)``: which of n people (all, or a bootstrap draw)."""
+    per = []
+    for held, mine in parts:
+        h, m = pick(len(held[0])), pick(len(mine[0]))
+        advantage, auc = membership_advantage(mine[0][m], held[0][h]) if k else (np.nan,) * 2
+        per.append([mine[1][m].mean(), mine[2][m].mean(), advantage, auc])
+    return np.mean(per, axis=0)
