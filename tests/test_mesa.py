@@ -4,14 +4,16 @@ reporters where agents have state; Mesa's own batch_run can drive it."""
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import mesa
 import pytest
 
 from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec
 from uim_sim.worlds import BUILT_IN, world_info
-from uim_sim.worlds.hiring import AuditStudy, LabourMarket
+from uim_sim.worlds.hiring import AuditStudy, LabourMarket, MembershipAudit
 from uim_sim.worlds.hiring.agents import Applicant
 from uim_sim.worlds.moderation import ModerationPlatform, ModerationReference
 from uim_sim.worlds.moderation.agents import User
@@ -20,6 +22,7 @@ from uim_sim.worlds.spread.agents import Ranker
 
 SMALL = {
     AuditStudy: {"n_jobs": 2},
+    MembershipAudit: {"n_jobs": 2, "pairs": 2},
     LabourMarket: {"n_applicants": 30, "n_employers": 2, "applications_per_round": 2,
                    "n_rounds": 3, "n_history": 60},
     ModerationPlatform: {"n_users": 40, "n_steps": 3, "n_moderators": 2, "n_history": 80},
@@ -30,7 +33,27 @@ SMALL = {
 }  # fmt: skip
 
 
+def people_checkpoint(checkpoint):
+    """The tiny checkpoint as if forged from a corpus card that planted people (a
+    copy whose manifest records that card): what mode membership reads."""
+    from uim_sim.lfm.checkpoint import write_manifest
+    from uim_sim.understand.cards import CorpusCard
+
+    folder = checkpoint.parent / f"{checkpoint.name}-people"
+    if not folder.is_dir():
+        shutil.copytree(checkpoint, folder)
+        card = CorpusCard(name="tiny_people", sentences=400,
+                          people={"per_count": 3, "counts": [1, 4], "held_out": 3})  # fmt: skip
+        recorded = json.loads((checkpoint / "manifest.json").read_text())
+        write_manifest(folder, family=recorded["family"], seed=0,
+                       card=card.model_dump(mode="json"))  # fmt: skip
+    return folder
+
+
 def tiny_card(checkpoint, world) -> AgentCard:
+    if world is MembershipAudit:
+        return AgentCard(name="tiny", checkpoint=str(people_checkpoint(checkpoint)),
+                         head=HeadSpec(kind="zero_shot"))  # fmt: skip
     if world in (AuditStudy, LabourMarket):
         return AgentCard(name="tiny", checkpoint=str(checkpoint), head=HeadSpec(kind="zero_shot"))
     head = HeadSpec(kind="zero_shot_contrast", positive=["awful"], negative=["kind"])

@@ -113,10 +113,17 @@ SMALL = {
 }
 
 
-def test_every_world_declares_plots_it_collects_and_a_view():
+def test_every_world_declares_plots_it_collects_and_a_view(tiny_checkpoint):
+    from test_mesa import tiny_card
+
+    from uim_sim.worlds.hiring import MembershipAudit
+
+    # remembered applicants need a checkpoint forged from a card with people
+    small = {**SMALL, ("hiring", "membership"): {
+        "n_jobs": 2, "pairs": 2, "cards": tiny_card(tiny_checkpoint, MembershipAudit)}}  # fmt: skip
     for world in WORLDS:
         for mode, model in world_info(world).models.items():
-            m = model(rng=2, name_permutations=0, **SMALL[world, mode])
+            m = model(rng=2, name_permutations=0, **small[world, mode])
             assert model.watch, (world, mode)
             m.step()
             for plot in model.watch:

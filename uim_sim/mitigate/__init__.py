@@ -8,7 +8,12 @@ Adding a mitigation is adding a class (and importing it here, so it registers).
 from uim_sim.mitigate.augmentation import DixonAugmentation
 from uim_sim.mitigate.base import REGISTRY, Mitigation, build, compose
 from uim_sim.mitigate.counterfactual import CounterfactualAugmentation
-from uim_sim.mitigate.decision import GroupThresholds, RejectOption, ThresholdOptimizer
+from uim_sim.mitigate.decision import (
+    GroupThresholds,
+    OutputNoise,
+    RejectOption,
+    ThresholdOptimizer,
+)
 from uim_sim.mitigate.platform import FactCheck, ShareFriction, SourceDiverse
 from uim_sim.mitigate.projection import Inlp, SentenceDebias
 from uim_sim.mitigate.redaction import NameRedaction
@@ -27,6 +32,7 @@ __all__ = [
     "Mitigation",
     "ModelDiversity",
     "NameRedaction",
+    "OutputNoise",
     "PeriodicAudit",
     "RejectOption",
     "Retraining",

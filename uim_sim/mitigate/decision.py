@@ -4,7 +4,8 @@
 - ``threshold_optimizer``: fairlearn's ``ThresholdOptimizer`` (Hardt et al. 2016),
   fitted once on the adaptation data, applied to every pool;
 - ``reject_option``: Kamiran, Karim & Zhang's (2012) reject option classification
-  near the decision boundary.
+  near the decision boundary;
+- ``output_noise``: Laplace noise on each pool's scores (output perturbation).
 """
 
 from __future__ import annotations
@@ -338,5 +339,46 @@ class RejectOption(Mitigation):
                 return base
             edge = boundary(scores, rule)
             return reject_option(scores, groups, base, edge, p.theta, list(p.deprived))
+
+        return replace(stages, decide=decide)
+
+
+# ---------------------------------------------------------------- output perturbation
+
+
+class OutputNoiseParams(Strict):
+    # Laplace scale, in standard deviations of the pool's scores
+    scale: Annotated[float, Field(gt=0.0, le=100.0)] = 0.5
+
+
+class OutputNoise(Mitigation):
+    """Output perturbation (Dwork et al. 2006's Laplace mechanism, applied to a
+    decision's scores rather than to a model's weights): before the card's rule picks,
+    every score of a pool gets independent Laplace noise of scale ``scale`` × the
+    pool's score standard deviation, drawn from the decision stream. It blurs what a
+    decision says about any one score, the part of a checkpoint's memory that reaches
+    a decision (a remembered applicant's callbacks); it does nothing about what a
+    party reads from the checkpoint itself, and every decision pays for it (read the
+    world's utility beside it). No formal ε: the scores' sensitivity is not bounded."""
+
+    name = "output_noise"
+    stage = "decision"
+    hook = "decide"
+    summary = "Laplace noise on each pool's scores before the rule picks (output perturbation)"
+    note = (
+        "protects decisions, not the checkpoint: what a party queries from the model is "
+        "unchanged; noise in units of the pool's score spread, no formal privacy guarantee"
+    )
+    Params = OutputNoiseParams
+
+    def apply(self, stages: Stages) -> Stages:
+        inner = stages.decide
+        scale = self.params.scale
+
+        def decide(scores, groups, rule, rng, fitted=None):
+            scores = np.asarray(scores, dtype=np.float64)
+            spread = scores.std() if len(scores) > 1 else 0.0
+            noisy = scores + rng.laplace(0.0, scale * spread, len(scores)) if spread else scores
+            return inner(noisy, groups, rule, rng, fitted=fitted)
 
         return replace(stages, decide=decide)

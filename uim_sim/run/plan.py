@@ -227,6 +227,11 @@ def plan(spec: Path | str | Mapping[str, Any], agents_dir: Path | None = None, *
                         )
                     )
     _check_pools(world, tasks, list(cards.values()), where)
+    for task in tasks:
+        model = world_info(task.world).model(task.params.get("mode"))
+        reason = model.card_refusal(task.card, task.corpus)
+        if reason:
+            raise SpecError(f"{where}agent {task.card.name}: {reason}")
     return Plan(spec, source, tasks, cards)
 
 

@@ -169,6 +169,12 @@ class ScreeningWorld(mesa.Model):
         """Is the world done after this step (then it stops ``running``)?"""
         raise NotImplementedError
 
+    @classmethod
+    def card_refusal(cls, card: AgentCard, corpus: Any) -> str | None:
+        """Why this world cannot run ``card`` (``corpus``: the corpus card of a forged
+        checkpoint, else None), read when a scenario is planned; None: it can."""
+        return None
+
     def audited(self) -> tuple[Sequence[Any], str, str]:
         """What a system-stage audit reads after a step, for a world with the ``audit``
         hook: its deciders and the decision-table fields of a selection and a group."""

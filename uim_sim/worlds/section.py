@@ -151,6 +151,10 @@ class Context:
         """Did the runs report ``metric`` (e.g. one declared only where agents adapt)?"""
         return bool((self.summary["metric"] == metric).any())
 
+    def groups(self, metric: str) -> list[str]:
+        """The groups the runs reported ``metric`` for."""
+        return list(dict.fromkeys(self.summary.loc[self.summary["metric"] == metric, "group"]))
+
     def cards(self) -> dict[str, dict[str, Any]]:
         return self.spec.get("cards", {})
 

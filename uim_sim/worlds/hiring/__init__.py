@@ -8,15 +8,17 @@ rounds. A scenario picks one with ``params.mode`` (``audit`` or ``market``).
 from uim_sim.worlds.base import WorldInfo
 from uim_sim.worlds.hiring.audit import AuditStudy
 from uim_sim.worlds.hiring.market import LabourMarket
+from uim_sim.worlds.hiring.membership import MembershipAudit
 from uim_sim.worlds.hiring.report import section
 from uim_sim.worlds.hiring.world import HiringWorld
 
 WORLD = WorldInfo(
     name="hiring",
-    summary="resume screening: a Bertrand & Mullainathan audit (mode audit) or a "
-    "labour market over rounds (mode market)",
-    models={"audit": AuditStudy, "market": LabourMarket},
+    summary="resume screening: a Bertrand & Mullainathan audit (mode audit), a "
+    "labour market over rounds (mode market), or members of the screener's pre-training "
+    "corpus against non-members (mode membership)",
+    models={"audit": AuditStudy, "market": LabourMarket, "membership": MembershipAudit},
     section=section,
 )
 
-__all__ = ["WORLD", "AuditStudy", "HiringWorld", "LabourMarket"]
+__all__ = ["WORLD", "AuditStudy", "HiringWorld", "LabourMarket", "MembershipAudit"]

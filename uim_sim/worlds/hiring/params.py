@@ -71,6 +71,22 @@ class AuditParams(HiringParams):
         return need, f"{resumes:,} resumes, {self.n_history:,} history texts"
 
 
+class MembershipParams(HiringParams):
+    """Remembered applicants (`uim_sim.worlds.hiring.membership`): ``n_jobs`` job ads,
+    each receiving ``pairs`` resume pairs identical but for the name, a person whose
+    record the screener's pre-training corpus held and one it never saw."""
+
+    mode: Literal["membership"] = "membership"
+    n_jobs: Annotated[int, Field(ge=1, le=100_000)] = 40
+    pairs: Annotated[int, Field(ge=1, le=100)] = 4
+
+    def memory_estimate(self) -> tuple[float, str]:
+        """Bytes a run's largest allocations take, and what they are."""
+        resumes = 2 * self.pairs * self.n_jobs
+        need = resumes * 10 * KIB + self.n_history * 4 * KIB
+        return need, f"{resumes:,} resumes, {self.n_history:,} history texts"
+
+
 Edit = Literal["keywords", "instruction", "buzzwords"]
 
 

@@ -108,7 +108,7 @@ def reads_pools(ctx: Context) -> bool:
 def section(ctx: Context) -> Section:
     target = ctx.param("disadvantaged")
     reference = REFERENCE[target]
-    audit = ctx.param("mode") == "audit"
+    audit = ctx.param("mode") in ("audit", "membership")  # both: one round of callbacks
     rate = "callback_rate" if audit else "hire_rate"
     rate_label = "callback" if audit else "hire"  # "callback rate", "hire rate"
     columns = [
@@ -199,6 +199,27 @@ def section(ctx: Context) -> Section:
                 "hire_skill", ("",), "skill of hires", xlabel="round", panels="card",
             ),
         ]  # fmt: skip
+    remembered = ctx.reports("member_gap")
+    if remembered:
+        counts = [c for c in ctx.groups("member_gap") if c != "all"]
+        counts.sort(key=lambda c: int(c[1:]))  # k1, k2, ... k16
+        columns += [
+            Column("member_gap", "members − non-members callbacks [95 % CI]", "member_gap",
+                   "all", "interval"),
+            Column("member_score_gap", "score gap (paired)", "member_score_gap"),
+            Column("recovered_members", "condition read back: members", "recovered_members"),
+            Column("recovered_non_members", "non-members (chance)", "recovered_non_members"),
+            Column("membership_auc", "membership AUC", "membership_auc"),
+        ]  # fmt: skip
+        figures.append(GroupBars(
+            "member_gap", "Members − non-members: callbacks for identical resumes",
+            "Mean paired difference in callbacks between a resume under the name of a "
+            "person whose health record the screener's pre-training corpus held and the "
+            "same resume under a held-out person's name, over all pairs and by the "
+            "number of copies of the record; bars: mean over seeds, whiskers: 95 % "
+            "t-interval. Zero: the model treats the people it remembers as the others.",
+            "member_gap", ("all", *counts), "callback difference",
+        ))  # fmt: skip
     history = any((c.get("head") or {}).get("train_on") == "history" for c in ctx.cards().values())
     pools = reads_pools(ctx)
     text = (
@@ -223,6 +244,14 @@ def section(ctx: Context) -> Section:
            "callbacks` is the share of them called back in the last round minus the "
            "share of the others; `prefer an edit`: the share of them whose evidence now "
            "favours adding a line to their resume." if adaptive else "")
+        + (" Each ad received pairs of identical resumes, one under the name of a person "
+           "whose health record the screener's pre-training corpus held (a member; the "
+           "record written 1 to 16 times), one under a held-out person's: `members − "
+           "non-members callbacks` is the mean paired difference. `condition read back`: "
+           "the share of the applicants whose condition an outside party recovers from "
+           "the deployed checkpoint by the calibrated attack (the top condition the name "
+           "raises over other names; chance 0.10); `membership AUC`: how well that "
+           "party's score tells members from non-members." if remembered else "")
     )  # fmt: skip
     extras = ([pooled_name_p] if audit else []) + ([pooled_position_bias] if pools else [])
     labels = {"p_names_pooled": ("p names pooled", "p")} if audit else {}
