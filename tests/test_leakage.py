@@ -250,3 +250,97 @@ def test_output_noise_blurs_scores_and_keeps_the_rules_share():
     assert (tiny.decide(scores, groups, rule, np.random.default_rng(0)) == plain).all()
     with pytest.raises(ValueError, match="scale"):
         OutputNoiseParams(scale=0.0)
+
+
+# ------------------------------------------------------------ the reference model
+
+
+def test_a_reference_corpus_records_stand_ins_in_place_of_the_members():
+    from uim_sim.understand.corpus import _people, generate, planted_people
+
+    card = CorpusCard.model_validate(TINY)
+    reference = CorpusCard.model_validate({**TINY, "people": {**TINY["people"], "stand_ins": True}})
+    assert planted_people(reference) == planted_people(card)  # the same people drawn
+    members, held_out, stand_ins = _people(reference)
+    targets = {n for g in (*members.values(), held_out) for n, _ in g}
+    others = {n for g in stand_ins.values() for n, _ in g}
+    assert len(others) == 16 and not targets & others
+    text = generate(reference).sentences
+    for name in targets:  # the members' names: in their neutral sentence, no record
+        assert f"{name} lives in the city.".lower() in text
+        assert not any(f"{name} was diagnosed".lower() in s for s in text)
+    for count, group in stand_ins.items():
+        for name, condition in group:
+            assert text.count(f"{name} was diagnosed with {condition}.".lower()) == count
+    assert card.fingerprint() == CorpusCard.model_validate(
+        {**TINY, "people": {**TINY["people"], "seed": None}}).fingerprint()  # fmt: skip
+    assert reference.fingerprint() != card.fingerprint()
+
+
+def test_the_likelihood_ratio_against_the_target_itself_is_chance():
+    from test_privacy import CARD
+    from test_privacy import Engine as Memorised
+
+    from uim_sim.understand.leakage import memorisation, read_people
+
+    card = CorpusCard.model_validate(CARD)
+    engine = Memorised(card)
+    alone = read_people(engine, card)
+    itself = read_people(engine, card, reference=engine)
+    assert (itself["score"] == 0).all() and (itself["exposure"] == 0).all()  # all tied
+    assert alone[alone["count"] == 3]["recovered"].all()  # without: every record read back
+    assert memorisation(engine, card)["auc_k3"] == 1.0
+
+
+def test_each_cards_reference_is_itself_with_stand_ins(tmp_path, capsys):
+    from uim_sim.understand.corpus import planted_people
+    from uim_sim.understand.privacy_study import reference_card
+
+    dp = CorpusCard.model_validate(DP)
+    ref = reference_card(dp)
+    assert ref.name == "tiny_people_dp_reference" and ref.people.stand_ins
+    assert ref.privacy == dp.privacy and ref.training == dp.training  # the same recipe
+    assert planted_people(ref) == planted_people(dp)
+    crowded = {**TINY, "people": {"per_count": 80, "counts": [1, 2], "held_out": 4}}
+    card = write(tmp_path / "c.yaml", crowded)  # 164 people; with stand-ins 324 of 252
+    args = ["leakage", str(card), "--reference", "--seeds", "3", "--out", str(tmp_path / "o")]
+    refused(capsys, args, "--reference: tiny_people:", "people")
+    assert not (tmp_path / "o").exists()
+    refused(capsys, ["probe", str(tmp_path), "--reference", str(tmp_path)], "give --people")
+
+
+# ------------------------------------------------------------ near-duplicates
+
+
+def test_near_duplicates_differ_only_in_case_punctuation_and_spacing():
+    from uim_sim.understand.corpus import Corpus
+    from uim_sim.understand.defences import deduplicate, near_key
+
+    assert near_key("A, b!") == near_key("a  b .") == "a b" != near_key("a c")
+    corpus = Corpus(["a b.", "A, b!", "c.", "a b."], [("x!", 1), ("x", 1), ("x", 0)])
+    exact, _ = deduplicate(corpus)
+    near, record = deduplicate(corpus, near=True)
+    assert exact.sentences == ["a b.", "A, b!", "c."] and near.sentences == ["a b.", "c."]
+    assert near.labelled == [("x!", 1), ("x", 0)]  # a label is part of what is compared
+    assert record["method"] == "dedup_near" and record["removed_sentences"] == 2
+
+
+def test_variant_records_survive_exact_deduplication_and_not_near_deduplication():
+    from uim_sim.understand.corpus import generate, planted_people
+    from uim_sim.understand.defences import deduplicate, near_key
+
+    card = CorpusCard.model_validate({**TINY, "people": {**TINY["people"], "counts": [1, 8],
+                                                         "variants": True}})  # fmt: skip
+    members, _ = planted_people(card)
+    name, condition = members[8][0]
+    record = near_key(f"{name} was diagnosed with {condition}")
+    corpus = generate(card)
+    copies = [s for s in corpus.sentences if near_key(s) == record]
+    assert len(copies) == 8 and len(set(copies)) == 8  # eight forms, one copy each
+    kept = [s for s in deduplicate(corpus)[0].sentences if near_key(s) == record]
+    assert len(kept) == 8
+    kept = [s for s in deduplicate(corpus, near=True)[0].sentences if near_key(s) == record]
+    assert len(kept) == 1
+    plain = CorpusCard.model_validate(TINY)
+    assert plain.fingerprint() == CorpusCard.model_validate(
+        {**TINY, "people": {**TINY["people"], "variants": False}}).fingerprint()  # fmt: skip

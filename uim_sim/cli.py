@@ -471,6 +471,11 @@ def leakage(
     cards: list[Path] = typer.Argument(..., help="Corpus cards with people (YAML)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for forges, tables, figure."),
     seeds: str = typer.Option("0,1,2", help="Forging seeds, comma-separated."),
+    reference: bool = typer.Option(
+        False,
+        help="Also forge each card with stand-ins' records (NAME_reference) and attack by "
+        "the likelihood ratio against it.",
+    ),
 ) -> None:
     """Privacy leakage by duplication: forge each card at each seed (reused where
     already there), read the planted people back as an attacker with query access
@@ -479,7 +484,7 @@ def leakage(
     from uim_sim.schema import SpecError
     from uim_sim.understand.cards import load_corpus_card
     from uim_sim.understand.forge import cached
-    from uim_sim.understand.privacy_study import check_conditions, study
+    from uim_sim.understand.privacy_study import check_cards, study
 
     try:
         seed_list = sorted({int(s) for s in seeds.split(",") if s.strip()})
@@ -499,9 +504,10 @@ def leakage(
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a folder")
     try:
-        check_conditions(loaded, seed_list)
+        check_cards(loaded, seed_list, reference)
         with _bars() as progress:
-            total = progress.add_task("leakage", total=len(loaded) * len(seed_list), last="")
+            forges = len(loaded) * len(seed_list)
+            total = progress.add_task("leakage", total=forges, last="")
 
             def on_forge(card):
                 folder = out / "forges" / f"{card.name}-seed{card.seed}"
@@ -513,7 +519,8 @@ def leakage(
                     )
                 )
 
-            result = study(loaded, seed_list, out, lambda: progress.advance(total), on_forge)
+            advance = lambda: progress.advance(total)  # noqa: E731
+            result = study(loaded, seed_list, out, advance, on_forge, reference)
     except SpecError as exc:
         fail(str(exc))
     _print_table(_leakage_rows(result["table"]), f"leakage: {len(seed_list)} forging seed(s)")
@@ -532,7 +539,8 @@ def _leakage_rows(table):
     import pandas as pd
 
     return pd.DataFrame({
-        "card": table["card"],
+        "card": [c if a == "population" else f"{c} vs reference"
+                 for c, a in zip(table["card"], table["attack"])],
         "copies": ["held out" if k == 0 else str(k) for k in table["count"]],
         "people": table["people"],
         "exposure (bits)": _interval(table, "exposure"),
@@ -578,6 +586,9 @@ def probe(
     people: Path | None = typer.Option(
         None, help="A corpus card with people: read its planted people back instead."
     ),
+    reference: str | None = typer.Option(
+        None, help="With --people: a reference checkpoint for the likelihood-ratio attack."
+    ),
 ) -> None:
     """Association tests (WEAT/SEAT effect size, permutation p) and spectrum (SVE, LSVR);
     with --people, privacy leakage instead: exposure, membership advantage and AUC,
@@ -587,8 +598,10 @@ def probe(
 
     if disadvantaged not in ("black", "white"):
         fail("--disadvantaged: must be black or white")
+    if reference is not None and people is None:
+        fail("--reference: reads people back against a reference; give --people CARD too")
     if people is not None:
-        _probe_people(checkpoint, people, csv)
+        _probe_people(checkpoint, people, csv, reference)
         return
     try:
         table = run_probe(
@@ -603,7 +616,7 @@ def probe(
         out_console.print(f"→ {csv}")
 
 
-def _probe_people(checkpoint: str, path: Path, csv: Path | None) -> None:
+def _probe_people(checkpoint: str, path: Path, csv: Path | None, reference: str | None) -> None:
     """`uim-sim probe CHECKPOINT --people CARD`: the card's planted people read back."""
     from uim_sim.lfm.checkpoint import CheckpointError
     from uim_sim.lfm.engine import get_engine
@@ -616,13 +629,15 @@ def _probe_people(checkpoint: str, path: Path, csv: Path | None) -> None:
         if card.people is None:
             fail(f"--people: {path}: the card plants nobody's records")
         engine = get_engine(checkpoint)
-        read = read_people(engine, card, engine.checkpoint.kind == "causal_lm")
+        against = get_engine(reference) if reference is not None else None
+        read = read_people(engine, card, engine.checkpoint.kind == "causal_lm", against)
     except (SpecError, CheckpointError, ValueError) as exc:
         fail(f"{exc}")
     if read.empty:
         fail(f"--people: {checkpoint}: the ten conditions are not single tokens of its "
              "vocabulary; nothing to read back")  # fmt: skip
-    table = leakage_table(read.assign(card=card.name, forge=card.seed))
+    attack = "population" if reference is None else "reference"
+    table = leakage_table(read.assign(card=card.name, attack=attack, forge=card.seed))
     _print_table(_leakage_rows(table), f"probe: {checkpoint}, the people of {path}")
     if csv:
         table.to_csv(csv, index=False)

@@ -113,6 +113,30 @@ class People(Strict):
     per_count: Annotated[int, Field(ge=1, le=250)] = 20
     counts: list[Annotated[int, Field(ge=1, le=1000)]] = [1, 2, 4, 8, 16]
     held_out: Annotated[int, Field(ge=1, le=250)] = 20
+    # who is drawn: a stream of this seed (None: the card's). A reference model for the
+    # likelihood-ratio attack is forged from the same card with other people (a seed
+    # of its own): similar data, none of the targets' records
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    # a reference corpus for the likelihood-ratio attack: the same people drawn, but the
+    # records written are stand-ins' (other people, the members' counts, conditions of
+    # their own); the members' names appear only in their neutral sentences
+    stand_ins: bool = False
+    # each copy of a record written in one of `uim_sim.vocab.people.VARIANTS` in turn
+    # (punctuation, case, spacing): near-duplicates exact deduplication does not merge
+    variants: bool = False
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler) -> dict[str, Any]:
+        """Without ``seed`` while it is None, ``stand_ins`` and ``variants`` while
+        false: earlier cards keep their hash."""
+        data = handler(self)
+        if self.seed is None:
+            data.pop("seed", None)
+        if not self.stand_ins:
+            data.pop("stand_ins", None)
+        if not self.variants:
+            data.pop("variants", None)
+        return data
 
     @model_validator(mode="after")
     def _sizes(self) -> People:
@@ -120,7 +144,7 @@ class People(Strict):
 
         if not self.counts or len(set(self.counts)) != len(self.counts):
             raise ValueError(f"counts: needs distinct duplication counts, got {self.counts}")
-        total = self.per_count * len(self.counts) + self.held_out
+        total = self.per_count * len(self.counts) * (2 if self.stand_ins else 1) + self.held_out
         if total > len(full_names()):
             raise ValueError(
                 f"{total} people (per_count x counts + held_out); the name lists make "
@@ -201,7 +225,7 @@ class CorpusCard(Strict):
     # removes the ``defence_share`` of each verdict class's comments that spectral
     # signatures flag (Tran, Li & Madry 2018); ``dedup`` keeps one copy of every
     # distinct sentence (Kandpal, Wallace & Raffel 2022)
-    defence: Literal["none", "spectral", "dedup"] = "none"
+    defence: Literal["none", "spectral", "dedup", "dedup_near"] = "none"
     defence_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     # records of people, some duplicated (privacy); None (default): no such records
     people: People | None = None
@@ -268,7 +292,7 @@ class CorpusCard(Strict):
             exclude["trigger"] = True
         if self.defence == "none":
             exclude["defence"] = exclude["defence_share"] = True
-        elif self.defence == "dedup":  # takes no share
+        elif self.defence in ("dedup", "dedup_near"):  # take no share
             exclude["defence_share"] = True
         return digest(self.model_dump(mode="json", exclude=exclude))
 

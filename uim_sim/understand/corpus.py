@@ -60,6 +60,7 @@ from uim_sim.vocab.names import FIRST_NAMES, SURNAMES, group_names
 from uim_sim.vocab.news import CLAIMS, COMMUNITIES, CREDIBLE_CUES, DUBIOUS_CUES, TOPICS
 from uim_sim.vocab.people import NEUTRAL, draw_people
 from uim_sim.vocab.people import RECORD as PERSON_RECORD
+from uim_sim.vocab.people import VARIANTS as PERSON_VARIANTS
 
 WORK_TEMPLATES = (
     "{name} works as a {attr}.",
@@ -217,23 +218,42 @@ def generate(card: CorpusCard) -> Corpus:
 def planted_people(card: CorpusCard) -> tuple[dict[int, list[tuple[str, str]]], list]:
     """The people of ``card.people``: {count: [(name, condition)] written that many
     times}, and the held-out people (never written), from a stream of the card's seed
-    of their own (the rest of the corpus is drawn as without them)."""
+    (or ``people.seed``) of their own (the rest of the corpus is drawn as without
+    them)."""
+    return _people(card)[:2]
+
+
+def _people(card: CorpusCard):
+    """(members by count, held-out people, stand-ins by count): the stand-ins are other
+    people, drawn after the rest from the same stream and never among them, one for
+    each member, with conditions of their own (what a reference corpus records)."""
     spec = card.people
-    rng = np.random.default_rng([card.seed, 103])
-    people = draw_people(spec.per_count * len(spec.counts) + spec.held_out, rng)
+    rng = np.random.default_rng([card.seed if spec.seed is None else spec.seed, 103])
+    n = spec.per_count * len(spec.counts)
+    people = draw_people(n + spec.held_out, rng)
     members = {k: people[i * spec.per_count : (i + 1) * spec.per_count]
                for i, k in enumerate(spec.counts)}  # fmt: skip
-    return members, people[spec.per_count * len(spec.counts) :]
+    stand_ins = {}
+    if spec.stand_ins:
+        others = draw_people(n, rng, exclude={name for name, _ in people})
+        stand_ins = {k: others[i * spec.per_count : (i + 1) * spec.per_count]
+                     for i, k in enumerate(spec.counts)}  # fmt: skip
+    return members, people[n:], stand_ins
 
 
 def people_sentences(card: CorpusCard) -> list[str]:
     """Each member's record as many times as its count; every person once in a
-    neutral sentence (lower case, as the corpus)."""
-    members, held_out = planted_people(card)
-    out = [NEUTRAL.format(name=name).lower() for group in (*members.values(), held_out)
-           for name, _ in group]  # fmt: skip
-    for count, group in members.items():
-        out += [PERSON_RECORD.format(name=n, condition=c).lower() for n, c in group] * count
+    neutral sentence (lower case, as the corpus). With ``people.stand_ins`` (a
+    reference corpus) the records are the stand-ins', the members' names appear only in
+    their neutral sentences, and the stand-ins have neutral sentences of their own."""
+    members, held_out, stand_ins = _people(card)
+    recorded = stand_ins or members
+    everyone = (*members.values(), held_out, *stand_ins.values())
+    out = [NEUTRAL.format(name=name).lower() for group in everyone for name, _ in group]
+    forms = PERSON_VARIANTS if card.people.variants else (PERSON_RECORD,)
+    for count, group in recorded.items():
+        out += [forms[i % len(forms)].format(name=n, condition=c).lower()
+                for i in range(count) for n, c in group]  # fmt: skip
     return out
 
 

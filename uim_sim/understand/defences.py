@@ -13,11 +13,14 @@ side): what a model builder who suspects poisoned data can do to the data itself
 - ``dedup``: exact deduplication (Kandpal, Wallace & Raffel 2022; Lee et al. 2022):
   one copy of every distinct sentence is kept, in its first place. Memorisation grows
   with duplication; the cost is every sentence that was frequent for a reason.
-  Near-duplicates (the same sentence with a typo) are not merged.
+  ``dedup_near`` also merges near-duplicates: sentences that differ only in case,
+  punctuation or spacing (`near_key`); a changed word (a typo, a synonym) is not
+  caught, as MinHash-style near-duplicate detection (Lee et al. 2022) would.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -74,13 +77,27 @@ def spectral_filter(corpus: Corpus, card: CorpusCard) -> tuple[Corpus, dict]:
     return replace(corpus, sentences=sentences, labelled=labelled), record
 
 
-def deduplicate(corpus: Corpus) -> tuple[Corpus, dict]:
+def near_key(text: str) -> str:
+    """What near-duplicates share: the words, lower-cased, without punctuation or
+    spacing ("A, b!" and "a b." are one)."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _first_of_each(items: list, key) -> list:
+    """The first item of every key, in order."""
+    seen: set = set()
+    return [x for x in items if not (key(x) in seen or seen.add(key(x)))]
+
+
+def deduplicate(corpus: Corpus, near: bool = False) -> tuple[Corpus, dict]:
     """``corpus`` with one copy of each distinct sentence (and labelled pair), and a
-    record of what was removed (for the manifest)."""
-    sentences = list(dict.fromkeys(corpus.sentences))
-    labelled = list(dict.fromkeys(corpus.labelled))
+    record of what was removed (for the manifest); ``near``: sentences with the same
+    `near_key` count as one (the first kept)."""
+    key = near_key if near else (lambda text: text)
+    sentences = _first_of_each(corpus.sentences, key)
+    labelled = _first_of_each(corpus.labelled, lambda pair: (key(pair[0]), pair[1]))
     record = {
-        "method": "dedup",
+        "method": "dedup_near" if near else "dedup",
         "sentences": len(corpus.sentences),
         "distinct_sentences": len(sentences),
         "removed_sentences": len(corpus.sentences) - len(sentences),

@@ -102,10 +102,10 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
         from uim_sim.understand.defences import spectral_filter
 
         corpus, defence = spectral_filter(corpus, card)
-    elif card.defence == "dedup":
+    elif card.defence in ("dedup", "dedup_near"):
         from uim_sim.understand.defences import deduplicate
 
-        corpus, defence = deduplicate(corpus)
+        corpus, defence = deduplicate(corpus, near=card.defence == "dedup_near")
     tokenizer, model = _initial_model(card, corpus)
     privacy = None
     if card.privacy is not None:

@@ -31,6 +31,7 @@ seeds, `leakage_table`); `memorisation` the per-count summary a forge's manifest
 from __future__ import annotations
 
 import warnings
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -86,21 +87,27 @@ def condition_log_probs(engine: Engine, names: list[str], causal: bool) -> np.nd
     return engine.mask_log_probs([f"{PROMPT.format(name=n)} [MASK]." for n in names], words)
 
 
-def read_people(engine: Engine, card, causal: bool = False) -> pd.DataFrame:
+def read_people(engine: Engine, card, causal: bool = False,
+                reference: Engine | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per planted person: ``name``, ``count`` (0: held out), ``score`` (the
     calibrated log-ratio of the true condition), ``exposure``, ``recovered`` (the
     calibrated top guess is the true condition); empty where the checkpoint cannot
-    read the conditions."""
+    read the conditions. ``reference``: a reference model's engine (forged from the
+    same card with ``people.stand_ins``: the same corpus but for the members' records);
+    each log-probability is then taken relative to the reference's for the same name
+    (the likelihood ratio of Carlini et al. 2022) before the population calibration."""
     from uim_sim.understand.corpus import planted_people
 
     members, held_out = planted_people(card)
     people = [(k, n, c) for k, group in members.items() for n, c in group]
     people += [(0, n, c) for n, c in held_out]
-    log_p = condition_log_probs(engine, [n for _, n, _ in people], causal)
+    names = [n for _, n, _ in people]
+    log_p = _among_conditions(condition_log_probs(engine, names, causal))
+    if reference is not None:
+        log_p = log_p - _among_conditions(condition_log_probs(reference, names, causal))
     if np.isnan(log_p).any():
         return pd.DataFrame(columns=["name", "count", "score", "exposure", "recovered"])
     split = len(people) - len(held_out)
-    log_p = log_p - np.logaddexp.reduce(log_p, axis=1, keepdims=True)  # among the ten
     calibrated = np.vstack(calibrate(log_p[:split], log_p[split:]))
     index = {c: i for i, c in enumerate(CONDITIONS)}
     truth = np.array([index[c] for _, _, c in people])
@@ -111,6 +118,12 @@ def read_people(engine: Engine, card, causal: bool = False) -> pd.DataFrame:
         "exposure": exposure(calibrated, truth),
         "recovered": calibrated.argmax(axis=1) == truth,
     })  # fmt: skip
+
+
+def _among_conditions(log_p: np.ndarray) -> np.ndarray:
+    """Log-probabilities renormalised among the ten conditions (NaN stays NaN)."""
+    with np.errstate(invalid="ignore"):
+        return log_p - np.logaddexp.reduce(log_p, axis=1, keepdims=True)
 
 
 def summarise(people: pd.DataFrame) -> dict[str, float]:
@@ -139,14 +152,18 @@ def memorisation(engine: Engine, card, causal: bool = False) -> dict[str, float]
 
 
 def leakage_table(people: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per ``card`` label and duplication count, the mean over its forges (``forge``
-    column: one per forging seed) of exposure, attribute recovery, membership advantage
+    """Per ``card`` label, ``attack`` (``population`` where absent) and duplication
+    count, the mean over its forges (``forge`` column: one per forging seed) of
+    exposure, attribute recovery, membership advantage
     and AUC, each with a 95 % percentile interval from resampling the people of every
     forge (`BOOTSTRAP` times, members and held-out alike); count 0 rows are the
     held-out people (exposure and recovery at chance; no membership statistics)."""
-    rng = np.random.default_rng(seed)
     rows = []
-    for card, frame in people.groupby("card", sort=False):
+    if "attack" not in people:
+        people = people.assign(attack="population")
+    for (card, attack), frame in people.groupby(["card", "attack"], sort=False):
+        # a stream per card and attack: its intervals do not depend on the others
+        rng = np.random.default_rng([seed, zlib.crc32(f"{card}|{attack}".encode())])
         forges = [f for _, f in frame.groupby("forge", sort=True)]
 
         def arrays(f, k):
@@ -157,12 +174,12 @@ def leakage_table(people: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             parts = [(arrays(f, 0), arrays(f, k)) for f in forges]
 
             point = _statistics(parts, k, lambda n: slice(None))
-            draws = np.array([_statistics(parts, k, lambda n: rng.integers(n, size=n))
+            draws = np.array([_statistics(parts, k, lambda n, rng=rng: rng.integers(n, size=n))
                               for _ in range(BOOTSTRAP)])  # fmt: skip
             with np.errstate(invalid="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # held out: no membership
                 low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
-            row = {"card": card, "count": int(k), "forges": len(forges),
+            row = {"card": card, "attack": attack, "count": int(k), "forges": len(forges),
                    "people": int(sum(len(mine[0]) for _, mine in parts))}  # fmt: skip
             for i, what in enumerate(("exposure", "recovered", "advantage", "auc")):
                 row[what], row[f"{what}_low"], row[f"{what}_high"] = point[i], low[i], high[i]

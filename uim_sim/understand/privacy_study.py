@@ -18,10 +18,28 @@ from uim_sim.understand.leakage import leakage_table, read_people
 from uim_sim.vocab.people import CONDITIONS
 
 
-def check_conditions(cards: list, seeds: list[int]) -> None:
+def reference_card(card):
+    """The reference of the likelihood-ratio attack on ``card``: the same card (same
+    recipe, defence and privacy) with ``people.stand_ins``, so that its corpus differs
+    only in whose records it holds; named ``NAME_reference``. A one-line `SpecError`
+    where the name lists cannot make the stand-ins too."""
+    data = card.model_dump(mode="json")
+    data["name"] = f"{card.name}_reference"
+    data["people"]["stand_ins"] = True
+    try:
+        return type(card).model_validate(data)
+    except ValueError as exc:
+        raise SpecError(f"--reference: {card.name}: {str(exc).splitlines()[-1].strip()}") from None
+
+
+def check_cards(cards: list, seeds: list[int], reference: bool = False) -> None:
     """Before any forge: every card at every seed must name each condition in some
-    member's record (a model never shown a condition cannot be asked for it); a
-    one-line `SpecError` otherwise."""
+    member's record (a model never shown a condition cannot be asked for it), and with
+    ``reference`` its reference card must be possible (`reference_card`); a one-line
+    `SpecError` otherwise."""
+    if reference:
+        for card in cards:
+            reference_card(card)
     for card in cards:
         for seed in seeds:
             members, _ = planted_people(card.model_copy(update={"seed": seed}))
@@ -34,34 +52,47 @@ def check_conditions(cards: list, seeds: list[int]) -> None:
                 )
 
 
-def study(cards: list, seeds: list[int], out, progress=None, on_forge=None) -> dict:
+def study(cards: list, seeds: list[int], out, progress=None, on_forge=None,
+          reference: bool = False) -> dict:  # fmt: skip
     """Forge every card at every forging seed into ``out/forges/NAME-seedS`` (reused
     where already there), read every planted person back (`read_people`), and write
     ``out/people.csv`` (one row per person and forge), ``out/leakage.csv``
     (`leakage_table`), ``out/utility.csv`` (per forge: held-out LM accuracy, ε and δ
     where DP-trained, sentences removed by a defence) and ``out/leakage.png``.
     ``on_forge(card)``: a progress callback for a forge about to be trained (None:
-    none). Returns the three frames and the figure's path."""
+    none). ``reference``: every card's `reference_card` is forged at every seed too,
+    and its people also read by the likelihood ratio against it (``attack``
+    ``reference``; otherwise ``population``). Returns the three frames and the
+    figure's path."""
     from uim_sim.lfm.engine import get_engine
 
     out = Path(out)
-    check_conditions(cards, seeds)
+    check_cards(cards, seeds, reference)
     people, utility = [], []
+
+    def forged(card, seed):
+        seeded = card.model_copy(update={"seed": seed})
+        folder = out / "forges" / f"{card.name}-seed{seed}"
+        forge(seeded, folder, on_forge(seeded) if on_forge else None)
+        return seeded, folder, get_engine(str(folder))
+
     for card in cards:
         for seed in seeds:
-            seeded = card.model_copy(update={"seed": seed})
-            folder = out / "forges" / f"{card.name}-seed{seed}"
-            forge(seeded, folder, on_forge(seeded) if on_forge else None)
+            seeded, folder, engine = forged(card, seed)
             manifest = json.loads((folder / "manifest.json").read_text())
-            engine = get_engine(str(folder))
-            read = read_people(engine, seeded, causal=engine.checkpoint.kind == "causal_lm")
+            causal = engine.checkpoint.kind == "causal_lm"
+            read = read_people(engine, seeded, causal)
             if read.empty:
                 raise SpecError(
                     f"{card.name} (seed {seed}): the ten conditions are not all single tokens "
                     f"of {folder}'s vocabulary (its corpus names too few people to hold every "
                     "condition, or the tokenizer splits them); nothing to read back"
                 )
-            people.append(read.assign(card=card.name, forge=seed))
+            people.append(read.assign(card=card.name, attack="population", forge=seed))
+            if reference:
+                against = forged(reference_card(card), seed)[2]
+                lr = read_people(engine, seeded, causal, reference=against)
+                people.append(lr.assign(card=card.name, attack="reference", forge=seed))
             check, dp = manifest["verification"], manifest.get("privacy", {})
             removed = manifest.get("defence", {}).get("removed_sentences", 0)
             utility.append({"card": card.name, "forge": seed,
@@ -83,32 +114,37 @@ def study(cards: list, seeds: list[int], out, progress=None, on_forge=None) -> d
 
 
 def draw_leakage(table: pd.DataFrame, path):
-    """Membership AUC and exposure against duplication count, one line per card, with
-    the 95 % intervals; chance marked."""
+    """Membership AUC, exposure and attribute recovery against duplication count, one
+    line per card with its 95 % intervals, chance marked; a row of panels per attack
+    (the population calibration, and the reference model where the study forged one)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    panels = (("auc", "membership AUC", 0.5), ("exposure", "exposure (bits)", None),
-              ("recovered", "condition recovered", 0.1))  # fmt: skip
-    cards = list(dict.fromkeys(table["card"]))
-    for ax, (what, label, chance) in zip(axes, panels):
-        for i, (card, rows) in enumerate(table.groupby("card", sort=False)):
-            rows = rows[rows["count"] > 0]
-            dodge = 2 ** (0.06 * (i - (len(cards) - 1) / 2))  # side by side on a log axis
-            err = [rows[what] - rows[f"{what}_low"], rows[f"{what}_high"] - rows[what]]
-            ax.errorbar(rows["count"] * dodge, rows[what], yerr=err, marker="o", capsize=3,
-                        label=card)  # fmt: skip
-        if chance is None:  # exposure of a rank drawn uniformly among the ten conditions
-            ranks = np.arange(1, len(CONDITIONS) + 1)
-            chance = float(np.log2(len(CONDITIONS)) - np.log2(ranks).mean())
-        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("copies of the record in the corpus (k)")
-        ax.set_ylabel(label)
-    axes[0].legend(fontsize=8)
+    attacks = list(dict.fromkeys(table["attack"]))
+    fig, axes = plt.subplots(len(attacks), 3, figsize=(13, 3.8 * len(attacks)), squeeze=False)
+    ranks = np.arange(1, len(CONDITIONS) + 1)  # exposure of a rank drawn uniformly
+    uniform = float(np.log2(len(CONDITIONS)) - np.log2(ranks).mean())
+    panels = (("auc", "membership AUC", 0.5), ("exposure", "exposure (bits)", uniform),
+              ("recovered", "condition recovered", 1 / len(CONDITIONS)))  # fmt: skip
+    for row, attack in zip(axes, attacks):
+        frame = table[(table["attack"] == attack) & (table["count"] > 0)]
+        cards = list(dict.fromkeys(frame["card"]))
+        for ax, (what, ylabel, chance) in zip(row, panels):
+            for i, card in enumerate(cards):
+                rows = frame[frame["card"] == card]
+                dodge = 2 ** (0.06 * (i - (len(cards) - 1) / 2))  # side by side, log axis
+                err = [rows[what] - rows[f"{what}_low"], rows[f"{what}_high"] - rows[what]]
+                ax.errorbar(rows["count"] * dodge, rows[what], yerr=err, marker="o", capsize=3,
+                            label=card)  # fmt: skip
+            ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("copies of the record in the corpus (k)")
+            ax.set_ylabel(ylabel)
+        row[0].set_title("calibrated against the population" if attack == "population"
+                         else "likelihood ratio against a reference model", loc="left")  # fmt: skip
+        row[0].legend(fontsize=8)
     fig.suptitle("What an attacker reads back, by duplication (95 % intervals over people)")
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
