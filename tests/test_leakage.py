@@ -63,6 +63,13 @@ def test_leakage_table_means_over_forges_with_intervals_over_people():
     held = table.loc[0]
     assert held["exposure"] == 1.5 and held["recovered"] == 0.25 and np.isnan(held["auc"])
     assert held["exposure_low"] < 1.5 < held["exposure_high"]  # people resampled
+    # by group: members against held-out people of their own group; a forge without
+    # members of a group in a count is left out of that row
+    frame = pd.DataFrame(rows).assign(group=lambda f: np.where(f["name"].str[1] < "2", "a", "b"))
+    frame = frame[~((frame["group"] == "b") & (frame["count"] == 2) & (frame["forge"] == 1))]
+    by = leakage_table(frame, by=("group",)).set_index(["group", "count"])
+    assert by.loc[("a", 2), "forges"] == 2 and by.loc[("a", 2), "people"] == 4
+    assert by.loc[("b", 2), "people"] == 2 and by.loc[("b", 2), "auc"] == 1.0
 
 
 # ------------------------------------------------------------ DP training's budget

@@ -525,8 +525,8 @@ def leakage(
         fail(str(exc))
     _print_table(_leakage_rows(result["table"]), f"leakage: {len(seed_list)} forging seed(s)")
     _print_table(_utility_rows(result["utility"]), "utility and privacy budget (mean over forges)")
-    out_console.print(f"→ {out / 'leakage.csv'}, {out / 'people.csv'}, {out / 'utility.csv'}, "
-                      f"{result['figure']}")  # fmt: skip
+    written = ("leakage.csv", "leakage_by_group.csv", "people.csv", "utility.csv")
+    out_console.print(f"→ {', '.join(str(out / w) for w in written)}, {result['figure']}")
 
 
 def _interval(rows, what: str, digits: int = 2) -> list[str]:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from uim_sim.lfm.engine import Engine
-from uim_sim.vocab.people import CONDITIONS, PROMPT
+from uim_sim.vocab.people import CONDITIONS, PROMPT, race_of
 
 BOOTSTRAP = 1000  # resamples of people for the intervals of `leakage_table`
 
@@ -106,13 +106,15 @@ def read_people(engine: Engine, card, causal: bool = False,
     if reference is not None:
         log_p = log_p - _among_conditions(condition_log_probs(reference, names, causal))
     if np.isnan(log_p).any():
-        return pd.DataFrame(columns=["name", "count", "score", "exposure", "recovered"])
+        return pd.DataFrame(columns=["name", "group", "count", "score", "exposure",
+                                     "recovered"])  # fmt: skip
     split = len(people) - len(held_out)
     calibrated = np.vstack(calibrate(log_p[:split], log_p[split:]))
     index = {c: i for i, c in enumerate(CONDITIONS)}
     truth = np.array([index[c] for _, _, c in people])
     return pd.DataFrame({
         "name": [n for _, n, _ in people],
+        "group": [race_of(n) for _, n, _ in people],
         "count": [k for k, _, _ in people],
         "score": calibrated[np.arange(len(people)), truth],
         "exposure": exposure(calibrated, truth),
@@ -151,19 +153,23 @@ def memorisation(engine: Engine, card, causal: bool = False) -> dict[str, float]
     return summarise(people) if len(people) else {}
 
 
-def leakage_table(people: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per ``card`` label, ``attack`` (``population`` where absent) and duplication
-    count, the mean over its forges (``forge`` column: one per forging seed) of
-    exposure, attribute recovery, membership advantage
-    and AUC, each with a 95 % percentile interval from resampling the people of every
-    forge (`BOOTSTRAP` times, members and held-out alike); count 0 rows are the
-    held-out people (exposure and recovery at chance; no membership statistics)."""
+def leakage_table(people: pd.DataFrame, seed: int = 0, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per ``card`` label, ``attack`` (``population`` where absent), the columns of
+    ``by`` (e.g. ``group``: members against held-out people of their own group) and
+    duplication count, the mean over its forges (``forge`` column: one per forging
+    seed) of exposure, attribute recovery, membership advantage and AUC, each with a
+    95 % percentile interval from resampling the people of every forge (`BOOTSTRAP`
+    times, members and held-out alike); count 0 rows are the held-out people
+    (exposure and recovery at chance; no membership statistics). A forge without
+    people of a count (or held-out ones) in a group is left out of that row."""
     rows = []
     if "attack" not in people:
         people = people.assign(attack="population")
-    for (card, attack), frame in people.groupby(["card", "attack"], sort=False):
-        # a stream per card and attack: its intervals do not depend on the others
-        rng = np.random.default_rng([seed, zlib.crc32(f"{card}|{attack}".encode())])
+    keys = ["card", "attack", *by]
+    for values, frame in people.groupby(keys, sort=False):
+        # a stream per row label: its intervals do not depend on the others
+        label = dict(zip(keys, values))
+        rng = np.random.default_rng([seed, zlib.crc32("|".join(map(str, values)).encode())])
         forges = [f for _, f in frame.groupby("forge", sort=True)]
 
         def arrays(f, k):
@@ -179,7 +185,7 @@ def leakage_table(people: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             with np.errstate(invalid="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # held out: no membership
                 low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
-            row = {"card": card, "attack": attack, "count": int(k), "forges": len(forges),
+            row = {**label, "count": int(k), "forges": len(forges),
                    "people": int(sum(len(mine[0]) for _, mine in parts))}  # fmt: skip
             for i, what in enumerate(("exposure", "recovered", "advantage", "auc")):
                 row[what], row[f"{what}_low"], row[f"{what}_high"] = point[i], low[i], high[i]
@@ -193,7 +199,9 @@ def _statistics(parts, k: int, pick) -> np.ndarray:
     arrays; ``pick(n)``: which of n people (all, or a bootstrap draw)."""
     per = []
     for held, mine in parts:
+        if not (len(held[0]) and len(mine[0])):
+            continue  # nobody of this count (or held out) in this forge's group
         h, m = pick(len(held[0])), pick(len(mine[0]))
         advantage, auc = membership_advantage(mine[0][m], held[0][h]) if k else (np.nan,) * 2
         per.append([mine[1][m].mean(), mine[2][m].mean(), advantage, auc])
-    return np.mean(per, axis=0)
+    return np.mean(per, axis=0) if per else np.full(4, np.nan)

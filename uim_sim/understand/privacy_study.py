@@ -57,8 +57,10 @@ def study(cards: list, seeds: list[int], out, progress=None, on_forge=None,
     """Forge every card at every forging seed into ``out/forges/NAME-seedS`` (reused
     where already there), read every planted person back (`read_people`), and write
     ``out/people.csv`` (one row per person and forge), ``out/leakage.csv``
-    (`leakage_table`), ``out/utility.csv`` (per forge: held-out LM accuracy, ε and δ
-    where DP-trained, sentences removed by a defence) and ``out/leakage.png``.
+    (`leakage_table`), ``out/leakage_by_group.csv`` (the same per race of the person,
+    members against held-out people of their race), ``out/utility.csv`` (per forge:
+    held-out LM accuracy, ε and δ where DP-trained, sentences removed by a defence) and
+    ``out/leakage.png``.
     ``on_forge(card)``: a progress callback for a forge about to be trained (None:
     none). ``reference``: every card's `reference_card` is forged at every seed too,
     and its people also read by the likelihood ratio against it (``attack``
@@ -108,6 +110,7 @@ def study(cards: list, seeds: list[int], out, progress=None, on_forge=None,
     out.mkdir(parents=True, exist_ok=True)
     people_frame.to_csv(out / "people.csv", index=False)
     table.to_csv(out / "leakage.csv", index=False)
+    leakage_table(people_frame, by=("group",)).to_csv(out / "leakage_by_group.csv", index=False)
     utility_frame.to_csv(out / "utility.csv", index=False)
     figure = draw_leakage(table, out / "leakage.png")
     return {"people": people_frame, "table": table, "utility": utility_frame, "figure": figure}

@@ -42,6 +42,12 @@ def full_names() -> list[str]:
             for first, last in itertools.product(firsts, SURNAMES[race])]  # fmt: skip
 
 
+def race_of(full_name: str) -> str:
+    """The race whose name lists a full name of `full_names` comes from."""
+    first = full_name.split(" ", 1)[0]
+    return next(race for (race, _), firsts in FIRST_NAMES.items() if first in firsts)
+
+
 def draw_people(n: int, rng: np.random.Generator,
                 exclude: set[str] | None = None) -> list[tuple[str, str]]:  # fmt: skip
     """``n`` distinct people (name, condition): names without replacement (none of

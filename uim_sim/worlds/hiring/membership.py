@@ -24,6 +24,7 @@ from uim_sim.understand.cards import CorpusCard
 from uim_sim.understand.corpus import planted_people
 from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import name_groups
+from uim_sim.vocab.people import race_of
 from uim_sim.worlds.hiring.agents import Applicant, Employer
 from uim_sim.worlds.hiring.audit import AuditStudy
 from uim_sim.worlds.hiring.callbacks import AUDIT_SKILL
@@ -104,8 +105,8 @@ class MembershipAudit(AuditStudy):
             for p in range(self.params.pairs):
                 count = list(members)[rng.integers(len(members))]
                 member = members[count][rng.integers(len(members[count]))]
-                race = _race(member[0])
-                same = [h for h in held_out if _race(h[0]) == race] or held_out
+                race = race_of(member[0])
+                same = [h for h in held_out if race_of(h[0]) == race] or held_out
                 other = same[rng.integers(len(same))]
                 quality = p % 2
                 skill = AUDIT_SKILL[quality]
@@ -195,7 +196,3 @@ def membership_metrics(decisions: pd.DataFrame) -> dict:
                        **{f"k{int(k)}": float(g.mean()) for k, g in gap.groupby(copies)}},
         "member_score_gap": float((pairs["score"][True] - pairs["score"][False]).mean()),
     }  # fmt: skip
-
-
-def _race(name: str) -> str:
-    return sorted(name_groups((name.split(" ", 1)[0],)))[0][0]
