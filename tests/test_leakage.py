@@ -351,3 +351,43 @@ def test_variant_records_survive_exact_deduplication_and_not_near_deduplication(
     plain = CorpusCard.model_validate(TINY)
     assert plain.fingerprint() == CorpusCard.model_validate(
         {**TINY, "people": {**TINY["people"], "variants": False}}).fingerprint()  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")  # token ids need no grad
+@pytest.mark.parametrize("family", ["bert", "gpt2"])
+def test_each_sentences_gradient_is_its_own(family):
+    """What DP-SGD clips: Opacus's per-sentence gradients equal one backward pass per
+    sentence, the BERT's tied embeddings and its head's shared bias included."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
+
+    from uim_sim.understand.private import per_sentence_gradients, sentence_losses
+
+    torch.manual_seed(0)
+    if family == "bert":
+        model = BertForMaskedLM(BertConfig(
+            vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=1,
+            intermediate_size=32, max_position_embeddings=64, hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0))  # fmt: skip
+    else:
+        model = GPT2LMHeadModel(GPT2Config(
+            vocab_size=300, n_positions=64, n_embd=16, n_layer=1, n_head=1, n_inner=32,
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))  # fmt: skip
+    model.train()
+    x = torch.randint(5, 290, (3, 9))
+    attention, labels = torch.ones_like(x), x.clone()
+    causal = family == "gpt2"
+    alone = []
+    for i in range(3):
+        model.zero_grad()
+        sentence_losses(model, x, attention, labels, causal)[i].backward()
+        alone.append({id(p): p.grad.clone() for p in model.parameters()})
+    sampled, release = per_sentence_gradients(model)
+    sampled.zero_grad()
+    sentence_losses(sampled, x, attention, labels, causal).sum().backward()
+    for name, p in sampled.named_parameters():
+        for i in range(3):
+            assert torch.allclose(p.grad_sample[i], alone[i][id(p)], atol=1e-6), (name, i)
+    release()
+    if not causal:  # the head's bias is registered where the checkpoint saves it again
+        assert model.cls.predictions._parameters["bias"] is model.cls.predictions.decoder.bias

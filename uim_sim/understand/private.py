@@ -92,8 +92,6 @@ def _account(privacy: Privacy, rate: float, steps: int) -> tuple[float, float]:
 def train_private(card: CorpusCard, corpus, tokenizer, model, progress=None):
     """Train ``model`` on ``corpus`` by DP-SGD (masked LM for bert, next token for
     gpt2, the card's recipe otherwise); returns (losses, the `budget` spent)."""
-    import torch
-    from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
 
     from uim_sim.understand.training import MAX_LENGTH, lm_targets, optimiser, padded
@@ -106,10 +104,7 @@ def train_private(card: CorpusCard, corpus, tokenizer, model, progress=None):
     ids = tokenizer(corpus.sentences, truncation=True, max_length=MAX_LENGTH)["input_ids"]
     pad = tokenizer.pad_token_id
     targets = lm_targets(card, tokenizer)
-    head = None if causal else model.cls.predictions
-    if head is not None and "bias" in head._parameters:  # also the decoder's: one owner
-        del head._parameters["bias"]  # (else Opacus has no per-sample rule for the head)
-    sampled = GradSampleModule(model, loss_reduction="sum")
+    sampled, release = per_sentence_gradients(model)
     inner, schedule = optimiser(recipe, list(sampled.parameters()))
     optimizer = DPOptimizer(
         inner,
@@ -131,17 +126,7 @@ def train_private(card: CorpusCard, corpus, tokenizer, model, progress=None):
                 continue
             batch, attention = padded([ids[i] for i in rows], pad)
             inputs, labels = targets(batch, attention)
-            positions = torch.arange(batch.shape[1]).expand(batch.shape)  # per row: Opacus
-            logits = sampled(input_ids=inputs, attention_mask=attention,
-                             position_ids=positions).logits  # fmt: skip
-            if causal:  # each position predicts the next token
-                logits, labels = logits[:, :-1], labels[:, 1:]
-            per_token = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                ignore_index=-100, reduction="none",
-            ).view(labels.shape)  # fmt: skip
-            counted = (labels != -100).sum(1).clamp(min=1)
-            per_sentence = per_token.sum(1) / counted
+            per_sentence = sentence_losses(sampled, inputs, attention, labels, causal)
             optimizer.zero_grad()
             per_sentence.sum().backward()
             optimizer.step()
@@ -150,8 +135,43 @@ def train_private(card: CorpusCard, corpus, tokenizer, model, progress=None):
             if progress:
                 progress(step + 1, recipe.steps, losses[-1])
     finally:
-        sampled._close()
-        if head is not None:
-            head._parameters["bias"] = head.decoder.bias
+        release()
     model.eval()
     return losses, spent
+
+
+def per_sentence_gradients(model):
+    """``model`` wrapped by Opacus to keep each sentence's own gradient (summed loss),
+    and the call that unwraps it. A BERT's masked-LM head registers its bias twice
+    (its own and its decoder's, one tensor); it is left to the decoder while wrapped,
+    as Opacus has per-sample rules for linear layers, not for the head itself."""
+    from opacus import GradSampleModule
+
+    predictions = getattr(getattr(model, "cls", None), "predictions", None)
+    shared = predictions is not None and "bias" in predictions._parameters
+    if shared:
+        del predictions._parameters["bias"]
+    sampled = GradSampleModule(model, loss_reduction="sum")
+
+    def release() -> None:
+        sampled._close()
+        if shared:
+            predictions._parameters["bias"] = predictions.decoder.bias
+
+    return sampled, release
+
+
+def sentence_losses(model, inputs, attention, labels, causal: bool):
+    """Each sentence's mean loss over its predicted tokens (masked ones for a masked LM,
+    every next token for a causal LM); positions given per row, as Opacus needs."""
+    import torch
+
+    positions = torch.arange(inputs.shape[1]).expand(inputs.shape)
+    logits = model(input_ids=inputs, attention_mask=attention, position_ids=positions).logits
+    if causal:  # each position predicts the next token
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    per_token = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+        ignore_index=-100, reduction="none",
+    ).view(labels.shape)  # fmt: skip
+    return per_token.sum(1) / (labels != -100).sum(1).clamp(min=1)
