@@ -115,8 +115,6 @@ def train_private(card: CorpusCard, corpus, tokenizer, model, progress=None):
     )
     sampled.train()
     losses: list[float] = []
-    # Opacus's hooks fire on outputs whose inputs (token ids) need no gradient: expected
-    warnings.filterwarnings("ignore", message="Full backward hook is firing")
     try:
         for step in range(recipe.steps):
             rows = np.flatnonzero(rng.random(n) < spent["sample_rate"])
@@ -128,7 +126,9 @@ def train_private(card: CorpusCard, corpus, tokenizer, model, progress=None):
             inputs, labels = targets(batch, attention)
             per_sentence = sentence_losses(sampled, inputs, attention, labels, causal)
             optimizer.zero_grad()
-            per_sentence.sum().backward()
+            with warnings.catch_warnings():  # Opacus's hooks, on token ids (no gradient)
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                per_sentence.sum().backward()
             optimizer.step()
             schedule.step()
             losses.append(per_sentence.detach().mean().item())

@@ -37,16 +37,22 @@ class MembershipError(ValueError):
     """A screener whose checkpoint planted nobody's records."""
 
 
-def planted_card(screener: Screener) -> CorpusCard:
-    """The corpus card a screener's checkpoint was forged from, which must plant
-    people; a one-line `MembershipError` otherwise."""
+def people_card(checkpoint: str) -> CorpusCard | None:
+    """The corpus card a checkpoint was forged from (its own folder's manifest; engines
+    are shared by weights, and two folders may hold the same), if it planted people."""
     from uim_sim.lfm.checkpoint import resolve
 
-    # the card's own folder: engines are shared by weights, and two folders may hold the same
-    card = resolve(screener.card.checkpoint).manifest.get("card")
-    if not card or not card.get("people"):
+    card = resolve(checkpoint).manifest.get("card")
+    return CorpusCard.model_validate(card) if card and card.get("people") else None
+
+
+def planted_card(screener: Screener) -> CorpusCard:
+    """The people-planting corpus card of a screener's checkpoint; a one-line
+    `MembershipError` where there is none."""
+    card = people_card(screener.card.checkpoint)
+    if card is None:
         raise MembershipError(f"card {screener.card.name}: {screener.card.checkpoint}: {NEEDS}")
-    return CorpusCard.model_validate(card)
+    return card
 
 
 NEEDS = (
@@ -65,15 +71,13 @@ class MembershipAudit(AuditStudy):
     def card_refusal(cls, card, corpus) -> str | None:
         """A checkpoint not forged from a card with people (or a local folder whose
         manifest's card has none) is refused before anything runs."""
-        if corpus is not None:
-            return None if corpus.people is not None else f"{card.checkpoint}: {NEEDS}"
-        from uim_sim.lfm.checkpoint import CheckpointError, resolve
+        from uim_sim.lfm.checkpoint import CheckpointError
 
         try:
-            manifest = resolve(card.checkpoint).manifest
+            planted = corpus.people if corpus is not None else people_card(card.checkpoint)
         except CheckpointError as exc:
             return str(exc)
-        return None if (manifest.get("card") or {}).get("people") else f"{card.checkpoint}: {NEEDS}"
+        return None if planted is not None else f"{card.checkpoint}: {NEEDS}"
 
     watch = (
         Plot("member_callback_rate", "Callback rate of members (their record in the corpus)",
