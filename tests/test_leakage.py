@@ -63,6 +63,9 @@ def test_leakage_table_means_over_forges_with_intervals_over_people():
     held = table.loc[0]
     assert held["exposure"] == 1.5 and held["recovered"] == 0.25 and np.isnan(held["auc"])
     assert held["exposure_low"] < 1.5 < held["exposure_high"]  # people resampled
+    assert np.isnan(member["auc_wrong"])  # no control scores given
+    control = leakage_table(pd.DataFrame(rows).assign(wrong_score=0.0)).set_index("count")
+    assert control.loc[2, "auc_wrong"] == 0.5 and control.loc[2, "auc"] == 1.0  # all tied
     # by group: members against held-out people of their own group; a forge without
     # members of a group in a count is left out of that row
     frame = pd.DataFrame(rows).assign(group=lambda f: np.where(f["name"].str[1] < "2", "a", "b"))

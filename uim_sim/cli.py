@@ -545,6 +545,7 @@ def _leakage_rows(table):
         "people": table["people"],
         "exposure (bits)": _interval(table, "exposure"),
         "membership AUC": _interval(table, "auc"),
+        "AUC, wrong condition": _interval(table, "auc_wrong"),
         "advantage": _interval(table, "advantage"),
         "recovered": _interval(table, "recovered"),
     })  # fmt: skip

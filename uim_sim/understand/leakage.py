@@ -89,8 +89,10 @@ def condition_log_probs(engine: Engine, names: list[str], causal: bool) -> np.nd
 
 def read_people(engine: Engine, card, causal: bool = False,
                 reference: Engine | None = None) -> pd.DataFrame:  # fmt: skip
-    """One row per planted person: ``name``, ``count`` (0: held out), ``score`` (the
-    calibrated log-ratio of the true condition), ``exposure``, ``recovered`` (the
+    """One row per planted person: ``name``, ``group`` (the race of the name), ``count``
+    (0: held out), ``score`` (the calibrated log-ratio of the true condition),
+    ``wrong_score`` (the same at a condition drawn among the nine others: a control),
+    ``exposure``, ``recovered`` (the
     calibrated top guess is the true condition); empty where the checkpoint cannot
     read the conditions. ``reference``: a reference model's engine (forged from the
     same card with ``people.stand_ins``: the same corpus but for the members' records);
@@ -106,17 +108,24 @@ def read_people(engine: Engine, card, causal: bool = False,
     if reference is not None:
         log_p = log_p - _among_conditions(condition_log_probs(reference, names, causal))
     if np.isnan(log_p).any():
-        return pd.DataFrame(columns=["name", "group", "count", "score", "exposure",
-                                     "recovered"])  # fmt: skip
+        return pd.DataFrame(columns=["name", "group", "count", "score", "wrong_score",
+                                     "exposure", "recovered"])  # fmt: skip
     split = len(people) - len(held_out)
     calibrated = np.vstack(calibrate(log_p[:split], log_p[split:]))
     index = {c: i for i, c in enumerate(CONDITIONS)}
     truth = np.array([index[c] for _, _, c in people])
+    # the control: the same score at a condition the person does not have (drawn from
+    # the card's seed): members ranked above non-members there too is their names'
+    # presence in the corpus, not what their records say
+    rng = np.random.default_rng([card.seed, 104])
+    wrong = (truth + rng.integers(1, len(CONDITIONS), len(truth))) % len(CONDITIONS)
+    rows = np.arange(len(people))
     return pd.DataFrame({
         "name": [n for _, n, _ in people],
         "group": [race_of(n) for _, n, _ in people],
         "count": [k for k, _, _ in people],
-        "score": calibrated[np.arange(len(people)), truth],
+        "score": calibrated[rows, truth],
+        "wrong_score": calibrated[rows, wrong],
         "exposure": exposure(calibrated, truth),
         "recovered": calibrated.argmax(axis=1) == truth,
     })  # fmt: skip
@@ -157,8 +166,9 @@ def leakage_table(people: pd.DataFrame, seed: int = 0, by: tuple[str, ...] = ())
     """Per ``card`` label, ``attack`` (``population`` where absent), the columns of
     ``by`` (e.g. ``group``: members against held-out people of their own group) and
     duplication count, the mean over its forges (``forge`` column: one per forging
-    seed) of exposure, attribute recovery, membership advantage and AUC, each with a
-    95 % percentile interval from resampling the people of every forge (`BOOTSTRAP`
+    seed) of exposure, attribute recovery, membership advantage and AUC, and the AUC of
+    the control score at a wrong condition (``auc_wrong``), each with a 95 % percentile
+    interval from resampling the people of every forge (`BOOTSTRAP`
     times, members and held-out alike); count 0 rows are the held-out people
     (exposure and recovery at chance; no membership statistics). A forge without
     people of a count (or held-out ones) in a group is left out of that row."""
@@ -174,7 +184,9 @@ def leakage_table(people: pd.DataFrame, seed: int = 0, by: tuple[str, ...] = ())
 
         def arrays(f, k):
             g = f[f["count"] == k]
-            return g["score"].to_numpy(), g["exposure"].to_numpy(), g["recovered"].to_numpy(float)
+            wrong = g["wrong_score"] if "wrong_score" in g else g["score"] * np.nan
+            return (g["score"].to_numpy(), g["exposure"].to_numpy(),
+                    g["recovered"].to_numpy(float), wrong.to_numpy(float))  # fmt: skip
 
         for k in sorted(frame["count"].unique()):
             parts = [(arrays(f, 0), arrays(f, k)) for f in forges]
@@ -187,21 +199,24 @@ def leakage_table(people: pd.DataFrame, seed: int = 0, by: tuple[str, ...] = ())
                 low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
             row = {**label, "count": int(k), "forges": len(forges),
                    "people": int(sum(len(mine[0]) for _, mine in parts))}  # fmt: skip
-            for i, what in enumerate(("exposure", "recovered", "advantage", "auc")):
+            for i, what in enumerate(("exposure", "recovered", "advantage", "auc", "auc_wrong")):
                 row[what], row[f"{what}_low"], row[f"{what}_high"] = point[i], low[i], high[i]
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _statistics(parts, k: int, pick) -> np.ndarray:
-    """[exposure, recovered, advantage, AUC] of count ``k``, averaged over forges;
-    ``parts``: per forge, the held-out and count-k people's (score, exposure, recovered)
-    arrays; ``pick(n)``: which of n people (all, or a bootstrap draw)."""
+    """[exposure, recovered, advantage, AUC, AUC at a wrong condition] of count ``k``,
+    averaged over forges; ``parts``: per forge, the held-out and count-k people's
+    (score, exposure, recovered, wrong score) arrays; ``pick(n)``: which of n people
+    (all, or a bootstrap draw)."""
     per = []
     for held, mine in parts:
         if not (len(held[0]) and len(mine[0])):
             continue  # nobody of this count (or held out) in this forge's group
         h, m = pick(len(held[0])), pick(len(mine[0]))
         advantage, auc = membership_advantage(mine[0][m], held[0][h]) if k else (np.nan,) * 2
-        per.append([mine[1][m].mean(), mine[2][m].mean(), advantage, auc])
-    return np.mean(per, axis=0) if per else np.full(4, np.nan)
+        control = (membership_advantage(mine[3][m], held[3][h])[1]
+                   if k and not np.isnan(np.r_[mine[3], held[3]]).any() else np.nan)  # fmt: skip
+        per.append([mine[1][m].mean(), mine[2][m].mean(), advantage, auc, control])
+    return np.mean(per, axis=0) if per else np.full(5, np.nan)
