@@ -484,7 +484,7 @@ def leakage(
     from uim_sim.schema import SpecError
     from uim_sim.understand.cards import load_corpus_card
     from uim_sim.understand.forge import cached
-    from uim_sim.understand.privacy_study import check_cards, study
+    from uim_sim.understand.privacy_study import check_cards, forge_folder, study
 
     try:
         seed_list = sorted({int(s) for s in seeds.split(",") if s.strip()})
@@ -510,14 +510,10 @@ def leakage(
             total = progress.add_task("leakage", total=forges, last="")
 
             def on_forge(card):
-                folder = out / "forges" / f"{card.name}-seed{card.seed}"
-                return (
-                    None
-                    if cached(card, folder)
-                    else _forge_bar(
-                        progress, f"forge {card.name} seed {card.seed}", card.training.steps
-                    )
-                )
+                if cached(card, forge_folder(out, card)):
+                    return None
+                label = f"forge {card.name} seed {card.seed}"
+                return _forge_bar(progress, label, card.training.steps)
 
             advance = lambda: progress.advance(total)  # noqa: E731
             result = study(loaded, seed_list, out, advance, on_forge, reference)

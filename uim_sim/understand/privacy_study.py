@@ -52,6 +52,11 @@ def check_cards(cards: list, seeds: list[int], reference: bool = False) -> None:
                 )
 
 
+def forge_folder(out, card) -> Path:
+    """Where the study keeps ``card``'s forge at its seed: ``out/forges/NAME-seedS``."""
+    return Path(out) / "forges" / f"{card.name}-seed{card.seed}"
+
+
 def study(cards: list, seeds: list[int], out, progress=None, on_forge=None,
           reference: bool = False) -> dict:  # fmt: skip
     """Forge every card at every forging seed into ``out/forges/NAME-seedS`` (reused
@@ -74,7 +79,7 @@ def study(cards: list, seeds: list[int], out, progress=None, on_forge=None,
 
     def forged(card, seed):
         seeded = card.model_copy(update={"seed": seed})
-        folder = out / "forges" / f"{card.name}-seed{seed}"
+        folder = forge_folder(out, seeded)
         forge(seeded, folder, on_forge(seeded) if on_forge else None)
         return seeded, folder, get_engine(str(folder))
 
