@@ -140,18 +140,17 @@ def _among_conditions(log_p: np.ndarray) -> np.ndarray:
 def summarise(people: pd.DataFrame) -> dict[str, float]:
     """Per duplication count k: mean ``exposure_kK``, ``recovered_kK``, and
     ``advantage_kK``/``auc_kK`` against the held-out people (count 0), whose exposure
-    and recovery are the chance reference (``*_held_out``)."""
-    held = people[people["count"] == 0]
-    out = {
-        "exposure_held_out": round(float(held["exposure"].mean()), 4),
-        "recovered_held_out": round(float(held["recovered"].mean()), 4),
-    }
-    for k, group in people[people["count"] > 0].groupby("count", sort=True):
-        advantage, auc = membership_advantage(group["score"], held["score"])
-        out[f"exposure_k{k}"] = round(float(group["exposure"].mean()), 4)
-        out[f"recovered_k{k}"] = round(float(group["recovered"].mean()), 4)
-        out[f"advantage_k{k}"] = round(advantage, 4)
-        out[f"auc_k{k}"] = round(auc, 4)
+    and recovery are the chance reference (``*_held_out``): `leakage_table`'s point
+    values for one forge, without intervals."""
+    table = leakage_table(people.assign(card="", forge=0), resamples=0)
+    out = {}
+    for row in table.itertuples():
+        key = "held_out" if row.count == 0 else f"k{row.count}"
+        out[f"exposure_{key}"] = round(float(row.exposure), 4)
+        out[f"recovered_{key}"] = round(float(row.recovered), 4)
+        if row.count:
+            out[f"advantage_{key}"] = round(float(row.advantage), 4)
+            out[f"auc_{key}"] = round(float(row.auc), 4)
     return out
 
 
@@ -162,14 +161,15 @@ def memorisation(engine: Engine, card, causal: bool = False) -> dict[str, float]
     return summarise(people) if len(people) else {}
 
 
-def leakage_table(people: pd.DataFrame, seed: int = 0, by: tuple[str, ...] = ()) -> pd.DataFrame:
+def leakage_table(people: pd.DataFrame, seed: int = 0, by: tuple[str, ...] = (),
+                  resamples: int = BOOTSTRAP) -> pd.DataFrame:  # fmt: skip
     """Per ``card`` label, ``attack`` (``population`` where absent), the columns of
     ``by`` (e.g. ``group``: members against held-out people of their own group) and
     duplication count, the mean over its forges (``forge`` column: one per forging
     seed) of exposure, attribute recovery, membership advantage and AUC, and the AUC of
     the control score at a wrong condition (``auc_wrong``), each with a 95 % percentile
-    interval from resampling the people of every forge (`BOOTSTRAP`
-    times, members and held-out alike); count 0 rows are the held-out people
+    interval from resampling the people of every forge ``resamples`` times (members
+    and held-out alike; 0: no intervals); count 0 rows are the held-out people
     (exposure and recovery at chance; no membership statistics). A forge without
     people of a count (or held-out ones) in a group is left out of that row."""
     rows = []
@@ -193,10 +193,12 @@ def leakage_table(people: pd.DataFrame, seed: int = 0, by: tuple[str, ...] = ())
 
             point = _statistics(parts, k, lambda n: slice(None))
             draws = np.array([_statistics(parts, k, lambda n, rng=rng: rng.integers(n, size=n))
-                              for _ in range(BOOTSTRAP)])  # fmt: skip
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # held out: no membership
-                low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
+                              for _ in range(resamples)])  # fmt: skip
+            low = high = np.full(len(point), np.nan)
+            if resamples:
+                with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # held out: no membership
+                    low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
             row = {**label, "count": int(k), "forges": len(forges),
                    "people": int(sum(len(mine[0]) for _, mine in parts))}  # fmt: skip
             for i, what in enumerate(("exposure", "recovered", "advantage", "auc", "auc_wrong")):
