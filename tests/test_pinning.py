@@ -79,6 +79,13 @@ def test_metrics_of_steady_runs_within_tolerance_of_diverged_runs_within_seed_sp
     diverged = {"card-none-r000": "flipped at step 1"}
     assert not compare_metrics(metrics(), metrics(0.6), diverged, SPREAD)  # 2 SDs
     assert "more than 4 SDs" in compare_metrics(metrics(), metrics(0.8), diverged, SPREAD)[0]
+    # a metric added since the pins is not a change; a pinned one gone (or a new group
+    # of a pinned metric) is
+    added = pd.concat([metrics(), metrics().assign(metric="new_measure")], ignore_index=True)
+    assert not compare_metrics(metrics(), added, {}, SPREAD)
+    assert compare_metrics(added, metrics(), {}, SPREAD)
+    regrouped = pd.concat([metrics(), metrics().assign(group="black")], ignore_index=True)
+    assert compare_metrics(metrics(), regrouped, {}, SPREAD)
 
 
 @pytest.fixture
