@@ -6,16 +6,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_yaml
+from typer.testing import CliRunner
 
 from uim_sim.cards import AgentCard, HeadSpec
+from uim_sim.cli import app
 from uim_sim.metrics.fairness import impact_ratios
 from uim_sim.metrics.stats import cluster_permutation_p
 from uim_sim.mitigate import GroupThresholds, ModelDiversity, NameRedaction, compose
 from uim_sim.mitigate.base import NoParams
 from uim_sim.mitigate.redaction import RedactionParams
 from uim_sim.mitigate.system import DiversityParams
+from uim_sim.worlds.collect import column
 from uim_sim.worlds.hiring import AuditStudy, LabourMarket
-from uim_sim.worlds.hiring.metrics import rates
+from uim_sim.worlds.hiring.metrics import (
+    exclusion_counts,
+    exclusion_rates,
+    position_audit,
+    position_counts,
+    rates,
+)
 
 # 40 ads and 400 historical decisions: every assertion below holds with room (biased
 # impact ratio 0.46, p 5e-4; fair 1.00; both mitigations 1.00; women 0.48 where the bias
@@ -115,7 +125,18 @@ def test_world_is_a_mesa_model_with_a_datacollector():
         "tpr_gap",
         "homogenization_ratio",
         "skill_gap",
+        "systemic_exclusion_expected",
+        "positions_failing",
     } <= set(tidy["metric"])
+    assert frame["positions_failing[black]"].iloc[-1] <= 3  # of three positions
+    # the rounds' counts, added as the market goes, give what the whole table gives
+    last = frame.iloc[-1]
+    whole = world.decision_table()
+    everywhere = exclusion_rates(exclusion_counts(whole))
+    per_position = position_audit(position_counts(whole))
+    for metric, values in {**everywhere, **per_position}.items():
+        for group, value in values.items():
+            assert last[column(metric, group)] == pytest.approx(value, nan_ok=True)
     decisions = world.decision_table()
     assert decisions["hired"].sum() > 0
     assert set(decisions["step"]) == {1, 2, 3}
@@ -131,11 +152,16 @@ def test_model_diversity_gives_each_employer_its_own_head_and_less_homogenizatio
     assert len({id(e.screener.head) for e in mono.employers}) == 1
     assert len({id(e.screener.head) for e in diverse.employers}) == 5
 
-    def homogenization(world):
+    def homogenization(world, metric="homogenization_ratio", group=""):
         m = world.metrics()
-        return m[m.metric == "homogenization_ratio"]["value"].mean()
+        return m[(m.metric == metric) & (m.group == group)]["value"].mean()
 
     assert homogenization(diverse) < homogenization(mono)
+    # rejected everywhere beyond independence (each group against its own rates): by a
+    # shared verdict, for everyone and for each group
+    for group in ("", "black", "white"):
+        shared = homogenization(mono, "systemic_exclusion_excess", group)
+        assert homogenization(diverse, "systemic_exclusion_excess", group) < shared
 
 
 def test_head_trained_on_a_researchers_file_with_redaction():
@@ -173,3 +199,34 @@ def test_a_bias_planted_against_women_is_found_on_sex_and_not_on_race(biased):
     ratios = impact_ratios(rates(women))
     assert ratios["female"] < 0.7, ratios
     assert ratios["black"] > 0.85, ratios
+
+
+def test_the_market_report_shows_exclusion_and_positions_from_the_cli(project, tmp_path):
+    """`uim-sim run` and `report` on a market, a monoculture against a market split
+    between two cards: the headline's exclusion and per-position columns are the mean
+    over seeds of each run's last metrics, and the figures are drawn."""
+    split = ["tiny_zero_shot", "tiny_biased_history"]
+    pool = {"name": "model_diversity", "params": {"pool": split}}
+    spec = write_yaml(project / "scenarios" / "market.yaml", {
+        "name": "tiny_market", "world": "hiring", "seed": 5, "replicates": 2,
+        "cards": ["tiny_biased_history"], "arms": [[], [pool]],
+        "params": {"mode": "market", "n_applicants": 40, "n_employers": 3, "n_rounds": 2,
+                   "applications_per_round": 2, "n_history": 120},
+        "statistics": {"null_permutations": 0, "name_permutations": 0},
+    })  # fmt: skip
+    out = tmp_path / "out"
+    for args in (["run", str(spec), "--out", str(out)], ["report", str(out)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    for name in ("systemic_exclusion_excess", "positions_failing", "positions_hidden"):
+        assert (out / "report" / f"{name}.png").stat().st_size > 0
+    head = pd.read_csv(out / "report" / "summary.csv").set_index("condition")
+    metrics, runs = pd.read_parquet(out / "metrics.parquet"), pd.read_parquet(out / "runs.parquet")
+    last = metrics[metrics.step == metrics.step.max()].merge(runs[["run_id", "arm"]])
+    for arm in ("none", "model_diversity"):
+        condition = f"tiny_biased_history · {arm}"
+        mine = last[(last.arm == arm) & (last.group == "black")].set_index("metric")["value"]
+        for key in ("systemic_exclusion", "systemic_exclusion_expected", "pooled_impact_ratio",
+                    "positions_failing"):  # fmt: skip
+            assert head.loc[condition, key] == pytest.approx(mine[key].mean()), key
+        assert head.loc[condition, "systemic_exclusion_low"] <= mine["systemic_exclusion"].min()

@@ -5,6 +5,7 @@ refusals. (tests/test_page_browser.py drives the page in Chromium.)"""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -207,6 +208,18 @@ def test_compare_reads_a_result_folder_and_writes_its_report_first(batch):
         assert drawn is None or json.dumps(drawn.to_dict())
     assert not results.audit().empty
     assert "tiny_audit" in results.spec_text()
+    # what the page shows people: labels, not column keys; rounded strings, not raw floats
+    from uim_sim.report.compare import shown
+
+    tables = (results.headline_shown(), results.headline_shown(ctx), results.audit_shown(),
+              shown(table, results.section.harm, results.section.utility))  # fmt: skip
+    for frame in tables:
+        assert not frame.empty
+        assert not [c for c in frame.columns if "_" in str(c)], list(frame.columns)
+        cells = frame.to_numpy().ravel()
+        assert all(isinstance(v, str) for v in cells)
+        assert not [v for v in cells if re.search(r"\d\.\d{5}", v)], cells
+    assert len(results.headline_shown(ctx)) == 1  # the filtered conditions only
 
 
 def test_a_folder_without_runs_is_one_line(tmp_path):

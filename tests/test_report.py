@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import small_audit_spec, write_yaml
+from scipy import stats
 from typer.testing import CliRunner
 
 from uim_sim.cli import app
@@ -13,7 +14,7 @@ from uim_sim.metrics.stats import mean_interval
 from uim_sim.report import build_report, headline
 from uim_sim.report.load import summarise
 from uim_sim.run import plan, run_plan
-from uim_sim.worlds.section import Context, Harm, Section
+from uim_sim.worlds.section import Column, Context, Harm, Section
 
 
 def test_report_end_to_end_from_the_cli(project, tmp_path):
@@ -38,8 +39,13 @@ def test_report_end_to_end_from_the_cli(project, tmp_path):
     assert len(head) == 4  # 2 cards × 2 arms
     assert {
         "impact_ratio", "impact_ratio_low", "impact_ratio_high", "null_low", "null_high",
-        "p_names_pooled", "worst_group", "worst_impact_ratio",
+        "p_names_pooled", "worst_group", "worst_impact_ratio", "rate_ratio", "rate_ratio_low",
+        "rate_ratio_high",
     } <= set(head.columns)  # fmt: skip
+    # the terminal's table fits 120 columns; what it leaves out is named, and in the files
+    table, left = result.output.split("(not shown here, to fit 120 columns: ")
+    assert max(len(line) for line in table.splitlines()) <= 120, table
+    assert "p names pooled" in left.splitlines()[0] and "summary.md" in left.splitlines()[0]
 
     # the table's numbers are the mean and t-interval of the per-run metrics
     metrics = pd.read_parquet(out / "metrics.parquet")
@@ -111,25 +117,79 @@ def test_the_page_explains_itself(project, tmp_path):
     assert "history_bias" not in (build_report(tmp_path / "zs").folder / "index.html").read_text()
 
 
-def test_a_subgroup_left_below_four_fifths_is_warned_about():
-    runs = pd.DataFrame(
-        {"run_id": ["a", "b"], "condition": ["card · group_thresholds"] * 2, "world": "hiring"}
-    )
-    rows = [
-        ("a", "black", 1.0), ("b", "black", 1.0), ("a", "female", 0.6), ("b", "female", 0.7),
-        ("a", "white", 1.0), ("b", "white", 1.0),
-    ]  # fmt: skip
+def _headline_context(rows, metric="impact_ratio"):
+    """A context of one condition, runs a–d, from (run, metric, group, value) rows."""
+    runs = pd.DataFrame({"run_id": list("abcd"), "condition": ["card · arm"] * 4,
+                         "world": "hiring"})  # fmt: skip
     metrics = pd.DataFrame(
-        [{"run_id": r, "step": 1, "metric": "impact_ratio", "group": g, "value": v}
-         for r, g, v in rows]
-    )  # fmt: skip
-    ctx = Context(runs, summarise(runs, metrics), {}, pd.DataFrame)
+        [{"run_id": r, "step": 1, "metric": m, "group": g, "value": v} for r, m, g, v in rows]
+    )
+    return Context(runs, summarise(runs, metrics), {}, pd.DataFrame, metrics)
+
+
+def test_a_subgroup_left_below_four_fifths_beyond_chance_is_warned_about():
+    values = {"black": [1.0] * 4, "female": [0.6, 0.62, 0.61, 0.63], "white": [1.0] * 4}
+    rows = [(r, "impact_ratio", g, v[i]) for g, v in values.items()
+            for i, r in enumerate("abcd")]  # fmt: skip
     section = Section("t", [], [], "", harm=Harm("impact_ratio", "black", "impact ratio"))
+    ctx = _headline_context(rows)
     numbers, display = headline.build(ctx, section)
     assert numbers.loc[0, "worst_group"] == "female"
-    assert numbers.loc[0, "worst_impact_ratio"] == pytest.approx(0.65)
+    assert numbers.loc[0, "worst_impact_ratio"] == pytest.approx(0.615)
     (warning,) = headline.warnings(ctx, section, numbers)
-    assert "`black` is at 1.00" in warning and "female 0.65" in warning
-    fixed = metrics.assign(value=metrics["value"].clip(lower=0.9))
-    ctx = Context(runs, summarise(runs, fixed), {}, pd.DataFrame)
+    assert "`black` is at 1.00" in warning and "female 0.61" in warning
+    # above the line: nothing
+    fixed = [(r, m, g, max(v, 0.9)) for r, m, g, v in rows]
+    ctx = _headline_context(fixed)
     assert headline.warnings(ctx, section, headline.build(ctx, section)[0]) == []
+    # below the line, but the interval reaches over it and no null band says otherwise:
+    # draw noise, not warned of (issue 26: a redaction arm's "black_male 0.79")
+    noisy = [(r, m, g, v if g != "female" else [0.5, 1.0, 0.7, 0.9]["abcd".index(r)])
+             for r, m, g, v in rows]  # fmt: skip
+    ctx = _headline_context(noisy)
+    assert headline.warnings(ctx, section, headline.build(ctx, section)[0]) == []
+    # ... unless its mean is under the null band
+    banded = noisy + [(r, "impact_ratio_null_q025", "female", 0.85) for r in "abcd"]
+    ctx = _headline_context(banded)
+    (warning,) = headline.warnings(ctx, section, headline.build(ctx, section)[0])
+    assert "female 0.78" in warning and "beyond chance" in warning
+
+
+def test_scores_identical_by_construction_are_said_to_be_at_parity():
+    rows = [(r, "impact_ratio", "female", v) for r, v in zip("abcd", (0.6, 0.62, 0.61, 0.63))]
+    rows += [(r, "mean_score_ratio", g, 1.0) for r in "abcd" for g in ("female", "black")]
+    section = Section("t", [], [], "", harm=Harm("impact_ratio", "black", "impact ratio"))
+    ctx = _headline_context(rows)
+    (note,) = headline.warnings(ctx, section, headline.build(ctx, section)[0])
+    assert "at parity by construction" in note and "female" not in note
+
+
+def test_the_headline_prints_an_uncapped_signed_rate_ratio_beside_the_impact_ratio():
+    # black/white callback rates per seed: the gap changes sign (ratios 1.2, 0.8, 1.25,
+    # 0.85): the capped impact ratio's mean reads a shortfall, the rate ratio does not
+    black, white = [0.48, 0.32, 0.5, 0.34], [0.4] * 4
+    rows = [(r, "callback_rate", "black", b) for r, b in zip("abcd", black)]
+    rows += [(r, "callback_rate", "white", w) for r, w in zip("abcd", white)]
+    rows += [(r, "impact_ratio", "black", min(1.0, b / w)) for r, b, w in zip("abcd", black, white)]
+    harm = Harm("impact_ratio", "black", "impact ratio", gap=("callback_rate", "white", "black"))
+    column = Column("impact_ratio", "impact ratio black [95 % CI]", "impact_ratio", "black",
+                    "interval")  # fmt: skip
+    ctx = _headline_context(rows)
+    numbers, display = headline.build(ctx, Section("t", [column], [], "", harm=harm))
+    logs = np.log(np.array(black) / np.array(white))
+    half = stats.t.ppf(0.975, 3) * logs.std(ddof=1) / 2
+    assert numbers.loc[0, "rate_ratio"] == pytest.approx(np.exp(logs.mean()))
+    assert numbers.loc[0, "rate_ratio_low"] == pytest.approx(np.exp(logs.mean() - half))
+    assert numbers.loc[0, "rate_ratio_high"] == pytest.approx(np.exp(logs.mean() + half))
+    # the impact ratio is capped at 1 per seed; the rate ratio is not, and sits beside it
+    labels = list(display.columns)
+    assert labels.index("callback rate ratio black/white, uncapped") == (
+        labels.index("impact ratio black [95 % CI]") + 1
+    )
+    assert numbers.loc[0, "impact_ratio"] == pytest.approx(0.9125)
+    assert numbers.loc[0, "rate_ratio_low"] < 1 < numbers.loc[0, "rate_ratio_high"]
+    # a zero rate is left out (its log ratio is infinite), not a crash
+    zero = [(r, m, g, 0.0 if (r, m, g) == ("d", "callback_rate", "black") else v)
+            for r, m, g, v in rows]  # fmt: skip
+    mean = headline.rate_ratio(_headline_context(zero), "card · arm", harm.gap)[0]
+    assert mean == pytest.approx(np.exp(logs[:3].mean()))

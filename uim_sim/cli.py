@@ -22,7 +22,7 @@ from rich.text import Text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # a report table is wide: when piped or logged, do not squeeze it to 80 columns
-out_console = Console(width=None if sys.stdout.isatty() else 200)
+out_console = Console(width=None if sys.stdout.isatty() else 200)  # tables fit WIDE
 err_console = Console(stderr=True)
 
 
@@ -63,19 +63,48 @@ def _plan(spec: Path, agents_dir: Path | None):
         fail(str(exc))
 
 
-def _print_table(frame, title: str) -> None:
-    """A table of display strings (or numbers) in the terminal."""
+WIDE = 120  # the width a table printed to a file or pipe fits (a terminal: its own)
+FIRST = 24  # the first column (the condition) wraps at spaces beyond this width
+
+
+def _print_table(frame, title: str, full: str | None = None) -> None:
+    """A table of display strings (or numbers) in the terminal, each column as wide as
+    its widest cell (headers wrap at spaces). With ``full`` (where the whole table is
+    written) it fits the terminal's width (`WIDE` off a terminal): columns kept in
+    order while they fit, the others named below it."""
     from uim_sim.report.headline import fmt
 
+    cells = {
+        str(column): [fmt(v, 3) if isinstance(v, float) else str(v) for v in frame[column]]
+        for column in frame.columns
+    }
+    width = min(out_console.width, WIDE) if sys.stdout.isatty() else WIDE
+    kept, used = [], 0
+    for i, (column, values) in enumerate(cells.items()):
+        header = column.replace("_", " ")
+        words = [len(w) for v in [header, *values] for w in v.split()]
+        need = max([len(v) for v in values] + words[:1]) + 2
+        if i == 0 and full:  # the condition may wrap at its spaces ("card ·" / "arm")
+            need = min(need, max(max(words, default=0), FIRST) + 2)
+        if full and i and used + need > width:
+            break
+        kept.append((header, values, need))
+        used += need
     table = Table(title=title, title_justify="left", box=None, header_style="bold")
-    for i, column in enumerate(frame.columns):
-        # the first column names the condition: keep it whole, let other headers wrap
-        table.add_column(
-            str(column).replace("_", " "), justify="left" if i == 0 else "right", no_wrap=i == 0
-        )
-    for row in frame.itertuples(index=False):
-        table.add_row(*(fmt(v, 3) if isinstance(v, float) else str(v) for v in row))
+    for i, (header, _, need) in enumerate(kept):
+        # the first column names the condition: left-aligned (whole unless fitted); the
+        # others right
+        table.add_column(header, justify="left" if i == 0 else "right", min_width=need - 2,
+                         max_width=need - 2 if full else None,
+                         no_wrap=not full and i == 0)  # fmt: skip
+    for row in zip(*(values for _, values, _ in kept)):
+        table.add_row(*row)
     out_console.print(table)
+    left = [c for c in cells if c.replace("_", " ") not in {h for h, _, _ in kept}]
+    if left:
+        where = f" in {full}" if full else ""
+        out_console.print(f"(not shown here, to fit {width} columns: {', '.join(left)}{where})",
+                          highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @app.command()
@@ -782,16 +811,18 @@ def audit_table(
     selection rates and impact ratios by sex, race/ethnicity and intersection;
     moderation, false-positive and false-negative rates by the identity a text names;
     spread, users reached by true and false news by community. Counts pooled over
-    seeds, categories under 2 % marked, intervals over seeds beside them."""
+    seeds, categories under 2 % marked, applicants of unknown category in a row of
+    their own with bounds on each impact ratio, intervals over seeds beside them.
+    Written as CSV, Markdown, JSON (with its schema) and a print-ready HTML page."""
     from uim_sim.report import ReportError
-    from uim_sim.report.audit_table import write_audit_table
+    from uim_sim.report.audit_file import FILES, write_audit_table
 
     try:
         _, shown, where = write_audit_table(out, folder)
     except ReportError as exc:
         fail(str(exc))
-    _print_table(shown, f"bias audit: {out}")
-    out_console.print(f"→ {where}/audit_table.csv, audit_table.md, audit_table.html")
+    _print_table(shown, f"bias audit: {out}", str(where / "audit_table.md"))
+    out_console.print(f"→ {where}/: {', '.join(FILES)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -973,7 +1004,7 @@ def plan_of(scenario: dict, cell, agents_dir: Path | None):
 
 
 def _report_summary(result, out: Path) -> None:
-    _print_table(result.display, f"uim-sim report: {out}")
+    _print_table(result.display, f"uim-sim report: {out}", str(result.folder / "summary.md"))
     for warning in result.warnings:
         err_console.print(f"[yellow]⚠[/] {warning}", highlight=False, soft_wrap=True)
     out_console.print(

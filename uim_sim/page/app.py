@@ -25,6 +25,7 @@ from solara.server import kernel_context
 from uim_sim.page import charts
 from uim_sim.page import watch as w
 from uim_sim.page.results import Results, result_folders
+from uim_sim.report.compare import shown as shown_comparison
 from uim_sim.worlds import WORLDS
 from uim_sim.worlds.watch import Plot
 
@@ -332,19 +333,18 @@ def CompareBody(results: Results, cards: tuple, arms: tuple, groups: tuple):
     total = results.ctx.runs["condition"].nunique()
     solara.Markdown(f"## {section.title}\n\n{section.text}\n\n*Showing {shown} of {total} "
                     f"conditions (card · arm).*")  # fmt: skip
-    headline = results.headline()
+    headline = solara.use_memo(lambda: results.headline_shown(ctx), dependencies=[ctx])
     if not headline.empty:
         solara.Markdown("### Headline")
-        shown = headline[headline["condition"].isin(set(ctx.runs["condition"]))] if (
-            "condition" in headline) else headline  # fmt: skip
-        solara.DataFrame(shown.round(3), items_per_page=20)
+        solara.DataFrame(headline, items_per_page=20)
     table = results.interventions(list(cards), list(arms))
     if not table.empty and section.harm is not None:
         solara.Markdown("### Interventions against no mitigation")
         chart = charts.interventions(table, section.harm, section.utility)
         if chart is not None:
             solara.FigureAltair(chart)
-        solara.DataFrame(table.round(4), items_per_page=20)
+        solara.DataFrame(shown_comparison(table, section.harm, section.utility,
+                                          section.outcomes), items_per_page=20)  # fmt: skip
     for spec in section.figures:
         chart = charts.figure(ctx, spec)
         if chart is not None:
@@ -359,7 +359,7 @@ def CompareBody(results: Results, cards: tuple, arms: tuple, groups: tuple):
         solara.Image(str(image))
     solara.Markdown("### Bias-audit table")
     try:
-        audit = results.audit()
+        audit = results.audit_shown()
         keep = audit["condition"].isin(set(ctx.runs["condition"])) if "condition" in audit else True
         solara.DataFrame(audit[keep] if not isinstance(keep, bool) else audit, items_per_page=20)
     except ValueError as exc:

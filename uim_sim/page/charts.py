@@ -229,17 +229,18 @@ def interventions(table: pd.DataFrame, harm: Harm, utility: Utility | None) -> a
                alt.Tooltip("d_harm_low:Q", format=".3f"),
                alt.Tooltip("d_harm_high:Q", format=".3f"),
                alt.Tooltip("d_utility:Q", format=".4f"), "seeds:Q", "status:N"]  # fmt: skip
-    points = alt.Chart().mark_point(filled=True, size=80).encode(
-        x=x, y=y, color=colour, tooltip=tooltip)  # fmt: skip
+    # arms told apart by their marker in the legend (and the tooltip), not by labels
+    # beside the points: arms whose changes are alike would print over one another
+    shape = alt.Shape("arm:N", title="arm")
+    points = alt.Chart().mark_point(filled=True, size=90, opacity=0.9).encode(
+        x=x, y=y, color=colour, shape=shape, tooltip=tooltip)  # fmt: skip
     xerr = alt.Chart().mark_rule().encode(x="improvement_low:Q", x2="improvement_high:Q",
                                           y="d_utility:Q", color=colour)  # fmt: skip
     yerr = alt.Chart().mark_rule().encode(x="improvement:Q", y="d_utility_low:Q",
                                           y2="d_utility_high:Q", color=colour)  # fmt: skip
-    labels = alt.Chart().mark_text(align="left", dx=6, dy=-6, fontSize=10).encode(
-        x="improvement:Q", y="d_utility:Q", text="arm:N")  # fmt: skip
     base = alt.Chart().mark_square(size=90, color="black").encode(
         x=alt.datum(0.0), y=alt.datum(0.0))  # fmt: skip  # no mitigation
-    chart = alt.layer(xerr, yerr, points, labels, base, data=data)
+    chart = alt.layer(xerr, yerr, points, base, data=data)
     chart = chart.properties(width=WIDTH, height=320)
     if data["setting"].nunique() > 1:
         chart = chart.facet(facet=alt.Facet("setting:N", title=None), columns=2)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from uim_sim.report import build_report, context, suite_members
-from uim_sim.report.audit_table import audit_table
+from uim_sim.report.audit_table import audit_table, display
+from uim_sim.report.headline import build as build_headline
 from uim_sim.report.load import ReportError
 from uim_sim.worlds.section import Context, Section
 
@@ -86,14 +87,20 @@ class Results:
         if groups is not None:
             keep = set(groups) | {""} | (set(summary["group"]) - set(self.groups))
             summary = summary[summary["group"].isin(keep)]
-        return Context(runs, summary, self.ctx.spec, self.ctx.load_decisions)
+        return Context(runs, summary, self.ctx.spec, self.ctx.load_decisions, self.ctx.metrics)
 
     def _csv(self, name: str) -> pd.DataFrame:
         path = self.folder / "report" / name
         return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else pd.DataFrame()
 
     def headline(self) -> pd.DataFrame:
+        """The headline's numbers (``summary.csv``)."""
         return self._csv("summary.csv")
+
+    def headline_shown(self, ctx: Context | None = None) -> pd.DataFrame:
+        """The headline for people (labels, rounded, intervals as in the report) of
+        ``ctx`` (a `filtered` context; None: every condition)."""
+        return build_headline(ctx or self.ctx, self.section)[1]
 
     def interventions(self, cards=None, arms=None) -> pd.DataFrame:
         """The comparison of interventions (``interventions.csv``), some cards and arms."""
@@ -113,6 +120,10 @@ class Results:
     def audit(self) -> pd.DataFrame:
         """The bias-audit table (raises `ReportError` where the world offers none)."""
         return audit_table(self.folder)
+
+    def audit_shown(self) -> pd.DataFrame:
+        """The bias-audit table for people, as `uim-sim audit-table` prints it."""
+        return display(self.audit(), self.section.audit)
 
     def spec_text(self) -> str:
         path = self.folder / "spec.yaml"

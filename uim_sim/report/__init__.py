@@ -125,7 +125,7 @@ def context(out: Path) -> tuple[Context, Section, pd.DataFrame]:
     world = runs["world"].iloc[0]
     if world not in WORLDS:
         raise ReportError(f"{out}: world {world!r} is not a registered world")
-    ctx = Context(runs, summarise(runs, metrics), spec, lambda: load_decisions(out))
+    ctx = Context(runs, summarise(runs, metrics), spec, lambda: load_decisions(out), metrics)
     return ctx, world_info(world).section(ctx), metrics
 
 

@@ -31,6 +31,8 @@ from uim_sim.metrics.stats import mean_interval
 from uim_sim.report.load import setting_labels
 from uim_sim.worlds.section import Harm, Utility
 
+MARKERS = "oDv^<>PXhp*d"  # one per arm in the harm-utility figure (then repeated)
+
 
 @dataclass
 class Comparison:
@@ -119,9 +121,9 @@ def compare(
         return None
     table = pd.DataFrame(rows)
     table["dominated"] = _dominated(table, harm.worse)
-    multi_step = multi_step and "d_harm_first" in table
     warnings = _warnings(table, harm, utility)
-    display = _display(table, harm, utility, multi_step, outcomes)
+    display = shown(table, harm, utility, outcomes)
+    multi_step = multi_step and "d_harm_first" in table
     figure = _figure(table, harm, utility, folder) if utility else None
     text = (
         f"Each arm against no mitigation, seed by seed (the arms share seeds): the change "
@@ -206,21 +208,19 @@ def _cell(mean: float, low: float, high: float) -> str:
     return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
-def _display(
-    table: pd.DataFrame,
-    harm: Harm,
-    utility: Utility | None,
-    multi: bool,
-    outcomes: tuple[Utility, ...] = (),
-) -> pd.DataFrame:
+def shown(table: pd.DataFrame, harm: Harm, utility: Utility | None,
+          outcomes: tuple[Utility, ...] = ()) -> pd.DataFrame:  # fmt: skip
+    """The comparison (`compare`'s table, or ``interventions.csv`` read back) for people:
+    labels, changes as "+0.120 [+0.050, +0.190]"."""
+    multi = "d_harm_first" in table and bool(table["d_harm_first"].notna().any())
     out = pd.DataFrame({"card · grid": table["setting"], "arm": table["arm"]})
     out[f"{harm.label} without"] = table["base_harm"].map(lambda v: f"{v:.3f}")
     if multi:
-        out[f"Δ {harm.metric}, first step"] = [
+        out[f"Δ {harm.label}, first step"] = [
             _cell(*v) for v in table[["d_harm_first", "d_harm_first_low", "d_harm_first_high"]]
             .to_numpy()
         ]  # fmt: skip
-    out[f"Δ {harm.metric}, last step [95 % CI]"] = [
+    out[f"Δ {harm.label}, last step [95 % CI]"] = [
         _cell(*v) for v in table[["d_harm", "d_harm_low", "d_harm_high"]].to_numpy()
     ]
     if utility is not None and "d_utility" in table:
@@ -250,7 +250,13 @@ def _figure(table: pd.DataFrame, harm: Harm, utility: Utility, folder: Path) -> 
     settings = list(dict.fromkeys(table["setting"]))[:9]
     cols = min(3, len(settings))
     rows = -(-len(settings) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 5.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(6.5 * cols + 2, 5.2 * rows), squeeze=False, layout="constrained"
+    )
+    # each arm its own marker and colour, named in one legend (labels beside the points
+    # printed over one another where arms' changes were alike); hollow: dominated
+    arms = list(dict.fromkeys(table["arm"]))
+    style = {arm: (MARKERS[i % len(MARKERS)], f"C{i % 10}") for i, arm in enumerate(arms)}
     for ax, setting in zip(axes.flat, settings):
         members = table[table["setting"] == setting]
         x = _better(members["d_harm"].to_numpy(float), harm.worse)
@@ -258,15 +264,13 @@ def _figure(table: pd.DataFrame, harm: Harm, utility: Utility, folder: Path) -> 
         xerr = np.abs(np.vstack([x - _better(members["d_harm_low"], harm.worse),
                                  _better(members["d_harm_high"], harm.worse) - x]))  # fmt: skip
         yerr = np.abs(np.vstack([y - members["d_utility_low"], members["d_utility_high"] - y]))
-        front = ~members["dominated"].to_numpy()
-        for mask, style, label in ((front, "o", "not dominated"), (~front, "x", "dominated")):
-            if mask.any():
-                ax.errorbar(x[mask], y[mask], xerr=np.nan_to_num(xerr[:, mask]),
-                            yerr=np.nan_to_num(yerr[:, mask]), fmt=style, capsize=3,
-                            color="#c62828" if style == "o" else "#777", label=label)  # fmt: skip
-        for i, (xi, yi, arm) in enumerate(zip(x, y, members["arm"])):
-            ax.annotate(arm, (xi, yi), fontsize=7, xytext=(4, 4 + 9 * (i % 3)),
-                        textcoords="offset points")  # fmt: skip  # staggered: arms crowd
+        dominated = members["dominated"].to_numpy(bool)
+        for i, arm in enumerate(members["arm"]):
+            marker, colour = style[arm]
+            ax.errorbar(x[i], y[i], xerr=np.nan_to_num(xerr[:, i : i + 1]),
+                        yerr=np.nan_to_num(yerr[:, i : i + 1]), fmt=marker, capsize=3,
+                        color=colour, mfc="none" if dominated[i] else colour, ms=7,
+                        label=arm)  # fmt: skip
         ax.scatter([0], [0], marker="s", color="black", label="no mitigation")
         ax.axhline(0, color="#bbb", lw=0.8)
         ax.axvline(0, color="#bbb", lw=0.8)
@@ -275,8 +279,11 @@ def _figure(table: pd.DataFrame, harm: Harm, utility: Utility, folder: Path) -> 
         ax.set_ylabel(f"change in {utility.label}")
     for ax in list(axes.flat)[len(settings) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    handles = {}
+    for ax in axes.flat:
+        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(handles.values(), handles.keys(), fontsize=7, loc="outside right upper",
+               title="arm (hollow: dominated)", title_fontsize=7)  # fmt: skip
     path = Path(folder) / "interventions.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from uim_sim.metrics.stats import mean_interval
 from uim_sim.worlds.section import Column, Context, Section
 
 FOUR_FIFTHS = 0.8
@@ -48,15 +49,37 @@ def worst_subgroup(ctx: Context, condition: str) -> tuple[str, float, float, flo
     return str(row["group"]), float(row["mean"]), float(row["ci_low"]), float(row["ci_high"])
 
 
+def rate_ratio(ctx: Context, condition: str, gap: tuple[str, str, str]) -> tuple[float, ...]:
+    """The uncapped, signed companion of an impact ratio: the harmed group's rate over
+    the favoured group's (``gap``: metric, favoured, harmed), per run at its last step;
+    the geometric mean over runs with its 95 % t-interval (on the log scale, then back),
+    so that a gap whose sign changes between seeds centres near 1 instead of below it
+    (the four-fifths ratio is capped at 1 per seed). Runs where a rate is zero are left
+    out (their log ratio is infinite). NaN without the runs' metrics."""
+    metric, favoured, harmed = gap
+    ratio = ctx.per_run(condition, metric, harmed) / ctx.per_run(condition, metric, favoured)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(ratio.to_numpy(float))
+    mean, lo, hi = mean_interval(logs[np.isfinite(logs)])
+    return float(np.exp(mean)), float(np.exp(lo)), float(np.exp(hi))
+
+
 def build(ctx: Context, section: Section) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(numbers, display) of the headline."""
     extra = section.extra(ctx) if section.extra else {}
+    harm = section.harm
     numbers, display = [], []
     for condition, members in ctx.runs.groupby("condition", sort=False):
         row: dict = {"condition": condition, "runs": len(members)}
         shown: dict = {"condition (card · arm)": condition}
         for col in section.columns:
             _column(ctx, condition, col, row, shown)
+            if harm and harm.gap and (col.metric, col.group) == (harm.metric, harm.group):
+                metric, favoured, harmed = harm.gap
+                mean, lo, hi = rate_ratio(ctx, condition, harm.gap)
+                row.update(rate_ratio=mean, rate_ratio_low=lo, rate_ratio_high=hi)
+                label = f"{metric.replace('_', ' ')} ratio {harmed}/{favoured}, uncapped"
+                shown[label] = interval(mean, lo, hi)
         for key, (label, kind) in section.extra_labels.items():
             values = extra.get(condition, {})
             value = values.get(key, np.nan)
@@ -71,8 +94,16 @@ def build(ctx: Context, section: Section) -> tuple[pd.DataFrame, pd.DataFrame]:
         if worst is not None:
             group, mean, lo, hi = worst
             row.update(worst_group=group, worst_impact_ratio=mean, worst_low=lo, worst_high=hi)
-            shown["worst subgroup"] = group
-            shown["its impact ratio [95 % CI]"] = f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]"
+            # beside the headline's harm and its null band (the first band column): what
+            # a reader compares it with comes before the details
+            bands = [c.label for c in section.columns if c.kind == "band"]
+            items = list(shown.items())
+            cut = list(shown).index(bands[0]) + 1 if bands else len(items)
+            worst_shown = [
+                ("worst subgroup", group),
+                ("its impact ratio [95 % CI]", interval(mean, lo, hi)),
+            ]
+            shown = dict(items[:cut] + worst_shown + items[cut:])
         numbers.append(row)
         display.append(shown)
     return pd.DataFrame(numbers), pd.DataFrame(display)
@@ -96,24 +127,35 @@ def _column(ctx: Context, condition: str, col: Column, row: dict, shown: dict) -
 
 
 def warnings(ctx: Context, section: Section, numbers: pd.DataFrame) -> list[str]:
-    """Conditions where a subgroup is below four fifths while the headline is not (or,
-    for worlds whose headline is not an impact ratio, any subgroup below it)."""
+    """Conditions where a subgroup is below four fifths beyond chance while the headline
+    is not (or, for worlds whose headline is not an impact ratio, any subgroup below it
+    beyond chance): its 95 % interval under 0.8, or its mean under the null band (what
+    the same pipeline gives by chance). A shortfall inside both is draw noise and not
+    warned of. A condition whose scores are identical across groups by construction
+    (every ``mean_score_ratio`` exactly 1, e.g. names redacted) is said to be at parity
+    instead: its impact ratios differ by the decision rule's draws alone."""
     harm = section.harm
     targeted = harm is not None and harm.metric == "impact_ratio"
     last = ctx.last()
     out = []
     for condition in numbers["condition"]:
-        rows = last[
-            (last["condition"] == condition)
-            & (last["metric"] == "impact_ratio")
-            & (last["group"] != "")
-        ]
+        mine = last[(last["condition"] == condition) & (last["group"] != "")]
+        scores = mine.loc[mine["metric"] == "mean_score_ratio", "mean"]
+        if len(scores) and np.allclose(scores, 1.0, rtol=0, atol=1e-12):
+            out.append(
+                f"{condition}: at parity by construction (mean score ratio 1.000 for every "
+                "group): its impact ratios differ by the decision rule's draws alone."
+            )
+            continue
+        rows = mine[mine["metric"] == "impact_ratio"]
         if targeted:
             target = rows.loc[rows["group"] == harm.group, "mean"]
             if target.empty or target.iloc[0] < FOUR_FIFTHS:
                 continue  # the headline itself already shows the failure
             rows = rows[rows["group"] != harm.group]
-        below = rows[rows["mean"] < FOUR_FIFTHS].sort_values("mean")
+        null = mine[mine["metric"] == "impact_ratio_null_q025"].set_index("group")["mean"]
+        beyond = (rows["ci_high"] < FOUR_FIFTHS) | (rows["mean"] < rows["group"].map(null))
+        below = rows[(rows["mean"] < FOUR_FIFTHS) & beyond].sort_values("mean")
         if below.empty:
             continue
         listed = ", ".join(
@@ -121,5 +163,5 @@ def warnings(ctx: Context, section: Section, numbers: pd.DataFrame) -> list[str]
             for r in below.itertuples()
         )
         lead = f"`{harm.group}` is at {fmt(target.iloc[0])}, but " if targeted else ""
-        out.append(f"{condition}: {lead}below four fifths: {listed}.")
+        out.append(f"{condition}: {lead}below four fifths beyond chance: {listed}.")
     return out

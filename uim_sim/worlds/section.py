@@ -123,13 +123,15 @@ Figure = Forest | GroupBars | OverTime | Heatmap
 @dataclass
 class Context:
     """What a section reads: one row per run (with ``condition``), the summary (mean
-    and interval per condition × step × metric × group), the resolved spec, and the
-    decisions (loaded on first use: they can be large)."""
+    and interval per condition × step × metric × group), the resolved spec, the
+    decisions (loaded on first use: they can be large) and, where given, the runs'
+    metrics (for statistics the summary's means cannot give: `per_run`)."""
 
     runs: pd.DataFrame
     summary: pd.DataFrame
     spec: dict[str, Any]
     load_decisions: Callable[[], pd.DataFrame]
+    metrics: pd.DataFrame | None = None
     _decisions: pd.DataFrame | None = field(default=None, repr=False)
     _last: pd.DataFrame | None = field(default=None, repr=False)
     _index: pd.DataFrame | None = field(default=None, repr=False)
@@ -165,6 +167,17 @@ class Context:
             self._last = s[s["step"] == s.groupby("condition")["step"].transform("max")]
         return self._last
 
+    def per_run(self, condition: str, metric: str, group: str = "") -> pd.Series:
+        """A metric's value at each run's last step, by run, for the condition's runs
+        (empty without the runs' metrics or where absent)."""
+        if self.metrics is None:
+            return pd.Series(dtype=float)
+        mine = self.runs.loc[self.runs["condition"] == condition, "run_id"]
+        m = self.metrics
+        rows = m[m["run_id"].isin(mine) & (m["metric"] == metric) & (m["group"] == group)]
+        rows = rows[rows["step"] == rows.groupby("run_id")["step"].transform("max")]
+        return rows.set_index("run_id")["value"].astype(float)
+
     def value(self, condition: str, metric: str, group: str = "") -> tuple[float, float, float]:
         """(mean, ci_low, ci_high) of a metric at the condition's last step (NaN if absent)."""
         if self._index is None:
@@ -195,8 +208,13 @@ class AuditRate:
     ``hits`` show the rate's denominator and numerator as (key, label). ``seeds``
     names a run metric (per category, last step) whose mean and 95 % interval over
     seeds the table adds, as (metric, label); ``null`` the stem of a null band
-    (``{null}_q025``, ``{null}_q975``) and ``p`` a p-value metric, as (metric, key,
-    label). ``prefix`` starts the keys of those added columns."""
+    (``{null}_q025``, ``{null}_q975``). ``p`` (key, label) is the p of a category's
+    gap to the best category of its kind by ``test(rows, column, category, best)``,
+    on the rows the rate counts, the condition's seeds pooled: the world's own test,
+    the one its report runs (decision source, ratio ``best``). ``four_fifths``: the
+    ratio is LL144's impact ratio (ratio ``best``): the table adds its bounds over the
+    rows of unknown category and the four-fifths verdict. ``prefix`` starts the keys
+    of those added columns."""
 
     key: str
     label: str
@@ -210,7 +228,9 @@ class AuditRate:
     hits: tuple[str, str] | None = None
     seeds: tuple[str, str] | None = None
     null: str | None = None
-    p: tuple[str, str, str] | None = None  # (metric, key, label)
+    p: tuple[str, str] | None = None  # (key, label) of test's p
+    test: Callable[[pd.DataFrame, str, str, str], float] | None = None
+    four_fifths: bool = False
     prefix: str = ""
 
 
@@ -222,8 +242,11 @@ class Audit:
     the unit metric whose groups are the categories), the number of ``unit`` (key,
     label) pooled over seeds, an optional ``tally`` (key, label, decision-table
     column summed), and each of ``rates`` with its ratio; a category under 2 % of
-    the units is marked excludable and left out of the best rate. ``title`` and
-    ``intro`` head the written table."""
+    the units is marked excludable and left out of the best rate. ``unknown``: a
+    decision-table column, 1 on the rows whose categories the auditor does not know
+    (where the table has it): they form each kind's ``unknown`` row, are left out
+    of the categories' rates, and bound their ratios. ``title`` and ``intro`` head
+    the written table."""
 
     kinds: dict[str, str]
     unit: tuple[str, str]
@@ -232,6 +255,7 @@ class Audit:
     title: str = "Bias audit"
     tally: tuple[str, str, str] | None = None
     source: Literal["decisions", "metrics"] = "decisions"
+    unknown: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ and hires. Hires gain experience; rejections scar (skill falls, a gap shows on t
 resume) and some applicants stop applying. Per round: employment and hire rates and
 impact ratios per group (race, gender, intersection), the true-positive-rate gap
 against latent qualification, homogenisation (Bommasani et al. 2022) and the skill
-gap.
+gap; over every round so far, systemic exclusion against its independence baseline
+by group, and the shortlists audited per position (each employer) beside the pooled
+audit (Bommasani et al. 2026).
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ from uim_sim.vocab.jobs import OCCUPATIONS, ResumeBody
 from uim_sim.vocab.names import ATTRIBUTE, GROUPS, REFERENCE
 from uim_sim.worlds.adapt import NONE, EditBandit
 from uim_sim.worlds.hiring.agents import Applicant, Employer
-from uim_sim.worlds.hiring.metrics import ATTRIBUTES, hire_metrics, homogenization
+from uim_sim.worlds.hiring.metrics import (
+    ATTRIBUTES,
+    EXCLUSION,
+    POSITION_AUDIT,
+    exclusion_counts,
+    exclusion_rates,
+    hire_metrics,
+    homogenization,
+    position_audit,
+    position_counts,
+)
 from uim_sim.worlds.hiring.params import MarketParams
 from uim_sim.worlds.hiring.world import ATTRIBUTE_GROUPS, SUBGROUPS, HiringWorld
 from uim_sim.worlds.screening import Screener
@@ -51,6 +63,8 @@ class LabourMarket(HiringWorld):
         self._open(screeners)
         self.bandit: EditBandit | None = None
         self.hires: list[tuple[Applicant, str, int]] = []  # this round's: resume read, truth
+        # every round so far: systemic exclusion and applications per position, counted
+        self.counts: tuple[pd.DataFrame, pd.DataFrame] | None = None
         if self.params.adaptive_share:
             self._adapt()
 
@@ -139,6 +153,17 @@ class LabourMarket(HiringWorld):
             self._learn(gamers, called)
         for a in seekers:
             a.hear_back(a.unique_id in hired)
+        self._count()
+
+    def _count(self) -> None:
+        """Add the round's shortlisting decisions to the counts of every round so far."""
+        screened = self.step_decisions()
+        if screened.empty:
+            return
+        counts = (exclusion_counts(screened), position_counts(screened))
+        if self.counts is not None:
+            counts = tuple(old.add(new, fill_value=0) for old, new in zip(self.counts, counts))
+        self.counts = counts
 
     def _edit(self, seekers) -> list[Applicant]:
         """Adaptive seekers pick this round's edit (their bandit's draw)."""
@@ -223,6 +248,9 @@ class LabourMarket(HiringWorld):
             "homogenization_observed": None,
             "homogenization_expected": None,
             "homogenization_ratio": None,
+            # every round so far: rejected everywhere, and the audit per position
+            **dict.fromkeys(EXCLUSION, (*SUBGROUPS, "")),
+            **dict.fromkeys(POSITION_AUDIT, SUBGROUPS),
             # the order effect over every decision so far (pools of all rounds)
             **self.position_measures(),
             **(self.adaptive_measures() if self.params.adaptive_share else {}),
@@ -277,6 +305,8 @@ class LabourMarket(HiringWorld):
         decisions = self.step_decisions()
         if not decisions.empty:
             out.update({f"homogenization_{k}": v for k, v in homogenization(decisions).items()})
+        if self.counts is not None:
+            out.update({**exclusion_rates(self.counts[0]), **position_audit(self.counts[1])})
         if self.bandit is not None:
             out.update(self.measure_adaptive())
         return {**out, **self.measure_position()}

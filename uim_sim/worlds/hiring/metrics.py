@@ -9,13 +9,17 @@ by race, by gender and by their intersection (`uim_sim.metrics.fairness`).
   Mullainathan (2004); impact ratios the four-fifths rule (29 CFR 1607.4(D)).
 - Demographic parity and true-positive-rate gaps are fairlearn `MetricFrame`
   differences.
-- Homogenisation follows Bommasani et al. (2022), "Picking on the Same Person".
+- Homogenisation and systemic exclusion follow Bommasani et al. (2022), "Picking on
+  the Same Person"; exclusion by group and the audit per position, Bommasani et al.
+  (2026), "Algorithmic monocultures in hiring".
 - The order effect (`position_bias`) follows Bloomberg's (2024) audit of GPT-3.5
   ranking resumes, which picked the resume shown first 56 % of the time (1/8 by
   chance); it reads the decision table's ``position``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,6 +38,7 @@ from uim_sim.metrics.fairness import (
     values,
 )
 from uim_sim.metrics.stats import chance_hits_p, cluster_permutation_p, fisher_p, wilson_interval
+from uim_sim.worlds.watch import FOUR_FIFTHS
 
 ATTRIBUTES = ("race", "gender")
 # the permutation test of a group's gap shuffles labels within the other attribute
@@ -170,22 +175,132 @@ def position_bias(decisions: pd.DataFrame, pool: tuple[str, ...] = ("step", "dec
     }
 
 
+# systemic exclusion's measures, by group and for everyone (`exclusion_rates`)
+EXCLUSION = ("systemic_exclusion", "systemic_exclusion_expected", "systemic_exclusion_excess")
+# the audit per position's measures, by group (`position_audit`)
+POSITION_AUDIT = ("pooled_impact_ratio", "position_impact_ratio_min", "positions_failing",
+                  "positions_failing_significant", "positions_hidden", "adverse_share")  # fmt: skip
+
+
+def systemic_exclusion(
+    screened: pd.DataFrame, within: Sequence[str] = (), by: str | None = None
+) -> pd.DataFrame:
+    """Systemic exclusion (Bommasani et al. 2022, "Picking on the same person"; 2026,
+    "Algorithmic monocultures in hiring"), counted: the ``applicants`` with two or more
+    applications, how many of them every decider they applied to rejected
+    (``rejected``), and how many independent deciders would reject everywhere at
+    their own rejection rates (``expected``: per applicant, the product of its
+    deciders' rejection rates, summed). An applicant is a ``subject`` within a cell of
+    ``within`` (with ``step``: an applicant in a round), and a decider's rate is its
+    rate in that cell (with an attribute, among that group's applications: the baseline
+    then holds each group's own rates, so the excess measures shared verdicts, not the
+    gap between groups). One row per value of ``by`` (``""`` without); counts of
+    separate rounds add up."""
+    frame = screened.reset_index(drop=True)
+    cells = [frame[c] for c in within]
+    accepted = frame.groupby([frame["decider"], *cells])["decision"].transform("mean")
+    per = pd.DataFrame({
+        "decision": frame["decision"],
+        "log_reject": np.log(np.clip(1 - accepted.to_numpy(float), 1e-12, 1)),
+        "by": frame[by] if by else "",
+    }).groupby([frame["subject"], *cells]).agg(
+        n=("decision", "size"), accepted=("decision", "sum"),
+        log_reject=("log_reject", "sum"), by=("by", "first"),
+    )  # fmt: skip
+    multi = per[per["n"] >= 2]
+    units = pd.DataFrame({
+        "rejected": (multi["accepted"] == 0).astype(float),
+        "expected": np.exp(multi["log_reject"]),
+    }).groupby(multi["by"])  # fmt: skip
+    # Series.sum, not the group-by's compensated sum: homogenisation keeps its bits
+    table = units.agg(pd.Series.sum)
+    table.insert(0, "applicants", units.size())
+    return table
+
+
 def homogenization(screened: pd.DataFrame) -> dict[str, float]:
     """Share of applicants rejected by every employer they applied to, observed vs
     expected if employers decided independently at their own rejection rates
-    (Bommasani et al. 2022). Only applicants with two or more applications count.
-    """
-    per = screened.groupby("subject").agg(n=("decision", "size"), accepted=("decision", "sum"))
-    multi = per.index[per["n"] >= 2]
-    if len(multi) == 0:
+    (Bommasani et al. 2022), and their ratio: `systemic_exclusion` of one round,
+    everyone pooled."""
+    table = systemic_exclusion(screened)
+    if table.empty:
         return {"observed": float("nan"), "expected": float("nan"), "ratio": float("nan")}
-    observed = float((per.loc[multi, "accepted"] == 0).mean())
-    reject_rate = 1 - screened.groupby("decider")["decision"].mean()
-    rows = screened[screened["subject"].isin(multi)]
-    log_rej = np.log(np.clip(rows["decider"].map(reject_rate).to_numpy(float), 1e-12, 1))
-    expected = float(np.exp(pd.Series(log_rej).groupby(rows["subject"].to_numpy()).sum()).mean())
+    n = int(table["applicants"].iloc[0])
+    observed, expected = table["rejected"].iloc[0] / n, table["expected"].iloc[0] / n
     ratio = observed / expected if expected > 0 else float("nan")
-    return {"observed": observed, "expected": expected, "ratio": ratio}
+    return {"observed": float(observed), "expected": float(expected), "ratio": float(ratio)}
+
+
+def exclusion_counts(screened: pd.DataFrame) -> pd.DataFrame:
+    """`systemic_exclusion` by round (an applicant in a round is the unit; each
+    employer's rates are its rates in that round), for everyone (group ``""``, the
+    employers' overall rates) and per race, gender and their intersection (each
+    group's own rates)."""
+    return pd.concat(
+        [systemic_exclusion(screened, ("step",))]
+        + [systemic_exclusion(screened, ("step", a), a) for a in (*ATTRIBUTES, INTERSECTION)]
+    )
+
+
+def exclusion_rates(counts: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per group of `exclusion_counts`: the share rejected everywhere, the independence
+    baseline, and the excess (observed − baseline)."""
+    observed = counts["rejected"] / counts["applicants"]
+    expected = counts["expected"] / counts["applicants"]
+    excess = observed - expected
+    return dict(zip(EXCLUSION, (observed.to_dict(), expected.to_dict(), excess.to_dict())))
+
+
+def position_counts(screened: pd.DataFrame) -> pd.DataFrame:
+    """Per attribute (race, gender, their intersection), position (decider) and group:
+    the applications it selected (``sum``) and received (``count``); counts of
+    separate rounds add up."""
+    return pd.concat(
+        {a: screened.groupby(["decider", a], observed=True)["decision"].agg(["sum", "count"])
+            .rename_axis(["decider", "group"]) for a in (*ATTRIBUTES, INTERSECTION)},
+        names=["attribute"],
+    )  # fmt: skip
+
+
+def position_audit(counts: pd.DataFrame, alpha: float = 0.05) -> dict[str, dict[str, float]]:
+    """Impact ratios per position (each decider: an employer of the market) beside the
+    pooled one, from `position_counts` (Bommasani et al. 2026: adverse impact shows per
+    position and hides in pooled figures). Per race, gender and their intersection:
+
+    - ``pooled_impact_ratio``: the group's selection rate over the best group's, every
+      position's applications pooled;
+    - ``position_impact_ratio_min``: the lowest of the positions' own ratios;
+    - ``positions_failing``: how many positions select the group at less than four
+      fifths of their best group's rate (a position that selected nobody has no ratio);
+    - ``positions_failing_significant``: those whose gap Fisher's exact test puts
+      below ``alpha`` (applications as the units);
+    - ``positions_hidden``: the positions failing while the pooled ratio passes (what
+      the pooled audit hides; 0 where it fails too);
+    - ``adverse_share``: the share of the group's applications sent to a position that
+      fails it (the study's 25.87 % of Black applicants' applications)."""
+    out: dict[str, dict[str, float]] = {k: {} for k in POSITION_AUDIT}
+    for _, tally in counts.groupby(level="attribute", sort=False):
+        tally = tally.droplevel("attribute").astype(int)  # rounds added as floats
+        selected, applied = tally["sum"].unstack(), tally["count"].unstack()
+        totals = tally.groupby(level="group", sort=False).sum()
+        pooled = impact_ratios({"": (totals["sum"] / totals["count"]).to_dict()})
+        rate = selected / applied
+        best = rate.idxmax(axis=1)  # each position's best-treated group
+        ratio = rate.div(rate.max(axis=1).where(lambda r: r > 0), axis=0)
+        for group in ratio.columns:
+            fails = ratio[group] < FOUR_FIFTHS  # NaN (no ratio) does not fail
+            n_fail = float(fails.sum())
+            significant = [fisher_p(*tally.loc[(e, group)], *tally.loc[(e, best[e])]) < alpha
+                           for e in fails.index[fails]]  # fmt: skip
+            mine = applied[group].fillna(0)
+            out["pooled_impact_ratio"][group] = pooled[group]
+            out["position_impact_ratio_min"][group] = float(ratio[group].min())
+            out["positions_failing"][group] = n_fail
+            out["positions_failing_significant"][group] = float(sum(significant))
+            out["positions_hidden"][group] = n_fail if pooled[group] >= FOUR_FIFTHS else 0.0
+            out["adverse_share"][group] = float(mine[fails].sum() / mine.sum())
+    return out
 
 
 def hire_metrics(applicants: pd.DataFrame) -> dict[str, dict[str, float] | float]:

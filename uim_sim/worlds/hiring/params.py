@@ -16,6 +16,16 @@ from uim_sim.worlds.hiring.callbacks import STUDY_CALLBACK_RATES, read_callback_
 
 Rate = Annotated[float, Field(gt=0.0, lt=1.0)]
 KIB = 1024  # memory estimates (`memory_estimate`), measured per unit with pooled rows
+UNKNOWN_FIELDS = ("unknown_share", "unknown_group", "unknown_ratio")
+
+
+def drop_unknown(data: dict, params: HiringParams) -> dict:
+    """A params dump without the unknown-category fields while the auditor knows
+    everyone's category: specs written before them keep their run ids and tables."""
+    if not params.unknown_share:
+        for key in UNKNOWN_FIELDS:
+            data.pop(key, None)
+    return data
 
 
 class HiringParams(Strict):
@@ -39,6 +49,38 @@ class HiringParams(Strict):
         STUDY_CALLBACK_RATES
     )
     history_file: Path | None = None
+    # the auditor's view: applicants whose race and sex it does not know (none at
+    # unknown_share 0, whatever unknown_group and unknown_ratio say: a grid can vary it)
+    unknown_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    unknown_group: Group | None = None
+    unknown_ratio: Annotated[float, Field(ge=1.0, le=100.0)] = 1.0
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return drop_unknown(handler(self), self)
+
+    def unknown_chance(self, race: str | None, gender: str | None) -> float:
+        """The chance that the auditor does not know an applicant's race and sex:
+        ``unknown_share`` on average over applicants, ``unknown_ratio`` times as high
+        for ``unknown_group`` as for the others (each group is half of its attribute,
+        as the audit's and the market's applicants are drawn)."""
+        if self.unknown_group is None:
+            return self.unknown_share
+        others = 2 * self.unknown_share / (self.unknown_ratio + 1)
+        return others * self.unknown_ratio if self.unknown_group in (race, gender) else others
+
+    @model_validator(mode="after")
+    def _unknown(self) -> HiringParams:
+        if self.unknown_ratio != 1 and self.unknown_group is None:
+            raise ValueError("unknown_ratio needs unknown_group (the group missing more often)")
+        group = self.unknown_group
+        if self.unknown_chance(group, group) > 1:
+            raise ValueError(
+                f"unknown_ratio: {group} applicants unknown {self.unknown_ratio:g} times as "
+                f"often as the others at unknown_share {self.unknown_share:g} would be "
+                f"unknown with chance {self.unknown_chance(group, group):.2f} (> 1)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _callbacks(self) -> HiringParams:
@@ -100,8 +142,9 @@ class MarketParams(HiringParams, AdaptiveParams):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        """Without the adaptive fields while nobody adapts (run ids stay as they were)."""
-        return drop_adaptive(handler(self), self)
+        """Without the adaptive fields while nobody adapts, nor the unknown-category
+        fields while the auditor knows everyone (run ids stay as they were)."""
+        return drop_adaptive(drop_unknown(handler(self), self), self)
 
     mode: Literal["market"] = "market"
     n_applicants: Annotated[int, Field(ge=4, le=1_000_000)] = 400

@@ -4,17 +4,19 @@ and how to read them."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from uim_sim.cards import POOLED
 from uim_sim.metrics.stats import cluster_permutation_p
 from uim_sim.vocab.names import ATTRIBUTE, REFERENCE
-from uim_sim.worlds.hiring.metrics import position_bias
+from uim_sim.worlds.hiring.metrics import STRATA, position_bias
 from uim_sim.worlds.hiring.world import SUBGROUPS
 from uim_sim.worlds.section import (
     Audit,
     AuditRate,
     Column,
     Context,
+    Figure,
     Forest,
     GroupBars,
     Harm,
@@ -26,6 +28,21 @@ from uim_sim.worlds.section import (
 
 INTERSECTIONS = tuple(g for g in SUBGROUPS if "_" in g)
 POOLED_PERMUTATIONS = 4000
+
+
+def name_p(decisions: pd.DataFrame, attribute: str, group: str, reference: str) -> float:
+    """The name-level permutation p of the callback gap between ``group`` and
+    ``reference`` (values of ``attribute``: race, gender or their intersection) over
+    ``decisions`` as given: first names as the unit, labels shuffled within the other
+    attribute (`cluster_permutation_p`), from a fixed stream. The report's `p names
+    pooled` and the audit table's p are this test on a condition's decisions, its
+    seeds pooled: one test, one p."""
+    return cluster_permutation_p(
+        decisions, "decision", "first_name", attribute, group, reference,
+        POOLED_PERMUTATIONS, np.random.default_rng(0), STRATA[attribute],
+    )  # fmt: skip
+
+
 # the bias-audit table of NYC Local Law 144 (`uim-sim audit-table`)
 AUDIT = Audit(
     kinds={"sex": "gender", "race/ethnicity": "race", "intersection": "group"},
@@ -39,16 +56,25 @@ AUDIT = Audit(
             "impact ratio",
             seeds=("impact_ratio", "impact ratio"),
             null="impact_ratio_null",
-            p=("impact_ratio_p_names", "p_names", "p (names)"),
+            p=("p_names_pooled", "p (names, pooled)"),
+            test=name_p,
+            four_fifths=True,
         ),
     ),  # fmt: skip
+    unknown="demographics_unknown",
     intro=(
         "Bias audit in the form of New York City Local Law 144: per category of sex, "
         "race/ethnicity and their intersection, applicants, selected, selection rate and "
         "impact ratio (over the highest selection rate of the same kind of category), the "
         "condition's seeds pooled; categories under 2 % of the applicants are marked "
-        "excludable. Beside them, the sandbox's: the impact ratio's mean and 95 % "
-        "t-interval over seeds, the null band, and the name-level permutation p."
+        "excludable. Where the auditor does not know some applicants' race and sex "
+        "(`unknown_share`), they are an `unknown` row, left out of the rates, and each "
+        "impact ratio is bounded over every way of assigning them to categories: "
+        "`cannot tell` where the bounds straddle four fifths. Beside them, the "
+        "sandbox's: the impact ratio's mean and 95 % t-interval over seeds and the null "
+        "band (every applicant's category known to the world), and the name-level "
+        "permutation p of the category's gap to the best of its kind, seeds pooled (the "
+        "report's `p names pooled`)."
     ),
 )
 
@@ -58,18 +84,12 @@ def pooled_name_p(ctx: Context) -> dict[str, dict[str, float]]:
     pooled over all seeds of the condition (audit only: names as the unit)."""
     target = ctx.param("disadvantaged")
     attr, reference = ATTRIBUTE[target], REFERENCE[target]
-    strata = "gender" if attr == "race" else "race"
     decisions = ctx.decisions
     out = {}
     for condition, members in ctx.runs.groupby("condition", sort=False):
         frame = decisions[decisions["run_id"].isin(members["run_id"])]
         frame = frame[frame["step"] == frame["step"].max()]
-        rng = np.random.default_rng(0)
-        p = cluster_permutation_p(
-            frame, "decision", "first_name", attr, target, reference,
-            POOLED_PERMUTATIONS, rng, strata,
-        )  # fmt: skip
-        out[condition] = {"p_names_pooled": p}
+        out[condition] = {"p_names_pooled": name_p(frame, attr, target, reference)}
     return out
 
 
@@ -103,6 +123,65 @@ def reads_pools(ctx: Context) -> bool:
     """Does a card of the batch read whole pools (so that the order it was shown them
     in can matter)?"""
     return any((c.get("head") or {}).get("kind") in POOLED for c in ctx.cards().values())
+
+
+def monoculture(ctx: Context, target: str) -> tuple[list[Column], list[Figure], str]:
+    """The market's systemic exclusion and audit per position (Bommasani et al. 2022;
+    2026): headline columns, figures and a sentence, where the runs measured them."""
+    if not ctx.reports("systemic_exclusion"):
+        return [], [], ""
+    positions = ctx.param("n_employers")
+    columns = [
+        Column("systemic_exclusion", f"rejected everywhere {target} [95 % CI]",
+               "systemic_exclusion", target, "interval"),
+        Column("systemic_exclusion_expected", f"if independent {target} [95 % CI]",
+               "systemic_exclusion_expected", target, "interval"),
+        Column("pooled_impact_ratio", f"shortlists pooled: ratio {target} [95 % CI]",
+               "pooled_impact_ratio", target, "interval"),
+        Column("positions_failing", f"positions < 4/5 {target} (of {positions})",
+               "positions_failing", target),
+    ]  # fmt: skip
+    figures = [
+        GroupBars(
+            "systemic_exclusion_excess", "Rejected everywhere, beyond independent decisions",
+            "Over every round: the share of applicants (with two or more applications in a "
+            "round) rejected by every employer they applied to, minus the share independent "
+            "employers would reject everywhere at their own rates for the group (the "
+            "independence baseline); bars: mean over seeds, whiskers: 95 % t-interval. "
+            "Zero: verdicts no more shared than chance (Bommasani et al. 2022; 2026).",
+            "systemic_exclusion_excess", SUBGROUPS, "observed − independence baseline",
+        ),
+        Heatmap(
+            "positions_failing", f"Positions (of {positions}) failing four fifths, by group",
+            "How many employers shortlist the group at less than four fifths of their "
+            "best group's rate, every round of the run together; mean over seeds. A "
+            "position with few applications of a group fails by chance too: "
+            "`positions_failing_significant` (metrics.parquet) counts those whose gap "
+            "Fisher's exact test also finds (p < 0.05) (Bommasani et al. 2026).",
+            "positions_failing", SUBGROUPS, "positions below four fifths",
+        ),
+        Heatmap(
+            "positions_hidden", "Positions failing four fifths that the pooled ratio hides",
+            "Of the positions failing four fifths for a group, those of runs where the "
+            "group's pooled ratio (every employer's applications together) passes; mean "
+            "over seeds. Zero everywhere: the pooled audit hides no failing position.",
+            "positions_hidden", SUBGROUPS, "failing positions hidden",
+        ),
+    ]  # fmt: skip
+    text = (
+        f" `rejected everywhere`: over every round, the share of `{target}` applicants "
+        "applying to two or more employers in a round whom every one of them rejected "
+        "from the shortlist; `if independent`: the share independent employers would "
+        "reject everywhere at each employer's own rate for the group in that round "
+        "(Bommasani et al. 2022's systemic failure; Bommasani et al. 2026 find it above "
+        "the baseline among 3M applicants screened by one vendor). The interval is over "
+        "seeds (each a whole market): applicants compete for the same shortlists, so "
+        "they are not independent units. `shortlists pooled`: the shortlisting impact "
+        "ratio over every employer's applications; `positions < 4/5`: how many employers "
+        "(positions) put the group below four fifths on their own applications, what "
+        "Bommasani et al. 2026 find pooled figures hide."
+    )  # fmt: skip
+    return columns, figures, text
 
 
 def section(ctx: Context) -> Section:
@@ -175,6 +254,9 @@ def section(ctx: Context) -> Section:
                     xlabel="round",
                 )  # fmt: skip
             )
+    exclusion = monoculture(ctx, target) if not audit else ([], [], "")
+    columns += exclusion[0]
+    figures += exclusion[1]
     adaptive = ctx.reports("callback_gap")
     if adaptive:
         columns += [
@@ -233,6 +315,7 @@ def section(ctx: Context) -> Section:
            "over seeds." if audit else "")
         + (f" Heads adapted on `history` learned from historical decisions biased against "
            f"`{target}` applicants by the card's `history_bias`." if history else "")
+        + exclusion[2]
         + (" `position bias`: the share of pools whose top-scored applicant was shown "
            "first, minus the share chance gives (1/k in a pool of k), over every pool of "
            "every seed, with its 95 % Wilson interval and exact p (`p position`); a "

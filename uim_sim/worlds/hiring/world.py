@@ -40,6 +40,7 @@ ZERO_SHOT = AgentCard(name="minilm_zero_shot", head=HeadSpec(kind="zero_shot"))
 SUBGROUPS = (*RACES, *GENDERS, *(intersection(r, g) for r, g in GROUPS))
 # race, gender and their intersection: the keys of per-attribute read-outs
 ATTRIBUTE_GROUPS = (*ATTRIBUTES, INTERSECTION)
+UNKNOWN_STREAM = 8  # the key of the auditor's stream (whose categories it misses)
 
 
 class HiringWorld(ScreeningWorld):
@@ -55,6 +56,8 @@ class HiringWorld(ScreeningWorld):
         {"prepare_training", "prepare_text", "debias", "fit_decide", "decide", "assign"}
     )
     identity_spans: ClassVar[frozenset[str]] = frozenset({"history", "file"})  # names
+    # the auditor's stream and its draws by applicant, where it misses categories
+    _unknown: tuple[np.random.Generator, dict[int, int]] | None = None
 
     # ------------------------------------------------------------ set-up
 
@@ -256,4 +259,19 @@ class HiringWorld(ScreeningWorld):
             "decision": int(pick),
             "truth": float(self.truth(a)),
             "hired": 0,
+            **self._unknown_to_auditor(a),
         }
+
+    def _unknown_to_auditor(self, a: Applicant) -> dict[str, int]:
+        """``demographics_unknown``: 1 where the auditor does not know the applicant's
+        race and sex (`unknown_share`), drawn once per applicant from a stream of its
+        own; without ``unknown_share`` nothing is drawn or recorded."""
+        p = self.params
+        if not p.unknown_share:
+            return {}
+        if self._unknown is None:
+            self._unknown = (np.random.default_rng([self.seed, UNKNOWN_STREAM]), {})
+        rng, drawn = self._unknown
+        if a.unique_id not in drawn:
+            drawn[a.unique_id] = int(rng.random() < p.unknown_chance(a.race, a.gender))
+        return {"demographics_unknown": drawn[a.unique_id]}
