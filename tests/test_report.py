@@ -160,8 +160,11 @@ def test_scores_identical_by_construction_are_said_to_be_at_parity():
     rows += [(r, "mean_score_ratio", g, 1.0) for r in "abcd" for g in ("female", "black")]
     section = Section("t", [], [], "", harm=Harm("impact_ratio", "black", "impact ratio"))
     ctx = _headline_context(rows)
-    (note,) = headline.warnings(ctx, section, headline.build(ctx, section)[0])
-    assert "at parity by construction" in note and "female" not in note
+    numbers = headline.build(ctx, section)[0]
+    assert headline.warnings(ctx, section, numbers) == []  # female's 0.61: not warned of
+    assert headline.parity(ctx, numbers) == ["card · arm"]
+    (note,) = headline.parity_note(headline.parity(ctx, numbers))
+    assert "At parity by construction" in note and "card · arm" in note
 
 
 def test_the_headline_prints_an_uncapped_signed_rate_ratio_beside_the_impact_ratio():

@@ -339,7 +339,11 @@ def CompareBody(results: Results, cards: tuple, arms: tuple, groups: tuple):
         solara.DataFrame(headline, items_per_page=20)
     table = results.interventions(list(cards), list(arms))
     if not table.empty and section.harm is not None:
-        solara.Markdown("### Interventions against no mitigation")
+        solara.Markdown(
+            "### Interventions against no mitigation\n\nEach arm's change against "
+            "no mitigation (the black cross), paired over seeds: mean and 95 % "
+            "interval; right is less harm, up is more utility; grey: dominated."
+        )
         chart = charts.interventions(table, section.harm, section.utility)
         if chart is not None:
             solara.FigureAltair(chart)

@@ -210,7 +210,7 @@ def _better(values: pd.Series, worse: str) -> pd.Series:
 
 def interventions(table: pd.DataFrame, harm: Harm, utility: Utility | None) -> alt.Chart | None:
     """Harm against utility: each arm's paired change against no mitigation (the black
-    square), mean and 95 % interval; right is less harm, up is more utility."""
+    cross), mean and 95 % interval; right is less harm, up is more utility."""
     if table.empty or "d_utility" not in table:
         return None
     data = table.assign(
@@ -238,8 +238,8 @@ def interventions(table: pd.DataFrame, harm: Harm, utility: Utility | None) -> a
                                           y="d_utility:Q", color=colour)  # fmt: skip
     yerr = alt.Chart().mark_rule().encode(x="improvement:Q", y="d_utility_low:Q",
                                           y2="d_utility_high:Q", color=colour)  # fmt: skip
-    base = alt.Chart().mark_square(size=90, color="black").encode(
-        x=alt.datum(0.0), y=alt.datum(0.0))  # fmt: skip  # no mitigation
+    base = alt.Chart().mark_point(shape="cross", size=140, color="black", filled=True).encode(
+        x=alt.datum(0.0), y=alt.datum(0.0))  # fmt: skip  # no mitigation (not an arm's shape)
     chart = alt.layer(xerr, yerr, points, base, data=data)
     chart = chart.properties(width=WIDTH, height=320)
     if data["setting"].nunique() > 1:

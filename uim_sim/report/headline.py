@@ -133,20 +133,17 @@ def warnings(ctx: Context, section: Section, numbers: pd.DataFrame) -> list[str]
     the same pipeline gives by chance). A shortfall inside both is draw noise and not
     warned of. A condition whose scores are identical across groups by construction
     (every ``mean_score_ratio`` exactly 1, e.g. names redacted) is said to be at parity
-    instead: its impact ratios differ by the decision rule's draws alone."""
+    instead (`parity`), not warned of: its impact ratios differ by the decision rule's
+    draws alone."""
     harm = section.harm
     targeted = harm is not None and harm.metric == "impact_ratio"
     last = ctx.last()
+    at_parity = set(parity(ctx, numbers))
     out = []
     for condition in numbers["condition"]:
-        mine = last[(last["condition"] == condition) & (last["group"] != "")]
-        scores = mine.loc[mine["metric"] == "mean_score_ratio", "mean"]
-        if len(scores) and np.allclose(scores, 1.0, rtol=0, atol=1e-12):
-            out.append(
-                f"{condition}: at parity by construction (mean score ratio 1.000 for every "
-                "group): its impact ratios differ by the decision rule's draws alone."
-            )
+        if condition in at_parity:
             continue
+        mine = last[(last["condition"] == condition) & (last["group"] != "")]
         rows = mine[mine["metric"] == "impact_ratio"]
         if targeted:
             target = rows.loc[rows["group"] == harm.group, "mean"]
@@ -165,3 +162,27 @@ def warnings(ctx: Context, section: Section, numbers: pd.DataFrame) -> list[str]
         lead = f"`{harm.group}` is at {fmt(target.iloc[0])}, but " if targeted else ""
         out.append(f"{condition}: {lead}below four fifths beyond chance: {listed}.")
     return out
+
+
+def parity(ctx: Context, numbers: pd.DataFrame) -> list[str]:
+    """The conditions whose scores are identical across groups by construction: every
+    group's ``mean_score_ratio`` exactly 1 (e.g. names redacted from resume pairs that
+    differ only by the name)."""
+    last = ctx.last()
+    rows = last[(last["metric"] == "mean_score_ratio") & (last["group"] != "")]
+    return [
+        c for c in numbers["condition"]
+        if (mine := rows.loc[rows["condition"] == c, "mean"]).size
+        and np.allclose(mine, 1.0, rtol=0, atol=1e-12)
+    ]  # fmt: skip
+
+
+def parity_note(conditions: list[str]) -> list[str]:
+    """The report's note on `parity` conditions (none where there are none)."""
+    if not conditions:
+        return []
+    return [
+        f"At parity by construction (mean score ratio 1.000 for every group): "
+        f"{', '.join(conditions)}. Their impact ratios differ by the decision rule's draws "
+        "alone, so no four-fifths warning is given for them."
+    ]
