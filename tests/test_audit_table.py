@@ -368,7 +368,7 @@ def test_the_page_is_for_people_and_every_file_is_the_same_bytes_twice(unknown, 
     text = re.sub(r"<[^>]+>", " ", page.split("</style>")[1])
     assert "`" not in text and "**" not in text  # Markdown rendered, not shown
     assert not re.search(r"\d\.\d{4,}", text)  # rounded numbers only
-    assert "impact ratio, lowest–highest over the unknowns" in text
+    assert "impact ratio: bounds over the unknowns" in text
     assert "<tr class='unknown'>" in page and "Simulated data" in text
 
 

@@ -64,7 +64,7 @@ def _plan(spec: Path, agents_dir: Path | None):
 
 
 WIDE = 120  # the width a table printed to a file or pipe fits (a terminal: its own)
-FIRST = 24  # the first column (the condition) wraps at spaces beyond this width
+FIRST = 20  # the first column (the condition) wraps at spaces beyond this width
 
 
 def _print_table(frame, title: str, full: str | None = None) -> None:
@@ -82,9 +82,10 @@ def _print_table(frame, title: str, full: str | None = None) -> None:
     kept, used = [], 0
     for i, (column, values) in enumerate(cells.items()):
         header = column.replace("_", " ")
-        words = [len(w) for v in [header, *values] for w in v.split()]
-        need = max([len(v) for v in values] + words[:1]) + 2
+        longest = max((len(w) for w in header.split()), default=0)  # headers wrap at spaces
+        need = max([len(v) for v in values] + [longest]) + 2
         if i == 0 and full:  # the condition may wrap at its spaces ("card ·" / "arm")
+            words = [len(w) for v in [header, *values] for w in v.split()]
             need = min(need, max(max(words, default=0), FIRST) + 2)
         if full and i and used + need > width:
             break

@@ -370,7 +370,7 @@ def display(table: pd.DataFrame, audit: Audit) -> pd.DataFrame:
         shown[rate.label] = table[rate.key].map(num)
         shown[rate.ratio_label] = table[ratio].map(num) + marked
         if rate.four_fifths and unknowns:  # (a condition without unknowns: "–")
-            shown[f"{rate.ratio_label}, lowest–highest over the unknowns"] = [
+            shown[f"{rate.ratio_label}: bounds over the unknowns"] = [
                 f"{num(a, 2)}–{num(b, 2)}" if np.isfinite(a) and share else "–"
                 for a, b, share in table[[f"{ratio}_bound_low", f"{ratio}_bound_high",
                                           "unknown_share"]].to_numpy()
