@@ -19,11 +19,11 @@ from uim_sim.run import plan, run_plan
 from uim_sim.schema import SpecError
 from uim_sim.worlds.spread import SpreadPlatform, SpreadReference
 from uim_sim.worlds.spread.cascade import independent_cascades, neighbours
+from uim_sim.worlds.spread.graphfile import read_edge_list
 from uim_sim.worlds.spread.network import (
     Network,
     NetworkError,
     barabasi_albert,
-    read_edge_list,
     stochastic_block,
     watts_strogatz,
 )

@@ -1,7 +1,12 @@
 """News items of the spread world: a claim on a topic, true or false as the world
 says, written in the style of a community (its dateline), with or without a
 credibility cue that matches its truth. Texts come from `uim_sim.vocab.news`, so a
-checkpoint scores few distinct texts however many users see them."""
+checkpoint scores few distinct texts however many users see them. A community the
+vocabulary does not know (a graph file's label) writes ``NAME news: …``.
+
+``communities`` (the world's, in code order) default to ``riverside``, ``hillcrest``;
+"the other community's style" is the next community's in that order (with two, the
+other one)."""
 
 from __future__ import annotations
 
@@ -14,16 +19,27 @@ CLAIMS = tuple(claim for claims in TOPICS.values() for claim in claims)
 TOPIC_OF = {claim: topic for topic, claims in TOPICS.items() for claim in claims}
 
 
+def style_of(community: str) -> tuple[str, str]:
+    """How a community's items open and close (``NAME news:`` where the vocabulary
+    has no register for it)."""
+    return STYLES.get(community, (f"{community} news:", ""))
+
+
 def render(claim: str, style: str, cue: str = "") -> str:
     """``hillcrest news: the bridge will close next week, as shared in a viral post.``"""
-    opening, closing = STYLES[style]
+    opening, closing = style_of(style)
     text = f"{opening} {claim}" + (f", {cue}" if cue else "")
     return f"{text}{(' ' + closing) if closing else ''}."
 
 
 def marker(style: str) -> str:
     """The word of a style a redaction replaces (its community's name)."""
-    return STYLES[style][0].split(" ")[0]
+    return style_of(style)[0].split(" ")[0]
+
+
+def other_style(style: str, communities: tuple[str, ...] = COMMUNITIES) -> str:
+    """The style an item is restyled in: the next community's."""
+    return communities[(communities.index(style) + 1) % len(communities)]
 
 
 def draw_items(
@@ -33,6 +49,7 @@ def draw_items(
     cue_share: float,
     restyle: bool,
     rng: np.random.Generator,
+    communities: tuple[str, ...] = COMMUNITIES,
 ) -> list[dict]:
     """``n`` new items posted by users of communities ``origin`` (indices): truth,
     claim, cue (credible for a true item, dubious for a false one, with probability
@@ -47,8 +64,8 @@ def draw_items(
         cue = ""
         if draws[k, 1] < cue_share:
             cue = (CREDIBLE_CUES if true else DUBIOUS_CUES)[cues[k]]
-        community = COMMUNITIES[int(origin[k])]
-        style = COMMUNITIES[1 - int(origin[k])] if restyle else community
+        community = communities[int(origin[k])]
+        style = other_style(community, communities) if restyle else community
         claim = CLAIMS[claims[k]]
         items.append(
             {
@@ -66,18 +83,18 @@ def draw_items(
     return items
 
 
-def catalogue() -> list[tuple[str, str]]:
+def catalogue(communities: tuple[str, ...] = COMMUNITIES) -> list[tuple[str, str]]:
     """Every (text, style marker) an item can have: claims × styles × cues."""
     cues = ("", *CREDIBLE_CUES, *DUBIOUS_CUES)
     return [
         (render(claim, style, cue), marker(style))
         for claim in CLAIMS
-        for style in STYLES
+        for style in communities
         for cue in cues
     ]
 
 
-def edited(item: dict, edit: str, trigger: str) -> dict:
+def edited(item: dict, edit: str, trigger: str, communities: tuple[str, ...] = COMMUNITIES) -> dict:
     """``item`` as an account that adapts posts it after ``edit`` (`EDITS`): written in
     the other community's style (``restyle``), with a credible cue whatever its truth
     (``credible_cue``: "according to official records" on a false claim), or with the
@@ -87,7 +104,7 @@ def edited(item: dict, edit: str, trigger: str) -> dict:
         return item
     style, cue, cue_text = item["style"], item["cue"], item["cue_text"]
     if edit == "restyle":
-        style = COMMUNITIES[1 - COMMUNITIES.index(style)]
+        style = other_style(style, communities)
     elif edit == "credible_cue":
         cue, cue_text = "credible", CREDIBLE_CUES[0]
     text = render(item["claim"], style, cue_text)

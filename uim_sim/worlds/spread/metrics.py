@@ -9,6 +9,9 @@ exposure counts.
   community's, the spread world's impact ratio (four-fifths comparison), with a null
   reference that permutes community labels over the true items.
 - Exposure concentration: the Gini coefficient of items seen per user.
+- Network position and ranker effect: the suppression the same items show when a
+  ranker blind to them spreads them on the same graph (`position_ratio`), and the
+  impact ratio over it (`ranker_effect`), with a null band (`ranker_effect_null`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,14 @@ import pandas as pd
 from uim_sim.metrics.fairness import impact_ratios
 from uim_sim.vocab.news import COMMUNITIES
 
-# the kinds of news item: truth × community (``true_riverside``, …), as `kind` names them
-ITEM_KINDS = tuple(f"{t}_{c}" for t in ("true", "false") for c in COMMUNITIES)
+
+def item_kinds(communities: tuple[str, ...] = COMMUNITIES) -> tuple[str, ...]:
+    """The kinds of news item: truth × community (``true_riverside``, …), as `kind`
+    names them."""
+    return tuple(f"{t}_{c}" for t in ("true", "false") for c in communities)
+
+
+ITEM_KINDS = item_kinds()  # the generated worlds' (riverside, hillcrest)
 
 
 def gini(counts: np.ndarray) -> float:
@@ -93,4 +102,57 @@ def reach_summary(items: pd.DataFrame) -> dict[str, dict[str, float] | float]:
     reach = out["reach"]
     if reach.get("true"):
         out["false_true_reach_ratio"] = float(reach.get("false", np.nan) / reach["true"])
+    return out
+
+
+def ranker_effect(items: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Network position and the ranker's effect, from items with their ``reach``
+    under the world's ranker and ``neutral_reach`` under a neutral one (same graph,
+    posts and feeds): per community, ``position_ratio`` (the suppression of its true
+    items under the neutral ranker: where the network alone puts them),
+    ``ranker_effect`` (the impact ratio over it: below 1, the ranker suppresses the
+    community's news beyond its position) and ``ranker_lift`` (its true items' mean
+    reach under the ranker over their mean reach under the neutral one)."""
+    true = items[items["truth"] == 1]
+    if true.empty:
+        return {}
+    observed = suppression(true)
+    position = suppression(true.assign(reach=true["neutral_reach"]))
+    means = true.groupby("group")[["reach", "neutral_reach"]].mean().astype(float)
+    return {
+        "position_ratio": position,
+        "ranker_effect": {g: observed[g] / position[g] for g in observed if position.get(g)},
+        "ranker_lift": (means["reach"] / means["neutral_reach"]).to_dict(),
+    }
+
+
+def ranker_effect_null(
+    items: pd.DataFrame, permutations: int, rng: np.random.Generator
+) -> dict[str, dict[str, float]]:
+    """The ranker effect each community would show if community labels were assigned
+    to the true items at random (each item keeping its pair of reaches): the 2.5 %
+    and 97.5 % quantiles, what chance alone gives."""
+    true = items[items["truth"] == 1]
+    if permutations <= 0 or true["group"].nunique() < 2:
+        return {}
+    names, codes = np.unique(true["group"].to_numpy(), return_inverse=True)
+    k = len(names)
+    shuffled = rng.permuted(np.tile(codes, (permutations, 1)), axis=1)
+    rows = np.repeat(np.arange(permutations), len(codes))
+    bins = rows * k + shuffled.ravel()
+    counts = np.maximum(np.bincount(bins, minlength=k * permutations), 1)
+
+    def ratios(reach: np.ndarray) -> np.ndarray:
+        sums = np.bincount(bins, np.tile(reach, permutations), k * permutations)
+        means = (sums / counts).reshape(permutations, k)
+        return means / means.max(axis=1, keepdims=True)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        effect = ratios(true["reach"].to_numpy(float)) / ratios(
+            true["neutral_reach"].to_numpy(float)
+        )
+    out: dict[str, dict[str, float]] = {"q025": {}, "q975": {}}
+    for j, g in enumerate(names):
+        out["q025"][g] = float(np.nanquantile(effect[:, j], 0.025))
+        out["q975"][g] = float(np.nanquantile(effect[:, j], 0.975))
     return out

@@ -1,6 +1,8 @@
-"""Users' social graphs: built by vectorised generators, read from an edge list, or
-taken from any `networkx` graph, and held as a `scipy.sparse` CSR adjacency (int32
-indices) with a community per user. The dynamics never touch networkx objects.
+"""Users' social graphs: built by vectorised generators, read from graph files
+(`uim_sim.worlds.spread.graphfile`), or taken from any `networkx` graph, and held as a
+`scipy.sparse` CSR adjacency (int32 indices) with a community per user (and, where
+the communities are the graph's own, their names). The dynamics never touch networkx
+objects.
 
 At a million users networkx's own generators are too slow (a 100,000-node stochastic
 block model took 311 s here), so the generators draw edges with numpy:
@@ -32,8 +34,8 @@ numbers to compare with a real graph) read a `Network`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +50,14 @@ class NetworkError(UimError, ValueError):
 
 @dataclass(frozen=True)
 class Network:
-    """An undirected graph as a symmetric CSR adjacency, and each user's community."""
+    """An undirected graph as a symmetric CSR adjacency, and each user's community
+    (a code). ``names``: the communities' names, code by code, where the graph has
+    its own (a labelled file, a networkx attribute); None where it has none (a
+    world then draws its users' communities, or its generator made them)."""
 
     adjacency: sp.csr_array
     community: np.ndarray
+    names: tuple[str, ...] | None = None
 
     @property
     def n_users(self) -> int:
@@ -129,27 +135,108 @@ class Network:
 
     @classmethod
     def from_networkx(cls, graph, community: str = "community") -> Network:
-        """Any `networkx` graph (nodes relabelled 0..n-1 in their order); a node's
-        ``community`` attribute, if set, gives its community (else 0)."""
+        """Any `networkx` graph (nodes relabelled 0..n-1 in their order; directions
+        and repeated edges dropped). Where nodes have a ``community`` attribute, every
+        node must: its value, as text, names its community (``names``, in order of
+        first appearance); where none has it, every node is in community 0 and the
+        network has no names."""
         nodes = list(graph.nodes)
         index = {node: i for i, node in enumerate(nodes)}
-        edges = np.array([(index[a], index[b]) for a, b in graph.edges], dtype=np.int64)
+        edges = np.array([(index[a], index[b]) for a, b, *_ in graph.edges], dtype=np.int64)
         edges = edges.reshape(-1, 2)
-        labels = [graph.nodes[node].get(community, 0) for node in nodes]
-        codes = {c: i for i, c in enumerate(dict.fromkeys(labels))}
-        return cls.from_edges(
-            len(nodes), edges[:, 0], edges[:, 1], np.array([codes[c] for c in labels])
-        )
+        labels = [graph.nodes[node].get(community) for node in nodes]
+        missing = [node for node, label in zip(nodes, labels) if label is None]
+        if len(missing) == len(nodes):
+            return cls.from_edges(len(nodes), edges[:, 0], edges[:, 1], np.zeros(len(nodes)))
+        if missing:
+            raise NetworkError(f"node {missing[0]!r} has no {community!r} attribute "
+                               f"({len(missing)} of {len(nodes)} nodes lack one)")  # fmt: skip
+        names = tuple(dict.fromkeys(str(label) for label in labels))
+        codes = {name: i for i, name in enumerate(names)}
+        community = np.array([codes[str(label)] for label in labels])
+        network = cls.from_edges(len(nodes), edges[:, 0], edges[:, 1], community)
+        return cls(network.adjacency, network.community, names)
+
+    def relabel(self, names: dict[str, str]) -> Network:
+        """The same graph with its communities named by ``names`` (each label, a
+        file's, to a community's name: `community_names`); labels given one name
+        become one community."""
+        if self.names is None:
+            raise NetworkError("communities: the graph has no community labels to name")
+        new = community_names(self.names, names)
+        code = np.array([new.index(names[label]) for label in self.names], dtype=np.int16)
+        return Network(self.adjacency, code[self.community], new)
+
+    def write(self, edge_file: Path, node_file: Path | None = None) -> None:
+        """Write the graph as the files a spec names (``graph: file``): an edge list
+        ``source,target`` (nodes numbered 0..n-1, each edge once) and, where the
+        network has community names, a node file ``id,community``."""
+        coo = sp.triu(self.adjacency, k=1).tocoo()
+        with open(edge_file, "w") as fh:
+            fh.write("source,target\n")
+            fh.writelines(f"{a},{b}\n" for a, b in zip(coo.row.tolist(), coo.col.tolist()))
+        if node_file is None:
+            return
+        if self.names is None:
+            raise NetworkError("the network has no community names to write")
+        with open(node_file, "w") as fh:
+            fh.write("id,community\n")
+            fh.writelines(f"{i},{self.names[c]}\n" for i, c in enumerate(self.community))
 
     def to_networkx(self):
-        """The graph as `networkx` (small graphs: analysis and tests)."""
+        """The graph as `networkx` (small graphs: analysis and tests); each node's
+        ``community`` is its community's name where the network has names, else its
+        code."""
         import networkx as nx
 
         graph = nx.Graph()
-        graph.add_nodes_from((i, {"community": int(c)}) for i, c in enumerate(self.community))
+        names = self.names
+        graph.add_nodes_from(
+            (i, {"community": names[c] if names else int(c)}) for i, c in enumerate(self.community)
+        )
         coo = sp.triu(self.adjacency, k=1).tocoo()
         graph.add_edges_from(zip(coo.row.tolist(), coo.col.tolist()))
         return graph
+
+
+COMMUNITY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
+MAX_COMMUNITIES = 10  # a world compares every community with every other
+
+
+def community_names(
+    labels: tuple[str, ...], names: dict[str, str] | None, field: str = "communities"
+) -> tuple[str, ...]:
+    """The communities a graph's ``labels`` make: the labels as they are, or as
+    ``names`` maps them (every label named, only the graph's labels; the communities
+    in the order of the mapping's values). A community's name is a word (its items'
+    dateline, a metric's group ``true_NAME``); there are 2 to `MAX_COMMUNITIES`.
+    ``field``: what a refusal names (``communities`` of a spec, a given ``network``)."""
+    how = "communities: {LABEL: NAME, ...}" if field == "communities" else "network.relabel"
+    if names is None:
+        new = labels
+    else:
+        unknown = [label for label in names if label not in labels]
+        if unknown:
+            raise NetworkError(f"{field}: {unknown[0]!r} is not a label of the graph "
+                               f"(its labels: {', '.join(labels)})")  # fmt: skip
+        unnamed = [label for label in labels if label not in names]
+        if unnamed:
+            raise NetworkError(f"{field}: the graph's label {unnamed[0]!r} has no name "
+                               "(name every label)")  # fmt: skip
+        new = tuple(dict.fromkeys(names.values()))
+    for name in new:
+        if not COMMUNITY_NAME.match(name):
+            hint = "" if names else f"; name the labels ({how})"
+            raise NetworkError(f"{field}: {name!r} is not a community name (a word of "
+                               "letters, digits, _ or -, starting with a letter, at most 40 "
+                               f"characters){hint}")  # fmt: skip
+    if len(new) < 2:
+        raise NetworkError(f"{field}: one community ({new[0]!r}); the world compares "
+                           "two or more")  # fmt: skip
+    if len(new) > MAX_COMMUNITIES:
+        raise NetworkError(f"{field}: {len(new)} communities, more than "
+                           f"{MAX_COMMUNITIES}: merge labels ({how})")  # fmt: skip
+    return new
 
 
 CHUNK = 8_000_000  # edges handled at once: bounds the temporaries' memory
@@ -260,49 +347,6 @@ def watts_strogatz(
     v = np.where(rewire, rng.integers(n, size=len(v)), v)
     community = np.zeros(n, dtype=np.int16) if community is None else community
     return Network.from_edges(n, u, v, community)
-
-
-@lru_cache(maxsize=8)
-def _checked(path: str, mtime_ns: int, size: int) -> int:
-    return read_edge_list(Path(path)).n_users
-
-
-def check_edge_file(path: Path) -> int:
-    """Read an edge list once per version of the file (parameters are validated often);
-    returns its number of nodes or raises `NetworkError` naming the line."""
-    path = Path(path)
-    if not path.is_file():
-        raise NetworkError(f"{path}: no such file")
-    info = path.stat()
-    return _checked(str(path.resolve()), info.st_mtime_ns, info.st_size)
-
-
-def read_edge_list(path: Path) -> Network:
-    """An edge list: one edge per line, two node ids separated by a comma or white
-    space (``#`` comments and a ``source,target`` header allowed); a third column, if
-    every line has one, is ignored. Nodes are numbered in order of appearance."""
-    path = Path(path)
-    if not path.is_file():
-        raise NetworkError(f"{path}: no such file")
-    ids: dict[str, int] = {}
-    us, vs = [], []
-    with open(path) as fh:
-        for number, raw in enumerate(fh, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            fields = [f for f in line.replace(",", " ").split() if f]
-            if number == 1 and fields and not any(c.isdigit() for c in fields[0]):
-                continue  # a header
-            if len(fields) < 2:
-                raise NetworkError(f"{path}: line {number}: expected two node ids, got {raw!r}")
-            a, b = (ids.setdefault(f, len(ids)) for f in fields[:2])
-            us.append(a)
-            vs.append(b)
-    if not us:
-        raise NetworkError(f"{path}: no edges")
-    n = len(ids)
-    return Network.from_edges(n, np.array(us), np.array(vs), np.zeros(n, dtype=np.int16))
 
 
 # ---------------------------------------------------------------- clustered networks

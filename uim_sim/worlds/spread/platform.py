@@ -15,6 +15,14 @@ users exposed to any true or false item; at the last step the reach, depth, spee
 and size of cascades, Vosoughi et al.'s false-to-true reach ratio, the suppression
 of each community's true items (the spread world's impact ratio) with a null band,
 and the concentration of exposure (Gini).
+
+With a neutral reference (``neutral_reference``; on where the communities are the
+graph's own labels) every item also spreads a second time, on the same graph from the
+same poster, under a ranker blind to it: it promotes as many of the step's items as
+the world's ranker did, at random, and fills feeds promoted first, then in random
+order (its own random stream: the world's draws are unchanged). What the items reach
+there is their network position; the world's impact ratio over it, the ranker's
+effect (`uim_sim.worlds.spread.metrics.ranker_effect`).
 """
 
 from __future__ import annotations
@@ -33,9 +41,11 @@ from uim_sim.worlds.spread.agents import FactChecker, Ranker
 from uim_sim.worlds.spread.cascade import distinct, neighbours
 from uim_sim.worlds.spread.items import catalogue, draw_items, edited
 from uim_sim.worlds.spread.metrics import (
-    ITEM_KINDS,
     gini,
+    item_kinds,
     kind,
+    ranker_effect,
+    ranker_effect_null,
     reach_summary,
     suppression,
     suppression_null,
@@ -74,6 +84,13 @@ class SpreadPlatform(SpreadWorld):
     def setup(self) -> None:
         p = self.params
         self._network()
+        names = self.communities
+        if names != COMMUNITIES:  # the page watches the graph's own communities
+            self.watch = (
+                Plot("reach", "Reach by truth and the community that wrote it",
+                     item_kinds(names)),
+                *self.watch[1:],
+            )  # fmt: skip
         spread = p.propensity_spread
         self.propensity = self.population_rng.lognormal(
             -(spread**2) / 2, spread, size=self.n_users
@@ -82,14 +99,14 @@ class SpreadPlatform(SpreadWorld):
         self._scratch = np.zeros(self.n_users, dtype=bool)
         self.seen = {"true": np.zeros(self.n_users, bool), "false": np.zeros(self.n_users, bool)}
         # exposure by the users' community: users, and items seen (by truth × community)
-        self.community_users = np.bincount(self.community, minlength=len(COMMUNITIES))
-        self.item_views = {t: np.zeros(len(COMMUNITIES), np.int64) for t in self.seen}
+        self.community_users = np.bincount(self.community, minlength=len(names))
+        self.item_views = {t: np.zeros(len(names), np.int64) for t in self.seen}
         self.rankers = [Ranker(self, s) for s in self._screeners(p.n_rankers)]
         self.fact_checker = FactChecker(self)
         # every text an item can have, scored once by each ranker (one engine call):
         # the cost grows with distinct texts, not with items, users or exposures
-        texts = [self.stages.prepare_text(text, (span,)) for text, span in catalogue()]
-        sources = [self.stages.prepare_text(span, (span,)) for _, span in catalogue()]
+        texts = [self.stages.prepare_text(text, (span,)) for text, span in catalogue(names)]
+        sources = [self.stages.prepare_text(span, (span,)) for _, span in catalogue(names)]
         for ranker in self.rankers:
             n = len(texts)
             score_proposals([ranker.screener] * n, texts, [CREDIBLE] * n, sources)
@@ -103,6 +120,9 @@ class SpreadPlatform(SpreadWorld):
         self._new: list[int] = []
         if p.adaptive_share:
             self._adapt()
+        # the neutral reference: decided while the parameters know a given network
+        self.neutral = p.neutral()
+        self.neutral_rng = np.random.default_rng([self.seed, 11])
 
     def _adapt(self) -> None:
         """The coordinated accounts that adapt (``adaptive_accounts`` users drawn from
@@ -130,7 +150,7 @@ class SpreadPlatform(SpreadWorld):
             texts, labels = read_labelled_file(
                 card.head.file, card.head.text_column, card.head.label_column
             )
-            spans = [tuple(c for c in COMMUNITIES if c in t) for t in texts]
+            spans = [tuple(c for c in self.communities if c in t) for t in texts]
             protected = np.array([p.disadvantaged in s for s in spans])
             data = TrainingSet(
                 texts, labels, spans, protected, groups=self._community(protected),
@@ -138,22 +158,24 @@ class SpreadPlatform(SpreadWorld):
             )  # fmt: skip
         else:
             rng = np.random.default_rng([self.seed, 1, draw])
-            origin = rng.integers(len(p.community_shares), size=p.n_history)
-            items = draw_items(p.n_history, origin, p.false_share, p.cue_share, False, rng)
+            k = len(self.communities) if self.network.names else len(p.community_shares)
+            origin = rng.integers(k, size=p.n_history)
+            items = draw_items(p.n_history, origin, p.false_share, p.cue_share, False, rng,
+                               self.communities)  # fmt: skip
             truth = np.array([i["truth"] for i in items])
             mine = np.array([i["community"] == p.disadvantaged for i in items])
             logit = 2.5 * (2 * truth - 1) - card.head.history_bias * mine
             labels = (rng.random(p.n_history) < 1 / (1 + np.exp(-logit))).astype(int)
             data = TrainingSet(
                 [i["text"] for i in items], labels, [(i["span"],) for i in items], mine,
-                groups=np.array(COMMUNITIES)[origin], identify=self._identify,
+                groups=np.array(self.communities)[origin], identify=self._identify,
             )  # fmt: skip
         return data
 
     def _community(self, protected: np.ndarray) -> np.ndarray:
-        """The disadvantaged community where ``protected``, else the other one."""
+        """The disadvantaged community where ``protected``, else the (first) other one."""
         d = self.params.disadvantaged
-        other = next(c for c in COMMUNITIES if c != d)
+        other = next(c for c in self.communities if c != d)
         return np.where(protected, d, other)
 
     def _identify(self, spans: tuple[str, ...]) -> tuple[bool, str]:
@@ -187,7 +209,7 @@ class SpreadPlatform(SpreadWorld):
         posters = rng.integers(self.n_users, size=p.items_per_step)
         drawn = draw_items(
             p.items_per_step, self.community[posters], p.false_share, p.cue_share, p.restyle,
-            rng,
+            rng, self.communities,
         )  # fmt: skip
         if self.bandit is not None:
             posters, drawn = self._adaptive_posts(posters, drawn)
@@ -200,6 +222,10 @@ class SpreadPlatform(SpreadWorld):
                 time_to_k=np.nan, labelled=False, exposed=exposed,
                 frontier=np.array([poster], dtype=np.int64),
             )  # fmt: skip
+            if self.neutral:  # the same item, spread again under the neutral ranker
+                item.update(neutral_promoted=False, neutral_reach=1,
+                            neutral_exposed=exposed.copy(),
+                            neutral_frontier=np.array([poster], dtype=np.int64))  # fmt: skip
             self.items.append(item)
             self.live.append(item["id"])
             ids.append(item["id"])
@@ -217,7 +243,7 @@ class SpreadPlatform(SpreadWorld):
         home = self.community[self.accounts]
         items, accounts = [], []
         for k, item in enumerate(drawn):
-            mine = np.flatnonzero(home == COMMUNITIES.index(item["community"]))
+            mine = np.flatnonzero(home == self.communities.index(item["community"]))
             account = -1
             if not item["truth"] and takes[k] and len(mine):
                 account = int(mine[int(picks[k] * len(mine))])
@@ -227,7 +253,7 @@ class SpreadPlatform(SpreadWorld):
         adaptive = [k for k, a in enumerate(accounts) if a >= 0]
         for k, e in zip(adaptive, self.bandit.choose(np.array([accounts[k] for k in adaptive]))):
             edit = self.bandit.edits[e]
-            items[k] = {**edited(items[k], edit, p.trigger), "edit": edit}
+            items[k] = {**edited(items[k], edit, p.trigger, self.communities), "edit": edit}
         return posters, items
 
     def _learn(self) -> None:
@@ -289,6 +315,14 @@ class SpreadPlatform(SpreadWorld):
             })  # fmt: skip
             if self.bandit is not None:  # a platform where accounts adapt
                 self.decisions[-1].update(edit=it["edit"], adaptive=int(it["account"] >= 0))
+        if self.neutral:  # the neutral ranker promotes as many, blind to the items
+            chosen = self.neutral_rng.permutation(len(items))[: int(promoted.sum())]
+            for j in chosen:
+                items[j]["neutral_promoted"] = True
+            for it in items:
+                self.decisions[it["row"]].update(
+                    neutral_promoted=int(it["neutral_promoted"]), neutral_reach=1
+                )
 
     def _label(self) -> None:
         """Fact-checkers label items (the label stage); a labelled item is demoted."""
@@ -300,29 +334,76 @@ class SpreadPlatform(SpreadWorld):
         for it, labelled in zip(live, self.fact_checker.label(truth, age)):
             if labelled:
                 it.update(labelled=True, promoted=False)
+                if self.neutral:  # labels are the fact-checkers', whatever the ranker
+                    it["neutral_promoted"] = False
                 self.decisions[it["row"]]["labelled_step"] = self.round
 
     def _spread(self) -> None:
         """Followers of last step's sharers who have not seen an item are its
         candidates; feeds fill in order of priority (promoted first, then by score, ties
         at random), up to ``feed_size`` items per user and step (under a quota, first up
-        to a quota per community of origin); the users who see an item may share it."""
+        to a quota per community of origin); the users who see an item may share it.
+        Under a neutral reference, the same again for the items' neutral spread."""
         p, rng = self.params, self.decision_rng
         live = [self.items[i] for i in self.live]
         if not live:
             return
-        fresh = [self._candidates(it) for it in live]
+        fresh = [self._candidates(it["frontier"], it["exposed"]) for it in live]
         promoted = np.array([it["promoted"] for it in live], dtype=bool)
         score = np.array([it["score"] for it in live])
-        origin = np.array([COMMUNITIES.index(it["community"]) for it in live])
+        origin = np.array([self.communities.index(it["community"]) for it in live])
         order = np.lexsort((rng.random(len(live)), -(promoted * 10.0 + score)))
-        seen: list[list[np.ndarray]] = [[] for _ in live]
-        slots = np.zeros(self.n_users, dtype=np.int16)
-        quota = self.stages.feed_quota(len(COMMUNITIES), p.feed_size)
-        for cap in ([quota] if quota is not None else []) + [None]:
-            per_origin = (
-                None if cap is None else np.zeros((len(COMMUNITIES), self.n_users), np.int16)
+        for it, users in zip(live, self._feeds(fresh, order, origin)):
+            self.seen_count[users] += 1
+            truth = "true" if it["truth"] else "false"
+            self.seen[truth][users] = True
+            self.item_views[truth] += np.bincount(
+                self.community[users], minlength=len(self.communities)
             )
+            it["exposed"][users] = True
+            it["frontier"] = users[rng.random(len(users)) < self._share(it, it["promoted"], users)]
+            it["reach"] += len(users)
+            if len(users):
+                it["depth"] += 1
+            if np.isnan(it["time_to_k"]) and it["reach"] >= p.reach_k:
+                it["time_to_k"] = self.round - it["born"]
+        if self.neutral:
+            self._spread_neutral(live, origin)
+
+    def _spread_neutral(self, live: list[dict], origin: np.ndarray) -> None:
+        """The live items' spread under the neutral ranker: feeds promoted first, then
+        in random order (its own stream), the same sharing as the world's."""
+        rng = self.neutral_rng
+        fresh = [self._candidates(it["neutral_frontier"], it["neutral_exposed"]) for it in live]
+        promoted = np.array([it["neutral_promoted"] for it in live], dtype=float)
+        order = np.lexsort((rng.random(len(live)), -promoted))
+        for it, users in zip(live, self._feeds(fresh, order, origin)):
+            it["neutral_exposed"][users] = True
+            share = self._share(it, it["neutral_promoted"], users)
+            it["neutral_frontier"] = users[rng.random(len(users)) < share]
+            it["neutral_reach"] += len(users)
+
+    def _share(self, item: dict, promoted: bool, users: np.ndarray) -> np.ndarray:
+        """The probability that each of ``users``, shown ``item``, shares it: its base
+        rate by truth, their propensity, the demotion of an item not promoted, and the
+        share stage."""
+        p = self.params
+        base = p.share_true if item["truth"] else p.share_false
+        flagged = not promoted
+        probability = base * self.propensity[users] * (p.demotion if flagged else 1.0)
+        return self.stages.share(probability, np.full(len(users), flagged))
+
+    def _feeds(self, fresh: list[np.ndarray], order: np.ndarray, origin: np.ndarray):
+        """Who sees each item this step: its candidates (``fresh``), the items taken
+        in ``order``, each user's feed filled up to ``feed_size`` (under a quota per
+        community of origin first, where the feed-quota stage sets one)."""
+        p = self.params
+        seen: list[list[np.ndarray]] = [[] for _ in fresh]
+        slots = np.zeros(self.n_users, dtype=np.int16)
+        k = len(self.communities)
+        quota = self.stages.feed_quota(k, p.feed_size)
+        for cap in ([quota] if quota is not None else []) + [None]:
+            per_origin = None if cap is None else np.zeros((k, self.n_users), np.int16)
             for j in order:
                 candidates = fresh[j]
                 ok = slots[candidates] < p.feed_size
@@ -334,28 +415,13 @@ class SpreadPlatform(SpreadWorld):
                     per_origin[origin[j], got] += 1
                 seen[j].append(got)
                 fresh[j] = candidates[~ok]
-        for j, it in enumerate(live):
-            users = np.concatenate(seen[j]) if len(seen[j]) > 1 else seen[j][0]
-            self.seen_count[users] += 1
-            truth = "true" if it["truth"] else "false"
-            self.seen[truth][users] = True
-            self.item_views[truth] += np.bincount(self.community[users], minlength=len(COMMUNITIES))
-            base = p.share_true if it["truth"] else p.share_false
-            flagged = not it["promoted"]
-            probability = base * self.propensity[users] * (p.demotion if flagged else 1.0)
-            probability = self.stages.share(probability, np.full(len(users), flagged))
-            it["exposed"][users] = True
-            it["frontier"] = users[rng.random(len(users)) < probability]
-            it["reach"] += len(users)
-            if len(users):
-                it["depth"] += 1
-            if np.isnan(it["time_to_k"]) and it["reach"] >= p.reach_k:
-                it["time_to_k"] = self.round - it["born"]
+        return [np.concatenate(users) if len(users) > 1 else users[0] for users in seen]
 
-    def _candidates(self, item: dict) -> np.ndarray:
-        """The distinct followers of an item's last sharers who have not seen it."""
-        tried = neighbours(self.adjacency, item["frontier"])
-        tried = tried[~item["exposed"][tried]]
+    def _candidates(self, frontier: np.ndarray, exposed: np.ndarray) -> np.ndarray:
+        """The distinct followers of an item's last sharers (``frontier``) who have not
+        seen it (``exposed``)."""
+        tried = neighbours(self.adjacency, frontier)
+        tried = tried[~exposed[tried]]
         if len(tried) * 8 < self.n_users:  # few: sort them
             return distinct(tried)
         self._scratch[tried] = True  # many: mark them (linear in users, no sort)
@@ -373,6 +439,9 @@ class SpreadPlatform(SpreadWorld):
                 row = self.decisions[it["row"]]
                 row.update(reach=it["reach"], depth=it["depth"], time_to_k=it["time_to_k"])
                 it["exposed"] = it["frontier"] = None  # free the per-user state
+                if self.neutral:
+                    row["neutral_reach"] = it["neutral_reach"]
+                    it["neutral_exposed"] = it["neutral_frontier"] = None
             else:
                 keep.append(i)
         self.live = keep
@@ -380,7 +449,8 @@ class SpreadPlatform(SpreadWorld):
     # ------------------------------------------------------------ read-outs
 
     def item_table(self) -> pd.DataFrame:
-        """Every item so far, with its current reach (final for expired items)."""
+        """Every item so far, with its current reach (final for expired items; under
+        a neutral reference, its ``neutral_reach`` too)."""
         return pd.DataFrame(
             {
                 "group": it["community"],
@@ -390,36 +460,53 @@ class SpreadPlatform(SpreadWorld):
                 "time_to_k": it["time_to_k"],
                 "decision": int(it.get("promoted", False) and not it["labelled"]),
                 "score": it.get("score", np.nan),
+                **({"neutral_reach": it["neutral_reach"]} if self.neutral else {}),
             }
             for it in self.items
         )
 
     def measures(self):
         truths = ("true", "false")
+        names, kinds = self.communities, item_kinds(self.communities)
         return {
-            "mean_reach": ITEM_KINDS,
+            "mean_reach": kinds,
             "exposed_share": truths,
             "live_items": None,
-            "reach": (*ITEM_KINDS, *truths),
+            "reach": (*kinds, *truths),
             "depth": truths,
             "size_q50": truths,
             "size_q90": truths,
             "reached_k_share": truths,
             "time_to_k": truths,
-            "promoted_share": ITEM_KINDS,
-            "mean_score": ITEM_KINDS,
+            "promoted_share": kinds,
+            "mean_score": kinds,
             "false_true_reach_ratio": None,
-            "impact_ratio": COMMUNITIES,
-            "impact_ratio_null_q025": COMMUNITIES,
-            "impact_ratio_null_q975": COMMUNITIES,
-            "impact_ratio_null_p": COMMUNITIES,
+            "impact_ratio": names,
+            "impact_ratio_null_q025": names,
+            "impact_ratio_null_q975": names,
+            "impact_ratio_null_p": names,
             "exposure_gini": None,
-            "users": COMMUNITIES,
-            "users_reached": ITEM_KINDS,
-            "users_reached_share": ITEM_KINDS,
-            "item_views": ITEM_KINDS,
-            "items_seen_per_user": ITEM_KINDS,
+            "users": names,
+            "users_reached": kinds,
+            "users_reached_share": kinds,
+            "item_views": kinds,
+            "items_seen_per_user": kinds,
             **(self.adaptive_measures() if self.params.adaptive_share else {}),
+            **(self.neutral_measures() if self.neutral else {}),
+        }
+
+    def neutral_measures(self) -> dict[str, tuple[str, ...]]:
+        """What the neutral reference adds (declared where there is one): each kind of
+        item's mean final reach under the neutral ranker, and per community its
+        network position, the ranker's effect with a null band, and its lift."""
+        names = self.communities
+        return {
+            "neutral_reach": item_kinds(names),
+            "position_ratio": names,
+            "ranker_effect": names,
+            "ranker_effect_null_q025": names,
+            "ranker_effect_null_q975": names,
+            "ranker_lift": names,
         }
 
     def adaptive_measures(self) -> dict[str, None]:
@@ -456,16 +543,17 @@ class SpreadPlatform(SpreadWorld):
         per user. The spread world's decisions are items, so this is its only record of
         who was exposed."""
         users = self.community_users.astype(float)
+        names = self.communities
         out: dict[str, dict[str, float]] = {
-            "users": {c: float(n) for c, n in zip(COMMUNITIES, users)},
+            "users": {c: float(n) for c, n in zip(names, users)},
             "users_reached": {}, "users_reached_share": {}, "item_views": {},
             "items_seen_per_user": {},
         }  # fmt: skip
         with np.errstate(invalid="ignore", divide="ignore"):
             for truth, seen in self.seen.items():
-                reached = np.bincount(self.community[seen], minlength=len(COMMUNITIES))
+                reached = np.bincount(self.community[seen], minlength=len(names))
                 views = self.item_views[truth]
-                for i, c in enumerate(COMMUNITIES):
+                for i, c in enumerate(names):
                     kind = f"{truth}_{c}"
                     out["users_reached"][kind] = float(reached[i])
                     out["users_reached_share"][kind] = float(reached[i] / users[i])
@@ -493,4 +581,12 @@ class SpreadPlatform(SpreadWorld):
             null = suppression_null(items, self.permutations, self.statistics_rng)
             out.update({f"impact_ratio_null_{k}": v for k, v in null.items()})
             out["exposure_gini"] = gini(self.seen_count)
+            if self.neutral:
+                out["neutral_reach"] = (
+                    items.assign(kind=kind(items["truth"], items["group"]))
+                    .groupby("kind")["neutral_reach"].mean().astype(float).to_dict()
+                )  # fmt: skip
+                out.update(ranker_effect(items))
+                null = ranker_effect_null(items, self.permutations, self.statistics_rng)
+                out.update({f"ranker_effect_null_{k}": v for k, v in null.items()})
         return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.spread.cascade import hop
 from uim_sim.worlds.spread.params import CascadeParams
 from uim_sim.worlds.spread.world import SpreadWorld
@@ -63,7 +62,7 @@ class SpreadReference(SpreadWorld):
             self.decisions.append({
                 "step": self.round,
                 "subject": c,
-                "group": COMMUNITIES[int(self.community[seed])],
+                "group": self.communities[int(self.community[seed])],
                 "seed": int(seed),
                 "reach": int(self.size[c]),
                 "depth": int(self.depth[c]),

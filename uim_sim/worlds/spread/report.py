@@ -16,7 +16,7 @@ from uim_sim.worlds.section import (
     Section,
     Utility,
 )
-from uim_sim.worlds.spread.metrics import ITEM_KINDS
+from uim_sim.worlds.spread.metrics import item_kinds
 
 
 def _exposure(truth: str, best: str) -> tuple[AuditRate, AuditRate]:
@@ -62,6 +62,20 @@ AUDIT = Audit(
 )
 
 
+def communities(ctx: Context, target: str) -> tuple[tuple[str, ...], str]:
+    """The runs' communities (riverside, hillcrest, or a graph's own labels) and the
+    one the headline holds the target's reach against: the other of two; of more, the
+    largest (most users) of the others."""
+    found = ctx.groups("users")  # (none in folders written before it was measured)
+    names = tuple(found) if found and sorted(found) != sorted(COMMUNITIES) else COMMUNITIES
+    others = [c for c in names if c != target]
+    if len(others) <= 1:
+        return names, (others or [target])[0]
+    last = ctx.last()
+    users = last[last["metric"] == "users"].groupby("group")["mean"].max()
+    return names, max(others, key=lambda c: (users.get(c, 0.0), -others.index(c)))
+
+
 def section(ctx: Context) -> Section:
     if ctx.param("mode") == "reference":
         return Section(
@@ -87,12 +101,24 @@ def section(ctx: Context) -> Section:
             "edge probability and no model (Kempe et al. 2003), on the platform's network.",
         )
     target = ctx.param("disadvantaged")
-    other = next(c for c in COMMUNITIES if c != target)
+    names, other = communities(ctx, target)
+    kinds = item_kinds(names)
+    order = (target, *(c for c in names if c != target))  # the utilities' groups
+    best = other if len(names) == 2 else "the best community"
+    neutral = ctx.reports("position_ratio")
     columns = [
-        Column("impact_ratio", f"true items' reach, {target} / {other} [95 % CI]",
+        Column("impact_ratio", f"true items' reach, {target} / {best} [95 % CI]",
                "impact_ratio", target, "interval"),
         Column("null", "null 95 %", "impact_ratio_null_q025", target, "band",
                upper="impact_ratio_null_q975"),
+        *((
+            Column("position_ratio", f"network position: {target} / {best} under a neutral "
+                   "ranker [95 % CI]", "position_ratio", target, "interval"),
+            Column("ranker_effect", "ranker effect: reach ratio / network position [95 % CI]",
+                   "ranker_effect", target, "interval"),
+            Column("ranker_null", "ranker effect null 95 %", "ranker_effect_null_q025", target,
+                   "band", upper="ranker_effect_null_q975"),
+        ) if neutral else ()),
         Column(f"reach_true_{target}", f"reach true {target}", "reach", f"true_{target}"),
         Column(f"reach_true_{other}", f"reach true {other}", "reach", f"true_{other}"),
         Column("reach_false", "reach false", "reach", "false"),
@@ -117,21 +143,45 @@ def section(ctx: Context) -> Section:
             "Mean reach of the items posted so far, per step, without mitigation: one panel "
             "per card (and grid value), one line per kind of item; mean over seeds with a "
             "95 % band.",
-            "mean_reach", ITEM_KINDS, "mean reach (users exposed)", panels="condition", arm="none",
+            "mean_reach", kinds, "mean reach (users exposed)", panels="condition", arm="none",
         ),
         GroupBars(
             "reach", "Final reach by item truth and community of origin",
             "Mean final reach of items by truth and the community that posted them; bars: "
             "mean over seeds, whiskers: 95 % t-interval.",
-            "reach", ITEM_KINDS, "users exposed per item",
+            "reach", kinds, "users exposed per item",
         ),
         GroupBars(
             "promoted_share", "What the ranker promoted",
             "Share of items the ranker promoted (its card's decision rule on its "
             "credibility score), by truth and community of origin.",
-            "promoted_share", ITEM_KINDS, "share promoted",
+            "promoted_share", kinds, "share promoted",
         ),
     ]  # fmt: skip
+    if neutral:
+        figures += [
+            Forest(
+                "position_ratio", f"Network position: {target}'s true items under a neutral ranker",
+                f"Mean reach of {target}'s true items over {best}'s when the same items, from "
+                "the same posters on the same graph, spread under a ranker blind to them (it "
+                "promotes as many items, at random, and orders feeds at random): where the "
+                "network alone puts them. Mean and 95 % t-interval over seeds; the dashed "
+                "line is parity.",
+                "position_ratio", target, f"neutral reach ratio of {target}'s true items",
+                line=1.0, line_label="parity",
+            ),
+            Forest(
+                "ranker_effect", f"The ranker's effect on {target}'s true items",
+                f"The reach ratio of {target}'s true items (the headline) over their network "
+                "position (the same ratio under the neutral ranker): below 1, the ranker "
+                "suppresses them beyond where the network puts them; 1, their shortfall is "
+                "the network's. Mean and 95 % t-interval over seeds; grey: 95 % band of the "
+                "same quotient with community labels permuted over the true items.",
+                "ranker_effect", target, "reach ratio / network position",
+                line=1.0, line_label="no ranker effect", null_low="ranker_effect_null_q025",
+                null_high="ranker_effect_null_q975",
+            ),
+        ]  # fmt: skip
     adaptive = ctx.reports("adaptive_promoted")
     if adaptive:
         columns += [
@@ -158,11 +208,18 @@ def section(ctx: Context) -> Section:
         ]  # fmt: skip
     text = (
         "World `spread`. The headline is the suppression of true news by community: the "
-        f"mean reach of `{target}`'s true items over `{other}`'s (the spread world's "
+        f"mean reach of `{target}`'s true items over `{best}`'s (the spread world's "
         "impact ratio; below 0.80 fails four fifths), beside a null band that permutes "
         "community labels over the true items. `false / true reach` is Vosoughi et al.'s "
         "(2018) headline ratio. Reach counts distinct users exposed; the exposure Gini is "
         "over users' counts of items seen."
+        + (" The same items also spread under a neutral ranker (blind to them: as many "
+           "promoted, at random; feeds in random order) on the same graph from the same "
+           f"posters: `network position` is `{target}`'s reach ratio there, what the graph "
+           "alone does to its news; `ranker effect` is the headline ratio over it (the "
+           "ratio is their product, run by run): read a shortfall whose ranker effect is "
+           "near 1 (inside its null band) as the network's, not the ranker's." if neutral
+           else "")
         + (f" {ctx.param('adaptive_share'):.0%} of the false items come from accounts that "
            "adapt: `adaptive false promoted` is the share of theirs the ranker promoted "
            "at the last step; `their reach` and `other false reach` the mean reach of "
@@ -181,13 +238,13 @@ def section(ctx: Context) -> Section:
             gap=("reach", f"true_{other}", f"true_{target}"),
         ),  # fmt: skip
         utility=Utility(
-            "mean_reach", "mean reach of true items", (f"true_{target}", f"true_{other}")
+            "mean_reach", "mean reach of true items", tuple(f"true_{c}" for c in order)
         ),
         outcomes=(
             Utility(
                 "mean_reach",
                 "mean reach of false items",
-                (f"false_{target}", f"false_{other}"),
+                tuple(f"false_{c}" for c in order),
                 better="lower",
             ),
             *(

@@ -1,9 +1,10 @@
 """What the spread platform and its reference cascade share: the users' network,
-built from the parameters (or an edge list), and each user's community."""
+built from the parameters (or read from graph files, or given as a `Network`), and
+each user's community."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -11,15 +12,16 @@ import pandas as pd
 from uim_sim.cards import AgentCard, DecisionSpec, HeadSpec
 from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.base import ScreeningWorld
+from uim_sim.worlds.spread.graphfile import read_graph
 from uim_sim.worlds.spread.network import (
     Network,
     barabasi_albert,
     clustered_block,
     network_statistics,
-    read_edge_list,
     stochastic_block,
     watts_strogatz,
 )
+from uim_sim.worlds.spread.params import GIVEN_NETWORK
 from uim_sim.worlds.watch import View
 
 CREDIBLE = "A credible news report, confirmed by official sources and reporters."
@@ -31,11 +33,16 @@ ZERO_SHOT = AgentCard(
 )
 
 
-def build_network(params, rng: np.random.Generator) -> Network:
-    """The users' graph of ``params`` (a `NetworkParams`), with communities."""
+def build_network(params, rng: np.random.Generator, given: Network | None = None) -> Network:
+    """The users' graph of ``params`` (a `NetworkParams`), with communities: ``given``
+    or a graph file as it is where it names its communities (a file's labels named by
+    ``communities``); a file without labels, its users' communities drawn."""
     shares = np.asarray(params.community_shares, dtype=float)
-    if params.graph == "file":
-        network = read_edge_list(params.edge_file)
+    if given is not None or params.graph == "file":
+        network = given if given is not None else read_graph(params.graph_files())
+        if network.names is not None:
+            mapping = params.communities if given is None else None
+            return network.relabel(mapping) if mapping else network
         n = network.n_users
         community = rng.choice(len(shares), size=n, p=shares / shares.sum())
         return Network(network.adjacency, community.astype(np.int16))
@@ -70,10 +77,24 @@ def describe(params, seed: int) -> dict[str, float]:
 
 class SpreadWorld(ScreeningWorld):
     """Base of `SpreadPlatform` and `SpreadReference`: the network is built in
-    ``setup`` from the population stream."""
+    ``setup`` from the population stream, or given: ``network=`` a `Network` (e.g.
+    ``Network.from_networkx(g, "community")``), whose communities, where it names
+    them, are the world's (``disadvantaged`` one of them); the generators' fields are
+    then refused. ``communities``: the world's community names, in code order."""
 
     default_card = ZERO_SHOT
     view_size: ClassVar[int] = 300  # users drawn in the page's network view
+
+    def __init__(self, *, network: Network | None = None, **keywords: Any) -> None:
+        if network is not None and not isinstance(network, Network):
+            raise TypeError(f"network: a spread Network, not {type(network).__name__} "
+                            "(Network.from_networkx converts a networkx graph)")  # fmt: skip
+        self.given_network = network
+        token = GIVEN_NETWORK.set(network)  # the parameters are validated against it
+        try:
+            super().__init__(**keywords)
+        finally:
+            GIVEN_NETWORK.reset(token)
 
     def exposure_states(self, users: np.ndarray) -> list[str]:
         """What each of ``users`` has been reached by, for the page's network view."""
@@ -94,7 +115,7 @@ class SpreadWorld(ScreeningWorld):
             self._drawn = nodes, pairs, np.array([layout[i] for i in range(len(nodes))])
         nodes, pairs, xy = self._drawn
         frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "user": nodes,
-                              "group": np.asarray(COMMUNITIES)[self.community[nodes]],
+                              "group": np.asarray(self.communities)[self.community[nodes]],
                               "state": self.exposure_states(nodes)})  # fmt: skip
         edges = pd.DataFrame({"x": xy[pairs[:, 0], 0], "y": xy[pairs[:, 0], 1],
                               "x2": xy[pairs[:, 1], 0], "y2": xy[pairs[:, 1], 1]})  # fmt: skip
@@ -103,7 +124,8 @@ class SpreadWorld(ScreeningWorld):
         return View("The network: who has seen what", "network", frame, edges, note)
 
     def _network(self) -> None:
-        self.network = build_network(self.params, self.population_rng)
+        self.network = build_network(self.params, self.population_rng, self.given_network)
         self.adjacency = self.network.adjacency
         self.community = self.network.community
         self.n_users = self.network.n_users
+        self.communities = self.network.names or COMMUNITIES
