@@ -16,6 +16,7 @@ from uim_sim.cli import main
 from uim_sim.schema import SpecError
 from uim_sim.understand.cards import CorpusCard, Privacy
 from uim_sim.understand.leakage import calibrate, leakage_table
+from uim_sim.understand.privacy_study import dp_auc_bound
 from uim_sim.understand.private import budget
 from uim_sim.worlds.hiring.membership import membership_metrics
 
@@ -156,6 +157,7 @@ def test_the_leakage_study_forges_every_seed_and_writes_its_tables(tmp_path, cap
     assert len(people) == 2 * (8 * 2 + 4) and set(people["forge"]) == {3, 9}
     table = pd.read_csv(out / "leakage.csv")
     assert list(table["count"]) == [0, 1, 2] and (table["forges"] == 2).all()
+    assert table["auc_bound"].isna().iloc[0] and (table["auc_bound"].iloc[1:] == 1).all()
     assert (out / "leakage.png").stat().st_size > 0
     forged = out / "forges" / "tiny_people-seed9"
     assert (forged / "manifest.json").is_file()
@@ -171,6 +173,18 @@ def test_the_leakage_study_forges_every_seed_and_writes_its_tables(tmp_path, cap
         assert by_probe.loc[0, "exposure"] == pytest.approx(held)
         mine = by_study[by_study["count"] == k]["exposure"].mean()
         assert by_probe.loc[k, "exposure"] == pytest.approx(mine)
+
+
+def test_the_auc_dp_allows_by_hand():
+    # ε = 1: the best ROC curve under TPR ≤ e·FPR and 1 − FPR ≤ e·(1 − TPR) meets at
+    # FPR = 1/(1 + e); its area is e/(1 + e); k copies: kε (group privacy)
+    e = np.e
+    bound = dp_auc_bound([1.0, 1.0, 0.5, np.inf, 1.0], [1, 2, 4, 1, 0])
+    assert bound[:4] == pytest.approx([e / (1 + e), e**2 / (1 + e**2), e**2 / (1 + e**2), 1])
+    assert np.isnan(bound[4])  # held out: no membership
+    fpr = np.linspace(0, 1, 100_001)
+    tpr = np.minimum(e * fpr, 1 - (1 - fpr) / e)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(e / (1 + e), abs=1e-6)
 
 
 def test_a_corpus_that_names_too_few_conditions_is_refused_before_forging(tmp_path, capsys):

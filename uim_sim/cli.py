@@ -572,6 +572,11 @@ def _leakage_rows(table):
         "exposure (bits)": _interval(table, "exposure"),
         "membership AUC": _interval(table, "auc"),
         "AUC, wrong condition": _interval(table, "auc_wrong"),
+        # DP's promise for a person of k copies (privacy_study.dp_auc_bound); – without DP
+        "AUC allowed by ε": [
+            f"{b:.3g}" if k and e < float("inf") else "–"
+            for b, k, e in zip(table["auc_bound"], table["count"], table["epsilon"])
+        ] if "auc_bound" in table else "–",
         "advantage": _interval(table, "advantage"),
         "recovered": _interval(table, "recovered"),
     })  # fmt: skip

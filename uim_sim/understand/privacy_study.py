@@ -52,6 +52,19 @@ def check_cards(cards: list, seeds: list[int], reference: bool = False) -> None:
                 )
 
 
+def dp_auc_bound(epsilon, copies) -> np.ndarray:
+    """The highest membership AUC an (ε, δ)-DP training allows against a person whose
+    record it saw ``copies`` times, δ aside: DP bounds every test's true-positive rate
+    by e^ε times its false-positive rate (and the converse), whose best ROC curve has
+    area e^ε / (1 + e^ε); k copies of one record are a group of k records, private at
+    kε (group privacy; δ grows too). NaN for held-out people (0 copies); 1 without DP
+    (ε infinite): DP-SGD's ε is per sentence, so a record written 16 times at ε = 1
+    is promised almost nothing (AUC ≤ 1 − 1e-7)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # 0 copies × ∞: NaN, as returned
+        bound = 1 / (1 + np.exp(-np.asarray(copies, float) * np.asarray(epsilon, float)))
+    return np.where(np.asarray(copies) > 0, bound, np.nan)
+
+
 def forge_folder(out, card) -> Path:
     """Where the study keeps ``card``'s forge at its seed: ``out/forges/NAME-seedS``."""
     return Path(out) / "forges" / f"{card.name}-seed{card.seed}"
@@ -110,8 +123,11 @@ def study(cards: list, seeds: list[int], out, progress=None, on_forge=None,
             if progress:
                 progress()
     people_frame = pd.concat(people, ignore_index=True)
-    table = leakage_table(people_frame)
     utility_frame = pd.DataFrame(utility)
+    epsilon = utility_frame.groupby("card")["epsilon"].max()
+    table = leakage_table(people_frame)
+    table["epsilon"] = table["card"].map(epsilon)
+    table["auc_bound"] = dp_auc_bound(table["epsilon"], table["count"])
     out.mkdir(parents=True, exist_ok=True)
     people_frame.to_csv(out / "people.csv", index=False)
     table.to_csv(out / "leakage.csv", index=False)
