@@ -292,9 +292,9 @@ def _described(condition: dict) -> str:
              + (f", decision {html.escape(rule)}" if rule else "")
              + f" (card <code>{html.escape(str(card.get('name', '')))}</code>)"]  # fmt: skip
     parts.append("mitigations: " + (html.escape(", ".join(condition["mitigations"])) or "none"))
-    if condition["grid"]:
-        grid = ", ".join(f"{k} = {v}" for k, v in condition["grid"].items())
-        parts.append(html.escape(grid))
+    point = condition.get("grid") or {}  # the condition's grid point, as the JSON gives it
+    if point:
+        parts.append(html.escape(", ".join(f"{k} = {v}" for k, v in point.items())))
     seeds = condition["seeds"]
     parts.append(f"{len(seeds)} seeds ({', '.join(map(str, seeds))})")
     if condition["unknown_share"]:
