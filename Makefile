@@ -30,10 +30,11 @@ $(BIN)/.installed-page: pyproject.toml $(BIN)/.torch
 	$(BIN)/pip install --quiet -e ".[test,page]"
 	touch $@ $(BIN)/.installed
 
-# the test suite also runs the Ray executor (tests/test_ray.py; skipped without Ray)
-# and the analyst page: everything in one pip call (not for the demo)
+# the test suite also runs the Ray executor (tests/test_ray.py; skipped without Ray),
+# the analyst page and GGUF conversion (tests/test_gguf.py): everything in one pip call
+# (not for the demo)
 $(BIN)/.installed-test: pyproject.toml $(BIN)/.torch
-	$(BIN)/pip install --quiet -e ".[test,ray,page]"
+	$(BIN)/pip install --quiet -e ".[test,ray,page,gguf]"
 	touch $@ $(BIN)/.installed $(BIN)/.installed-page
 
 # the page's browser tests drive Debian's chromium through Playwright (whose own browser

@@ -330,11 +330,12 @@ def resolve(ref: str) -> Checkpoint:
     return Checkpoint(str(path), path, weights_digest(hashes), manifest, kind, settings)
 
 
-def register(folder: str) -> tuple[Checkpoint, bool]:
+def register(folder: str, **recorded: Any) -> tuple[Checkpoint, bool]:
     """Record the sha256 of every weight file of a local folder in its
     ``manifest.json`` (the file forged checkpoints carry), and one over its config and
     tokenizer files (`settings_digest`), so that every later load verifies them and
-    refuses a changed file. A folder that has a manifest already is
+    refuses a changed file; ``recorded``: more fields of the manifest (a GGUF
+    conversion's ``dequantised_from``). A folder that has a manifest already is
     verified against it, not re-recorded. Returns the checkpoint and whether the
     manifest was written now."""
     if folder.startswith("builtin:"):
@@ -352,6 +353,7 @@ def register(folder: str) -> tuple[Checkpoint, bool]:
             architectures=config.get("architectures"),
             registered=True,
             settings_sha256=checkpoint.settings,
+            **recorded,
         )
     except OSError as exc:
         raise CheckpointError(
