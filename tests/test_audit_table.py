@@ -134,7 +134,8 @@ def test_moderation_error_rates_by_the_group_a_text_names(moderated):
         if len(t):
             assert row["false_negative_rate"] == pytest.approx(1 - t["decision"].mean())
             assert row["fnr_ratio"] == pytest.approx((1 - t["decision"].mean()) / overall_fnr)
-        assert row["excludable"] == (len(mine) / len(decisions) < 0.02)
+        # the moderation audit's rule: under 30 texts a run (not LL144's 2 %)
+        assert row["excludable"] == (len(mine) / decisions["run_id"].nunique() < 30)
     assert checked >= 3
     assert "FPR / overall" in (moderated / "report" / "audit_table.md").read_text()
 

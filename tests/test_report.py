@@ -10,7 +10,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from uim_sim.cli import app
-from uim_sim.metrics.stats import mean_interval
+from uim_sim.metrics.stats import UNIT, mean_interval
 from uim_sim.report import build_report, headline
 from uim_sim.report.load import summarise
 from uim_sim.run import plan, run_plan
@@ -47,7 +47,8 @@ def test_report_end_to_end_from_the_cli(project, tmp_path):
     assert max(len(line) for line in table.splitlines()) <= 120, table
     assert "p names pooled" in left.splitlines()[0] and "summary.md" in left.splitlines()[0]
 
-    # the table's numbers are the mean and t-interval of the per-run metrics
+    # the table's numbers are the mean and t-interval of the per-run metrics: an impact
+    # ratio's on the logit scale, inside [0, 1] (docs/statistics.md)
     metrics = pd.read_parquet(out / "metrics.parquet")
     runs = pd.read_parquet(out / "runs.parquet")
     mine = runs[(runs.card == "tiny_biased_history") & (runs.arm == "none")]
@@ -57,8 +58,9 @@ def test_report_end_to_end_from_the_cli(project, tmp_path):
         & (metrics.group == "black")
     ]["value"]
     row = head[head.condition == "tiny_biased_history · none"].iloc[0]
-    mean, lo, hi = mean_interval(values.to_numpy())
+    mean, lo, hi = mean_interval(values.to_numpy(), bounds=UNIT)
     assert np.isclose(row["impact_ratio"], mean) and np.isclose(row["impact_ratio_low"], lo)
+    assert 0 <= row["impact_ratio_low"] <= mean <= row["impact_ratio_high"] <= 1
 
 
 def test_report_on_an_empty_folder_exits_2(tmp_path):

@@ -127,8 +127,11 @@ def test_the_world_builds_it_and_old_specs_keep_their_record():
     assert 0.44 < clustering(network) < 0.58
     # the new parameters are recorded only where they act: run ids of other graphs stay
     assert {"clustering", "degree_tail"} <= params.model_dump().keys()
-    for other in (PlatformParams(), CascadeParams(graph="watts_strogatz", clustering=0.2)):
+    for other in (PlatformParams(), CascadeParams(graph="watts_strogatz")):
         assert not {"clustering", "degree_tail"} & other.model_dump(mode="json").keys()
+    # ... and refused where they do not act (issue 27: no silent fields)
+    with pytest.raises(ValueError, match="clustering: acts with graph: clustered only"):
+        CascadeParams(graph="watts_strogatz", clustering=0.2)
     assert PlatformParams(**params.model_dump()) == params
     with pytest.raises(ValueError, match="degree_tail"):
         PlatformParams(graph="clustered", degree_tail=1.0)

@@ -678,27 +678,47 @@ def _probe_people(checkpoint: str, path: Path, csv: Path | None, reference: str 
 
 @app.command()
 def register(
-    folder: Path = typer.Argument(..., help="A local Hugging Face model folder (safetensors)."),
+    folder: Path = typer.Argument(
+        ..., help="A local Hugging Face model folder (safetensors), or a causal LM's GGUF file."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="GGUF: the folder to write (default: the file's name less .gguf)."
+    ),
 ) -> None:
     """Record the sha256 of every weight file of a local model folder (an encoder, a
     sequence classifier or a causal LM) in its manifest.json: every later load
-    verifies them and refuses a changed file. The folder is loaded first."""
+    verifies them and refuses a changed file. The folder is loaded first. A GGUF file
+    is first dequantised into a new safetensors folder (needs the gguf extra)."""
     from uim_sim.lfm.checkpoint import CheckpointError
     from uim_sim.lfm.checkpoint import register as register_folder
     from uim_sim.lfm.engine import check_loads
+    from uim_sim.lfm.from_gguf import is_gguf, register_gguf
 
+    gguf = is_gguf(folder)
+    if out is not None and not gguf:
+        fail(f"--out: only for a GGUF file; {folder} is registered where it is")
+    if gguf and out is None:
+        if folder.suffix.lower() != ".gguf":
+            fail(f"--out: {folder} is a GGUF file not named *.gguf; name the folder to write")
+        out = folder.with_suffix("")
     try:
-        check_loads(str(folder))  # nothing is recorded for a folder that does not load
-        checkpoint, written = register_folder(str(folder))
+        if gguf:
+            checkpoint, origin = register_gguf(folder, out)
+        else:
+            check_loads(str(folder))  # nothing is recorded for a folder that does not load
+            checkpoint, written = register_folder(str(folder))
     except CheckpointError as exc:
         fail(str(exc))
     files = len(checkpoint.manifest["sha256"])
     what = f"a {checkpoint.kind}, {files} weight file(s)"
-    line = (
-        f"registered {folder}: {what} hashed → {folder / 'manifest.json'}"
-        if written
-        else f"{folder}: already has a manifest.json; {what} verified against it"
-    )
+    if gguf:
+        quantisation = origin["quantisation"] or "GGUF"
+        line = (f"registered {folder} → {out}: {what} dequantised from {quantisation} to "
+                f"{origin['dequantised_to']}, hashed → {out / 'manifest.json'}")  # fmt: skip
+    elif written:
+        line = f"registered {folder}: {what} hashed → {folder / 'manifest.json'}"
+    else:
+        line = f"{folder}: already has a manifest.json; {what} verified against it"
     out_console.print(escape(line), highlight=False)  # a path is not Rich markup
 
 
@@ -812,19 +832,27 @@ def report(
 def audit_table(
     out: Path = typer.Argument(..., help="Result folder of a hiring, moderation or spread run."),
     folder: Path | None = typer.Option(None, "--to", help="Folder (default OUT/report)."),
+    min_count: int | None = typer.Option(
+        None,
+        "--min-count",
+        help="Moderation and spread: a category with fewer units a run is marked "
+        "excludable (default 30; hiring keeps LL144's 2 % rule).",
+    ),
 ) -> None:
     """A bias-audit table in the form of NYC Local Law 144, per category: hiring,
     selection rates and impact ratios by sex, race/ethnicity and intersection;
     moderation, false-positive and false-negative rates by the identity a text names;
     spread, users reached by true and false news by community. Counts pooled over
-    seeds, categories under 2 % marked, applicants of unknown category in a row of
-    their own with bounds on each impact ratio, intervals over seeds beside them.
-    Written as CSV, Markdown, JSON (with its schema) and a print-ready HTML page."""
+    seeds; small categories marked excludable (hiring: under 2 % of the applicants,
+    LL144's rule; moderation and spread: fewer than --min-count units a run);
+    applicants of unknown category in a row of their own with bounds on each impact
+    ratio, intervals over seeds beside them. Written as CSV, Markdown, JSON (with its
+    schema) and a print-ready HTML page."""
     from uim_sim.report import ReportError
     from uim_sim.report.audit_file import FILES, write_audit_table
 
     try:
-        _, shown, where = write_audit_table(out, folder)
+        _, shown, where = write_audit_table(out, folder, min_count)
     except ReportError as exc:
         fail(str(exc))
     _print_table(shown, f"bias audit: {out}", str(where / "audit_table.md"))

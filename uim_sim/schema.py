@@ -17,11 +17,21 @@ import json
 import re
 import types
 import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class UimError(Exception):
@@ -33,11 +43,68 @@ class SpecError(UimError, ValueError):
     """A user-facing input is invalid. `str(err)` is one line for the terminal."""
 
 
+GIVEN = "any value but none"  # a design a `Meaningless` names: the field is given
+
+
+@dataclass(frozen=True)
+class Meaningless:
+    """A row of a model's table of fields a chosen design makes meaningless: each of
+    ``fields`` acts nowhere where every ``when`` holds (a field holding the value, one
+    of a tuple of values, or, for `GIVEN`, any value but None). ``why`` is the
+    refusal, ``{field}`` the field's name. A model declares its rows in
+    ``meaningless`` (`Strict`), beside its fields; its parents' rows hold too."""
+
+    fields: tuple[str, ...]
+    when: Mapping[str, Any]
+    why: str
+
+    def holds(self, model: BaseModel) -> bool:
+        return all(_matches(getattr(model, k), v) for k, v in self.when.items())
+
+    def message(self, field: str) -> str:
+        return f"{field}: {self.why.format(field=field)}"
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    if wanted is GIVEN:
+        return value is not None
+    return value in wanted if isinstance(wanted, tuple) else value == wanted
+
+
+def meaningless_rows(cls: type[BaseModel]) -> list[Meaningless]:
+    """Every row of a model's table, its parents' included (`Meaningless`)."""
+    return [row for c in cls.__mro__ for row in vars(c).get("meaningless", ())]
+
+
 class Strict(BaseModel):
     """Unknown keys, booleans where numbers are meant and non-finite floats are
-    refused, in this model and every model built on it."""
+    refused, in this model and every model built on it; so is a field the chosen
+    design makes meaningless (the model's `Meaningless` table)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # fields a chosen design makes meaningless, each refused in one line where given
+    meaningless: ClassVar[tuple[Meaningless, ...]] = ()
+
+    @model_validator(mode="after")
+    def _no_silent_fields(self) -> Strict:
+        """A field given where the design makes it meaningless is refused, naming it;
+        given at its default it passes where the run's record holds it anyway (a
+        record is read back to build the run's world: it must stay valid)."""
+        record = None
+        for row in meaningless_rows(type(self)):
+            if not row.holds(self):
+                continue
+            for name in row.fields:
+                if name not in self.model_fields_set:
+                    continue
+                if getattr(self, name) == type(self).model_fields[name].get_default(
+                    call_default_factory=True
+                ):
+                    record = self.model_dump(mode="json") if record is None else record
+                    if name in record:
+                        continue
+                raise ValueError(row.message(name))
+        return self
 
     @field_validator("*", mode="before")
     @classmethod

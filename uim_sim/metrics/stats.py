@@ -8,9 +8,12 @@ clusters (names, applicants), never over rows.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 
 def fisher_p(selected_a: int, total_a: int, selected_b: int, total_b: int) -> float:
@@ -69,8 +72,80 @@ def cluster_permutation_p(
     return float((1 + extreme) / (1 + n_permutations))
 
 
-def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval over independent replicates (seeds)."""
+UNIT = (0.0, 1.0)  # rates, shares, AUCs, p-values, impact ratios (capped at 1)
+POSITIVE = (0.0, np.inf)  # ratios of two rates
+NULL_BAND = ("_null_q025", "_null_q975", "_null_median")  # a null band's quantiles
+
+
+def metric_range(
+    metric: str, declared: Mapping[str, tuple[float, float] | None] | None = None
+) -> tuple[float, float] | None:
+    """The range a metric's values keep, for an interval that stays inside it: what
+    the world declares (`WorldInfo.ranges`; None there: unbounded), else what the name
+    says: a rate, share, AUC, p-value or impact ratio lies in [0, 1], another ratio in
+    [0, ∞); a null band's quantile in its metric's range. Anything else (a gap, a
+    difference, FPED, a count) is None: not bounded the same way."""
+    if declared and metric in declared:
+        return declared[metric]
+    for suffix in NULL_BAND:
+        if metric.endswith(suffix):
+            return metric_range(metric.removesuffix(suffix), declared)
+    if re.search(r"(_rate|_share|auc|impact_ratio(_min)?|_p|_p_fisher|_p_names)$", metric):
+        return UNIT
+    return POSITIVE if metric.endswith("_ratio") else None
+
+
+def t_interval(
+    mean: np.ndarray,
+    std: np.ndarray,
+    n: np.ndarray,
+    bounds: Sequence[tuple[float, float] | None] | None = None,
+    level: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t intervals over ``n`` independent replicates (seeds) of values with
+    these means and standard deviations; NaN below 2. Where ``bounds`` gives a value's
+    range (`metric_range`), the interval is the t-interval on the logit scale ([0, 1])
+    or the log scale ([0, ∞)) by the delta method, mapped back: it holds the mean and
+    stays inside the range however few the seeds (as Stata's ``proportion`` and R
+    survey's ``svyciprop(method="logit")`` do for a share). At the edge of the range
+    (every seed there) the interval is the mean alone. The caller passes None for a
+    value whose replicates leave the range (a range that does not hold: plain t)."""
+    mean, std, n = (np.asarray(a, dtype=float) for a in (mean, std, n))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        half = stats.t.ppf(0.5 + level / 2, n - 1) * std / np.sqrt(n)
+        half = np.where(n >= 2, half, np.nan)
+        low, high = mean - half, mean + half
+        if bounds is None:
+            return low, high
+        kind = np.array([_scale(b) for b in bounds], dtype=object)
+        unit = (kind == "logit") & (mean > 0) & (mean < 1) & (half > 0)
+        spread = half / (mean * (1 - mean))
+        low = np.where(unit, special.expit(special.logit(mean) - spread), low)
+        high = np.where(unit, special.expit(special.logit(mean) + spread), high)
+        positive = (kind == "log") & (mean > 0) & (half > 0)
+        low = np.where(positive, mean * np.exp(-half / mean), low)
+        high = np.where(positive, mean * np.exp(half / mean), high)
+    return low, high
+
+
+def _scale(bounds: tuple[float, float] | None) -> str:
+    """The scale a range's interval is computed on."""
+    if bounds == UNIT:
+        return "logit"
+    return "log" if bounds == POSITIVE else ""
+
+
+def within(bounds: tuple[float, float] | None, low: float, high: float) -> bool:
+    """Do replicates from ``low`` to ``high`` keep the range ``bounds``?"""
+    return bounds is not None and bounds[0] <= low and high <= bounds[1]
+
+
+def mean_interval(
+    values: np.ndarray, level: float = 0.95, bounds: tuple[float, float] | None = None
+) -> tuple[float, float, float]:
+    """Mean and Student-t interval over independent replicates (seeds); with the
+    values' range (``bounds``, `metric_range`) one that stays inside it
+    (`t_interval`)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) == 0:
@@ -78,8 +153,9 @@ def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
     mean = float(values.mean())
     if len(values) < 2:
         return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return mean, mean - half, mean + half
+    kept = bounds if within(bounds, values.min(), values.max()) else None
+    low, high = t_interval([mean], [values.std(ddof=1)], [len(values)], [kept], level)
+    return mean, float(low[0]), float(high[0])
 
 
 def wilson_interval(successes: float, n: int, level: float = 0.95) -> tuple[float, float]:

@@ -337,6 +337,9 @@ def CompareBody(results: Results, cards: tuple, arms: tuple, groups: tuple):
     if not headline.empty:
         solara.Markdown("### Headline")
         solara.DataFrame(headline, items_per_page=20)
+    for title, text, table in results.tables(ctx):  # e.g. by an evaluation file's column
+        solara.Markdown(f"### {title}\n\n{text}")
+        solara.DataFrame(table, items_per_page=20)
     table = results.interventions(list(cards), list(arms))
     if not table.empty and section.harm is not None:
         solara.Markdown(

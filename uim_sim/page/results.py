@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from uim_sim.report import build_report, context, suite_members
+from uim_sim.report import build_report, context, group_table, suite_members
 from uim_sim.report.audit_table import audit_table, display
 from uim_sim.report.headline import build as build_headline
 from uim_sim.report.load import ReportError
@@ -101,6 +101,11 @@ class Results:
         """The headline for people (labels, rounded, intervals as in the report) of
         ``ctx`` (a `filtered` context; None: every condition)."""
         return build_headline(ctx or self.ctx, self.section)[1]
+
+    def tables(self, ctx: Context | None = None) -> list[tuple[str, str, pd.DataFrame]]:
+        """The section's tables by group (title, text, table as the report shows it) of
+        ``ctx`` (a `filtered` context; None: every condition)."""
+        return [(t.title, t.text, group_table(ctx or self.ctx, t)) for t in self.section.tables]
 
     def interventions(self, cards=None, arms=None) -> pd.DataFrame:
         """The comparison of interventions (``interventions.csv``), some cards and arms."""

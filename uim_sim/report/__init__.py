@@ -35,7 +35,7 @@ from uim_sim.report.figures import draw
 from uim_sim.report.load import ReportError, load_decisions, load_runs, summarise
 from uim_sim.report.page import Page, markdown, to_html
 from uim_sim.worlds import WORLDS, world_info
-from uim_sim.worlds.section import Context, Section
+from uim_sim.worlds.section import Context, GroupTable, Section
 
 __all__ = ["Report", "ReportError", "build_report"]
 
@@ -85,8 +85,9 @@ def provenance(runs: pd.DataFrame, spec: dict) -> list[str]:
         f"null reference: {stats.get('null_permutations', '?')} draw(s) per run; "
         f"permutations per p-value: {stats.get('name_permutations', '?')}",
         "checkpoints: " + ", ".join(f"`{c}`" for c in runs["checkpoint"].unique()),
-        "intervals: Student-t over seeds (95 %); the null band is what the same pipeline "
-        "gives by chance",
+        "intervals: Student-t over seeds (95 %; rates, shares and ratios on the logit or "
+        "log scale, inside their range); the null band is what the same pipeline gives by "
+        "chance",
     ]
 
 
@@ -118,6 +119,20 @@ def mitigation_notes(runs: pd.DataFrame) -> list[str]:
     return [f"`{m.name}` {note}." for m in used for note in (m.note, m.ill_conditioned) if note]
 
 
+def group_table(ctx: Context, spec: GroupTable) -> pd.DataFrame:
+    """A section's table by group (`GroupTable`), for people: one row per condition and
+    group with a value, each metric as the headline shows it (mean [95 % CI])."""
+    rows = []
+    for condition in ctx.conditions:
+        for group, name in spec.groups.items():
+            values = [ctx.value(condition, metric, group) for metric, _ in spec.metrics]
+            if all(pd.isna(v[0]) for v in values):
+                continue
+            shown = {label: headline.interval(*v) for (_, label), v in zip(spec.metrics, values)}
+            rows.append({"condition (card · arm)": condition, spec.group_label: name, **shown})
+    return pd.DataFrame(rows)
+
+
 def context(out: Path) -> tuple[Context, Section, pd.DataFrame]:
     """What a report of ``out`` reads (runs, summary, spec, decisions on demand), the
     world's section declared from it, and the metrics."""
@@ -145,7 +160,7 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
     warnings = headline.warnings(ctx, section, numbers)
     machine, mixed = numerics(out)
     warnings += mixed
-    tables = []
+    tables = [(t.title, t.text, group_table(ctx, t)) for t in section.tables]
     comparison = (
         compare(runs, metrics, section.harm, section.utility, folder, section.outcomes)
         if section.harm
@@ -170,7 +185,10 @@ def build_report(out: Path, folder: Path | None = None) -> Report:
         provenance=provenance(runs, spec) + machine,
         sections=sections,
         warnings=warnings,
-        notes=mitigation_notes(runs) + headline.parity_note(headline.parity(ctx, numbers)),
+        notes=mitigation_notes(runs)
+        + headline.parity_note(headline.parity(ctx, numbers))
+        + headline.few_seeds_note(runs)
+        + headline.small_note(ctx, section),
         table=display,
         figures=figures,
         tables=tables,

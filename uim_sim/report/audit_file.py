@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 import uim_sim
-from uim_sim.report.audit_table import EXCLUDABLE, FOUR_FIFTHS, UNKNOWN, build, display
+from uim_sim.report.audit_table import FOUR_FIFTHS, UNKNOWN, build, display
 from uim_sim.report.load import ReportError, grid_points
 from uim_sim.report.page import inline
 from uim_sim.worlds.section import Audit, AuditRate, Context
 
 SCHEMA_ID = "uim-sim/audit-table/1"
-INTERVAL = "Student-t over seeds, 95 %"
+INTERVAL = "Student-t over seeds, 95 % (rates and ratios on the logit or log scale)"
 LAW = (
     "New York City Local Law 144 of 2021 and its rules (6 RCNY § 5-300): a bias audit of "
     "an automated employment decision tool reports, per category of sex, race/ethnicity "
@@ -38,11 +38,12 @@ FILES = ("audit_table.csv", "audit_table.md", "audit_table.json", "audit_table.s
 
 
 def write_audit_table(
-    out: Path, folder: Path | None = None
+    out: Path, folder: Path | None = None, min_count: int | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Write `FILES` into ``folder`` (default OUT/report); returns the table, its
-    display and the folder."""
-    audit, table, ctx = build(out)
+    display and the folder. ``min_count``: the minimum count of a world whose small
+    categories are counted (not a hiring audit's)."""
+    audit, table, ctx = build(out, min_count)
     folder = Path(folder) if folder else Path(out) / "report"
     if folder.exists() and not folder.is_dir():
         raise ReportError(f"--to: {folder} exists and is not a folder")
@@ -111,7 +112,12 @@ def audit_document(audit: Audit, table: pd.DataFrame, ctx: Context, name: str) -
         "law": LAW,
         "intro": audit.intro,
         "data_source": source,
-        "rules": {"excludable_below": EXCLUDABLE, "four_fifths": FOUR_FIFTHS, "interval": INTERVAL},
+        "rules": {
+            "excludable_below": audit.min_share,
+            "min_count": audit.min_count,
+            "four_fifths": FOUR_FIFTHS,
+            "interval": INTERVAL,
+        },
         "conditions": conditions,
     }
 
@@ -206,8 +212,9 @@ SCHEMA = _object({
         "mode": {"type": ["string", "null"]}, "spec": {"type": ["string", "null"]},
         "runs": {"type": "integer", "minimum": 1}, "software": TEXT,
     }),
-    "rules": _object({"excludable_below": {"type": "number"}, "four_fifths": {"type": "number"},
-                      "interval": TEXT}),
+    "rules": _object({"excludable_below": {"type": ["number", "null"]},
+                      "min_count": {"type": ["integer", "null"], "minimum": 1},
+                      "four_fifths": {"type": "number"}, "interval": TEXT}),
     "conditions": {"type": "array", "items": _object({
         "condition": TEXT, "model_card": {"type": "object"},
         "checkpoints": {"type": "array", "items": TEXT},

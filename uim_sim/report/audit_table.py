@@ -4,6 +4,10 @@ intersections, the number of applicants, the number selected, the selection rate
 the impact ratio (the category's selection rate over the highest rate among the
 categories of the same kind), with categories under 2 % of the applicants marked as
 excludable (the rule lets an auditor leave them out of the impact-ratio calculation).
+The 2 % rule is the hiring audit's (`Audit.min_share`); other worlds' tables mark a
+category with fewer than a minimum count of units a run (`Audit.min_count`, 30 by
+default, ``--min-count``): 2 % would empty a moderation audit of fifty identities,
+each under 2 % of the texts.
 
 Where the auditor does not know some units' category (`Audit.unknown`), they form an
 ``unknown`` row (counts and rate, no ratio), as published LL144 audits show them, and
@@ -31,18 +35,18 @@ names; spread: exposure to true and false news by community.
 from __future__ import annotations
 
 import heapq
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from uim_sim.metrics.stats import mean_interval
+from uim_sim.metrics.stats import mean_interval, metric_range
 from uim_sim.report import context
 from uim_sim.report.headline import fmt_p
-from uim_sim.report.load import ReportError, load_decisions
+from uim_sim.report.load import ReportError, declared_ranges, load_decisions
 from uim_sim.worlds.section import Audit, AuditRate, Context
 
-EXCLUDABLE = 0.02  # categories under 2 % of the applicants (LL144's rule)
 FOUR_FIFTHS = 0.8  # 29 CFR 1607.4(D)
 UNKNOWN = "unknown"  # the row of the units whose category the auditor does not know
 
@@ -58,17 +62,49 @@ def _audit(out: Path) -> tuple[Audit, Context, pd.DataFrame]:
             f"({section.title}); hiring, moderation and the spread platform do"
         )
     last = metrics[metrics["step"] == metrics.groupby("run_id")["step"].transform("max")]
-    return section.audit, ctx, last.merge(runs[["run_id", "condition"]], on="run_id")
+    return section.audit, ctx, last.merge(runs[["run_id", "condition", "world"]], on="run_id")
 
 
-def audit_table(out: Path) -> pd.DataFrame:
+def audit_table(out: Path, min_count: int | None = None) -> pd.DataFrame:
     """The audit table of a result folder, one row per condition × category."""
-    return build(out)[1]
+    return build(out, min_count)[1]
 
 
-def build(out: Path) -> tuple[Audit, pd.DataFrame, Context]:
-    """The world's declared table, the table, and the context it was read from."""
+def small_rule(audit: Audit, min_count: int | None = None) -> Audit:
+    """The world's table with its small-category rule said in its intro, and
+    ``min_count`` (`uim-sim audit-table --min-count`) for the world's minimum count: a
+    hiring audit keeps LL144's 2 % rule."""
+    if min_count is not None:
+        if audit.min_share is not None:
+            raise ReportError(
+                f"--min-count: this audit marks categories {audit.small_rule()} of the "
+                f"{audit.unit[1]} (LL144's rule, a hiring audit's); drop --min-count"
+            )
+        if min_count < 1:
+            raise ReportError(f"--min-count: {min_count} is not a whole number of 1 or more")
+        audit = replace(audit, min_count=min_count)
+    unit = audit.unit[1]
+    if audit.min_share is not None:
+        rule = (
+            f"Categories {audit.small_rule()} of the {unit} are marked excludable (LL144's "
+            "rule: an auditor may leave them out of the impact ratios)."
+        )
+    elif audit.min_count is not None:
+        rule = (
+            f"Categories with fewer than {audit.min_count} {unit} a run (the condition's "
+            f"{unit} over its runs) are marked excludable: too few for a rate to report "
+            "(the minimum count; `uim-sim audit-table --min-count N`)."
+        )
+    else:
+        return audit
+    return replace(audit, intro=f"{audit.intro} {rule}")
+
+
+def build(out: Path, min_count: int | None = None) -> tuple[Audit, pd.DataFrame, Context]:
+    """The world's declared table (its small-category rule said, ``min_count`` for a
+    minimum count: `small_rule`), the table, and the context it was read from."""
     audit, ctx, last = _audit(out)
+    audit = small_rule(audit, min_count)
     runs = ctx.runs
     if audit.source == "metrics":
         return audit, pd.DataFrame(_metric_rows(out, audit, runs, last)), ctx
@@ -95,7 +131,7 @@ def _decision_rows(
     hidden = frame[audit.unknown].fillna(0).astype(bool) if told else pd.Series(False, frame.index)
     known = frame[~hidden]
     units = known.groupby(column).size()
-    kept = units / len(frame) >= EXCLUDABLE
+    kept = ~audit.excludable(units, len(frame), frame["run_id"].nunique())
     columns: dict[str, pd.Series] = {audit.unit[0]: units}
     if audit.tally:
         key, _, summed = audit.tally
@@ -123,7 +159,7 @@ def _decision_rows(
             row.update(judged[category])
         row["excludable"] = bool(not kept[category])
         row["unknown_share"] = share
-        row.update(_extras(audit, last, str(category)))
+        row.update(_extras(audit, last, audit.group(kind, category)))
         out.append(row)
     if told:
         out.append(_unknown_row(audit, condition, kind, frame[hidden], rates, share, last))
@@ -280,7 +316,7 @@ def _metric_rows(out: Path, audit: Audit, runs: pd.DataFrame, last: pd.DataFrame
                     f"{out}: no {unit_metric!r} metric: these runs predate the audit table "
                     "of their world; run them again into a new folder"
                 )
-            kept = units / units.sum() >= EXCLUDABLE
+            kept = ~audit.excludable(units, units.sum(), mine["run_id"].nunique())
             rates = {}
             for rate in audit.rates:
                 sums = _metric_sums(mine, rate.value)
@@ -328,7 +364,8 @@ def _extras(audit: Audit, last: pd.DataFrame, category: str) -> dict[str, float]
         if rate.seeds:
             metric = rate.seeds[0]
             found = values(metric, rate)
-            mean, low, high = mean_interval(found)
+            bounds = metric_range(metric, declared_ranges(last))  # inside a rate's range
+            mean, low, high = mean_interval(found, bounds=bounds)
             row.update({f"{pre}{metric}_seeds_mean": mean, f"{pre}{metric}_ci_low": low,
                         f"{pre}{metric}_ci_high": high})  # fmt: skip
             if seeds is None:
@@ -352,7 +389,7 @@ def display(table: pd.DataFrame, audit: Audit) -> pd.DataFrame:
     def num(v: float, digits: int = 3) -> str:
         return "–" if not np.isfinite(v) else f"{v:.{digits}f}"
 
-    marked = np.where(table["excludable"], " (under 2 %: excludable)", "")
+    marked = np.where(table["excludable"], f" ({audit.small_rule()}: excludable)", "")
     unknowns = bool(table["unknown_share"].gt(0).any())
     shown = {
         "condition": table["condition"],

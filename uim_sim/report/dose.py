@@ -19,9 +19,9 @@ import pandas as pd
 from scipy.stats import permutation_test, rankdata, spearmanr
 
 from uim_sim.identity import BASELINE, label
-from uim_sim.metrics.stats import mean_interval
+from uim_sim.metrics.stats import mean_interval, metric_range
 from uim_sim.report.figures import pyplot
-from uim_sim.report.load import grid_points
+from uim_sim.report.load import declared_ranges, grid_points
 from uim_sim.worlds.section import Harm
 
 EXACT_UP_TO = 8  # points: up to here the rank correlation's p is exact
@@ -96,11 +96,11 @@ def dose_response(out: Path, runs: pd.DataFrame, metrics: pd.DataFrame, harm: Ha
             forged["gap"] = forged["run_id"].map(gap)
     # one row per (card, checkpoint): the unit of the rank correlation
     units = forged.groupby(["curve", "checkpoint"]).mean(numeric_only=True).reset_index()
-    rows = []
+    rows, bounds = [], metric_range(harm.metric, declared_ranges(runs))
     for (card, dose), members in forged.groupby(["curve", knob], sort=True):
         per_checkpoint = members.groupby("checkpoint").mean(numeric_only=True)
         unit = per_checkpoint if len(per_checkpoint) > 1 else members
-        mean, low, high = mean_interval(unit["harm"].to_numpy())
+        mean, low, high = mean_interval(unit["harm"].to_numpy(), bounds=bounds)
         rows.append({
             "card": card, knob: dose, "checkpoints": len(per_checkpoint), "runs": len(members),
             "interval_over": "checkpoints" if len(per_checkpoint) > 1 else "seeds",

@@ -7,6 +7,7 @@ Two views: numbers (``summary.csv``, column keys) and display strings (the termi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from uim_sim.metrics.stats import mean_interval
 from uim_sim.worlds.section import Column, Context, Section
 
 FOUR_FIFTHS = 0.8
+FEW_SEEDS = 5  # below this many seeds a condition's report says its intervals rest on few
 
 
 def fmt(value: float, digits: int = 2) -> str:
@@ -37,16 +39,41 @@ def interval(mean: float, lo: float, hi: float) -> str:
     return f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]" if not math.isnan(lo) else fmt(mean)
 
 
-def worst_subgroup(ctx: Context, condition: str) -> tuple[str, float, float, float] | None:
-    """The group with the lowest mean impact ratio at the last step (any attribute or
-    intersection), with its interval; None where the world reports no impact ratio."""
+def _impact_ratios(ctx: Context, condition: str) -> pd.DataFrame:
     last = ctx.last()
     rows = last[(last["condition"] == condition) & (last["metric"] == "impact_ratio")]
-    rows = rows[rows["group"] != ""]
+    return rows[rows["group"] != ""]
+
+
+def worst_subgroup(
+    ctx: Context, condition: str, small: Mapping[str, float] | None = None
+) -> tuple[str, float, float, float] | None:
+    """The group with the lowest mean impact ratio at the last step (any attribute or
+    intersection), with its interval, among the groups the audit's small-category rule
+    does not mark (``small``: `small_groups`), or of every group where it marks them
+    all; None where the world reports no impact ratio."""
+    rows = _impact_ratios(ctx, condition)
     if rows.empty:
         return None
+    reportable = rows[~rows["group"].isin(list(small or {}))]
+    rows = reportable if len(reportable) else rows
     row = rows.loc[rows["mean"].idxmin()]
     return str(row["group"]), float(row["mean"]), float(row["ci_low"]), float(row["ci_high"])
+
+
+def small_groups(ctx: Context, section: Section) -> dict[str, dict[str, float]]:
+    """Per condition, the groups under the small-category rule of the world's audit
+    table (`Audit.small_groups`: too few to name the worst) with their units a run;
+    none where the world declares no audit table."""
+    if section.audit is None:
+        return {}
+    return {c: section.audit.small_groups(ctx, c) for c in ctx.conditions}
+
+
+def _small(group: str, units: float, section: Section) -> str:
+    """A group under the small-category rule, said so: ``dialect (4 texts a run:
+    excludable)``."""
+    return f"{group} ({units:.3g} {section.audit.unit[1]} a run: excludable)"
 
 
 def rate_ratio(ctx: Context, condition: str, gap: tuple[str, str, str]) -> tuple[float, ...]:
@@ -69,6 +96,7 @@ def build(ctx: Context, section: Section) -> tuple[pd.DataFrame, pd.DataFrame]:
     extra = section.extra(ctx) if section.extra else {}
     harm = section.harm
     numbers, display = [], []
+    smalls = small_groups(ctx, section)
     for condition, members in ctx.runs.groupby("condition", sort=False):
         row: dict = {"condition": condition, "runs": len(members)}
         shown: dict = {"condition (card · arm)": condition}
@@ -90,17 +118,20 @@ def build(ctx: Context, section: Section) -> tuple[pd.DataFrame, pd.DataFrame]:
                 shown[label] = interval(value, lo, hi)
             else:
                 shown[label] = fmt_p(value) if kind == "p" else fmt(value, 3)
-        worst = worst_subgroup(ctx, condition)
+        small = smalls.get(condition, {})
+        worst = worst_subgroup(ctx, condition, small)
         if worst is not None:
             group, mean, lo, hi = worst
-            row.update(worst_group=group, worst_impact_ratio=mean, worst_low=lo, worst_high=hi)
+            row.update(worst_group=group, worst_impact_ratio=mean, worst_low=lo, worst_high=hi,
+                       worst_excludable=group in small)  # fmt: skip
             # beside the headline's harm and its null band (the first band column): what
             # a reader compares it with comes before the details
             bands = [c.label for c in section.columns if c.kind == "band"]
             items = list(shown.items())
             cut = list(shown).index(bands[0]) + 1 if bands else len(items)
+            named = _small(group, small[group], section) if group in small else group
             worst_shown = [
-                ("worst subgroup", group),
+                ("worst subgroup", named),
                 ("its impact ratio [95 % CI]", interval(mean, lo, hi)),
             ]
             shown = dict(items[:cut] + worst_shown + items[cut:])
@@ -139,6 +170,7 @@ def warnings(ctx: Context, section: Section, numbers: pd.DataFrame) -> list[str]
     targeted = harm is not None and harm.metric == "impact_ratio"
     last = ctx.last()
     at_parity = set(parity(ctx, numbers))
+    smalls = small_groups(ctx, section)
     out = []
     for condition in numbers["condition"]:
         if condition in at_parity:
@@ -155,8 +187,10 @@ def warnings(ctx: Context, section: Section, numbers: pd.DataFrame) -> list[str]
         below = rows[(rows["mean"] < FOUR_FIFTHS) & beyond].sort_values("mean")
         if below.empty:
             continue
+        small = smalls.get(condition, {})
         listed = ", ".join(
-            f"{r.group} {fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
+            f"{_small(r.group, small[r.group], section) if r.group in small else r.group} "
+            f"{fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
             for r in below.itertuples()
         )
         lead = f"`{harm.group}` is at {fmt(target.iloc[0])}, but " if targeted else ""
@@ -175,6 +209,52 @@ def parity(ctx: Context, numbers: pd.DataFrame) -> list[str]:
         if (mine := rows.loc[rows["condition"] == c, "mean"]).size
         and np.allclose(mine, 1.0, rtol=0, atol=1e-12)
     ]  # fmt: skip
+
+
+def small_note(ctx: Context, section: Section) -> list[str]:
+    """The report's note on groups lower than the worst subgroup named but under the
+    audit's small-category rule: too few to name the worst (none where there are
+    none)."""
+    out = []
+    for condition, small in small_groups(ctx, section).items():
+        worst = worst_subgroup(ctx, condition, small)
+        rows = _impact_ratios(ctx, condition)
+        if worst is None or worst[0] in small:
+            continue
+        lower = rows[rows["group"].isin(list(small)) & (rows["mean"] < worst[1])]
+        if len(lower):
+            listed = ", ".join(
+                f"{_small(r.group, small[r.group], section)} {fmt(r.mean)} "
+                f"[{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
+                for r in lower.sort_values("mean").itertuples()
+            )
+            out.append(
+                f"{condition}: lower than the worst subgroup named ({worst[0]}), but under "
+                f"the audit's small-category rule ({section.audit.small_rule()}), too few "
+                f"to name: {listed}."
+            )
+    return out
+
+
+def few_seeds_note(runs: pd.DataFrame) -> list[str]:
+    """The report's note where a condition has fewer than `FEW_SEEDS` seeds: its
+    intervals rest on few replicates (none where every condition has enough)."""
+    counts = runs.groupby("condition")["run_id"].nunique()
+    seeds = int(counts.min())
+    if seeds >= FEW_SEEDS:
+        return []
+    where = "per condition" if counts.nunique() == 1 else "in some conditions"
+    if seeds < 2:
+        return [f"One seed {where}: no interval over seeds can be computed; run "
+                f"{FEW_SEEDS} or more seeds before reading a difference."]  # fmt: skip
+    freedom = "1 degree" if seeds == 2 else f"{seeds - 1} degrees"
+    return [
+        f"Only {seeds} seeds {where}: intervals over seeds rest on few replicates "
+        f"(Student-t with {freedom} of freedom) and are wide; those of rates, shares and "
+        "ratios are computed on the logit or log scale, so that they stay inside their "
+        f"range (docs/statistics.md). Run {FEW_SEEDS} or more seeds before reading a "
+        "difference."
+    ]
 
 
 def parity_note(conditions: list[str]) -> list[str]:

@@ -7,16 +7,18 @@ Labels come from `uim_sim.identity`; an older folder's strings are parsed here o
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
 from uim_sim.identity import BASELINE, GRID, label, typed
+from uim_sim.metrics.stats import metric_range, t_interval, within
 from uim_sim.schema import UimError
+from uim_sim.worlds import WORLDS, world_info
 
 
 class ReportError(UimError, ValueError):
@@ -110,29 +112,39 @@ def load_decisions(out: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.is_file() else pd.DataFrame()
 
 
+def declared_ranges(runs: pd.DataFrame) -> Mapping[str, tuple[float, float] | None]:
+    """The ranges the runs' world declares for metrics whose name does not tell
+    (`WorldInfo.ranges`; none for a world not registered here)."""
+    world = runs["world"].iloc[0] if "world" in runs and len(runs) else None
+    return world_info(world).ranges if world in WORLDS else {}
+
+
 def summarise(runs: pd.DataFrame, metrics: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean and Student-t interval over replicates (the seeds are the independent units;
     with 3–10 of them a bootstrap interval would be too narrow), per condition × step ×
-    metric × group. ``n`` counts the seeds with a value."""
+    metric × group; for a rate, share or ratio (`metric_range`) the interval on the
+    logit or log scale, inside the metric's range (`t_interval`). ``n`` counts the seeds
+    with a value."""
     frame = metrics.merge(runs[["run_id", "condition"]], on="run_id")
     frame = frame[np.isfinite(frame["value"])]
     keys = ["condition", "step", "metric", "group"]
     # numpy's mean (not pandas' compensated sum): the same digits as mean_interval
     agg = (
         frame.groupby(keys, sort=False)["value"]
-        .agg(mean=lambda v: np.mean(v.to_numpy()), std="std", count="count")
+        .agg(mean=lambda v: np.mean(v.to_numpy()), std="std", count="count", lo="min", hi="max")
         .reset_index()
     )
-    n = agg["count"].to_numpy(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        half = stats.t.ppf(0.5 + level / 2, n - 1) * agg["std"].to_numpy() / np.sqrt(n)
-    half = np.where(n >= 2, half, np.nan)
+    declared = declared_ranges(runs)
+    ranges = {m: metric_range(m, declared) for m in agg["metric"].unique()}
+    bounds = [ranges[m] if within(ranges[m], lo, hi) else None
+              for m, lo, hi in zip(agg["metric"], agg["lo"], agg["hi"])]  # fmt: skip
+    low, high = t_interval(agg["mean"], agg["std"], agg["count"], bounds, level)
     return pd.DataFrame(
         {
             **{k: agg[k] for k in keys},
             "mean": agg["mean"],
-            "ci_low": agg["mean"] - half,
-            "ci_high": agg["mean"] + half,
+            "ci_low": low,
+            "ci_high": high,
             "n": agg["count"].astype(int),
         }
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from functools import cached_property
 
 IDENTITY_GROUPS = (
     "gay",
@@ -164,6 +165,20 @@ class Identities:
             **{self.pattern(g): g for g in added},
             **_KEYWORDS,
         }
+
+    def group_of(self, label: str) -> str | None:
+        """The group a label names as a study writes it: the group's name or its
+        adjective, in any case, its words apart or joined by hyphens or underscores
+        ("african american", "African-American" -> ``african_american``); None where
+        it names none."""
+        return self._written.get(term_name(label))
+
+    @cached_property
+    def _written(self) -> dict[str, str]:
+        """Each group by its name and by its adjective, as `term_name` writes them."""
+        adjectives = {**ADJECTIVES, **{g: adjective for g, adjective, *_ in self.extra}}
+        names = {term_name(w): g for g, w in adjectives.items()}
+        return {**names, **{term_name(g): g for g in self.groups}}  # a name first
 
     def pattern(self, group: str) -> str:
         """The keyword pattern of an added group: its adjective, person and people."""

@@ -413,6 +413,10 @@ class WorldInfo:
     # describe(params, seed): numbers that characterise the world a spec builds before
     # anything is decided (spread: its network's clustering, degrees, homophily)
     describe: Callable[[Any, int], dict[str, float]] | None = field(default=None, compare=False)
+    # the range of metrics whose name does not say it (`uim_sim.metrics.stats.
+    # metric_range`: rates, shares, AUCs, p-values and ratios are told by their name), so
+    # their intervals over seeds stay inside it; None: a metric is not bounded
+    ranges: Mapping[str, tuple[float, float] | None] = field(default_factory=dict, compare=False)
 
     def model(self, mode: str | None = None) -> type[ScreeningWorld]:
         if len(self.models) == 1:

@@ -190,6 +190,14 @@ class Context:
         return float(row["mean"]), float(row["ci_low"]), float(row["ci_high"])
 
 
+# the small-category rules of a bias-audit table: LL144's for a hiring audit (a
+# category under 2 % of the applicants may be left out of the impact ratios, 6 RCNY
+# § 5-300) and, for other worlds, a minimum count of units a run (30: the smallest
+# denominator the NCHS data presentation standards for proportions report a rate of)
+LL144_SHARE = 0.02
+MIN_COUNT = 30
+
+
 @dataclass(frozen=True)
 class AuditRate:
     """A rate of a bias-audit table (`uim-sim audit-table`), per category.
@@ -241,8 +249,10 @@ class Audit:
     category: the decision-table column holding it, or with ``source`` ``metrics``
     the unit metric whose groups are the categories), the number of ``unit`` (key,
     label) pooled over seeds, an optional ``tally`` (key, label, decision-table
-    column summed), and each of ``rates`` with its ratio; a category under 2 % of
-    the units is marked excludable and left out of the best rate. ``unknown``: a
+    column summed), and each of ``rates`` with its ratio; a category under the
+    small-category rule (`excludable`: ``min_share`` of the units, LL144's 2 % in a
+    hiring audit, or ``min_count`` units a run) is marked excludable and left out of
+    the best rate. ``unknown``: a
     decision-table column, 1 on the rows whose categories the auditor does not know
     (where the table has it): they form each kind's ``unknown`` row, are left out
     of the categories' rates, and bound their ratios. ``title`` and ``intro`` head
@@ -256,6 +266,77 @@ class Audit:
     tally: tuple[str, str, str] | None = None
     source: Literal["decisions", "metrics"] = "decisions"
     unknown: str | None = None
+    # per kind whose categories are not the runs' metric groups themselves: the group
+    # of a category, a format of {category} (a file's column: "functionality={category}")
+    groups: dict[str, str] = field(default_factory=dict)
+
+    # the small-category rule: under min_share of the units (LL144's 2 %: a hiring
+    # audit's), else under min_count units a run (`MIN_COUNT`; `uim-sim audit-table
+    # --min-count`)
+    min_share: float | None = None
+    min_count: int | None = None
+
+    def group(self, kind: str, category: Any) -> str:
+        """The runs' metric group of a ``kind``'s category (`AuditRate.group` formats it)."""
+        return self.groups.get(kind, "{category}").format(category=category)
+
+    def excludable(self, units: pd.Series, total: float, runs: int) -> pd.Series:
+        """The categories the small-category rule marks excludable: under ``min_share``
+        of ``total`` units, or under ``min_count`` units a run (``units`` counted over
+        ``runs`` runs: more seeds of the same few texts are no larger a category)."""
+        if self.min_share is not None:
+            return units / total < self.min_share
+        if self.min_count is not None:
+            return units / max(runs, 1) < self.min_count
+        return pd.Series(False, index=units.index)
+
+    def small_rule(self) -> str:
+        """The rule in words, as the tables mark a category: ``under 2 %`` of the
+        units, or ``under 30 texts a run``."""
+        if self.min_share is not None:
+            return f"under {self.min_share * 100:g} %"
+        return f"under {self.min_count} {self.unit[1]} a run" if self.min_count else ""
+
+    def small_groups(self, ctx: Context, condition: str) -> dict[str, float]:
+        """The runs' groups of a condition under the small-category rule, with their
+        units a run: every category of every kind, counted as the world counted them
+        (whether or not the auditor knows them), from the decisions or, with ``source``
+        ``metrics``, from the unit metric's mean over seeds."""
+        small: dict[str, float] = {}
+        runs = ctx.runs.loc[ctx.runs["condition"] == condition, "run_id"]
+        if self.source == "metrics":
+            last = ctx.last()
+            mine = last[(last["condition"] == condition) & (last["group"] != "")]
+            for kind, metric in self.kinds.items():
+                units = mine[mine["metric"] == metric].set_index("group")["mean"]
+                for group in units.index[self.excludable(units, units.sum(), 1)]:
+                    small[self.group(kind, group)] = float(units[group])
+            return small
+        decisions = ctx.decisions
+        if decisions.empty or "run_id" not in decisions:
+            return small
+        frame = decisions[decisions["run_id"].isin(runs)]
+        for kind, column in self.kinds.items():
+            if column not in frame:
+                continue
+            units = frame.groupby(column).size()
+            for category in units.index[self.excludable(units, len(frame), len(runs))]:
+                small[self.group(kind, category)] = units[category] / max(len(runs), 1)
+        return small
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """A table of the report after the headline: per condition and per group of
+    ``groups`` ({the runs' metric group: the name shown}, under ``group_label``), each
+    of ``metrics`` ((metric, label)) at the last step, mean and 95 % interval over
+    seeds as the headline shows them; a group with none of them is left out."""
+
+    title: str
+    text: str
+    group_label: str
+    groups: dict[str, str]
+    metrics: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -275,5 +356,6 @@ class Section:
     outcomes: tuple[Utility, ...] = ()
     # a bias-audit table (uim-sim audit-table), where the world offers one
     audit: Audit | None = None
+    tables: tuple[GroupTable, ...] = ()  # more tables of the report, by group
     extra: Callable[[Context], dict[str, dict[str, float]]] | None = None
     extra_labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # key: (label, kind)

@@ -2,7 +2,8 @@
 two quality levels with names from the study's race × gender lists, each called back
 at the rate the study observed for its race and quality, or read from a researcher's
 file with the study's columns (``firstname``, ``sex``, ``race``, ``call``, optionally
-``h``: 1 for a high-quality resume), e.g. the study's released data."""
+``h``: 1 for a high-quality resume, and ``lastname``: the resume's surname), e.g. the
+study's released data."""
 
 from __future__ import annotations
 
@@ -29,16 +30,17 @@ COLUMNS = ("firstname", "sex", "race", "call")
 
 
 def read_callback_file(path: Path) -> pd.DataFrame:
-    """The study-shaped file as columns first_name, race, gender, call (0/1) and
-    quality (1 high, 0 low, -1 where the file has no ``h`` column); a one-line
-    `HeadError` naming the line for a bad cell."""
+    """The study-shaped file as columns first_name, last_name (empty where the file
+    has no ``lastname`` column), race, gender, call (0/1) and quality (1 high, 0 low,
+    -1 where the file has no ``h`` column); a one-line `HeadError` naming the line for
+    a bad cell."""
     frame = read_table(path)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise HeadError(f"{path}: no column {missing[0]!r} (the study's columns: {list(COLUMNS)})")
     if frame.empty:
         raise HeadError(f"{path}: no rows")
-    out = pd.DataFrame({"first_name": frame["firstname"].astype(str).str.strip()})
+    out = pd.DataFrame({"first_name": _names(frame["firstname"])})
     for column, codes, target in (("race", _RACE, "race"), ("sex", _SEX, "gender")):
         values = frame[column].astype(str).str.strip().str.lower().map(codes)
         _first_bad(path, values.isna(), column, f"one of {sorted(codes)}")
@@ -50,10 +52,19 @@ def read_callback_file(path: Path) -> pd.DataFrame:
         values = pd.to_numeric(frame[column], errors="coerce")
         _first_bad(path, ~values.isin([0, 1]), column, "0 or 1")
         out[target] = values.astype(int)
-    _first_bad(path, out["first_name"].isin(["", "nan"]), "firstname", "a name")
+    _first_bad(path, out["first_name"] == "", "firstname", "a name")
+    out["last_name"] = ""
+    if "lastname" in frame.columns:
+        out["last_name"] = _names(frame["lastname"])
+        _first_bad(path, out["last_name"] == "", "lastname", "a name")
     if out["call"].nunique() < 2:
         raise HeadError(f"{path}: column 'call' holds a single class")
     return out
+
+
+def _names(column: pd.Series) -> pd.Series:
+    """A column of names as text, an empty cell empty (pandas reads it as missing)."""
+    return column.fillna("").astype(str).str.strip()
 
 
 def _first_bad(path: Path, bad: pd.Series, column: str, expected: str) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_serializer, model_validator
 
 from uim_sim.lfm.heads import HeadError
-from uim_sim.schema import Probability, Strict
+from uim_sim.schema import GIVEN, Meaningless, Probability, Strict
 from uim_sim.vocab.names import Group
 from uim_sim.worlds.adapt import AdaptiveParams, drop_adaptive
 from uim_sim.worlds.hiring.callbacks import STUDY_CALLBACK_RATES, read_callback_file
@@ -37,9 +37,10 @@ class HiringParams(Strict):
     of Bertrand & Mullainathan (2004), resumes of two quality levels called back at
     ``callback_rates`` (by race and quality; the study's by default), or the rows of
     ``history_file``, a file with the study's columns (``firstname``, ``sex``,
-    ``race``, ``call``, optionally ``h``), each row rendered as a resume by the
-    world's generator. A card's ``history_bias`` is a log-odds penalty on the
-    disadvantaged group in either design (a file's callbacks are used as they are)."""
+    ``race``, ``call``, optionally ``h`` and ``lastname``), each row rendered as a
+    resume by the world's generator. A card's ``history_bias`` is a log-odds penalty
+    on the disadvantaged group in either design (a file's callbacks are used as they
+    are). A field the design does not read is refused (``meaningless``)."""
 
     n_history: Annotated[int, Field(ge=40, le=1_000_000)] = 1000
     disadvantaged: Group = "black"
@@ -54,6 +55,23 @@ class HiringParams(Strict):
     unknown_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     unknown_group: Group | None = None
     unknown_ratio: Annotated[float, Field(ge=1.0, le=100.0)] = 1.0
+
+    # fields a history design makes meaningless, refused in one line (`Meaningless`;
+    # the unknown-category fields at unknown_share 0 are not: a grid varies the share)
+    meaningless = (
+        Meaningless(("history_file",), {"history": "skill"},
+                    "read only with history: callbacks (drop {field})"),
+        Meaningless(("callback_rates",), {"history": "skill"},
+                    "acts with history: callbacks only (a skill history's decisions follow "
+                    "history_skill_weight); drop {field}"),
+        Meaningless(("history_skill_weight",), {"history": "callbacks"},
+                    "acts with history: skill only (callbacks follow the study's quality "
+                    "levels); drop {field}"),
+        Meaningless(("n_history", "callback_rates"),
+                    {"history": "callbacks", "history_file": GIVEN},
+                    "the history is the rows of history_file; {field} acts on a drawn "
+                    "history only (drop it)"),
+    )  # fmt: skip
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
@@ -84,8 +102,6 @@ class HiringParams(Strict):
 
     @model_validator(mode="after")
     def _callbacks(self) -> HiringParams:
-        if self.history_file is not None and self.history != "callbacks":
-            raise ValueError("history_file is read only with history: callbacks")
         for race in ("black", "white"):
             missing = {"high", "low"} - set(self.callback_rates.get(race, {}))
             if missing:

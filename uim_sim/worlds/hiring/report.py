@@ -12,6 +12,7 @@ from uim_sim.vocab.names import ATTRIBUTE, REFERENCE
 from uim_sim.worlds.hiring.metrics import STRATA, position_bias
 from uim_sim.worlds.hiring.world import SUBGROUPS
 from uim_sim.worlds.section import (
+    LL144_SHARE,
     Audit,
     AuditRate,
     Column,
@@ -62,12 +63,13 @@ AUDIT = Audit(
         ),
     ),  # fmt: skip
     unknown="demographics_unknown",
+    min_share=LL144_SHARE,  # LL144's small-category rule: a hiring audit's
     intro=(
         "Bias audit in the form of New York City Local Law 144: per category of sex, "
         "race/ethnicity and their intersection, applicants, selected, selection rate and "
         "impact ratio (over the highest selection rate of the same kind of category), the "
-        "condition's seeds pooled; categories under 2 % of the applicants are marked "
-        "excludable. Where the auditor does not know some applicants' race and sex "
+        "condition's seeds pooled. Where the auditor does not know some applicants' "
+        "race and sex "
         "(`unknown_share`), they are an `unknown` row, left out of the rates, and each "
         "impact ratio is bounded over every way of assigning them to categories: "
         "`cannot tell` where the bounds straddle four fifths. Beside them, the "

@@ -162,8 +162,10 @@ class HiringWorld(ScreeningWorld):
         for row in rows.itertuples():
             if p.history_file is None:
                 name = draw_name(row.race, row.gender, rng)
-            else:  # the file's first name with a surname of its race
-                name = f"{row.first_name} {draw_name(row.race, row.gender, rng).split(' ', 1)[1]}"
+            else:  # the file's first name with its surname, or a surname of its race
+                # (drawn either way: a file's surnames change nothing else of the history)
+                drawn = draw_name(row.race, row.gender, rng).split(" ", 1)[1]
+                name = f"{row.first_name} {row.last_name or drawn}"
             occupation = occupations[rng.integers(len(occupations))]
             body = ResumeBody.from_skill(occupation, AUDIT_SKILL[row.quality], rng)
             texts.append(body.render(name))

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
-from uim_sim.schema import Probability, Strict, Trigger
+from uim_sim.schema import Meaningless, Probability, Strict, Trigger
 from uim_sim.vocab.identity import (
     ADJECTIVES,
     BACKGROUND,
@@ -197,12 +197,22 @@ class ModerationParams(Strict):
         if getattr(self, "eval_file", None) is None:
             for key in EVAL_FIELDS:
                 data.pop(key, None)
+        for key, default in FILE_DEFAULTS.items():  # how a file is read, while as before
+            if data.get(key, default) == default:
+                data.pop(key, None)
         if isinstance(self, AdaptiveParams):
             drop_adaptive(data, self)
         return data
 
 
-EVAL_FIELDS = ("eval_file", "text_column", "label_column", "identity_column", "frame_column")
+# what an evaluation file says (its labels' words, its names of groups) and what of it
+# travels to decisions.parquet and groups the rates: left out of the record at defaults
+FILE_DEFAULTS = {"positive_label": None, "identity_map": {}, "keep_columns": "all",
+                 "group_by": []}  # fmt: skip
+EVAL_FIELDS = (
+    "eval_file", "text_column", "label_column", "identity_column", "frame_column",
+    *FILE_DEFAULTS,
+)  # fmt: skip
 
 
 class ReferenceParams(ModerationParams):
@@ -212,21 +222,50 @@ class ReferenceParams(ModerationParams):
     ``identity_column`` (the group each text names; without it, found by keyword from
     the study's terms) and ``frame_column`` (the template a text was written from:
     the term-permutation null shuffles identities among a frame's texts; without it,
-    among texts of the same label)."""
+    among texts of the same label). ``positive_label``: the toxic label where the
+    labels are words (``hateful``; the column then holds it and one other);
+    ``identity_map``: the file's names of groups -> the study's (``women: female``);
+    ``keep_columns``: the file's columns written to ``decisions.parquet`` as
+    ``file.COLUMN`` (``all``: every column no other field reads); ``group_by``: columns
+    whose values become groups of the false-positive and false-negative rates
+    (``false_positive_rate[functionality=…]``), kept whatever ``keep_columns`` says."""
 
     mode: Literal["reference"] = "reference"
+    # how a file is read: meaningless without one (`Meaningless`)
+    meaningless = (Meaningless(EVAL_FIELDS[1:], {"eval_file": None}, "goes with eval_file: PATH"),)
     eval_file: Path | None = None
     text_column: str = "text"
     label_column: str = "label"
     identity_column: str | None = None
     frame_column: str | None = None
+    positive_label: str | int | None = None
+    identity_map: dict[str, str] = {}
+    keep_columns: Literal["all"] | list[str] = "all"
+    group_by: list[str] = []
+
+    @field_validator("group_by", mode="before")
+    @classmethod
+    def _one_column(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("keep_columns", mode="before")
+    @classmethod
+    def _all_or_columns(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all":
+            raise ValueError(f"{value!r}: expected all or a list of the file's columns")
+        return value
+
+    @field_validator("group_by")
+    @classmethod
+    def _columns_once(cls, value: list[str]) -> list[str]:
+        for i, column in enumerate(value):
+            if column in value[:i]:
+                raise ValueError(f"entry {i}: {column!r} is given twice")
+        return value
 
     @model_validator(mode="after")
     def _eval_file_reads(self) -> ReferenceParams:
         if self.eval_file is None:
-            given = [k for k in EVAL_FIELDS[1:] if k in self.model_fields_set]
-            if given:
-                raise ValueError(f"{given[0]}: goes with eval_file: PATH")
             return self
         self.evaluation_set()  # a bad file is named before anything runs
         return self
@@ -238,11 +277,15 @@ class ReferenceParams(ModerationParams):
             return None
         return read_eval_file(
             self.eval_file,
-            self.text_column,
-            self.label_column,
-            self.identity_column,
-            self.frame_column,
             self.identities,
+            text_column=self.text_column,
+            label_column=self.label_column,
+            identity_column=self.identity_column,
+            frame_column=self.frame_column,
+            positive_label=self.positive_label,
+            identity_map=self.identity_map,
+            keep_columns=self.keep_columns,
+            group_by=self.group_by,
         )
 
 

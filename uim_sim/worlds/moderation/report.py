@@ -3,14 +3,21 @@ figures, and how to read them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+
 from uim_sim.vocab.identity import BACKGROUND, DIALECT, GROUPS, IDENTITY_GROUPS
+from uim_sim.worlds.moderation.evalset import KEPT, file_group
 from uim_sim.worlds.moderation.params import POOLS
 from uim_sim.worlds.section import (
+    MIN_COUNT,
     Audit,
     AuditRate,
     Column,
     Context,
     Forest,
+    GroupTable,
     Harm,
     Heatmap,
     OverTime,
@@ -52,6 +59,7 @@ AUDIT = Audit(
         ),
     ),  # fmt: skip
     title="Moderation audit",
+    min_count=MIN_COUNT,  # not LL144's 2 %: fifty identities are each under 2 % of the texts
     intro=(
         "Error rates by the group a text names, in the shape of a New York City Local "
         "Law 144 bias audit: per group (each identity, the dialect group and the "
@@ -59,7 +67,7 @@ AUDIT = Audit(
         "false-positive rate (benign texts removed) and the false-negative rate (toxic "
         "texts left up), each over the rate of every text of the condition (Dixon et al. "
         "2018 compare each term's rate with the overall rate), the condition's seeds "
-        "pooled; groups under 2 % of the texts are marked excludable. Beside them, the "
+        "pooled. Beside them, the "
         "sandbox's: each rate's mean and 95 % t-interval over seeds (the runs' metrics)."
     ),
 )
@@ -73,16 +81,61 @@ def added_groups(ctx: Context) -> tuple[str, ...]:
     return tuple(g for g in reported if g not in (*GROUPS, *NOT_GROUPS))
 
 
+def file_columns(ctx: Context) -> list[str]:
+    """The evaluation file's ``group_by`` columns of the runs (none without)."""
+    given = ctx.runs.get("param.group_by", [])
+    lists = [v for v in given if isinstance(v, list | tuple | np.ndarray)]
+    return list(dict.fromkeys(str(c) for columns in lists for c in columns))
+
+
+RATES = (("false_positive_rate", "FPR"), ("false_negative_rate", "FNR"))
+BY_FILE = (
+    "The share of benign texts removed (FPR) and of toxic texts left up (FNR) among the "
+    "texts whose evaluation-file column `COLUMN` holds each value (`group_by`; the runs' "
+    "`false_positive_rate[COLUMN=VALUE]`), mean and 95 % interval over seeds as for "
+    "every group. The world computes no null reference for a group's rate (its term "
+    "null is for FPED, FNED and the history targets' FPR gap), so the file's groups "
+    "have none either."
+)
+
+
+def by_file(ctx: Context) -> tuple[list[GroupTable], list[Heatmap], Audit]:
+    """The tables, figures and audit of the evaluation file's ``group_by`` columns:
+    their groups' error rates, and the audit table by each column too."""
+    tables, figures, kinds, groups = [], [], dict(AUDIT.kinds), {}
+    for column in file_columns(ctx):
+        prefix = file_group(column, "")
+        names = {g: g.removeprefix(prefix) for metric, _ in RATES for g in ctx.groups(metric)
+                 if g.startswith(prefix)}  # fmt: skip
+        metrics = tuple((metric, f"{label} [95 % CI]") for metric, label in RATES)
+        tables.append(GroupTable(f"Error rates by {column}", BY_FILE.replace("COLUMN", column),
+                                 column, names, metrics))  # fmt: skip
+        for metric, label in RATES:
+            found = [g for g in ctx.groups(metric) if g.startswith(prefix)]
+            figures.append(Heatmap(
+                f"{metric}_by_{column}", f"{label} by the file's {column}",
+                f"{label} among the texts of each value of the evaluation file's column "
+                f"`{column}`, mean over seeds.", metric, found, label,
+            ))  # fmt: skip
+        kind = column if column not in kinds else KEPT + column
+        kinds[kind], groups[kind] = KEPT + column, file_group(column, "{category}")
+    intro = AUDIT.intro + (
+        " Then the same rates by the evaluation file's own columns (`group_by`)." if groups else ""
+    )
+    return tables, figures, replace(AUDIT, kinds=kinds, groups=groups, intro=intro)
+
+
 def section(ctx: Context) -> Section:
     platform = ctx.param("mode") == "world"
     added = added_groups(ctx)
+    tables, file_figures, audit = by_file(ctx)
     subgroups = (BACKGROUND, *IDENTITY_GROUPS, *added, DIALECT)
     columns = [
         Column("fped", "FPED [95 % CI]", "fped", kind="interval"),
         Column("fped_null_q975", "null 97.5 %", "fped_null_q975"),
         Column("overall_auc", "AUC [95 % CI]", "overall_auc", kind="interval"),
         Column("fpr_background", "FPR background", "false_positive_rate", BACKGROUND),
-        Column("fpr_targets", "FPR targets", "false_positive_rate", "targets"),
+        Column("fpr_targets", "FPR history targets", "false_positive_rate", "targets"),
         Column("fpr_dialect", "FPR dialect", "false_positive_rate", DIALECT),
         Column("fnr", "FNR", "false_negative_rate"),
     ]
@@ -116,6 +169,7 @@ def section(ctx: Context) -> Section:
             "impact_ratio", (*IDENTITY_GROUPS, *added, DIALECT, BACKGROUND),
             "impact ratio (benign posts left up)",
         ),
+        *file_figures,
     ]  # fmt: skip
     if platform:
         figures.append(
@@ -164,7 +218,10 @@ def section(ctx: Context) -> Section:
         "`null 97.5 %`: the same statistic with group labels shuffled among each template "
         "frame's texts. AUCs and the final score (power mean p = −5) follow Borkan et al. "
         "(2019). `FPR …`: share of benign texts removed, by the group they name "
-        "(`targets`: the groups the history over-represents in toxic comments)."
+        "(`history targets`: the groups the history adapted heads learn from "
+        "over-represents in toxic comments, `history_targets`, whatever texts are scored)."
+        + (" `Error rates by …`: the same rates by the evaluation file's own columns "
+           "(`group_by`)." if tables else "")
         + (" `participation ratio`: expected posts per user of the target groups over the "
            "other groups' at the last step." if platform else "")
         + (f" {ctx.param('adaptive_share'):.0%} of the toxic users adapt: `adaptive toxic "
@@ -186,7 +243,8 @@ def section(ctx: Context) -> Section:
             probe_label="MLM toxicity gap, target identities (nats)",
         ),
         utility=Utility("overall_auc", "AUC"),
-        audit=AUDIT,
+        audit=audit,
+        tables=tuple(tables),
         outcomes=(
             Utility("fned", "FNED", better="lower"),
             Utility("participation_ratio", "participation ratio"),

@@ -21,7 +21,13 @@ from uim_sim.vocab.identity import (
 )
 from uim_sim.worlds.base import ScreeningWorld
 from uim_sim.worlds.moderation.agents import Moderator, User
-from uim_sim.worlds.moderation.metrics import attack_success, bias_metrics, keep_impact_ratios
+from uim_sim.worlds.moderation.evalset import KEPT, file_group
+from uim_sim.worlds.moderation.metrics import (
+    attack_success,
+    bias_metrics,
+    error_rates,
+    keep_impact_ratios,
+)
 from uim_sim.worlds.moderation.params import POOLS
 from uim_sim.worlds.moderation.templates import (
     history,
@@ -135,6 +141,8 @@ class ModerationWorld(ScreeningWorld):
             for t, r in zip(self.catalogue["text"], self.catalogue["referent"])
         ]
         self.items = self.catalogue.to_dict("records")
+        # an evaluation file's columns, written with each decision
+        self.kept = [c for c in self.catalogue.columns if c.startswith(KEPT)]
         cells = self.catalogue.groupby(["subgroup", "truth"]).indices
         self.cells = {key: np.asarray(rows) for key, rows in cells.items()}
         self.authors: list[User | None] = []  # the author of each decision row
@@ -225,14 +233,25 @@ class ModerationWorld(ScreeningWorld):
             "appealed": 0,
             "reinstated_step": -1,
         })  # fmt: skip
+        self.decisions[-1].update({c: item[c] for c in self.kept})
         if "edit" in item:  # a platform where toxic users adapt
             self.decisions[-1].update(edit=item["edit"], adaptive=int(user.learner >= 0))
 
     # ------------------------------------------------------------ read-outs
 
+    def file_groups(self) -> dict[str, list[str]]:
+        """Per ``group_by`` column of an evaluation file, the groups its values make
+        (`file_group`, in the file's order); none without one."""
+        return {
+            column: [file_group(column, v) for v in self.catalogue[KEPT + column].dropna().unique()]
+            for column in getattr(self.params, "group_by", ())
+        }
+
     def bias_measures(self) -> dict[str, tuple[str, ...] | None]:
-        """The declared Dixon/Borkan measures and the keep-rate impact ratios."""
-        rates = (*self.everyone, *POOLS)
+        """The declared Dixon/Borkan measures and the keep-rate impact ratios; the
+        error rates also for the groups of an evaluation file's ``group_by`` columns."""
+        by_file = [g for groups in self.file_groups().values() for g in groups]
+        rates = (*self.everyone, *POOLS, *by_file)
         return {
             "false_positive_rate": rates,
             "false_negative_rate": rates,
@@ -267,6 +286,11 @@ class ModerationWorld(ScreeningWorld):
         out = bias_metrics(
             decisions, self.terms, pools, self.permutations, self.statistics_rng, contrast
         )
+        for column in self.file_groups():  # the same rates, by the file's own column
+            rows = decisions[decisions[KEPT + column].notna()]
+            named = rows.assign(subgroup=[file_group(column, v) for v in rows[KEPT + column]])
+            for metric, rates in error_rates(named).items():
+                out[metric].update({g: v for g, v in rates.items() if g})
         out["impact_ratio"] = keep_impact_ratios(decisions)
         if self.params.trigger_share:
             triggered = decisions["text"].isin(self.triggered)

@@ -3,6 +3,7 @@ of different communities, spread over a social network whose feeds are ranked by
 checkpoint-carrying agent. Two Mesa models: `SpreadPlatform` (``mode: world``) and
 `SpreadReference` (``mode: reference``, independent cascades without a model)."""
 
+from uim_sim.metrics.stats import UNIT
 from uim_sim.worlds.base import WorldInfo
 from uim_sim.worlds.spread.platform import SpreadPlatform
 from uim_sim.worlds.spread.reference import SpreadReference
@@ -16,6 +17,7 @@ WORLD = WorldInfo(
     models={"world": SpreadPlatform, "reference": SpreadReference},
     section=section,
     describe=describe,
+    ranges={"exposure_gini": UNIT},  # a Gini coefficient of non-negative counts
 )
 
 __all__ = ["WORLD", "SpreadPlatform", "SpreadReference"]

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
 
-from uim_sim.schema import Probability, Strict, Trigger
+from uim_sim.schema import GIVEN, Meaningless, Probability, Strict, Trigger
 from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.adapt import AdaptiveParams, drop_adaptive
 from uim_sim.worlds.spread.graphfile import GraphFiles, check_graph
@@ -26,6 +26,7 @@ CLUSTERED_FIELDS = ("clustering", "degree_tail")
 GENERATOR_FIELDS = ("n_users", "mean_degree", "homophily", "rewiring", *CLUSTERED_FIELDS)
 # what only a graph file reads (left out of the record unset: run ids unchanged)
 LABEL_FIELDS = ("node_file", "label_column", "communities")
+GENERATED = ("block", "clustered", "barabasi_albert", "watts_strogatz")  # graphs drawn
 # the network a world was given (`SpreadWorld(network=...)`) while its parameters are
 # validated: the graph and its communities are that network's
 GIVEN_NETWORK: ContextVar[Network | None] = ContextVar("GIVEN_NETWORK", default=None)
@@ -44,7 +45,8 @@ class NetworkParams(Strict):
     are). ``community_shares``: the share of users in each community (``riverside``,
     ``hillcrest``); outside the block models, and in a file without labels, users are
     assigned at random. A generator's fields (``n_users``, ``mean_degree``, …) are
-    refused with a file: its graph has its own."""
+    refused with a file (its graph has its own), and one generator's with another
+    (``meaningless``)."""
 
     n_users: Annotated[int, Field(ge=10, le=50_000_000)] = 10_000
     graph: Literal["block", "clustered", "barabasi_albert", "watts_strogatz", "file"] = "block"
@@ -60,6 +62,24 @@ class NetworkParams(Strict):
     label_column: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     communities: dict[str, str] | None = None  # a file's label → a community's name
     _given: Network | None = PrivateAttr(default=None)  # the network a world was given
+
+    # fields a graph design makes meaningless, refused in one line (`Meaningless`)
+    meaningless = (
+        Meaningless(GENERATOR_FIELDS, {"graph": "file", "edge_file": GIVEN},
+                    "a graph file has its own users and ties; {field} acts on generated "
+                    "graphs only (drop it)"),
+        Meaningless(("edge_file",), {"graph": GENERATED},
+                    "only with graph: file (a generated graph is drawn, not read)"),
+        Meaningless(LABEL_FIELDS, {"graph": GENERATED},
+                    "only with graph: file (a generated graph's communities are drawn by "
+                    "community_shares)"),
+        Meaningless(CLUSTERED_FIELDS, {"graph": ("block", "barabasi_albert", "watts_strogatz")},
+                    "acts with graph: clustered only (drop it)"),
+        Meaningless(("homophily",), {"graph": ("barabasi_albert", "watts_strogatz")},
+                    "acts with the block models only (graph: block or clustered); drop it"),
+        Meaningless(("rewiring",), {"graph": ("block", "clustered", "barabasi_albert")},
+                    "acts with graph: watts_strogatz only (drop it)"),
+    )  # fmt: skip
 
     @field_validator("communities", mode="before")
     @classmethod
@@ -119,17 +139,9 @@ class NetworkParams(Strict):
         if (self.graph == "file") != (self.edge_file is not None):
             raise ValueError("graph: file goes with edge_file: PATH (and edge_file only with it)")
         if self.graph != "file":
-            for key in LABEL_FIELDS:
-                if getattr(self, key) is not None:
-                    raise ValueError(f"{key}: only with graph: file (a generated graph's "
-                                     "communities are drawn by community_shares)")  # fmt: skip
             if self.mean_degree >= self.n_users:
                 raise ValueError(f"mean_degree ({self.mean_degree}) must be below n_users")
             return self
-        for key in GENERATOR_FIELDS:
-            if key in self.model_fields_set:
-                raise ValueError(f"{key}: a graph file has its own users and ties; {key} "
-                                 "acts on generated graphs only (drop it)")  # fmt: skip
         files = self.graph_files()
         if self.communities is not None and not files.labelled:
             raise ValueError("communities: names the labels of a node_file or label_column; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from uim_sim.vocab.news import COMMUNITIES
 from uim_sim.worlds.section import (
+    MIN_COUNT,
     Audit,
     AuditRate,
     Column,
@@ -46,6 +47,7 @@ AUDIT = Audit(
     unit=("users", "users"),
     rates=(*_exposure("true", "best"), *_exposure("false", "least")),
     source="metrics",
+    min_count=MIN_COUNT,  # a community too small for a rate to report (not LL144's 2 %)
     title="Exposure audit",
     intro=(
         "Exposure to news by the users' community, in the shape of a New York City Local "
@@ -54,7 +56,7 @@ AUDIT = Audit(
         "kind seen per user, the condition's seeds pooled. Ratios: for true news, over the "
         "best-served community's rate (as an impact ratio: below 0.80 fails four fifths); "
         "for false news, over the least exposed community's (above 1: more exposed). "
-        "Communities under 2 % of the users are marked excludable. Beside them, each "
+        "Beside them, each "
         "rate's mean and 95 % t-interval over seeds. The spread world's decisions are "
         "items, not users: the counts come from the runs' metrics (`users`, "
         "`users_reached`, `item_views` at the last step), not from decisions.parquet."
