@@ -95,6 +95,21 @@ def test_a_refused_arm_is_one_line_naming_the_field_not_the_scratch_file(scratch
     assert not (scratch / "specs").exists()  # planned in memory: no scratch spec written
 
 
+def test_every_worlds_knobs_at_their_defaults_build_and_a_meaningless_one_is_refused(scratch):
+    # the knobs show every field, those a design makes meaningless too (clustering on a
+    # block model): left at their defaults they build; moved, they are refused
+    for world in WORLDS:
+        for mode in w.modes(world):
+            if mode == "membership":  # needs a forged checkpoint with planted people
+                continue
+            params = {k.name: k.default for k in w.knobs(world, mode)}
+            card = w.default_card(world, mode)
+            assert w.build(world, mode, params, w.Arm(card), 0, scratch).running
+    params = {k.name: k.default for k in w.knobs("spread", "world")} | {"clustering": 0.3}
+    with pytest.raises(SpecError, match="params.clustering"):
+        w.build("spread", "world", params, w.Arm(w.default_card("spread", "world")), 0, scratch)
+
+
 def test_the_cards_offered_load_and_need_no_forging(scratch):
     offered = w.cards(scratch)
     assert {"minilm_zero_shot", "minilm_moderation_zero_shot"} <= set(offered)

@@ -146,7 +146,12 @@ def build(
     scratch: Path,
     agents_dir: Path | None = None,
 ) -> ScreeningWorld:
-    """The arm's Mesa model, planned from a one-run spec (raises `SpecError`)."""
+    """The arm's Mesa model, planned from a one-run spec (raises `SpecError`). Only
+    the parameters moved from their defaults are given: the knobs show every field, and
+    a field its design makes meaningless (e.g. ``clustering`` on a block model) is
+    refused when given, as in a spec."""
+    fields = world_info(world).model(mode).Params.model_fields
+    params = {k: v for k, v in params.items() if k not in fields or v != fields[k].default}
     spec = {
         "name": "page",
         "world": world,
