@@ -95,9 +95,10 @@ def test_a_refused_arm_is_one_line_naming_the_field_not_the_scratch_file(scratch
     assert not (scratch / "specs").exists()  # planned in memory: no scratch spec written
 
 
-def test_every_worlds_knobs_at_their_defaults_build_and_a_meaningless_one_is_refused(scratch):
-    # the knobs show every field, those a design makes meaningless too (clustering on a
-    # block model): left at their defaults they build; moved, they are refused
+def test_every_worlds_knobs_build_and_a_meaningless_one_is_neither_shown_nor_given(scratch):
+    # a field the design makes meaningless (clustering on a block model) is refused in a
+    # spec; the page hides its knob, and a value set before the design changed (or a
+    # slider snapped to its step) is not given to the world
     for world in WORLDS:
         for mode in w.modes(world):
             if mode == "membership":  # needs a forged checkpoint with planted people
@@ -105,9 +106,14 @@ def test_every_worlds_knobs_at_their_defaults_build_and_a_meaningless_one_is_ref
             params = {k.name: k.default for k in w.knobs(world, mode)}
             card = w.default_card(world, mode)
             assert w.build(world, mode, params, w.Arm(card), 0, scratch).running
-    params = {k.name: k.default for k in w.knobs("spread", "world")} | {"clustering": 0.3}
-    with pytest.raises(SpecError, match="params.clustering"):
-        w.build("spread", "world", params, w.Arm(w.default_card("spread", "world")), 0, scratch)
+    shown = {k.name for k in w.knobs("spread", "world", {})}
+    assert "clustering" not in shown and "homophily" in shown
+    clustered = {k.name for k in w.knobs("spread", "world", {"graph": "clustered"})}
+    assert {"clustering", "degree_tail"} <= clustered and "rewiring" not in clustered
+    stale = {"graph": "block", "clustering": 0.3, "degree_tail": 2.01, "n_users": 500}
+    model = w.build("spread", "world", stale, w.Arm(w.default_card("spread", "world")), 0,
+                    scratch)  # fmt: skip
+    assert model.params.n_users == 500 and model.params.graph == "block"
 
 
 def test_the_cards_offered_load_and_need_no_forging(scratch):

@@ -147,7 +147,7 @@ def reset(*_) -> None:
 
 @solara.component
 def Knobs():
-    for knob in w.knobs(world.value, mode.value):
+    for knob in w.knobs(world.value, mode.value, params.value):  # the meaningful ones
         value = params.value.get(knob.name, knob.default)
 
         def set_value(v, name=knob.name):

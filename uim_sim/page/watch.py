@@ -28,7 +28,7 @@ from uim_sim.mitigate import REGISTRY
 from uim_sim.mitigate.base import arm_name
 from uim_sim.run.execute import make_world
 from uim_sim.run.plan import plan
-from uim_sim.schema import SpecError
+from uim_sim.schema import SpecError, meaningless_rows
 from uim_sim.spec import MitigationSpec
 from uim_sim.worlds import WORLDS, world_info
 from uim_sim.worlds.base import ScreeningWorld
@@ -53,14 +53,24 @@ class Knob:
     choices: tuple[Any, ...] = ()
 
 
-def knobs(world: str, mode: str | None = None) -> list[Knob]:
+def meaningless(world: str, mode: str | None, params: dict[str, Any]) -> set[str]:
+    """The fields the design of ``params`` (the others at their defaults) makes
+    meaningless (the Params' `Meaningless` table): e.g. ``clustering`` on a block model."""
+    model = world_info(world).model(mode).Params
+    values = {name: f.default for name, f in model.model_fields.items()} | params
+    return {f for row in meaningless_rows(model) if row.holds_in(values) for f in row.fields}
+
+
+def knobs(world: str, mode: str | None = None, params: dict[str, Any] | None = None
+          ) -> list[Knob]:  # fmt: skip
     """The parameters of a world's model that a slider, a choice or a switch can set,
-    with bounds from its Params schema. Files, tables and lists stay at their defaults
-    (set them in a spec)."""
+    with bounds from its Params schema; with ``params``, not those its design makes
+    meaningless. Files, tables and lists stay at their defaults (set them in a spec)."""
     out = []
+    hidden = meaningless(world, mode, params) if params is not None else set()
     for name, field in world_info(world).model(mode).Params.model_fields.items():
         kind, choices = _kind(field.annotation)
-        if kind is None or name == "mode":
+        if kind is None or name == "mode" or name in hidden:
             continue
         low = high = None
         for rule in field.metadata:
@@ -147,11 +157,13 @@ def build(
     agents_dir: Path | None = None,
 ) -> ScreeningWorld:
     """The arm's Mesa model, planned from a one-run spec (raises `SpecError`). Only
-    the parameters moved from their defaults are given: the knobs show every field, and
-    a field its design makes meaningless (e.g. ``clustering`` on a block model) is
-    refused when given, as in a spec."""
+    the parameters moved from their defaults are given, less those the design makes
+    meaningless (`meaningless`: a knob set before the design changed, or a slider
+    snapped to its step while hidden), which a spec would be refused for."""
     fields = world_info(world).model(mode).Params.model_fields
-    params = {k: v for k, v in params.items() if k not in fields or v != fields[k].default}
+    hidden = meaningless(world, mode, params)
+    params = {k: v for k, v in params.items()
+              if k not in hidden and (k not in fields or v != fields[k].default)}  # fmt: skip
     spec = {
         "name": "page",
         "world": world,
