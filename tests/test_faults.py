@@ -325,3 +325,26 @@ def test_a_failing_write_leaves_nothing_half_written(spec, reference, tmp_path, 
     monkeypatch.setattr(store.Store, "write", real)
     assert run_plan(plan(spec), out).skipped == 2
     same_bytes(reference, out)
+
+
+def test_a_write_a_kill_interrupted_is_not_a_finished_run(spec, reference, tmp_path):
+    """A kill -9 between a run's files (execution.json empty, or run.json written but
+    the folder not yet renamed into place) leaves a `.tmp-` folder: the rerun neither
+    reads it (the numerics check read the empty JSON and crashed: a fresh clone's
+    suite, once) nor counts it as a finished run."""
+    from uim_sim.cli import main
+    from uim_sim.run.store import Store
+
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    half = out / "runs" / ".tmp-killed-0000"
+    half.mkdir()
+    (half / "execution.json").write_text("")
+    whole = out / "runs" / ".tmp-renamed-never"
+    whole.mkdir()
+    (whole / "run.json").write_text("{}")
+    store = Store(out)
+    assert not {n for n in store.finished() if n.startswith(".tmp-")}
+    assert sum(v["runs"] for v in store.numerics().values()) == len(store.finished())
+    assert main(["run", str(spec), "--out", str(out)]) in (0, None)
+    same_bytes(reference, out)

@@ -71,10 +71,16 @@ class Store:
         self.out = Path(out)
         self.runs = self.out / "runs"
 
-    def finished(self) -> set[str]:
+    def _folders(self) -> list[Path]:
+        """The finished runs' folders, sorted: not a write a kill interrupted (a
+        ``.tmp-`` folder, renamed into place only once whole: `write`)."""
         if not self.runs.is_dir():
-            return set()
-        return {p.parent.name for p in self.runs.glob("*/run.json")}
+            return []
+        return sorted(p.parent for p in self.runs.glob("*/run.json")
+                      if not p.parent.name.startswith(".tmp-"))  # fmt: skip
+
+    def finished(self) -> set[str]:
+        return {folder.name for folder in self._folders()}
 
     def done(self, run_id: str) -> bool:
         return (self.runs / run_id / "run.json").is_file()
@@ -110,7 +116,10 @@ class Store:
         """The numerics fingerprints of the finished runs, by hash, each with
         ``runs``: how many runs it computed (`uim_sim.lfm.numerics`)."""
         found: dict[str, dict[str, Any]] = {}
-        for timing in sorted(self.runs.glob("*/execution.json")) if self.runs.is_dir() else []:
+        for folder in self._folders():
+            timing = folder / "execution.json"
+            if not timing.is_file():
+                continue
             fields = from_columns(json.loads(timing.read_text()))
             if "numerics" in fields:
                 entry = found.setdefault(fields["numerics"], {**fields, "runs": 0})
