@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import write_yaml
 
+from uim_sim import builtin
 from uim_sim import reproduce as rep
 from uim_sim.cards import DecisionSpec
 from uim_sim.cli import main
@@ -35,7 +36,7 @@ def _tiny_cards(project, checkpoint) -> None:
         "name": "minilm_zero_shot", "checkpoint": str(checkpoint), "head": {"kind": "zero_shot"},
     })  # fmt: skip
     for name in ("minilm_moderation_biased_history", "minilm_biased_history"):
-        card = yaml.safe_load((rep.ROOT / "agents" / f"{name}.yaml").read_text())
+        card = yaml.safe_load((builtin.FOLDERS["cards"] / f"{name}.yaml").read_text())
         card["checkpoint"] = str(checkpoint)
         write_yaml(project / "agents" / f"{name}.yaml", card)
 

@@ -24,6 +24,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from uim_sim import builtin
 from uim_sim.schema import Name, Share, SpecError, Strict, digest, parse, read_yaml
 
 FORGE_PREFIX = "forge:"  # a checkpoint forged from a corpus card: forge:PATH.yaml
@@ -297,12 +298,13 @@ def load_card(path: Path) -> AgentCard:
 
 def card_folders(spec_path: Path | None = None, agents_dir: Path | None = None) -> list[Path]:
     """Where card names are looked up, in order: ``--agents-dir``, ``agents/`` beside
-    the spec's folder, inside it, and in the working directory."""
+    the spec's folder, inside it, in the working directory, and last the cards the
+    package ships (`uim_sim.builtin`)."""
     folders = [Path(agents_dir)] if agents_dir else []
     if spec_path is not None:
         spec_dir = Path(spec_path).resolve().parent
         folders += [spec_dir.parent / "agents", spec_dir / "agents"]
-    folders.append(Path("agents"))
+    folders += [Path("agents"), builtin.FOLDERS["cards"]]
     return list(dict.fromkeys(folders))
 
 
@@ -311,21 +313,31 @@ def find_card(name: str, spec_path: Path, agents_dir: Path | None = None,
     """Resolve a card reference: a path to a YAML file, or a name in an agents folder.
     An unknown name is an error naming every folder searched and the closest name
     (after ``where``: default, the spec file's ``PATH: ``)."""
-    where = f"{spec_path}: " if where is None else where
+    where = f"{builtin.shown(spec_path)}: " if where is None else where
     spec_dir = Path(spec_path).resolve().parent
     if name.endswith((".yaml", ".yml")):
         for candidate in (spec_dir / name, Path(name)):
             if candidate.is_file():
                 return candidate
         raise SpecError(f"{where}cards: no card file {name!r} (beside the spec or here)")
+    if name.startswith(builtin.PREFIX):  # only the package's own cards
+        found = builtin.find("cards", name)
+        if found is None:
+            known = [n for n, _ in builtin.names("cards")]
+            close = difflib.get_close_matches(name.removeprefix(builtin.PREFIX), known, n=1)
+            hint = f"; did you mean {builtin.PREFIX}{close[0]}?" if close else ""
+            raise SpecError(f"{where}cards: no built-in card {name!r}{hint}")
+        return found
     folders = card_folders(spec_path, agents_dir)
     for folder in folders:
         if (folder / f"{name}.yaml").is_file():
             return folder / f"{name}.yaml"
+        if (found := builtin.find("cards", name)) is not None:
+            return found
     known = sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    looked = ", ".join(str(f) for f in folders)
+    looked = ", ".join(builtin.shown(f.resolve()) if f.is_absolute() else str(f) for f in folders)
     raise SpecError(f"{where}cards: no card named {name!r} (looked in {looked}){hint}")
 
 

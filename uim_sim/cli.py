@@ -31,6 +31,14 @@ def _agents_dir():
     return typer.Option(None, exists=True, file_okay=False, help="Folder of agent cards.")
 
 
+def _spec_path(value: Path | None) -> Path | None:
+    """A SPEC argument: the file, else the shipped scenario it names (``builtin:NAME``,
+    ``NAME``, or ``scenarios/NAME.yaml`` in a folder that has no such file)."""
+    from uim_sim import builtin
+
+    return None if value is None else builtin.resolve("scenarios", value)
+
+
 def fail(message: str, code: int = 2) -> None:
     # the message may quote the user's input: one line, never read as Rich markup ('[/x]'
     # would raise)
@@ -110,11 +118,16 @@ def _print_table(frame, title: str, full: str | None = None) -> None:
 
 @app.command()
 def validate(
-    spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
+    spec: Path = typer.Argument(
+        ...,
+        help="Scenario spec: a YAML file, or a built-in scenario's name (uim-sim list).",
+        callback=_spec_path,
+    ),
     agents_dir: Path | None = _agents_dir(),
 ) -> None:
     """Check a spec (a suite of specs, or an inheritance matrix), its agent cards,
     checkpoints and mitigations; run nothing."""
+    from uim_sim import builtin
     from uim_sim.matrix import is_matrix
     from uim_sim.schema import SpecError
 
@@ -126,7 +139,7 @@ def validate(
         _, cells, plans, remedies = _matrix_plans(spec, Path("OUT"), agents_dir)
         runs = sum(len(the_plan.tasks) for _, the_plan in plans)
         out_console.print(
-            f"[green]ok[/] {spec}: inheritance matrix, {len(plans)} cell(s) to run "
+            f"[green]ok[/] {builtin.shown(spec)}: inheritance matrix, {len(plans)} cell(s) to run "
             f"({len(cells) - len(plans)} n/a), {runs} runs, {len(remedies)} remedy "
             f"plan(s); run it with `uim-sim matrix {spec} --out OUT`"
         )
@@ -134,7 +147,8 @@ def validate(
     for _, member in _members(spec):
         the_plan = _plan(member, agents_dir)
         out_console.print(
-            f"[green]ok[/] {member}: world {the_plan.spec.world}, {len(the_plan.cards)} "
+            f"[green]ok[/] {builtin.shown(member)}: world {the_plan.spec.world}, "
+            f"{len(the_plan.cards)} "
             f"card(s), {len(the_plan.spec.arms)} mitigation arm(s), "
             f"{len(the_plan.tasks)} runs"
         )
@@ -159,6 +173,35 @@ def list_(
         for name, summary in catalogue(kind, agents_dir):
             table.add_row(Text(name), Text(summary))  # plain text: no Rich markup
         out_console.print(table)
+
+
+@app.command()
+def init(
+    folder: Path = typer.Argument(..., help="The study folder to create (new or empty)."),
+    source: str = typer.Option(
+        "hiring",
+        "--from",
+        help="A world (hiring, moderation, spread: its starting scenario) or any built-in "
+        "scenario's name (uim-sim list scenarios).",
+    ),
+) -> None:
+    """Start a study: FOLDER gets editable copies of a built-in scenario, the agent cards
+    and corpus cards it names and the files they read, and a README of what to change;
+    then prints the command that runs it."""
+    from uim_sim.schema import SpecError
+    from uim_sim.starter import init_study
+
+    try:
+        files, command = init_study(folder, source)
+    except SpecError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"DIR: {folder}: cannot write ({exc.strerror or exc})")
+    out_console.print(
+        f"wrote {len(files)} files to {folder}/ (README.md says what to change); run it with\n"
+        f"  {command}\n  uim-sim report {folder / 'results'}",
+        highlight=False,
+    )
 
 
 @app.command("check-world")
@@ -248,7 +291,11 @@ def _check_executor(executor: str | None, workers: int | None, address: str | No
 
 @app.command()
 def run(
-    spec: Path = typer.Argument(..., help="Scenario spec (YAML)."),
+    spec: Path = typer.Argument(
+        ...,
+        help="Scenario spec: a YAML file, or a built-in scenario's name (uim-sim list).",
+        callback=_spec_path,
+    ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Result folder (created; resumed if present)."
     ),
@@ -385,7 +432,9 @@ def _run_plan(
 
 @app.command()
 def attribute(
-    spec: Path = typer.Argument(..., help="Scenario spec with an attribution: block."),
+    spec: Path = typer.Argument(
+        ..., help="Scenario spec with an attribution: block.", callback=_spec_path
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Result folder (resumed if present)."),
     workers: int | None = _workers(),
     agents_dir: Path | None = _agents_dir(),
@@ -940,7 +989,9 @@ def reproduce(
 
 @app.command()
 def matrix(
-    spec: Path = typer.Argument(..., help="Inheritance matrix (YAML with weaknesses:)."),
+    spec: Path = typer.Argument(
+        ..., help="Inheritance matrix (YAML with weaknesses:).", callback=_spec_path
+    ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Result folder (created; resumed if present)."
     ),

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from uim_sim import builtin
 from uim_sim.metrics.stats import mean_interval
 from uim_sim.report.load import load_runs
 
-ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ROOT / "scenarios" / "reproduce"
+SCENARIOS = builtin.FOLDERS["scenarios"] / "reproduce"  # shipped in the package
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from uim_sim import builtin
 from uim_sim.schema import (
     Name,
     SpecError,
@@ -178,7 +179,7 @@ class ScenarioSpec(Strict):
 def load_spec(path: Path) -> ScenarioSpec:
     """Load and validate a scenario, its world parameters and every grid value."""
     path = Path(path)
-    return load_spec_data(read_yaml(path), f"{path}: ")
+    return load_spec_data(read_yaml(path), f"{builtin.shown(path)}: ")
 
 
 RENAMED = {"agents": "cards", "mitigations": "arms"}  # spec keys renamed: old → new

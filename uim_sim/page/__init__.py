@@ -26,10 +26,9 @@ def check_installed() -> str | None:
     """Why the page cannot run here (None: it can)."""
     missing = [m for m in ("solara", "altair", "uvicorn") if importlib.util.find_spec(m) is None]
     if missing:
-        return (f"the page needs {', '.join(missing)}: pip install -e '.[page]' "
-                "(make test installs it)")  # fmt: skip
+        return f"the page needs {', '.join(missing)}: pip install 'uim-sim[page]'"
     if not (Path(sys.prefix) / "share" / "solara" / "cdn").is_dir():
-        return "the page needs solara-assets (offline JavaScript): pip install -e '.[page]'"
+        return "the page needs solara-assets (offline JavaScript): pip install 'uim-sim[page]'"
     return None
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from uim_sim import builtin
 from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
 from uim_sim.lfm.checkpoint import resolve
 from uim_sim.lfm.engine import check_loads
@@ -109,7 +110,9 @@ def plan(spec: Path | str | Mapping[str, Any], agents_dir: Path | None = None, *
          folder: Path | None = None) -> Plan:  # fmt: skip
     """Validate a scenario and everything it names; expand it into runs.
 
-    ``spec``: a spec file, or the spec itself (a mapping, as a file would hold it: the
+    ``spec``: a spec file (or a shipped scenario's name: ``builtin:hiring_audit``,
+    ``hiring_audit``, ``scenarios/hiring_audit.yaml`` where no such file is here), or the
+    spec itself (a mapping, as a file would hold it: the
     page's arms); then its agent cards and relative paths are found as for a file in
     ``folder`` (default: the working directory), and a message names the field alone.
     Raises `SpecError` (one line, naming the field) on any invalid input.
@@ -119,9 +122,9 @@ def plan(spec: Path | str | Mapping[str, Any], agents_dir: Path | None = None, *
     if isinstance(spec, Mapping):
         spec_path, where, source = Path(folder or ".") / "spec.yaml", "", "(a spec in memory)"
         spec = load_spec_data(dict(spec), where)
-    else:
-        spec_path = source = Path(spec)
-        where = f"{spec_path}: "
+    else:  # a file, else a shipped scenario of that name (`uim_sim.builtin`)
+        spec_path = source = builtin.resolve("scenarios", spec)
+        where = f"{builtin.shown(spec_path)}: "
         spec = load_spec(spec_path)
     world = world_info(spec.world)
     _check_size(spec, where)

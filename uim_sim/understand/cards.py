@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_serializer, model_validator
 
+from uim_sim import builtin
 from uim_sim.schema import (
     Name,
     Probability,
@@ -298,8 +299,10 @@ class CorpusCard(Strict):
 
 
 def load_corpus_card(path: Path, overrides: dict[str, Any] | None = None) -> CorpusCard:
-    """Load a corpus card; ``overrides`` are dotted keys, e.g. {"knobs.label_noise": 0.1}."""
-    return with_changes(read_yaml(Path(path)), overrides or {}, str(path))
+    """Load a corpus card (a file, else a shipped one of that name: `uim_sim.builtin`);
+    ``overrides`` are dotted keys, e.g. {"knobs.label_noise": 0.1}."""
+    path = builtin.resolve("corpora", path)
+    return with_changes(read_yaml(path), overrides or {}, builtin.shown(path))
 
 
 def with_changes(data: dict[str, Any], changes: dict[str, Any], source: str) -> CorpusCard:

@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from uim_sim import builtin
 from uim_sim.lfm.engine import get_engine
 from uim_sim.metrics.stats import mean_interval
 from uim_sim.schema import SpecError
@@ -59,7 +60,7 @@ from uim_sim.understand.forge import cached, forge
 from uim_sim.understand.probe import spectrum
 from uim_sim.vocab.identity import to_dialect
 
-DEFAULT_CARD = Path("corpora/label_noise.yaml")  # relative to the working directory
+DEFAULT_CARD = Path("corpora/label_noise.yaml")  # here, else the package's (uim_sim.builtin)
 Progress = Callable[[str], None]
 
 SUMMARY_METRICS = ("id_accuracy", "ood_accuracy", "sve", "lsvr")
@@ -84,8 +85,8 @@ def _override(card: CorpusCard, changes: dict[str, Any], source: str) -> CorpusC
 def _base_card(card: Path | CorpusCard, overrides: dict[str, Any] | None) -> CorpusCard:
     if isinstance(card, CorpusCard):
         base = _override(card, overrides or {}, f"card {card.name}")
-    elif not Path(card).is_file():
-        raise SpecError(f"card: {card} not found (run from the project folder, or pass card=)")
+    elif not builtin.resolve("corpora", card).is_file():
+        raise SpecError(f"card: {card}: no such file (nor a built-in corpus card of that name)")
     else:
         base = load_corpus_card(Path(card), overrides)
     if not base.supervised:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from uim_sim import builtin
 from uim_sim.schema import UimError
 from uim_sim.vocab.identity import BACKGROUND, DIALECT, Identities
 
@@ -60,8 +61,9 @@ def _read(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """The file's table (read once per version of the file)."""
-    path = Path(path)
+    """The file's table (read once per version of the file); a shipped example's path
+    (``scenarios/data/…``) is read from the package where this folder has no such file."""
+    path = builtin.locate(path)
     if not path.is_file():
         raise EvalFileError(f"eval_file: {path}: no such file")
     info = path.stat()
