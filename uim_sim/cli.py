@@ -49,13 +49,15 @@ def fail(message: str, code: int = 2) -> None:
 
 def _members(spec: Path) -> list[tuple[str | None, Path]]:
     """A spec file as (None, spec), or a suite's members as (name, spec) each."""
+    from uim_sim import builtin
     from uim_sim.matrix import is_matrix
     from uim_sim.schema import SpecError
     from uim_sim.spec import is_suite, load_suite
 
     try:
         if spec.is_file() and is_matrix(spec):
-            fail(f"SPEC: {spec} is an inheritance matrix: run it with `uim-sim matrix {spec}`")
+            where = builtin.shown(spec)
+            fail(f"SPEC: {where} is an inheritance matrix: run it with `uim-sim matrix {where}`")
         return load_suite(spec) if is_suite(spec) else [(None, spec)]
     except SpecError as exc:
         fail(str(exc))
@@ -141,7 +143,7 @@ def validate(
         out_console.print(
             f"[green]ok[/] {builtin.shown(spec)}: inheritance matrix, {len(plans)} cell(s) to run "
             f"({len(cells) - len(plans)} n/a), {runs} runs, {len(remedies)} remedy "
-            f"plan(s); run it with `uim-sim matrix {spec} --out OUT`"
+            f"plan(s); run it with `uim-sim matrix {builtin.shown(spec)} --out OUT`"
         )
         return
     for _, member in _members(spec):
