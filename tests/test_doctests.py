@@ -11,6 +11,7 @@ from conftest import ROOT
 
 MODULES = [
     "uim_sim.worlds.base", "uim_sim.cards", "uim_sim.worlds.check", "uim_sim.report.load",
+    "uim_sim.api", "uim_sim.builtin", "uim_sim.starter",
 ]  # fmt: skip
 
 

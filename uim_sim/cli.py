@@ -16,7 +16,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -377,38 +376,19 @@ def _run_plan(
     the_plan, out: Path, workers: int | None, executor: str | None = None, address=None
 ) -> int:
     """Run one plan with a progress bar; the number of failed runs."""
+    from uim_sim.progress import BatchBar
     from uim_sim.run import ExecutorError, OutputError, run_plan
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
-        console=err_console,
-    ) as progress:
-        bar = progress.add_task(the_plan.spec.name, total=len(the_plan.tasks), last="")
-
-        def started(total: int, skipped: int) -> None:
-            progress.update(
-                bar, completed=skipped, last=f"{skipped} already done" if skipped else ""
-            )
-
-        def done(task, error) -> None:
-            status = "" if error is None else " [red]failed[/]"
-            progress.update(bar, advance=1, last=f"{task.run_id}{status}")
-
-        def forging(corpus):
-            return _forge_bar(progress, f"forge {corpus.name}", corpus.training.steps)
-
+    with _bars() as progress:
+        bar = BatchBar(progress, the_plan.spec.name, len(the_plan.tasks))
         try:
             result = run_plan(
                 the_plan,
                 out,
                 workers,
-                on_start=started,
-                on_done=done,
-                on_forge=forging,
+                on_start=bar.started,
+                on_done=bar.done,
+                on_forge=bar.forging,
                 executor=executor,
                 address=address,
                 checked=True,  # every caller here ran _check_folders first
@@ -463,20 +443,6 @@ def attribute(
     out_console.print(f"report → open {result.folder / 'index.html'} in a browser")
 
 
-def _forge_bar(progress: Progress, label: str, total: int):
-    """A training progress bar, shown from the first step on (a card refused before
-    training leaves none behind)."""
-    bars: list = []
-
-    def update(step: int, steps: int, loss: float) -> None:
-        if not bars:
-            bars.append(progress.add_task(label, total=total, last=""))
-        if step % 20 == 0 or step == steps:
-            progress.update(bars[0], completed=step, last=f"loss {loss:.3f}")
-
-    return update
-
-
 @app.command()
 def forge(
     card: Path = typer.Argument(..., help="Corpus card (YAML)."),
@@ -525,11 +491,16 @@ def forge(
         out_console.print(privacy_line(manifest))
 
 
-def _bars() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err_console,
-    )  # fmt: skip
+def _bars():
+    from uim_sim.progress import bars
+
+    return bars(err_console)
+
+
+def _forge_bar(progress, label: str, total: int):
+    from uim_sim.progress import forge_bar
+
+    return forge_bar(progress, label, total)
 
 
 def privacy_line(manifest: dict) -> str:
@@ -823,10 +794,7 @@ def debias(
     try:
         card = load_corpus_card(corpus) if corpus else None
         children = []
-        with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err_console,
-        ) as progress:  # fmt: skip
+        with _bars() as progress:
             for parent, target in zip(checkpoints, targets):
                 bar = (
                     _forge_bar(progress, f"{method} {Path(parent).name}", steps)

@@ -133,10 +133,13 @@ def group_table(ctx: Context, spec: GroupTable) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def context(out: Path) -> tuple[Context, Section, pd.DataFrame]:
+def context(
+    out: Path, tables: tuple[pd.DataFrame, pd.DataFrame, dict] | None = None
+) -> tuple[Context, Section, pd.DataFrame]:
     """What a report of ``out`` reads (runs, summary, spec, decisions on demand), the
-    world's section declared from it, and the metrics."""
-    runs, metrics, spec = load_runs(out)
+    world's section declared from it, and the metrics. ``tables``: the folder's runs,
+    metrics and spec where already read (`load_runs`: `uim_sim.api.Results`)."""
+    runs, metrics, spec = tables if tables is not None else load_runs(out)
     world = runs["world"].iloc[0]
     if world not in WORLDS:
         raise ReportError(f"{out}: world {world!r} is not a registered world")
