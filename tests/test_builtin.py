@@ -33,10 +33,13 @@ def test_a_reference_finds_the_users_file_first_then_the_shipped_one(tmp_path, m
 
 
 def test_a_local_card_shadows_the_shipped_one_and_list_says_so(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "agents").mkdir()
+    # a folder of its own: an agents/ beside the spec's folder is searched first, and
+    # the temporary folder's parent is shared with other tests
+    project = tmp_path / "project"
+    (project / "agents").mkdir(parents=True)
+    monkeypatch.chdir(project)
     mine = (builtin.FOLDERS["cards"] / "minilm_zero_shot.yaml").read_text()
-    (tmp_path / "agents" / "minilm_zero_shot.yaml").write_text(
+    (project / "agents" / "minilm_zero_shot.yaml").write_text(
         mine.replace("name: minilm_zero_shot", "name: my_zero_shot")
     )
     spec = {"name": "t", "world": "hiring", "seed": 1, "replicates": 1,

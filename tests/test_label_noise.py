@@ -192,7 +192,7 @@ def test_few_shot_probe_generalises_only_through_features():
         ({"seeds": (0, 0)}, "distinct non-negative"),
         ({"shots": 0}, "at least 1"),
         ({"card": CorpusCard(name="plain", **TINY)}, "supervised is false"),
-        ({"card": "nope/label_noise.yaml"}, "not found"),
+        ({"card": "nope/label_noise.yaml"}, "no such file"),
         ({"overrides": {"training.steps": -1}}, "training.steps"),
     ],
 )

@@ -315,11 +315,6 @@ def find_card(name: str, spec_path: Path, agents_dir: Path | None = None,
     (after ``where``: default, the spec file's ``PATH: ``)."""
     where = f"{builtin.shown(spec_path)}: " if where is None else where
     spec_dir = Path(spec_path).resolve().parent
-    if name.endswith((".yaml", ".yml")):
-        for candidate in (spec_dir / name, Path(name)):
-            if candidate.is_file():
-                return candidate
-        raise SpecError(f"{where}cards: no card file {name!r} (beside the spec or here)")
     if name.startswith(builtin.PREFIX):  # only the package's own cards
         found = builtin.find("cards", name)
         if found is None:
@@ -328,12 +323,17 @@ def find_card(name: str, spec_path: Path, agents_dir: Path | None = None,
             hint = f"; did you mean {builtin.PREFIX}{close[0]}?" if close else ""
             raise SpecError(f"{where}cards: no built-in card {name!r}{hint}")
         return found
+    if name.endswith((".yaml", ".yml")):
+        for candidate in (spec_dir / name, Path(name)):
+            if candidate.is_file():
+                return candidate
+        if (found := builtin.find("cards", name)) is not None:
+            return found
+        raise SpecError(f"{where}cards: no card file {name!r} (beside the spec or here)")
     folders = card_folders(spec_path, agents_dir)
     for folder in folders:
         if (folder / f"{name}.yaml").is_file():
             return folder / f"{name}.yaml"
-        if (found := builtin.find("cards", name)) is not None:
-            return found
     known = sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
