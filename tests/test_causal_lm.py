@@ -468,7 +468,7 @@ def test_the_default_device_leaves_a_cards_hash_as_it_was():
     card hashes as before the field was added."""
     card = AgentCard(name="c", head=HeadSpec(kind="zero_shot"))
     before = card.model_dump(mode="json")
-    del before["device"], before["head"]["candidate"]
+    del before["device"], before["precision"], before["head"]["candidate"]
     assert card.fingerprint() == digest(before)  # earlier result folders resume
     assert card.model_copy(update={"device": "auto"}).fingerprint() != card.fingerprint()
     pool = AgentCard(name="c", head=HeadSpec(**POOL_HEAD))

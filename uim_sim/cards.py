@@ -249,6 +249,9 @@ class AgentCard(Strict):
     # where the checkpoint computes: cpu (fp32: what the tests check), cuda (bf16 or
     # fp16), auto (cuda when torch sees a GPU)
     device: Literal["auto", "cpu", "cuda"] = "cpu"
+    # the CPU's compute dtype: fp32 (what pins and tables were made in), bf16 (where the
+    # CPU has it natively; refused elsewhere), auto (bf16 where native, else fp32)
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
 
     @field_validator("checkpoint")
     @classmethod
@@ -270,6 +273,8 @@ class AgentCard(Strict):
         # choose_one), leave the hash as it was before cards had them: run ids of
         # earlier result folders stay valid (their runs resume)
         exclude: dict = {"device": True} if self.device == "cpu" else {}
+        if self.precision == "fp32":  # likewise the default precision
+            exclude["precision"] = True
         if self.head.candidate is None:
             exclude["head"] = {"candidate"}
         return digest(self.model_dump(mode="json", exclude=exclude or None))

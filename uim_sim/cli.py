@@ -312,6 +312,15 @@ def run(
         "computed under another numerics fingerprint (another CPU's kernels, other library "
         "versions), instead of a note.",
     ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        max=1024,
+        help="torch threads per worker (default: cores ÷ workers in a pool or on Ray; "
+        "serially, all cores where the machine is otherwise idle, else the cores others "
+        "leave, at least 1).",
+    ),
 ) -> None:
     """Run every run of a spec's grid (or of every spec of a suite, each into its own
     sub-folder), resuming what an earlier call finished: in this process, in a pool of
@@ -320,16 +329,20 @@ def run(
     _check_executor(executor, workers, address)
     members = _members(spec)
     plans = [(out / name if name else out, _plan(file, agents_dir)) for name, file in members]
-    _run_plans(plans, workers, executor, address, strict)
+    _run_plans(plans, workers, executor, address, strict, threads)
 
 
-def _run_plans(plans, workers, executor, address, strict: bool = False) -> None:
+def _run_plans(plans, workers, executor, address, strict: bool = False, threads=None) -> None:
     """Every (folder, plan) checked before any runs, then each run (exit 1 if any failed)."""
+    from uim_sim.run import precision_notes
+
     _check_folders(plans, strict)
+    for line in dict.fromkeys(n for _, the_plan in plans for n in precision_notes(the_plan)):
+        err_console.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)
     failed = 0
     with _ray_session(executor, address):
         for folder, the_plan in plans:
-            failed += _run_plan(the_plan, folder, workers, executor, address)
+            failed += _run_plan(the_plan, folder, workers, executor, address, threads)
     if failed:
         raise typer.Exit(1)
 
@@ -373,8 +386,9 @@ def _ray_session(executor: str | None, address: str | None):
 
 
 def _run_plan(
-    the_plan, out: Path, workers: int | None, executor: str | None = None, address=None
-) -> int:
+    the_plan, out: Path, workers: int | None, executor: str | None = None, address=None,
+    threads: int | None = None,
+) -> int:  # fmt: skip
     """Run one plan with a progress bar; the number of failed runs."""
     from uim_sim.progress import BatchBar
     from uim_sim.run import ExecutorError, OutputError, run_plan
@@ -392,6 +406,7 @@ def _run_plan(
                 executor=executor,
                 address=address,
                 checked=True,  # every caller here ran _check_folders first
+                threads=threads,
             )
         except KeyboardInterrupt:
             progress.stop()

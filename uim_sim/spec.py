@@ -96,7 +96,8 @@ class ScenarioSpec(Strict):
     The runs are the product cards × arms × grid values × replicates;
     ``params`` are the world's parameters, and a grid value overrides them.
     ``device`` (auto, cpu or cuda), where set, is every agent card's device in this
-    spec (docs/models.md), whatever the cards say.
+    spec (docs/models.md), whatever the cards say; so is ``precision`` (fp32, bf16 or
+    auto) every card's precision.
     """
 
     name: Name
@@ -106,6 +107,7 @@ class ScenarioSpec(Strict):
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 3
     cards: Annotated[list[str], Field(min_length=1)]
     device: Literal["auto", "cpu", "cuda"] | None = None
+    precision: Literal["fp32", "bf16", "auto"] | None = None
     arms: list[ArmSpec] = Field(default_factory=lambda: [ArmSpec()])
     params: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)

@@ -9,10 +9,21 @@ varying rows no prompt kept its bits alone and in company (H200, 1.1 B parameter
 with fixed shapes all did). bf16 keeps about 3 significant digits: next-token
 scores there differed from the CPU's by up to 0.016 (benchmarks/gpu_check.sh,
 benchmarks/README.md). ``auto`` takes the GPU when torch sees one.
+
+A card's ``precision: fp32 | bf16 | auto`` is the CPU's compute dtype (a GPU computes
+in bf16 or fp16 whatever it says). ``fp32``, the default, is what the tests, pins and
+published tables were made in. ``bf16`` runs the encoder in bfloat16 where the CPU
+computes it natively (AMX-BF16 or AVX512-BF16: `bf16_support`), and is refused
+elsewhere: emulated bf16 is slower than fp32. ``auto`` is bf16 where it is native,
+else fp32 (`precision_note` says which). The engine's batches stay the CPU's; a bf16
+run's scores are compared with fp32 on a sample of its own texts
+(`uim_sim.lfm.fidelity`).
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 from uim_sim.lfm.checkpoint import CheckpointError
@@ -41,12 +52,75 @@ def pick_device(name: str) -> str:
     return "cuda" if name == "cuda" or (name == "auto" and available) else "cpu"
 
 
-def compute_dtype(device: str) -> Any:
-    """fp32 on the CPU; bf16 on a GPU that has it, else fp16."""
+PRECISIONS = ("fp32", "bf16", "auto")
+NATIVE_BF16 = ("amx_bf16", "avx512_bf16")  # CPU features that compute bf16 natively
+
+
+def bf16_support() -> str | None:
+    """The CPU feature that computes bf16 natively here (``amx_bf16``, ``avx512_bf16``),
+    or None: torch's own CPU check (``torch.cpu.get_capabilities``), else the flags of
+    /proc/cpuinfo. (``torch.ops.mkldnn._is_mkldnn_bf16_supported`` is no guide: it is
+    True on any AVX-512 CPU, where oneDNN emulates bf16 more slowly than fp32.)"""
+    found = _capabilities()
+    if found is not None:
+        return next((f for f in NATIVE_BF16 if found.get(f)), None)
+    try:  # older torch: the kernel's flags
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    lines = (line for line in text.splitlines() if line.startswith("flags"))
+    flags = set(next(lines, ":").split(":", 1)[1].split())
+    return next((f for f in NATIVE_BF16 if f in flags), None)
+
+
+@functools.cache
+def _capabilities() -> dict[str, Any] | None:
+    import torch
+
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    return None if capabilities is None else dict(capabilities())
+
+
+def cpu_precision(precision: str) -> str:
+    """``fp32`` or ``bf16``: what a card's ``precision`` computes in on the CPU; a
+    one-line `CheckpointError` for ``bf16`` on a CPU without native bf16."""
+    if precision not in PRECISIONS:
+        raise CheckpointError(f"precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return "fp32"
+    native = bf16_support()
+    if native is None and precision == "bf16":
+        raise CheckpointError(
+            "precision: bf16: this CPU has no native bf16 (neither AMX-BF16 nor AVX512-BF16), "
+            "and emulated bf16 is slower than fp32; refused (use precision: fp32, or auto)"
+        )
+    return "bf16" if native is not None else "fp32"
+
+
+def precision_note(precision: str, device: str = "cpu") -> str:
+    """What ``precision: auto`` (or any) resolves to here, in a few words."""
+    if pick_device(device) != "cpu":
+        return f"precision: {precision} → {dtype_name(compute_dtype('cuda'))} on the GPU"
+    chosen = cpu_precision(precision)
+    if chosen == "bf16":
+        why = f"this CPU has {bf16_support()}"
+    else:
+        why = "no native bf16 on this CPU" if precision == "auto" else "the default"
+    return f"precision: {precision} → {chosen} ({why})"
+
+
+def dtype_name(dtype: Any) -> str:
+    """``float32``, ``bfloat16``, ``float16``: a torch dtype as the fingerprint names it."""
+    return str(dtype).removeprefix("torch.")
+
+
+def compute_dtype(device: str, precision: str = "fp32") -> Any:
+    """On the CPU, fp32, or bf16 where ``precision`` asks for it and the CPU has it
+    natively (`cpu_precision`); on a GPU, bf16 where it has it, else fp16."""
     import torch
 
     if device == "cpu":
-        return torch.float32
+        return torch.bfloat16 if cpu_precision(precision) == "bf16" else torch.float32
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
@@ -73,3 +147,13 @@ def gpu_batch_rows(free: int, width: int, config: Any, itemsize: int) -> int:
     per_row = width * (4 * hidden + 2 * inner + 2 * heads * width) * itemsize + width * vocab * 4
     rows = int(GPU_MEMORY_SHARE * free // max(per_row, 1)) // 8 * 8
     return max(2, min(GPU_MAX_ROWS, rows))
+
+
+def torch_threads(threads: int | None = None) -> int:
+    """torch's intra-op threads in this process, set to ``threads`` first where given
+    (`uim_sim.run.threads` chooses them)."""
+    import torch
+
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()

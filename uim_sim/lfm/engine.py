@@ -106,18 +106,20 @@ class Engine:
     prompt (`next_token_log_probs`), its class probabilities (`class_probs`).
 
     ``device``: ``cpu`` (fp32, the bit-invariant batches), ``cuda`` or ``auto``
-    (`uim_sim.lfm.device`).
+    (`uim_sim.lfm.device`). ``precision``: the CPU's dtype, ``fp32`` (the default),
+    ``bf16`` (refused on a CPU without native bf16) or ``auto`` (`compute_dtype`).
     """
 
-    def __init__(self, checkpoint: Checkpoint, max_length: int = 256, device: str = "cpu") -> None:
+    def __init__(self, checkpoint: Checkpoint, max_length: int = 256, device: str = "cpu",
+                 precision: str = "fp32") -> None:  # fmt: skip
         import torch
 
         self.checkpoint = checkpoint
         self.max_length = max_length
         self.device = pick_device(device)
+        self.dtype = compute_dtype(self.device, precision)  # refused before anything loads
         if self.device == "cpu":
             ensure_reproducible()  # MKL's sums: independent of company and threads
-        self.dtype = compute_dtype(self.device)
         self.tokenizer, self.network = checkpoint.load(self.device, self.dtype)
         self.model = self.network.base_model  # the encoder under any head: embeddings
         _count_load()
@@ -430,7 +432,8 @@ def _mean_pool(hidden, mask, projection, torch) -> np.ndarray:
     return torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
 
 
-_ENGINES: dict[tuple[str, str, str], Engine] = {}  # by `_engine_key`
+_ENGINES: dict[tuple[str, str, str, str], Engine] = {}  # by `_engine_key`
+_TWINS: dict[tuple[str, str, str, str], Engine] = {}  # fp32 twins of reduced engines
 _LOADS = 0  # models this process loaded (encoders and masked-LM heads)
 
 
@@ -446,35 +449,55 @@ def model_loads() -> int:
     return _LOADS
 
 
-def _engine_key(checkpoint: Checkpoint, device: str) -> tuple[str, str, str]:
-    """An engine serves one model on one device: weights, config and tokenizer (a
-    folder with the same weights and another tokenizer is another model)."""
-    return checkpoint.sha256, checkpoint.settings, pick_device(device)
+def _engine_key(checkpoint: Checkpoint, device: str,
+                precision: str = "fp32") -> tuple[str, str, str, str]:  # fmt: skip
+    """An engine serves one model on one device in one dtype: weights, config and
+    tokenizer (a folder with the same weights and another tokenizer is another
+    model)."""
+    where = pick_device(device)
+    return checkpoint.sha256, checkpoint.settings, where, str(compute_dtype(where, precision))
 
 
-def get_engine(ref: str, device: str = "cpu") -> Engine:
-    """The process-wide engine for a checkpoint reference on a device (a card's
-    ``device``): each model loads once per device."""
+def get_engine(ref: str, device: str = "cpu", precision: str = "fp32") -> Engine:
+    """The process-wide engine for a checkpoint reference on a device, in a precision
+    (a card's ``device`` and ``precision``): each model loads once per device and
+    dtype."""
     checkpoint = resolve(ref)
-    key = _engine_key(checkpoint, device)
+    key = _engine_key(checkpoint, device, precision)
     engine = _ENGINES.get(key)
     if engine is None:
-        engine = _ENGINES[key] = Engine(checkpoint, device=device)
+        engine = _ENGINES[key] = Engine(checkpoint, device=device, precision=precision)
     return engine
 
 
-def check_loads(ref: str, device: str = "cpu") -> Engine:
+def reduced(engine: Engine) -> bool:
+    """Does the engine compute on the CPU in less than fp32 (``precision: bf16``)?"""
+    return engine.device == "cpu" and engine.dtype != engine._torch.float32
+
+
+def fp32_twin(engine: Engine) -> Engine:
+    """A second copy of a reduced engine's model in fp32 on the CPU (its own cache and
+    counters, kept apart from the engines runs count): what `uim_sim.lfm.fidelity`
+    re-scores a bf16 run's sample with."""
+    key = _engine_key(engine.checkpoint, "cpu", "fp32")
+    twin = _TWINS.get(key)
+    if twin is None:
+        twin = _TWINS[key] = Engine(engine.checkpoint, engine.max_length, "cpu", "fp32")
+    return twin
+
+
+def check_loads(ref: str, device: str = "cpu", precision: str = "fp32") -> Engine:
     """Open a checkpoint the way a run will: verified, then its tokenizer, model and
-    projection loaded on ``device`` (once per process: the run reuses the loaded
-    engine, returned). Any failure is a one-line `CheckpointError`."""
+    projection loaded on ``device`` in ``precision`` (once per process: the run reuses
+    the loaded engine, returned). Any failure is a one-line `CheckpointError`."""
     checkpoint = resolve(ref)
-    key = _engine_key(checkpoint, device)
+    key = _engine_key(checkpoint, device, precision)
     try:
         loaded = _ENGINES.get(key)
         if loaded is None:
-            loaded = get_engine(ref, device)  # kept: the run uses it
+            loaded = get_engine(ref, device, precision)  # kept: the run uses it
         elif loaded.checkpoint.path != checkpoint.path:  # the same weights, another folder
-            loaded = Engine(checkpoint, device=device)
+            loaded = Engine(checkpoint, device=device, precision=precision)
         tokenizer = loaded.tokenizer
         unknown = tokenizer.unk_token_id
         ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]

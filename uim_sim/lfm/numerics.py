@@ -207,21 +207,27 @@ def _gpu(device: str) -> str:
     return f"{name}, CUDA {torch.version.cuda}, bf16 {torch.cuda.is_bf16_supported()}"
 
 
-def fingerprint(devices: tuple[str, ...] = ("cpu",)) -> dict[str, Any]:
+def fingerprint(devices: tuple[str, ...] = ("cpu",),
+                dtypes: tuple[str, ...] | None = None) -> dict[str, Any]:  # fmt: skip
     """What computed a run's numbers: library versions, the kernel paths taken (torch's
     CPU capability, MKL's CNR branch, oneDNN's ISA limit, numpy's BLAS and SIMD), the
     devices and dtypes; ``numerics``: a short hash of all of it but `INFORMATIVE`
-    (the CPU's name and the thread count: on one machine they do not change a bit)."""
+    (the CPU's name and the thread count: on one machine they do not change a bit).
+    ``dtypes``: the run's compute dtypes (``float32``, ``bfloat16``); default, each
+    device's at the default precision."""
     import torch
 
-    from uim_sim.lfm.device import compute_dtype
+    from uim_sim.lfm.device import bf16_support, compute_dtype, dtype_name
 
     found = dict(_libraries())
     devices = tuple(sorted(set(devices)))
     found["mkl"] = mkl_mode()
     found["device"] = ",".join(devices)
-    dtypes = {str(compute_dtype(d)).removeprefix("torch.") for d in devices}
-    found["dtype"] = ",".join(sorted(dtypes))
+    if dtypes is None:
+        dtypes = tuple(dtype_name(compute_dtype(d)) for d in devices)
+    found["dtype"] = ",".join(sorted(set(dtypes)))
+    if "cpu" in devices and "bfloat16" in dtypes:  # bf16 on the CPU: AMX or AVX512-BF16
+        found["cpu_bf16"] = bf16_support() or "none"  # kernels (absent from fp32 runs)
     found["gpu"] = "; ".join(filter(None, map(_gpu, devices))) or "none"
     found["threads"] = torch.get_num_threads()
     hashed = {k: v for k, v in found.items() if k not in INFORMATIVE}
@@ -236,13 +242,19 @@ def numerics_columns(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def from_columns(row: dict[str, Any]) -> dict[str, Any]:
-    """A fingerprint read back from execution columns (`numerics_columns`)."""
-    return {k.removeprefix("numerics."): v for k, v in row.items() if k.startswith("numerics")}
+    """A fingerprint read back from execution columns (`numerics_columns`); a field
+    another run's fingerprint has and this one's has not (missing in a gathered table)
+    is left out."""
+    return {
+        k.removeprefix("numerics."): v
+        for k, v in row.items()
+        if k.startswith("numerics") and not (v is None or (isinstance(v, float) and v != v))
+    }
 
 
 def describe(fields: dict[str, Any]) -> str:
     """One line of a fingerprint's fields: what a person reads in a notice."""
-    keys = ("cpu", "torch_cpu_capability", "mkl", "torch", "device", "dtype")
+    keys = ("cpu", "torch_cpu_capability", "mkl", "torch", "device", "dtype", "cpu_bf16")
     return ", ".join(f"{k} {fields[k]}" for k in keys if k in fields)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 import uim_sim
+from uim_sim.lfm import fidelity
 from uim_sim.lfm.numerics import SCORE_TOLERANCE, describe, from_columns
 from uim_sim.mitigate import REGISTRY
 from uim_sim.report import headline
@@ -110,7 +111,37 @@ def numerics(out: Path) -> tuple[list[str], list[str]]:
             f"(machines or library versions): they agree within {SCORE_TOLERANCE:g} in scores "
             "and in decisions farther than that from their boundary, not bit for bit"
         )
-    return lines, warning
+    more, beyond = fidelity_notes(execution)
+    return lines + more, warning + beyond
+
+
+def fidelity_notes(execution: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """A line on the runs computed in bf16 and their agreement with fp32 on their own
+    texts (`uim_sim.lfm.fidelity`), and a warning for runs beyond its bounds."""
+    if "fidelity.texts" not in execution:
+        return [], []
+    sampled = execution[execution["fidelity.texts"].fillna(0) > 0]
+    if sampled.empty:
+        return [], []
+    kinds = ", ".join(sorted(set(sampled["fidelity.agreement_of"].dropna())))
+    line = (
+        f"{len(sampled)} run(s) computed in bf16 (`precision`), compared with fp32 on their "
+        f"first {int(sampled['fidelity.texts'].max())} texts, re-scored by an fp32 copy of "
+        f"the model: max |score difference| {sampled['fidelity.max_abs_diff'].max():.2g}, "
+        f"Spearman ≥ {sampled['fidelity.spearman'].min():.4f}, agreement ≥ "
+        f"{sampled['fidelity.agreement'].min():.3f} ({kinds}); bounds: agreement ≥ "
+        f"{fidelity.MIN_AGREEMENT:g}, Spearman ≥ {fidelity.MIN_SPEARMAN:g}"
+    )
+    outside = sum(fidelity.beyond(row) for row in sampled.to_dict("records"))
+    warning = []
+    if outside:
+        warning.append(
+            f"{outside} bf16 run(s) lie beyond the fidelity bounds (agreement < "
+            f"{fidelity.MIN_AGREEMENT:g} or Spearman < {fidelity.MIN_SPEARMAN:g} against fp32 on "
+            "their own texts): read their results as approximations; precision: fp32 "
+            "computes them as the pins were made"
+        )
+    return [line], warning
 
 
 def mitigation_notes(runs: pd.DataFrame) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uim_sim.lfm.device import pick_device
+from uim_sim.lfm.device import compute_dtype, dtype_name, pick_device, precision_note
 from uim_sim.lfm.numerics import fingerprint
 from uim_sim.run.execute import RunResult, execute
 from uim_sim.run.executors import (
@@ -23,8 +23,9 @@ from uim_sim.run.executors import (
 )
 from uim_sim.run.plan import Plan, RunTask, plan
 from uim_sim.run.store import OutputError, Store, forged_folder
+from uim_sim.run.threads import Fitted
 from uim_sim.understand.cards import CorpusCard
-from uim_sim.understand.forge import forge
+from uim_sim.understand.forge import cached, forge
 
 __all__ = [
     "BatchResult",
@@ -36,6 +37,7 @@ __all__ = [
     "make_executor",
     "plan",
     "plan_numerics",
+    "precision_notes",
     "run_plan",
 ]
 
@@ -50,22 +52,25 @@ class BatchResult:
 
 
 def make_executor(
-    workers: int | None = 1, kind: str | None = None, address: str | None = None
-) -> Any:
+    workers: int | None = 1, kind: str | None = None, address: str | None = None,
+    threads: int | None = None,
+) -> Any:  # fmt: skip
     """The executor of a choice (`executors.executor_error` tells what is refused).
 
     ``kind``: serial, process or ray (default: process with more than one worker).
     ``workers``: the process pool's size (default: the cores), or the number of Ray
     actors (default: one per CPU of the cluster); ``address``: the Ray cluster to join.
+    ``threads``: torch's threads in each worker (default: cores ÷ workers in a pool or
+    on Ray, as many as fit the load serially: `uim_sim.run.threads`).
     """
     kind = executor_kind(kind, workers)
     if kind == "ray":
         from uim_sim.run.ray_executor import RayExecutor  # the optional extra
 
-        return RayExecutor(workers, address)
+        return RayExecutor(workers, address, threads=threads)
     if kind == "process":
-        return ProcessExecutor(workers or os.cpu_count() or 1)
-    return SerialExecutor()
+        return ProcessExecutor(workers or os.cpu_count() or 1, threads)
+    return SerialExecutor(threads)
 
 
 def _execute_in(args: tuple[RunTask, Folder | None]) -> RunResult:
@@ -83,6 +88,7 @@ def run_plan(
     executor: Any = None,
     address: str | None = None,
     checked: bool = False,
+    threads: int | None = None,
 ) -> BatchResult:
     """Execute every run of the plan not yet in ``out``; gather the result tables.
 
@@ -97,7 +103,8 @@ def run_plan(
     to join (default: a local Ray for this call). Whatever the executor, only this
     process writes, and the result tables are byte-identical. ``checked``: the caller
     has checked ``out`` against this plan (`Store.check`), as the CLI does for every
-    folder before any runs; it is not read again.
+    folder before any runs; it is not read again. ``threads``: torch's threads in each
+    worker, and in this process while it forges (default: `uim_sim.run.threads`).
     """
     store = Store(out)
     if not checked:
@@ -109,7 +116,9 @@ def run_plan(
     for corpus in the_plan.corpora.values():
         folder = forged_folder(out, corpus)
         try:
-            forge(corpus, folder, on_forge(corpus) if on_forge else None)
+            # the workers have not started: this process forges alone, on threads that fit
+            fit = None if cached(corpus, folder) else Fitted(threads).choice().threads
+            forge(corpus, folder, on_forge(corpus) if on_forge else None, threads=fit)
         except OSError as exc:
             raise OutputError(
                 f"--out: {out}: forging {corpus.name} into {folder} failed "
@@ -120,7 +129,7 @@ def run_plan(
     failed: dict[str, str] = {}
     if executor is None or isinstance(executor, str):
         size = workers if workers is None else min(workers, max(1, len(pending)))
-        executor = make_executor(size, executor, address)
+        executor = make_executor(size, executor, address, threads)
     # a forged checkpoint travels as a `Folder`: its absolute path, or its bytes (Ray)
     folders = {k: Folder(str(forged_folder(out, c).resolve())) for k, c in the_plan.corpora.items()}
     jobs = [(t, folders[t.corpus.fingerprint()] if t.corpus is not None else None) for t in pending]
@@ -144,9 +153,20 @@ def run_plan(
 
 def plan_numerics(the_plan: Plan) -> dict[str, Any]:
     """The numerics fingerprint this process gives the plan's runs (`uim_sim.lfm.numerics`):
-    on the devices its cards compute on."""
+    on the devices its cards compute on, in their dtypes."""
     cards = [c for t in the_plan.tasks for c in (t.card, *t.mitigation_cards.values())]
-    return fingerprint(tuple(sorted({pick_device(c.device) for c in cards})))
+    places = {(pick_device(c.device), c.precision) for c in cards}
+    dtypes = {dtype_name(compute_dtype(device, precision)) for device, precision in places}
+    return fingerprint(tuple(sorted({d for d, _ in places})), tuple(sorted(dtypes)))
+
+
+def precision_notes(the_plan: Plan) -> list[str]:
+    """What each card's ``precision: auto`` computes in here, one line a card."""
+    return [
+        f"card {card.name}: {precision_note(card.precision, card.device)}"
+        for card in the_plan.cards.values()
+        if card.precision == "auto"
+    ]
 
 
 def gather(out: Path, run_ids: list[str], identities: dict[str, dict[str, Any]] | None = None):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from uim_sim.lfm.engine import get_engine, model_loads
+from uim_sim.lfm import fidelity
+from uim_sim.lfm.device import dtype_name
+from uim_sim.lfm.engine import get_engine, model_loads, reduced
 from uim_sim.lfm.heads import one_blas_thread
 from uim_sim.lfm.numerics import fingerprint, numerics_columns
 from uim_sim.mitigate import build, compose
 from uim_sim.mitigate.base import Mitigation
 from uim_sim.run.plan import RunTask
+from uim_sim.run.threads import current as current_threads
 from uim_sim.schema import digest
 from uim_sim.worlds import world_info
 from uim_sim.worlds.base import ScreeningWorld
@@ -37,6 +41,7 @@ class RunResult:
     execution: dict[str, Any]
 
 
+SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # dtypes as cards name them
 _BUILT: dict[str, list[Mitigation]] = {}  # this process's arms, each built once
 
 
@@ -106,10 +111,14 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
     if forged is not None:
         forged_columns = _forged_columns(forged)
         task = replace(task, card=task.card.model_copy(update={"checkpoint": str(forged)}))
-    engines = {(c.checkpoint, c.device) for c in [task.card, *task.mitigation_cards.values()]}
+    cards = [task.card, *task.mitigation_cards.values()]
+    engines = {(c.checkpoint, c.device, c.precision) for c in cards}
     before = {key: get_engine(*key).counters.copy() for key in engines}
+    # a bf16 run: its first texts scored again in fp32 beside it (`uim_sim.lfm.fidelity`)
+    sampled = any(reduced(get_engine(*key)) for key in engines)
     with one_blas_thread():  # the same numbers on any machine and executor
-        world = make_world(task).simulate()
+        with fidelity.recording() if sampled else nullcontext() as recorder:
+            world = make_world(task).simulate()
         decisions = world.decision_table()
         metrics = world.metrics()
         draws = task.statistics.null_permutations if world.null_metrics else 0
@@ -141,6 +150,7 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         "texts_requested": int(counters.get("texts_requested", 0)),
     }
     devices = {get_engine(*engine).device for engine in engines}
+    dtypes = {dtype_name(get_engine(*engine).dtype) for engine in engines}
     execution = {
         "run_id": task.run_id,
         "texts_encoded": int(counters.get("texts_encoded", 0)),
@@ -153,8 +163,14 @@ def execute(task: RunTask, forged: Path | None = None) -> RunResult:
         "wall_seconds": time.perf_counter() - start,
         # where the models computed (a card's device: auto is resolved here)
         "device": ",".join(sorted(devices)),
+        # in what (a card's precision: auto is resolved here): fp32, bf16 (fp16: a GPU)
+        "precision": ",".join(sorted(SHORT.get(d, d) for d in dtypes)),
+        # torch's threads and why (`uim_sim.run.threads`)
+        **current_threads().columns(),
         # what computed its numbers (libraries, kernel paths): `numerics` is its hash
-        **numerics_columns(fingerprint(tuple(devices))),
+        **numerics_columns(fingerprint(tuple(devices), tuple(dtypes))),
+        # a bf16 run's agreement with fp32 on its first texts
+        **(recorder.columns() if recorder is not None else {}),
     }
     return RunResult(row, metrics, decisions, execution)
 

@@ -30,6 +30,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from uim_sim.run.threads import SHARED, Choice, apply, fitted, shared
 from uim_sim.schema import UimError
 
 log = logging.getLogger(__name__)
@@ -67,23 +68,29 @@ def call(fn: Callable, task: Any) -> Any:
 
 
 class SerialExecutor:
-    """Runs tasks one after another in this process (each model loads once)."""
+    """Runs tasks one after another in this process (each model loads once), on
+    ``threads`` torch threads, or by default as many as fit the load, fitted again
+    before each task (`uim_sim.run.threads`); torch's threads are as they were after."""
 
     workers = 1
 
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
+
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[Any, Any]]:
-        for task in tasks:
-            yield task, call(fn, task)
+        with fitted(self.threads) as fit:
+            for task in tasks:
+                apply(fit.choice())
+                yield task, call(fn, task)
 
 
-def init_worker(threads: int, parent: int | None = None) -> None:
-    """A worker's torch threads (the cores shared out among the workers); with
-    ``parent`` (the pid that started it), the worker dies with that process."""
-    import torch
-
+def init_worker(threads: int, parent: int | None = None, rule: str = SHARED) -> None:
+    """A worker's torch threads (the cores shared out among the workers, or
+    ``--threads``: ``rule`` says which); with ``parent`` (the pid that started it),
+    the worker dies with that process."""
     if parent is not None:
         die_with(parent)
-    torch.set_num_threads(threads)
+    apply(Choice(threads, rule))
 
 
 def die_with(parent: int) -> None:
@@ -102,16 +109,17 @@ def die_with(parent: int) -> None:
 class ProcessExecutor:
     """A pool of worker processes; each loads a model once and runs many tasks."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = workers
+        self.threads = threads  # each worker's torch threads (default: cores ÷ workers)
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[Any, Any]]:
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        choice = shared(self.workers, self.threads)
         with ProcessPoolExecutor(
             self.workers,
             mp_context=get_context("spawn"),
             initializer=init_worker,
-            initargs=(threads, os.getpid()),
+            initargs=(choice.threads, os.getpid(), choice.rule),
         ) as pool:
             futures = {pool.submit(call, fn, t): t for t in tasks}
             try:

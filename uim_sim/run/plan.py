@@ -28,6 +28,7 @@ import numpy as np
 from uim_sim import builtin
 from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
 from uim_sim.lfm.checkpoint import resolve
+from uim_sim.lfm.device import precision_note
 from uim_sim.lfm.engine import check_loads
 from uim_sim.lfm.heads import HeadError, check_head, read_labelled_file, unplaced_name
 from uim_sim.mitigate import build
@@ -143,6 +144,8 @@ def plan(spec: Path | str | Mapping[str, Any], agents_dir: Path | None = None, *
             cards[name] = load_card(find_card(name, spec_path, agents_dir, where))
             if spec.device is not None:  # the spec's device is every card's
                 cards[name] = cards[name].model_copy(update={"device": spec.device})
+            if spec.precision is not None:  # and so is its precision
+                cards[name] = cards[name].model_copy(update={"precision": spec.precision})
             _check_card(cards[name], where)
         return cards[name]
 
@@ -311,12 +314,14 @@ def _check_card(card: AgentCard, where: str) -> None:
     """Fail before anything runs: the checkpoint verifies (with a masked-LM head where
     the head asks for one), the training file reads."""
     try:
+        if card.precision != "fp32":  # bf16 on a CPU without native bf16: refused
+            precision_note(card.precision, card.device)
         if card.forged:
             load_corpus_card(Path(card.checkpoint.removeprefix(FORGE_PREFIX)))
         else:
             resolve(card.checkpoint)
-            # tokenizer, config and weights, on the card's device, as a run loads them
-            engine = check_loads(card.checkpoint, card.device)
+            # tokenizer, config and weights, on the card's device and dtype, as a run loads them
+            engine = check_loads(card.checkpoint, card.device, card.precision)
             check_head(card.head, engine)  # the kind of model the head reads, its labels
         if card.head.train_on == "file":
             head = card.head

@@ -40,6 +40,7 @@ from typing import Any
 import ray
 
 from uim_sim.run.executors import ExecutorError, Failure, Folder, call, init_worker
+from uim_sim.run.threads import GIVEN, SHARED
 
 _SHIPPED: dict[str, Path] = {}  # in a worker process: a shipped folder's digest → its copy
 
@@ -81,8 +82,8 @@ def ship(folder: Folder) -> ShippedFolder:
 class Worker:
     """A Ray actor: one process running run after run, keeping its loaded models."""
 
-    def __init__(self, threads: int, cwd: str) -> None:
-        init_worker(threads)
+    def __init__(self, threads: int, cwd: str, rule: str = SHARED) -> None:
+        init_worker(threads, rule=rule)
         if os.path.isdir(cwd):  # relative paths of a spec read as in the driver
             os.chdir(cwd)
 
@@ -175,17 +176,20 @@ class RayExecutor:
     """Runs jobs on Ray actors, one per worker (see the module's notes).
 
     ``workers``: actors (default: one per CPU of the cluster, at most one per job);
-    each reserves ``CPUs // workers`` CPUs and runs torch with as many threads.
-    ``ship``: send the jobs' `Folder`s through the object store (default: when
-    joining a cluster by ``address``; a local Ray reads the driver's paths).
+    each reserves ``CPUs // workers`` CPUs and runs torch with as many threads, or
+    ``threads`` (``--threads``). ``ship``: send the jobs' `Folder`s through the object
+    store (default: when joining a cluster by ``address``; a local Ray reads the
+    driver's paths).
     """
 
     def __init__(
-        self, workers: int | None = None, address: str | None = None, ship: bool | None = None
-    ) -> None:
+        self, workers: int | None = None, address: str | None = None, ship: bool | None = None,
+        threads: int | None = None,
+    ) -> None:  # fmt: skip
         self.workers = workers
         self.address = address
         self.ship = address is not None if ship is None else ship
+        self.threads = threads
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[Any, Any]]:
         tasks = list(tasks)
@@ -199,6 +203,8 @@ class RayExecutor:
         n = max(1, min(self.workers or cpus, len(tasks)))
         threads = max(1, cpus // n)
         actor_class = ray.remote(Worker).options(num_cpus=threads)
+        rule = SHARED if self.threads is None else GIVEN
+        threads = threads if self.threads is None else self.threads
         shipped: dict[Folder, ShippedFolder] = {}
 
         def reach(job: Any) -> Any:
@@ -213,7 +219,7 @@ class RayExecutor:
         running: dict[Any, tuple[Any, Any]] = {}  # ref → (actor, job; None: starting)
 
         def start() -> None:
-            actor = actor_class.remote(threads, os.getcwd())
+            actor = actor_class.remote(threads, os.getcwd(), rule)
             actors.append(actor)
             running[actor.ready.remote()] = (actor, None)
 

@@ -15,7 +15,8 @@ import mesa
 import numpy as np
 
 from uim_sim.cards import AgentCard
-from uim_sim.lfm.engine import Engine, get_engine
+from uim_sim.lfm import fidelity
+from uim_sim.lfm.engine import Engine, fp32_twin, get_engine, reduced
 from uim_sim.lfm.heads import build_head
 from uim_sim.worlds.stages import Stages, TrainingSet, identity
 
@@ -36,7 +37,8 @@ class Screener:
 
     @classmethod
     def from_card(cls, card: AgentCard) -> Screener:
-        engine, head = get_engine(card.checkpoint, card.device), build_head(card.head)
+        engine = get_engine(card.checkpoint, card.device, card.precision)
+        head = build_head(card.head)
         if hasattr(head, "bind"):  # heads that embed their own texts (descriptions)
             head.bind(engine.embed)
         return cls(card, engine, head)
@@ -134,7 +136,54 @@ def score_proposals(
             context = np.stack([ctx[i] for i in members]) if head.needs_context else None
             embeddings = screener.transform(np.stack([emb[i] for i in members]))
             scores[members] = head.score(embeddings, context)
+    recorder = fidelity.active()
+    if recorder is not None and recorder.remaining:
+        _against_fp32(recorder, screeners, texts, contexts, subjects, pools, shown, scores)
     return scores
+
+
+def _against_fp32(recorder, screeners, texts, contexts, subjects, pools, shown, scores) -> None:
+    """A bf16 run's fidelity (`uim_sim.lfm.fidelity`): its first distinct texts scored
+    again by an fp32 copy of the model, through the same head and transform (a pool
+    head's texts with their whole pool); recorded, never used."""
+    import time
+
+    rows = []
+    for i, screener in enumerate(screeners):
+        key = (id(screener.head), texts[i], contexts[i], subjects[i])
+        if len(rows) < recorder.remaining and reduced(screener.engine) and key not in recorder.seen:
+            recorder.seen.add(key)
+            rows.append(i)
+    if pools is not None and any(reads_pool(screeners[i]) for i in rows):
+        whole = {(id(screeners[i]), pools[i]) for i in rows}
+        rows = [i for i in range(len(screeners)) if (id(screeners[i]), pools[i]) in whole]
+    if not rows:
+        return
+    twins = [_fp32_screener(recorder, screeners[i]) for i in rows]
+    start = time.perf_counter()
+    full = score_proposals(
+        twins, [texts[i] for i in rows], [contexts[i] for i in rows],
+        [subjects[i] for i in rows],
+        None if pools is None else [pools[i] for i in rows],
+        None if shown is None else [shown[i] for i in rows],
+    )  # fmt: skip
+    recorder.seconds += time.perf_counter() - start
+    recorder.add(scores[rows], full, [screeners[i].card.decision for i in rows])
+
+
+def _fp32_screener(recorder, screener: Screener) -> Screener:
+    """The screener with an fp32 copy of its model: its own head where it is trained
+    (fitted on the run's embeddings), else the card's head built afresh (a head that
+    embeds its own descriptions embeds them in fp32)."""
+    held = recorder.twins.get(id(screener))
+    if held is None:
+        twin = fp32_twin(screener.engine)
+        head = screener.head if screener.trainable else build_head(screener.card.head)
+        if head is not screener.head and hasattr(head, "bind"):
+            head.bind(twin.embed)
+        copy = Screener(screener.card, twin, head, screener.transform, screener.fitted)
+        held = recorder.twins[id(screener)] = (screener, copy)  # the screener kept: ids stay
+    return held[1]
 
 
 def _score_pools(head, engine, members, texts, contexts, pools, shown, scores) -> None:

@@ -1,0 +1,143 @@
+"""MiniLM in fp32 and bf16 on this CPU, side by side in one run: the engine in each
+precision (`precision: fp32 | bf16`), and the best hand-written loop in each, on the
+same N distinct resume-like texts (the hiring world's resumes, as bench_engine.py).
+
+- engine: a fresh cache each repeat, all texts in one ``embed`` call (length buckets
+  of 2 tokens, 2 to 32 rows: uim_sim/lfm/engine.py);
+- best hand-written loop: the plain model from ``checkpoint.load(dtype=...)``, texts
+  sorted by token length, batches of B padded to their longest, mean pooling in fp32,
+  L2 norm; B in ``--sort-batches``, the fastest kept.
+
+The cases take turns in each repeat (a burst of load elsewhere hits them alike); the
+best time of each is kept. Printed: the CPU's bf16 features (avx512_bf16, amx_bf16,
+torch's CPU capability), texts/s of each case, the ratios bf16 / fp32 and engine /
+loop in each precision, and bf16's fidelity to fp32 on these texts (the lowest
+cosine between a text's two embeddings; Spearman between the pairwise similarities of
+the first 256 texts; the largest |Δ| of a similarity). The exit code is 0 whatever
+the result: this is a measurement. A CPU without native bf16 runs the fp32 cases only
+(``--force`` times emulated bf16 too).
+
+    .venv/bin/python benchmarks/bench_precision.py [--n 512] [--repeats 3] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from _common import REF, parse_args  # noqa: E402
+from bench_engine import make_texts  # noqa: E402
+
+from uim_sim.lfm.checkpoint import resolve  # noqa: E402
+from uim_sim.lfm.device import bf16_support  # noqa: E402
+from uim_sim.lfm.engine import Engine  # noqa: E402
+from uim_sim.lfm.fidelity import spearman  # noqa: E402
+
+
+def loop_embed(tokenizer, model, texts: list[str], batch_size: int) -> np.ndarray:
+    """The best hand-written loop: sorted by length, batches padded to their longest,
+    mean pooling over the mask in fp32, L2 norm, rows put back in order."""
+    lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    rows = []
+    for lo in range(0, len(texts), batch_size):
+        batch = tokenizer([texts[i] for i in order[lo : lo + batch_size]], padding=True,
+                          truncation=True, return_tensors="pt")  # fmt: skip
+        with torch.inference_mode():
+            hidden = model(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        rows.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+    out[order] = np.concatenate(rows)
+    return out
+
+
+def cpu_flags() -> str:
+    found = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        flags = next(line for line in text.splitlines() if line.startswith("flags")).split()
+        model = next(line for line in text.splitlines() if line.startswith("model name"))
+        model = model.split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        flags, model = [], "unknown"
+    shown = {f: (found.get(f), f in flags) for f in ("avx512_bf16", "amx_bf16", "amx_tile")}
+    features = ", ".join(f"{f} torch {t} cpuinfo {c}" for f, (t, c) in shown.items())
+    return (
+        f"CPU {model}; torch {torch.__version__}, capability "
+        f"{torch.backends.cpu.get_cpu_capability()}; {features}; native bf16 "
+        f"{bf16_support() or 'none'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=512, help="distinct texts (default 512)")
+    parser.add_argument("--sort-batches", default="16,32,64", help="batch sizes of the loop")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per case; best kept")
+    parser.add_argument("--force", action="store_true", help="bf16 without native support")
+    args = parse_args(parser)
+    print(cpu_flags())
+    texts = make_texts(args.n, args.seed)
+    checkpoint = resolve(REF)
+    precisions = ["fp32", "bf16"] if (bf16_support() or args.force) else ["fp32"]
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    engines, models = {}, {}
+    for p in precisions:
+        if p == "bf16" and bf16_support() is None:  # --force: past the engine's refusal
+            engine = Engine(checkpoint)
+            engine.tokenizer, engine.network = checkpoint.load("cpu", torch.bfloat16)
+            engine.model, engine.dtype = engine.network.base_model, torch.bfloat16
+        else:
+            engine = Engine(checkpoint, precision=p)
+        engines[p] = engine
+        models[p] = checkpoint.load("cpu", dtypes[p])
+        loop_embed(*models[p], texts[:32], 32)  # warm-up, untimed
+        engine.embed(texts[:8])
+    sizes = [int(b) for b in args.sort_batches.split(",")]
+    print(f"{REF}: {len(texts)} distinct texts; torch threads {torch.get_num_threads()}; "
+          f"best of {args.repeats}; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    best: dict[str, float] = {}
+    out: dict[str, np.ndarray] = {}
+    for _ in range(args.repeats):
+        for p in precisions:
+            engines[p].clear_cache()
+            start = time.perf_counter()
+            out[f"engine {p}"] = engines[p].embed(texts)
+            key = f"engine {p}"
+            best[key] = min(best.get(key, np.inf), time.perf_counter() - start)
+            for b in sizes:
+                start = time.perf_counter()
+                out[f"loop {p}"] = loop_embed(*models[p], texts, b)
+                key = f"loop {p} {b}"
+                best[key] = min(best.get(key, np.inf), time.perf_counter() - start)
+    rate = {k: len(texts) / t for k, t in best.items()}
+    for p in precisions:
+        b = max(sizes, key=lambda b, p=p: rate[f"loop {p} {b}"])
+        rate[f"loop {p}"] = rate[f"loop {p} {b}"]
+        print(f"{p}: engine {rate[f'engine {p}']:7.1f} texts/s, best hand-written loop "
+              f"{rate[f'loop {p}']:7.1f} (batches of {b}); engine / loop "
+              f"{rate[f'engine {p}'] / rate[f'loop {p}']:.2f}x")  # fmt: skip
+    if "bf16" in precisions:
+        print(f"bf16 / fp32: engine {rate['engine bf16'] / rate['engine fp32']:.2f}x, "
+              f"loop {rate['loop bf16'] / rate['loop fp32']:.2f}x")  # fmt: skip
+        a, b = out["engine fp32"], out["engine bf16"]
+        cosine = (a * b).sum(1)
+        k = min(256, len(texts))
+        i, j = np.triu_indices(k, 1)
+        sa, sb = (a[:k] @ a[:k].T)[i, j], (b[:k] @ b[:k].T)[i, j]
+        print(f"fidelity of bf16 to fp32: lowest cosine {cosine.min():.5f} (mean "
+              f"{cosine.mean():.5f}); pairwise similarities of {k} texts: Spearman "
+              f"{spearman(sa, sb):.5f}, max |Δ| {np.abs(sa - sb).max():.4f}")  # fmt: skip
+    print(f"load average at the end {os.getloadavg()[0]:.2f} (other work skews timings)")
+
+
+if __name__ == "__main__":
+    main()
