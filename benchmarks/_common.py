@@ -37,3 +37,29 @@ def parse_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     if args.threads:
         torch.set_num_threads(args.threads)
     return args
+
+
+def cpu_flags() -> str:
+    """The machine in one line: the CPU, torch's capability, its bf16 features (torch's
+    view and /proc/cpuinfo's) and whether uim-sim computes bf16 natively here."""
+    from pathlib import Path
+
+    import torch
+
+    from uim_sim.lfm.device import bf16_support
+
+    found = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        flags = next(line for line in text.splitlines() if line.startswith("flags")).split()
+        model = next(line for line in text.splitlines() if line.startswith("model name"))
+        model = model.split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        flags, model = [], "unknown"
+    shown = {f: (found.get(f), f in flags) for f in ("avx512_bf16", "amx_bf16", "amx_tile")}
+    features = ", ".join(f"{f} torch {t} cpuinfo {c}" for f, (t, c) in shown.items())
+    return (
+        f"CPU {model}; torch {torch.__version__}, capability "
+        f"{torch.backends.cpu.get_cpu_capability()}; {features}; native bf16 "
+        f"{bf16_support() or 'none'}"
+    )

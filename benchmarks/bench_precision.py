@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import REF, parse_args  # noqa: E402
+from _common import REF, cpu_flags, parse_args  # noqa: E402
 from bench_engine import make_texts  # noqa: E402
 
 from uim_sim.lfm.checkpoint import resolve  # noqa: E402
@@ -57,24 +56,6 @@ def loop_embed(tokenizer, model, texts: list[str], batch_size: int) -> np.ndarra
         rows.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
     out[order] = np.concatenate(rows)
     return out
-
-
-def cpu_flags() -> str:
-    found = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        flags = next(line for line in text.splitlines() if line.startswith("flags")).split()
-        model = next(line for line in text.splitlines() if line.startswith("model name"))
-        model = model.split(":", 1)[1].strip()
-    except (OSError, StopIteration):
-        flags, model = [], "unknown"
-    shown = {f: (found.get(f), f in flags) for f in ("avx512_bf16", "amx_bf16", "amx_tile")}
-    features = ", ".join(f"{f} torch {t} cpuinfo {c}" for f, (t, c) in shown.items())
-    return (
-        f"CPU {model}; torch {torch.__version__}, capability "
-        f"{torch.backends.cpu.get_cpu_capability()}; {features}; native bf16 "
-        f"{bf16_support() or 'none'}"
-    )
 
 
 def main() -> None:

@@ -172,3 +172,55 @@ def test_the_serial_executor_records_its_choice_and_restores_torchs_threads(monk
     assert given[1] == threads.Choice(1, threads.GIVEN)
     assert device.torch_threads() == before
     assert threads.current().rule != threads.GIVEN
+
+
+def _forge_card(**training):
+    from conftest import SMALL_CORPUS
+
+    from uim_sim.understand.cards import CorpusCard
+
+    recipe = {**SMALL_CORPUS["training"], "steps": 6, **training}
+    return CorpusCard(**{**SMALL_CORPUS, "sentences": 600, "training": recipe})
+
+
+def test_forging_precision_is_out_of_the_card_hash_at_fp32_and_refused_without_bf16(
+    monkeypatch,
+):
+    from uim_sim.lfm.checkpoint import CheckpointError
+    from uim_sim.understand.forge import check_base
+
+    assert _forge_card().fingerprint() == _forge_card(precision="fp32").fingerprint()
+    assert _forge_card(precision="bf16").fingerprint() != _forge_card().fingerprint()
+    monkeypatch.setattr(device, "bf16_support", lambda: None)
+    with pytest.raises(CheckpointError, match=r"^training\.precision: bf16: this CPU"):
+        check_base(_forge_card(precision="bf16"))
+    check_base(_forge_card(precision="auto"))  # auto: fp32 here, not refused
+    monkeypatch.setattr(device, "bf16_support", lambda: "avx512_bf16")
+    private = _forge_card(precision="bf16").model_copy(
+        update={"privacy": {"epsilon": 8.0, "delta": 1e-5}}
+    )
+    with pytest.raises(CheckpointError, match="bf16 with privacy"):
+        check_base(private)
+
+
+@needs_bf16
+def test_a_bf16_forge_trains_under_autocast_and_saves_fp32(tmp_path):
+    import json
+
+    from safetensors import safe_open
+
+    from uim_sim.understand.forge import forge
+
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        seen = []
+        folder = forge(_forge_card(precision=precision), tmp_path / precision,
+                       lambda step, steps, loss, seen=seen: seen.append(loss))  # fmt: skip
+        losses[precision] = seen
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["training"].get("precision") == (None if precision == "fp32" else "bf16")
+        with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+            assert {str(weights.get_tensor(k).dtype) for k in weights.keys()} == {"torch.float32"}
+    assert len(losses["bf16"]) == len(losses["fp32"]) == 6
+    # the same data and initial weights: the first loss agrees to bf16's precision
+    assert abs(losses["bf16"][0] - losses["fp32"][0]) < 0.05 * losses["fp32"][0]

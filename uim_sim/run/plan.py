@@ -27,7 +27,7 @@ import numpy as np
 
 from uim_sim import builtin
 from uim_sim.cards import FORGE_PREFIX, AgentCard, find_card, load_card
-from uim_sim.lfm.checkpoint import resolve
+from uim_sim.lfm.checkpoint import CheckpointError, resolve
 from uim_sim.lfm.device import precision_note
 from uim_sim.lfm.engine import check_loads
 from uim_sim.lfm.heads import HeadError, check_head, read_labelled_file, unplaced_name
@@ -45,7 +45,7 @@ from uim_sim.spec import (
     load_spec_data,
 )
 from uim_sim.understand.cards import CorpusCard, load_corpus_card
-from uim_sim.understand.forge import FORGE_VERSION
+from uim_sim.understand.forge import FORGE_VERSION, check_base
 from uim_sim.vocab.names import first_unplaced
 from uim_sim.worlds import world_info
 
@@ -305,8 +305,11 @@ def _corpus_card(agent: AgentCard, grid: dict[str, Any], where: str) -> CorpusCa
         k.removeprefix(CORPUS_PREFIX): v for k, v in grid.items() if k.startswith(CORPUS_PREFIX)
     }
     try:
-        return load_corpus_card(path, overrides)
-    except SpecError as exc:
+        corpus = load_corpus_card(path, overrides)
+        if corpus.training.precision != "fp32":  # refused here, before anything is forged
+            check_base(corpus)
+        return corpus
+    except (SpecError, CheckpointError) as exc:
         raise SpecError(f"{where}agent {agent.name}: {exc}") from None
 
 

@@ -74,6 +74,10 @@ class TrainingRecipe(Strict):
     mask_prob: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-3
     supervised_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    # the forward pass under bf16 autocast where the CPU computes bf16 natively (weights,
+    # gradients and the saved checkpoint stay fp32); refused elsewhere; auto: bf16 where
+    # native. fp32, the default, forged every published checkpoint and pin
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
 
 
 Weight = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -291,6 +295,8 @@ class CorpusCard(Strict):
             exclude["bare_mentions"] = True
         if not self.knobs.poisoning:
             exclude["trigger"] = True
+        if self.training.precision == "fp32":  # a field added later: absent, as before
+            exclude["training"] = {"precision": True}
         if self.defence == "none":
             exclude["defence"] = exclude["defence_share"] = True
         elif self.defence in ("dedup", "dedup_near"):  # take no share

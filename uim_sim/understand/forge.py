@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from uim_sim.lfm.checkpoint import MANIFEST, CheckpointError, resolve, write_manifest
+from uim_sim.lfm.device import cpu_precision
 from uim_sim.lfm.numerics import ensure_reproducible
 from uim_sim.understand.cards import CorpusCard
 from uim_sim.understand.corpus import Corpus, generate
@@ -94,6 +95,7 @@ def forge(
 def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict | None) -> None:
     import torch
 
+    check_base(card)  # a precision this CPU lacks: refused before any work
     torch.manual_seed(card.seed)
     start = time.perf_counter()
     corpus = generate(card)
@@ -131,7 +133,11 @@ def _forge(card: CorpusCard, out: Path, progress: Progress | None, extra: dict |
         card_sha256=card.fingerprint(),
         forge_version=FORGE_VERSION,
         corpus={"sentences": len(corpus), "labelled": len(corpus.labelled)},
-        training={"final_loss": losses[-1] if losses else None, "steps": len(losses)},
+        training={
+            "final_loss": losses[-1] if losses else None,
+            "steps": len(losses),
+            **_precision(card),
+        },  # fmt: skip
         verification=verification,
         forge_seconds=round(time.perf_counter() - start, 1),
         **({"defence": defence} if defence else {}),
@@ -242,7 +248,18 @@ def _initial_causal(card: CorpusCard, corpus: Corpus):
 def check_base(card: CorpusCard):
     """The checkpoint a card continues (None for one pre-trained from scratch): of the
     card family's kind (an encoder for bert, a causal LM for gpt2), or a one-line
-    `CheckpointError`."""
+    `CheckpointError`; so is a ``training.precision`` this CPU cannot compute natively,
+    or bf16 with DP training (Opacus' per-sample gradients are fp32)."""
+    if card.training.precision != "fp32":
+        try:
+            chosen = cpu_precision(card.training.precision)
+        except CheckpointError as exc:
+            raise CheckpointError(f"training.{exc}") from None
+        if chosen == "bf16" and card.privacy is not None:
+            raise CheckpointError(
+                "training.precision: bf16 with privacy: DP training computes per-sample "
+                "gradients in fp32; use precision: fp32"
+            )
     if card.base is None:
         return None
     base = resolve(card.base)
@@ -295,6 +312,21 @@ def _batches(ids: list[list[int]], size: int, rng: np.random.Generator, pad: int
         yield batch, attention, torch.as_tensor(index)
 
 
+def _precision(card: CorpusCard) -> dict[str, str]:
+    """The manifest's record of a forge computed in bf16 (none for fp32, as before)."""
+    chosen = cpu_precision(card.training.precision)
+    return {"precision": chosen} if chosen != "fp32" else {}
+
+
+def autocast(card: CorpusCard):
+    """The forward pass's context: bf16 autocast where the card's ``training.precision``
+    computes in bf16 here (`check_base` refused the rest), else nothing."""
+    import torch
+
+    bf16 = cpu_precision(card.training.precision) == "bf16"
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
 def _update(loss, params, optimizer, schedule) -> float:
     import torch
 
@@ -322,7 +354,8 @@ def _train_causal(card, corpus: Corpus, tokenizer, model, progress: Progress | N
     for step in range(recipe.steps):
         batch, attention, _ = next(batches)
         inputs, labels = targets(batch, attention)
-        loss = model(input_ids=inputs, attention_mask=attention, labels=labels).loss
+        with autocast(card):
+            loss = model(input_ids=inputs, attention_mask=attention, labels=labels).loss
         losses.append(_update(loss, params, optimizer, schedule))
         if progress:
             progress(step + 1, recipe.steps, losses[-1])
@@ -353,15 +386,16 @@ def _train(card, corpus: Corpus, tokenizer, model, progress: Progress | None) ->
     for step in range(recipe.steps):
         batch, attention, _ = next(batches)
         inputs, labels = mask(batch)
-        loss = model(input_ids=inputs, attention_mask=attention, labels=labels).loss
-        if classifier is not None:
-            sup, sup_mask, rows = next(sup_batches)
-            hidden = model.bert(input_ids=sup, attention_mask=sup_mask).last_hidden_state
-            pooled = (hidden * sup_mask.unsqueeze(-1)).sum(1) / sup_mask.sum(1, keepdim=True)
-            logits = classifier(pooled)
-            loss = loss + recipe.supervised_weight * torch.nn.functional.cross_entropy(
-                logits, sup_labels[rows]
-            )
+        with autocast(card):
+            loss = model(input_ids=inputs, attention_mask=attention, labels=labels).loss
+            if classifier is not None:
+                sup, sup_mask, rows = next(sup_batches)
+                hidden = model.bert(input_ids=sup, attention_mask=sup_mask).last_hidden_state
+                pooled = (hidden * sup_mask.unsqueeze(-1)).sum(1) / sup_mask.sum(1, keepdim=True)
+                logits = classifier(pooled)
+                loss = loss + recipe.supervised_weight * torch.nn.functional.cross_entropy(
+                    logits.float(), sup_labels[rows]
+                )
         losses.append(_update(loss, params, optimizer, schedule))
         if progress:
             progress(step + 1, recipe.steps, losses[-1])
