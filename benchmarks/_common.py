@@ -28,7 +28,8 @@ def verdict(ok: bool) -> str:
 
 
 def parse_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Add the options every benchmark has (--seed, --threads), parse, apply threads."""
+    """Add the options every benchmark has (--seed, --threads), parse, apply threads,
+    and print the machine (`cpu_flags`)."""
     import torch
 
     parser.add_argument("--seed", type=int, default=0)
@@ -36,6 +37,7 @@ def parse_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(cpu_flags(), flush=True)  # which machine gave the numbers below
     return args
 
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import cpu_flags, parse_args
+from _common import parse_args
 
 from uim_sim.lfm.device import bf16_support
 from uim_sim.understand.cards import load_corpus_card
@@ -46,7 +46,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="training steps a forge")
     parser.add_argument("--repeats", type=int, default=1, help="forges in each precision")
     args = parse_args(parser)
-    print(cpu_flags())
     if bf16_support() is None:
         print("no native bf16 on this CPU: forging in bf16 is refused; nothing to compare")
         return

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from contextlib import nullcontext
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -34,7 +35,8 @@ import torch  # noqa: E402
 from _common import REF, parse_args, record_requests, verdict  # noqa: E402
 
 from uim_sim.cards import AgentCard, HeadSpec  # noqa: E402
-from uim_sim.lfm.engine import get_engine  # noqa: E402
+from uim_sim.lfm import fidelity  # noqa: E402
+from uim_sim.lfm.engine import get_engine, reduced  # noqa: E402
 from uim_sim.worlds.hiring import LabourMarket  # noqa: E402
 
 GOAL_SECONDS = 300.0
@@ -48,12 +50,49 @@ def main() -> None:
     parser.add_argument("--applications", type=int, default=3, help="per applicant and round")
     parser.add_argument("--openings", type=int, default=20, help="per employer and round")
     parser.add_argument("--history", type=int, default=800, help="training resumes")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        help="fp32, bf16 or both (fp32,bf16: one market each, side by side, round 1's "
+        "decisions compared)",
+    )
+    parser.add_argument("--sample", type=int, default=2000,
+                        help="bf16: texts re-scored in fp32 to measure agreement")  # fmt: skip
     args = parse_args(parser)
+    runs = {}
+    for precision in args.precision.split(","):
+        runs[precision] = market(args, precision.strip())
+    if "fp32" in runs and "bf16" in runs:
+        compare_first_round(runs["fp32"], runs["bf16"])
+
+
+def compare_first_round(fp32, bf16) -> None:
+    """Round 1 starts from the same population, ads and head data in both precisions:
+    its shortlists differ only where bf16 moved a resume across an employer's cut.
+    Later rounds diverge with the employment the first decided."""
+    keys = ["decider", "subject"]
+    a, b = fp32[fp32["step"] == 1], bf16[bf16["step"] == 1]
+    both = a.merge(b, on=keys, how="inner", suffixes=("_fp32", "_bf16"))
+    same = (both["decision_fp32"] == both["decision_bf16"]).mean()
+    called = both["decision_fp32"] == 1
+    kept = (both.loc[called, "decision_bf16"] == 1).mean()
+    print(
+        f"round 1, {len(both)} screening decisions in both: {same:.4f} the same "
+        f"(of fp32's {int(called.sum())} shortlisted, {kept:.4f} also in bf16); "
+        f"goal >= 0.99: {verdict(same >= 0.99)}"
+    )
+    total_a, total_b = fp32["decision"].mean(), bf16["decision"].mean()
+    print(f"all rounds: shortlist rate fp32 {total_a:.4f}, bf16 {total_b:.4f}")
+
+
+def market(args, precision: str):
+    """One market in ``precision``; its decision table."""
 
     card = AgentCard(
         name="bench",
         checkpoint=REF,
         head=HeadSpec(kind="logistic", train_on="history", history_bias=2.5),
+        precision=precision,
     )
     params = dict(
         n_applicants=args.applicants,
@@ -64,21 +103,23 @@ def main() -> None:
         n_history=args.history,
     )
     print(
-        f"{REF} market: {args.applicants} applicants, {args.employers} employers, "
+        f"{REF} market in {precision}: {args.applicants} applicants, {args.employers} employers, "
         f"{args.rounds} rounds, {args.applications} applications, {args.openings} openings, "
         f"{args.history} history; torch threads {torch.get_num_threads()}; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
 
     t0 = time.perf_counter()
-    engine = get_engine(REF)  # the process-wide engine the world's screeners will share
+    engine = get_engine(REF, "cpu", precision)  # the engine the world's screeners share
     t1 = time.perf_counter()
     requested = record_requests(engine)
-    before, cache_before = engine.counters.copy(), len(engine._cache)
-    world = LabourMarket(**params, cards=card, rng=args.seed)
-    t2 = time.perf_counter()
-    setup = engine.counters.delta(before)
-    world.simulate()
+    before, cache_before = engine.counters.copy(), len(engine._caches.get(("embed",), {}))
+    sampled = fidelity.recording(args.sample) if reduced(engine) else nullcontext()
+    with sampled as recorder:
+        world = LabourMarket(**params, cards=card, rng=args.seed)
+        t2 = time.perf_counter()
+        setup = engine.counters.delta(before)
+        world.simulate()
     t3 = time.perf_counter()
     work = engine.counters.delta(before)
 
@@ -107,7 +148,7 @@ def main() -> None:
         f"requested = {len(training)} training texts + {len(decisions)} resumes "
         "(a logistic head reads no job description, so none is embedded)"
     )
-    grown = len(engine._cache) - cache_before
+    grown = len(engine._caches.get(("embed",), {})) - cache_before
     print(
         f"distinct texts requested: {len(requested)} (cache grew by {grown}; "
         f"{len(set(training))} distinct training texts)"
@@ -138,6 +179,16 @@ def main() -> None:
     )
     employment = np.mean([a.employed for a in world.applicants])
     print(f"final employment rate {employment:.3f}")
+    if recorder is not None:
+        found = recorder.columns()
+        print(
+            f"bf16 against fp32 on the first {found['fidelity.texts']} distinct texts scored "
+            f"(re-scored by an fp32 copy, {found['fidelity.seconds']:.1f} s, in the wall "
+            f"time): max |score diff| {found['fidelity.max_abs_diff']:.4f}, Spearman "
+            f"{found['fidelity.spearman']:.5f}, {found['fidelity.agreement_of']} alike "
+            f"{found['fidelity.agreement']:.4f}"
+        )
+    return decisions
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ GOAL_SECONDS = 30.0
 
 
 def timed_run(params: dict, card: AgentCard, seed: int, engine) -> dict:
-    before, cache_before = engine.counters.copy(), len(engine._cache)
+    before, cache_before = engine.counters.copy(), len(engine._caches.get(("embed",), {}))
     t0 = time.perf_counter()
     world = ModerationPlatform(**params, cards=card, rng=seed)
     t1 = time.perf_counter()
@@ -51,7 +51,7 @@ def timed_run(params: dict, card: AgentCard, seed: int, engine) -> dict:
         "setup_s": t1 - t0,
         "steps_s": t2 - t1,
         "work": work,
-        "grown": len(engine._cache) - cache_before,
+        "grown": len(engine._caches.get(("embed",), {})) - cache_before,
     }
 
 

@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import REF, cpu_flags, parse_args  # noqa: E402
+from _common import REF, parse_args  # noqa: E402
 from bench_engine import make_texts  # noqa: E402
 
 from uim_sim.lfm.checkpoint import resolve  # noqa: E402
@@ -65,7 +65,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per case; best kept")
     parser.add_argument("--force", action="store_true", help="bf16 without native support")
     args = parse_args(parser)
-    print(cpu_flags())
     texts = make_texts(args.n, args.seed)
     checkpoint = resolve(REF)
     precisions = ["fp32", "bf16"] if (bf16_support() or args.force) else ["fp32"]

@@ -35,6 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
+from _common import cpu_flags  # noqa: E402
 
 CARDS = {
     "bench_zero_shot": {"checkpoint": "builtin:minilm", "head": {"kind": "zero_shot"}},
@@ -89,6 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     settings = {"before": ["--threads", str(cores)], "now": []}
+    print(cpu_flags())
     print(f"{cores} cores; {2 * args.replicates} runs a command (hiring audit, {args.jobs} "
           f"job ads); load average at the start {os.getloadavg()[0]:.2f}")  # fmt: skip
     best: dict[tuple[str, str], float] = {}
