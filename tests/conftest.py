@@ -42,6 +42,8 @@ FIRST = (
     "forge",  # 50
     "matrix",  # 60: two forges and a small matrix (test_matrix.py)
     "forge_causal",  # 40
+    "test_wheel",  # 40: a wheel built, installed, five commands in subprocesses
+    "test_notebooks",  # 35: three notebooks in a Jupyter kernel
     "test_pinned",  # 29
     "test_label_noise",  # 26
     "forge_clean",  # 21

@@ -58,6 +58,14 @@ def test_installed_package_is_the_wheel_not_the_checkout(installed, tmp_path):
                  tmp_path, env).stdout.strip()  # fmt: skip
     assert Path(where).is_relative_to(bin_.parent), where
     assert not Path(where).is_relative_to(ROOT)
+    shipped = Path(where).parent / "builtin"  # data files a scenario or card reads, too
+    for data in (
+        "scenarios/data/moderation_eval.csv",
+        "agents/data/example_decisions.csv",
+        "scenarios/reproduce/bertrand_mullainathan.yaml",
+        "corpora/label_noise.yaml",
+    ):
+        assert (shipped / data).is_file(), data  # fmt: skip
 
 
 def test_list_names_what_the_wheel_ships(installed, tmp_path):
@@ -72,8 +80,9 @@ def test_list_names_what_the_wheel_ships(installed, tmp_path):
 def test_builtin_scenarios_validate_by_name_and_by_the_checkout_path(installed, tmp_path):
     bin_, env = installed
     uim = str(bin_ / "uim-sim")
-    # the path a checkout has; a name with the prefix (its data file, too, shipped)
-    for ref in ("scenarios/reproduce/bertrand_mullainathan.yaml", "builtin:moderation_eval_file"):
+    # the path a checkout has (a name with the prefix, and a shipped data file read from
+    # the package: tests/test_builtin.py, in this process)
+    for ref in ("scenarios/reproduce/bertrand_mullainathan.yaml",):
         out = _run([uim, "validate", ref], tmp_path, env).stdout
         assert out.startswith("ok builtin:scenarios/"), out
     missing = _run([uim, "validate", "builtin:no_such_scenario"], tmp_path, env, check=False)
