@@ -50,6 +50,8 @@ def test_bf16_is_refused_on_a_cpu_without_it_and_auto_says_what_it_chose(
     refused(capsys, ["validate", str(_spec(project))], "precision")
     write_yaml(project / "agents" / "tiny_zero_shot.yaml", card)
     auto = _spec(project, "auto", precision="auto")
+    assert main(["validate", str(auto)]) == 0
+    assert "precision: auto → fp32 (no native bf16 on this CPU)" in capsys.readouterr().err
     assert main(["run", str(auto), "--out", str(project / "auto")]) == 0
     assert "precision: auto → fp32 (no native bf16 on this CPU)" in capsys.readouterr().err
     execution = pd.read_parquet(project / "auto" / "execution.parquet")

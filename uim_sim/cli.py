@@ -145,8 +145,12 @@ def validate(
             f"plan(s); run it with `uim-sim matrix {builtin.shown(spec)} --out OUT`"
         )
         return
+    from uim_sim.run import precision_notes
+
     for _, member in _members(spec):
         the_plan = _plan(member, agents_dir)
+        for line in precision_notes(the_plan):  # what precision: auto computes in here
+            err_console.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)
         out_console.print(
             f"[green]ok[/] {builtin.shown(member)}: world {the_plan.spec.world}, "
             f"{len(the_plan.cards)} "
