@@ -132,6 +132,7 @@ def run(
     agents_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     strict: bool = False,
+    threads: int | None = None,
 ) -> Results:
     """Run every run of a spec into the result folder ``out`` and return its `Results`;
     the runs ``out`` already holds are resumed, never recomputed (as `uim-sim run`).
@@ -140,7 +141,8 @@ def run(
     ``"process"``, ``"ray"`` or an executor object): as the CLI's ``--workers`` and
     ``--executor``. ``progress``: a progress bar on stderr (False: silent).
     ``strict``: refuse a folder whose finished runs were computed under another
-    numerics fingerprint (otherwise a warning says what differs).
+    numerics fingerprint (otherwise a warning says what differs). ``threads``: torch's
+    threads in each worker, as ``--threads`` (default: fitted to the load).
 
     Raises, before anything is written, `SpecError` for a bad spec or a folder it would
     damage (another spec's runs) and `ExecutorError` for an executor that cannot
@@ -182,6 +184,7 @@ def run(
             on_forge=hooks.forging if hooks else None,
             executor=executor,
             checked=True,
+            threads=threads,
         )
     if batch.failed:
         first, error = next(iter(batch.failed.items()))
