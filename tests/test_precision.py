@@ -75,8 +75,9 @@ def test_the_default_precision_leaves_run_ids_as_they_were(project, monkeypatch)
 @needs_bf16
 def test_bf16_runs_are_byte_identical_and_measured_against_fp32(project, capsys):
     spec = _spec(project, precision="bf16")
-    for out in ("one", "two"):
-        assert main(["run", str(spec), "--out", str(project / out), "--threads", "1"]) == 0
+    # here, and in a worker process on torch's threads there (another executor)
+    for out, flags in (("one", ["--threads", "1"]), ("two", ["--executor", "process"])):
+        assert main(["run", str(spec), "--out", str(project / out), *flags]) == 0
     for table in TABLES:
         assert (project / "one" / table).read_bytes() == (project / "two" / table).read_bytes()
     execution = pd.read_parquet(project / "one" / "execution.parquet").iloc[0]
