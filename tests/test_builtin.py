@@ -21,6 +21,8 @@ def test_a_reference_finds_the_users_file_first_then_the_shipped_one(tmp_path, m
     for ref in ("hiring_audit", "hiring_audit.yaml", "builtin:hiring_audit",
                 "scenarios/hiring_audit.yaml"):  # fmt: skip
         assert builtin.resolve("scenarios", ref) == shipped, ref
+    (tmp_path / "hiring_audit").mkdir()  # a folder of that name (a study) hides nothing
+    assert builtin.resolve("scenarios", "hiring_audit") == shipped
     (tmp_path / "scenarios").mkdir()
     own = tmp_path / "scenarios" / "hiring_audit.yaml"
     own.write_text("name: mine\n")

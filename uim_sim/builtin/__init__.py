@@ -53,11 +53,12 @@ def find(kind: str, ref: str | os.PathLike[str]) -> Path | None:
 
 
 def resolve(kind: str, ref: str | os.PathLike[str]) -> Path:
-    """``ref`` itself where it exists (the user's own file wins, and ``builtin:`` never
-    looks there), else the shipped file it names, else ``ref`` unchanged (the caller's
-    "no such file" then names it as given)."""
+    """``ref`` itself where it is a file (the user's own file wins, and ``builtin:`` never
+    looks there; a folder of that name, e.g. a study called ``hiring_audit``, does not
+    hide the shipped scenario), else the shipped file it names, else ``ref`` unchanged
+    (the caller's "no such file" then names it as given)."""
     text = os.fspath(ref)
-    if not text.startswith(PREFIX) and Path(text).exists():
+    if not text.startswith(PREFIX) and Path(text).is_file():
         return Path(text)
     return find(kind, text) or Path(text)
 
