@@ -93,17 +93,24 @@ def t_interval(diff: pd.Series, level: float = 0.95) -> tuple[float, float, floa
     return mean, mean - half, mean + half, n
 
 
-rows = []
-for card in dict.fromkeys(runs["card"]):
-    for arm in arms:
-        row = {"card": card, "arm": arm}
-        for measure in ("harm", "utility"):
-            diff = wide[measure].loc[card, arm] - wide[measure].loc[card, "none"]
-            mean, low, high, n = t_interval(diff)
-            row |= {f"d_{measure}": mean, f"d_{measure}_low": low, f"d_{measure}_high": high}
-        row["seeds"] = n
-        rows.append(row)
-paired = pd.DataFrame(rows)
+def paired_difference(card: str, arm: str, against: str) -> dict:
+    """``arm`` − ``against`` for one card, seed by seed: mean and 95 % t-interval of the
+    difference in harm and in utility, and the seeds paired."""
+    row = {}
+    for measure in ("harm", "utility"):
+        diff = wide[measure].loc[card, arm] - wide[measure].loc[card, against]
+        mean, low, high, n = t_interval(diff)
+        row |= {f"d_{measure}": mean, f"d_{measure}_low": low, f"d_{measure}_high": high}
+    return row | {"seeds": n}
+
+
+paired = pd.DataFrame(
+    [
+        {"card": card, "arm": arm, **paired_difference(card, arm, "none")}
+        for card in dict.fromkeys(runs["card"])
+        for arm in arms
+    ]
+)
 paired.round(3)
 
 # %% [markdown]
@@ -123,18 +130,15 @@ print(f"the report's comparison agrees: {len(paired)} arms")
 # harm means the first arm leaves the harmed group better off than the second.
 
 # %%
-head_to_head = []
-if len(arms) >= 2:
-    first, second = arms[:2]
-    for card in dict.fromkeys(runs["card"]):
-        row = {"card": card, "arms": f"{first} − {second}"}
-        for measure in ("harm", "utility"):
-            diff = wide[measure].loc[card, first] - wide[measure].loc[card, second]
-            mean, low, high, n = t_interval(diff)
-            row |= {f"d_{measure}": mean, f"d_{measure}_low": low, f"d_{measure}_high": high}
-        row["seeds"] = n
-        head_to_head.append(row)
-head_to_head = pd.DataFrame(head_to_head)
+first, second = (arms + [None, None])[:2]
+head_to_head = pd.DataFrame(
+    [
+        {"card": card, "arms": f"{first} − {second}", **paired_difference(card, first, second)}
+        for card in dict.fromkeys(runs["card"])
+    ]
+    if second
+    else []
+)
 head_to_head.round(3)
 
 # %%
