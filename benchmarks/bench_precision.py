@@ -58,6 +58,17 @@ def loop_embed(tokenizer, model, texts: list[str], batch_size: int) -> np.ndarra
     return out
 
 
+class Autocast:
+    """A model called under bf16 autocast (fp32 weights, bf16 matrix products)."""
+
+    def __init__(self, model) -> None:
+        self.model, self.config = model, model.config
+
+    def __call__(self, **batch):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.model(**batch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=512, help="distinct texts (default 512)")
@@ -69,18 +80,19 @@ def main() -> None:
     checkpoint = resolve(REF)
     precisions = ["fp32", "bf16"] if (bf16_support() or args.force) else ["fp32"]
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    engines, models = {}, {}
+    engines, loops = {}, {}
     for p in precisions:
-        if p == "bf16" and bf16_support() is None:  # --force: past the engine's refusal
-            engine = Engine(checkpoint)
-            engine.tokenizer, engine.network = checkpoint.load("cpu", torch.bfloat16)
-            engine.model, engine.dtype = engine.network.base_model, torch.bfloat16
-        else:
-            engine = Engine(checkpoint, precision=p)
+        engine = Engine(checkpoint, precision="fp32" if p == "bf16" and args.force else p)
+        engine.dtype = dtypes[p]  # --force: past the engine's refusal (else unchanged)
         engines[p] = engine
-        models[p] = checkpoint.load("cpu", dtypes[p])
-        loop_embed(*models[p], texts[:32], 32)  # warm-up, untimed
-        engine.embed(texts[:8])
+        engine.embed(texts[:8])  # warm-up, untimed
+    tokenizer, fp32_model = checkpoint.load("cpu", torch.float32)
+    loops["fp32"] = fp32_model
+    if "bf16" in precisions:  # a researcher's two ways: the model cast, or autocast
+        loops["bf16 cast"] = checkpoint.load("cpu", torch.bfloat16)[1]
+        loops["bf16 autocast"] = Autocast(fp32_model)
+    for model in loops.values():
+        loop_embed(tokenizer, model, texts[:32], 32)  # warm-up, untimed
     sizes = [int(b) for b in args.sort_batches.split(",")]
     print(f"{REF}: {len(texts)} distinct texts; torch threads {torch.get_num_threads()}; "
           f"best of {args.repeats}; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
@@ -93,17 +105,19 @@ def main() -> None:
             out[f"engine {p}"] = engines[p].embed(texts)
             key = f"engine {p}"
             best[key] = min(best.get(key, np.inf), time.perf_counter() - start)
+        for name, model in loops.items():
             for b in sizes:
                 start = time.perf_counter()
-                out[f"loop {p}"] = loop_embed(*models[p], texts, b)
-                key = f"loop {p} {b}"
+                out[f"loop {name}"] = loop_embed(tokenizer, model, texts, b)
+                key = f"loop {name} {b}"
                 best[key] = min(best.get(key, np.inf), time.perf_counter() - start)
     rate = {k: len(texts) / t for k, t in best.items()}
     for p in precisions:
-        b = max(sizes, key=lambda b, p=p: rate[f"loop {p} {b}"])
-        rate[f"loop {p}"] = rate[f"loop {p} {b}"]
+        name, b = max(((n, b) for n in loops if n.startswith(p) for b in sizes),
+                      key=lambda nb: rate[f"loop {nb[0]} {nb[1]}"])  # fmt: skip
+        rate[f"loop {p}"] = rate[f"loop {name} {b}"]
         print(f"{p}: engine {rate[f'engine {p}']:7.1f} texts/s, best hand-written loop "
-              f"{rate[f'loop {p}']:7.1f} (batches of {b}); engine / loop "
+              f"{rate[f'loop {p}']:7.1f} ({name}, batches of {b}); engine / loop "
               f"{rate[f'engine {p}'] / rate[f'loop {p}']:.2f}x")  # fmt: skip
     if "bf16" in precisions:
         print(f"bf16 / fp32: engine {rate['engine bf16'] / rate['engine fp32']:.2f}x, "
@@ -113,9 +127,12 @@ def main() -> None:
         k = min(256, len(texts))
         i, j = np.triu_indices(k, 1)
         sa, sb = (a[:k] @ a[:k].T)[i, j], (b[:k] @ b[:k].T)[i, j]
-        print(f"fidelity of bf16 to fp32: lowest cosine {cosine.min():.5f} (mean "
+        print(f"fidelity of the bf16 engine to fp32: lowest cosine {cosine.min():.5f} (mean "
               f"{cosine.mean():.5f}); pairwise similarities of {k} texts: Spearman "
               f"{spearman(sa, sb):.5f}, max |Δ| {np.abs(sa - sb).max():.4f}")  # fmt: skip
+        cast = (a * out["loop bf16 cast"]).sum(1)
+        print(f"  the model cast to bf16 instead (not the engine's way): lowest cosine "
+              f"{cast.min():.5f} (mean {cast.mean():.5f})")  # fmt: skip
     print(f"load average at the end {os.getloadavg()[0]:.2f} (other work skews timings)")
 
 

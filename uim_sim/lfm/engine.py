@@ -114,16 +114,16 @@ class Engine:
                  precision: str = "fp32") -> None:  # fmt: skip
         import torch
 
+        self._torch = torch
         self.checkpoint = checkpoint
         self.max_length = max_length
         self.device = pick_device(device)
         self.dtype = compute_dtype(self.device, precision)  # refused before anything loads
         if self.device == "cpu":
             ensure_reproducible()  # MKL's sums: independent of company and threads
-        self.tokenizer, self.network = checkpoint.load(self.device, self.dtype)
+        self.tokenizer, self.network = checkpoint.load(self.device, self._weights_dtype())
         self.model = self.network.base_model  # the encoder under any head: embeddings
         _count_load()
-        self._torch = torch
         self._caches: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
         self._masked_lm = None  # loaded on first label-word scoring
         self.counters = Counters()
@@ -154,6 +154,26 @@ class Engine:
         self.bucket = BUCKET if self.device == "cpu" else GPU_BUCKET
         self.gpu_rows = GPU_ROWS
 
+    def _weights_dtype(self):
+        """The dtype the weights are held in: on the CPU always fp32 (bf16 there is mixed
+        precision: `_forward`); on a GPU the compute dtype."""
+        return self._torch.float32 if self.device == "cpu" else self.dtype
+
+    def _forward(self, module, **batch):
+        """``module(**batch)`` without gradients, in the engine's precision. On the CPU in
+        bf16, mixed precision (``torch.autocast``): matrix products in bf16, weights,
+        layer norms, softmax and the residual stream in fp32. Measured on an AMD EPYC
+        with AVX512-BF16 (MiniLM, 768 resume-like texts, 2 threads): the same speed as
+        casting the whole model to bf16 (355 vs 351 texts/s; fp32 190), and a third of
+        its error (lowest cosine to fp32 0.99997 vs 0.99990; a steep logistic score moved
+        at most 0.025 vs 0.051; 0.26 % vs 0.52 % of threshold decisions flipped)."""
+        torch = self._torch
+        with torch.inference_mode():
+            if self.device == "cpu" and self.dtype != torch.float32:
+                with torch.autocast("cpu", dtype=self.dtype):
+                    return module(**batch)
+            return module(**batch)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array of shape (len(texts), dim)."""
         return self._cached(("embed",), texts, self._encode, self.dim, np.float32)
@@ -180,8 +200,7 @@ class Engine:
     def _encode(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for chunk, batch in self._batches(texts):
-            with self._torch.inference_mode():
-                hidden = self.model(**batch).last_hidden_state.float()
+            hidden = self._forward(self.model, **batch).last_hidden_state.float()
             pooled = _mean_pool(hidden, batch["attention_mask"], self._projection, self._torch)
             out[chunk] = pooled[: len(chunk)]
         return out
@@ -291,7 +310,7 @@ class Engine:
     def _fill(self, prompts: list[str], token_ids: list[int]) -> np.ndarray:
         torch = self._torch
         if self._masked_lm is None:
-            self._masked_lm = self.checkpoint.load_masked_lm(self.device, self.dtype)
+            self._masked_lm = self.checkpoint.load_masked_lm(self.device, self._weights_dtype())
             _count_load()
         mask = self.tokenizer.mask_token
         texts = [p.replace("[MASK]", mask) for p in prompts]
@@ -302,8 +321,7 @@ class Engine:
             if not bool((per_row == 1).all()):
                 bad = texts[chunk[int(torch.nonzero(per_row != 1)[0, 0])]]
                 raise ValueError(f"a prompt must hold one {mask} after truncation: {bad!r}")
-            with torch.inference_mode():
-                logits = self._masked_lm(**batch).logits[: len(chunk)][where]
+            logits = self._forward(self._masked_lm, **batch).logits[: len(chunk)][where]
             out[chunk] = torch.log_softmax(logits.double(), dim=-1)[:, token_ids].cpu().numpy()
         return out
 
@@ -379,8 +397,8 @@ class Engine:
         torch = self._torch
         out = np.empty((len(prompts), len(token_ids)))
         for chunk, batch in self._batches(prompts, left=True, whole=whole):
-            with torch.inference_mode():
-                logits = self.network(**batch, use_cache=False, **self._last_only).logits
+            logits = self._forward(self.network, **batch, use_cache=False,
+                                   **self._last_only).logits  # fmt: skip
             last = logits[: len(chunk), -1].double()
             out[chunk] = torch.log_softmax(last, dim=-1)[:, token_ids].cpu().numpy()
         return out
@@ -414,8 +432,7 @@ class Engine:
         each = config.num_labels == 1 or config.problem_type == "multi_label_classification"
         out = np.empty((len(texts), config.num_labels))
         for chunk, batch in self._batches(texts, rows_multiple=CLASSIFIER_ROWS):
-            with torch.inference_mode():
-                logits = self.network(**batch).logits[: len(chunk)].double()
+            logits = self._forward(self.network, **batch).logits[: len(chunk)].double()
             probs = torch.sigmoid(logits) if each else torch.softmax(logits, dim=-1)
             out[chunk] = probs.cpu().numpy()
         return out
