@@ -12,11 +12,13 @@ benchmarks/README.md). ``auto`` takes the GPU when torch sees one.
 
 A card's ``precision: fp32 | bf16 | auto`` is the CPU's compute dtype (a GPU computes
 in bf16 or fp16 whatever it says). ``fp32``, the default, is what the tests, pins and
-published tables were made in. ``bf16`` runs the encoder in bfloat16 where the CPU
-computes it natively (AMX-BF16 or AVX512-BF16: `bf16_support`), and is refused
+published tables were made in. ``bf16`` runs the model in mixed precision (fp32
+weights under ``torch.autocast``: matrix products in bfloat16, layer norms, softmax
+and the residual stream in fp32) where the CPU computes bf16 natively (AMX-BF16 or
+AVX512-BF16, and oneDNN not capped below it: `bf16_support`), and is refused
 elsewhere: emulated bf16 is slower than fp32. ``auto`` is bf16 where it is native,
-else fp32 (`precision_note` says which). The engine's batches stay the CPU's; a bf16
-run's scores are compared with fp32 on a sample of its own texts
+else fp32 (`precision_note` says which and why). The engine's batches stay the CPU's;
+a bf16 run's scores are compared with fp32 on a sample of its own texts
 (`uim_sim.lfm.fidelity`).
 """
 
@@ -56,21 +58,64 @@ PRECISIONS = ("fp32", "bf16", "auto")
 NATIVE_BF16 = ("amx_bf16", "avx512_bf16")  # CPU features that compute bf16 natively
 
 
+# oneDNN's instruction-set levels, lowest first (its ONEDNN_MAX_CPU_ISA values; AVX10
+# names are aliases of the AVX512 ones at their rank): a cap below a feature's level
+# keeps oneDNN's matrix products from it, and bf16 is then emulated
+ONEDNN_ISA = {name: rank for rank, names in enumerate((
+    ("SSE41",), ("AVX",), ("AVX2",), ("AVX2_VNNI",), ("AVX2_VNNI_2",), ("AVX512_CORE",),
+    ("AVX512_CORE_VNNI",), ("AVX512_CORE_BF16",), ("AVX512_CORE_FP16", "AVX10_1_512"),
+    ("AVX512_CORE_AMX", "AVX10_1_512_AMX"), ("AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16"),
+    ("AVX10_2_512",), ("AVX10_2_512_AMX_2",),
+)) for name in names}  # fmt: skip
+NEEDS_ISA = {"amx_bf16": "AVX512_CORE_AMX", "avx512_bf16": "AVX512_CORE_BF16"}
+
+
 def bf16_support() -> str | None:
     """The CPU feature that computes bf16 natively here (``amx_bf16``, ``avx512_bf16``),
-    or None: torch's own CPU check (``torch.cpu.get_capabilities``), else the flags of
-    /proc/cpuinfo. (``torch.ops.mkldnn._is_mkldnn_bf16_supported`` is no guide: it is
-    True on any AVX-512 CPU, where oneDNN emulates bf16 more slowly than fp32.)"""
+    or None: the CPU's (`cpu_bf16`) that oneDNN may use (`onednn_cap`)."""
+    cap = onednn_cap()
+    limit = ONEDNN_ISA[cap[1]] if cap else len(ONEDNN_ISA)
+    return next((f for f in cpu_bf16() if ONEDNN_ISA[NEEDS_ISA[f]] <= limit), None)
+
+
+def cpu_bf16() -> list[str]:
+    """The CPU's features that compute bf16 natively, best first: torch's own CPU check
+    (``torch.cpu.get_capabilities``), else the flags of /proc/cpuinfo.
+    (``torch.ops.mkldnn._is_mkldnn_bf16_supported`` is no guide: it is True on any
+    AVX-512 CPU, where oneDNN emulates bf16 more slowly than fp32.)"""
     found = _capabilities()
     if found is not None:
-        return next((f for f in NATIVE_BF16 if found.get(f)), None)
+        return [f for f in NATIVE_BF16 if found.get(f)]
     try:  # older torch: the kernel's flags
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return None
+        return []
     lines = (line for line in text.splitlines() if line.startswith("flags"))
     flags = set(next(lines, ":").split(":", 1)[1].split())
-    return next((f for f in NATIVE_BF16 if f in flags), None)
+    return [f for f in NATIVE_BF16 if f in flags]
+
+
+def onednn_cap() -> tuple[str, str] | None:
+    """(variable, level) where the environment caps oneDNN's instruction set
+    (``ONEDNN_MAX_CPU_ISA``, or the older ``DNNL_MAX_CPU_ISA``) at a level it knows;
+    None where nothing does. Measured on an AMD EPYC with AVX512-BF16 (MiniLM, 2
+    threads): capped at AVX512_CORE bf16 ran at 95 texts/s against fp32's 217, at AVX2
+    at 48 against 188."""
+    import os
+
+    for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        level = os.environ.get(variable, "").strip().upper()
+        if level in ONEDNN_ISA:
+            return variable, level
+    return None
+
+
+def no_bf16_reason() -> str:
+    """Why bf16 is not native here, in a few words (`bf16_support` is None)."""
+    cap, found = onednn_cap(), cpu_bf16()
+    if cap and found:
+        return f"{cap[0]}={cap[1]} keeps oneDNN from this CPU's {found[0]}"
+    return "this CPU has no native bf16 (neither AMX-BF16 nor AVX512-BF16)"
 
 
 @functools.cache
@@ -91,8 +136,8 @@ def cpu_precision(precision: str) -> str:
     native = bf16_support()
     if native is None and precision == "bf16":
         raise CheckpointError(
-            "precision: bf16: this CPU has no native bf16 (neither AMX-BF16 nor AVX512-BF16), "
-            "and emulated bf16 is slower than fp32; refused (use precision: fp32, or auto)"
+            f"precision: bf16: {no_bf16_reason()}, and emulated bf16 is slower than fp32; "
+            "refused (use precision: fp32, or auto)"
         )
     return "bf16" if native is not None else "fp32"
 
@@ -105,7 +150,7 @@ def precision_note(precision: str, device: str = "cpu") -> str:
     if chosen == "bf16":
         why = f"this CPU has {bf16_support()}"
     else:
-        why = "no native bf16 on this CPU" if precision == "auto" else "the default"
+        why = no_bf16_reason() if precision == "auto" else "the default"
     return f"precision: {precision} → {chosen} ({why})"
 
 
