@@ -141,25 +141,19 @@ def write_yaml(path: Path, data: dict) -> Path:
 def project(tmp_path, tiny_checkpoint) -> Path:
     """A scratch project: scenarios/ and agents/ with the shipped cards copied in, plus
     cards on the tiny checkpoint (runner and report tests need no real model)."""
-    shutil.copytree(ROOT / "agents", tmp_path / "agents")
-    (tmp_path / "scenarios").mkdir()
-    write_yaml(
-        tmp_path / "agents" / "tiny_zero_shot.yaml",
-        {
-            "name": "tiny_zero_shot",
-            "checkpoint": str(tiny_checkpoint),
-            "head": {"kind": "zero_shot"},
-        },
-    )
-    write_yaml(
-        tmp_path / "agents" / "tiny_biased_history.yaml",
-        {
-            "name": "tiny_biased_history",
-            "checkpoint": str(tiny_checkpoint),
-            "head": {"kind": "logistic", "train_on": "history", "history_bias": 2.5},
-        },
-    )
-    return tmp_path
+    return make_project(tmp_path, tiny_checkpoint)
+
+
+def make_project(root: Path, tiny_checkpoint: Path) -> Path:
+    """`project`'s folder at ``root`` (for a fixture of a wider scope)."""
+    shutil.copytree(ROOT / "agents", root / "agents")
+    (root / "scenarios").mkdir()
+    for name, head in (("tiny_zero_shot", {"kind": "zero_shot"}),
+                       ("tiny_biased_history", {"kind": "logistic", "train_on": "history",
+                                                "history_bias": 2.5})):  # fmt: skip
+        write_yaml(root / "agents" / f"{name}.yaml",
+                   {"name": name, "checkpoint": str(tiny_checkpoint), "head": head})  # fmt: skip
+    return root
 
 
 def forged_zero_shot_card(project: Path, corpus: dict) -> Path:
@@ -196,14 +190,8 @@ def page_batch(tmp_path_factory, tiny_checkpoint) -> dict[str, Path]:
     ``root/results``); copy ``out`` before writing into it."""
     from uim_sim.cli import main
 
-    root = tmp_path_factory.mktemp("page")
+    root = make_project(tmp_path_factory.mktemp("page"), tiny_checkpoint)
     agents = root / "agents"
-    shutil.copytree(ROOT / "agents", agents)
-    for name, head in (("tiny_zero_shot", {"kind": "zero_shot"}),
-                       ("tiny_biased_history", {"kind": "logistic", "train_on": "history",
-                                                "history_bias": 2.5})):  # fmt: skip
-        write_yaml(agents / f"{name}.yaml",
-                   {"name": name, "checkpoint": str(tiny_checkpoint), "head": head})  # fmt: skip
     spec = write_yaml(root / "scenarios" / "tiny.yaml", small_audit_spec(
         replicates=3, cards=["tiny_biased_history"],
         arms=[[], ["name_redaction"], ["group_thresholds"]]))  # fmt: skip

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ray_folders, small_audit_spec, write_yaml
+from conftest import make_project, ray_folders, small_audit_spec, write_yaml
 
 from uim_sim.run import OutputError, plan, run_plan
 from uim_sim.run.store import RESULT_FILES
@@ -32,15 +32,17 @@ from uim_sim.run.store import RESULT_FILES
 RUNS = 8  # small_audit_spec: two cards × two arms × two seeds
 
 
-@pytest.fixture
-def spec(project):
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory, tiny_checkpoint):
+    """The batch every test of the module runs (read, never written to)."""
+    project = make_project(tmp_path_factory.mktemp("faults"), tiny_checkpoint)
     return write_yaml(project / "scenarios" / "tiny.yaml", small_audit_spec())
 
 
-@pytest.fixture
-def reference(spec, tmp_path):
-    """The tables of an uninterrupted run (serial, in this process)."""
-    out = tmp_path / "reference"
+@pytest.fixture(scope="module")
+def reference(spec):
+    """The tables of an uninterrupted run (serial, in this process); tests copy it."""
+    out = spec.parent.parent / "reference"
     assert run_plan(plan(spec), out).done == RUNS
     assert not pd.read_parquet(out / "decisions.parquet")["score"].isna().any()
     return out
