@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import REF, parse_args  # noqa: E402
+from _common import REF, parse_args, verdict  # noqa: E402
 from bench_engine import make_texts  # noqa: E402
 
 from uim_sim.lfm.checkpoint import resolve  # noqa: E402
@@ -119,9 +119,19 @@ def main() -> None:
         print(f"{p}: engine {rate[f'engine {p}']:7.1f} texts/s, best hand-written loop "
               f"{rate[f'loop {p}']:7.1f} ({name}, batches of {b}); engine / loop "
               f"{rate[f'engine {p}'] / rate[f'loop {p}']:.2f}x")  # fmt: skip
+    fp32_ratio = rate["engine fp32"] / rate["loop fp32"]
+    print(f"goal: fp32 engine >= 0.95x the best fp32 loop: {fp32_ratio:.2f}x  "
+          f"{verdict(fp32_ratio >= 0.95)}")  # fmt: skip
     if "bf16" in precisions:
-        print(f"bf16 / fp32: engine {rate['engine bf16'] / rate['engine fp32']:.2f}x, "
+        speedup = rate["engine bf16"] / rate["engine fp32"]
+        print(f"bf16 / fp32: engine {speedup:.2f}x, "
               f"loop {rate['loop bf16'] / rate['loop fp32']:.2f}x")  # fmt: skip
+        bf16_ratio = rate["engine bf16"] / rate["loop bf16"]
+        native = bf16_support()
+        where = "" if native == "amx_bf16" else f" (set for AMX; this CPU: {native})"
+        print(f"goals{where}: bf16 engine >= 2.5x fp32 engine: {speedup:.2f}x  "
+              f"{verdict(speedup >= 2.5)}; bf16 engine >= 0.95x the best bf16 loop: "
+              f"{bf16_ratio:.2f}x  {verdict(bf16_ratio >= 0.95)}")  # fmt: skip
         a, b = out["engine fp32"], out["engine bf16"]
         cosine = (a * b).sum(1)
         k = min(256, len(texts))
