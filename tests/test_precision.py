@@ -267,3 +267,29 @@ def test_a_bf16_forge_trains_under_autocast_and_saves_fp32(tmp_path):
     assert len(losses["bf16"]) == len(losses["fp32"]) == 6
     # the same data and initial weights: the first loss agrees to bf16's precision
     assert abs(losses["bf16"][0] - losses["fp32"][0]) < 0.05 * losses["fp32"][0]
+
+
+@needs_bf16
+def test_auto_computes_a_run_again_in_fp32_where_bf16_lies_beyond_the_bounds(project, monkeypatch):
+    """`auto` is bf16 only where the run's own texts keep their decisions: beyond the
+    bounds (here made unreachable) the run is computed again in fp32, and records why;
+    a card that names bf16 keeps it, and the report warns."""
+    monkeypatch.setattr(fidelity, "MIN_AGREEMENT", 1.01)  # every bf16 sample lies beyond
+    for name, precision in (("auto", "auto"), ("bf16", "bf16"), ("fp32", None)):
+        extra = {"precision": precision} if precision else {}
+        assert main(["run", str(_spec(project, name, **extra)), "--out", str(project / name)]) == 0
+    auto = pd.read_parquet(project / "auto" / "execution.parquet").iloc[0]
+    assert auto["precision"] == "fp32" and auto["numerics.dtype"] == "float32"
+    assert bool(auto["fidelity.fallback"]) and auto["fidelity.texts"] > 0
+    assert auto["fidelity.agreement"] < 1.01 and auto["wall_seconds"] > auto["fidelity.seconds"]
+    # its results are fp32's: the fp32 run's tables but for the run id
+    for table in TABLES[1:]:
+        a, b = (pd.read_parquet(project / n / table).drop(columns="run_id")
+                for n in ("auto", "fp32"))  # fmt: skip
+        pd.testing.assert_frame_equal(a, b)
+    bf16 = pd.read_parquet(project / "bf16" / "execution.parquet").iloc[0]
+    assert bf16["precision"] == "bf16" and "fidelity.fallback" not in bf16
+    for name, said in (("auto", "computed again in fp32"), ("bf16", "lie beyond the fidelity")):
+        assert main(["report", str(project / name)]) == 0
+        assert said in (project / name / "report" / "summary.md").read_text(), name
+    assert "lie beyond the fidelity" not in (project / "auto" / "report" / "summary.md").read_text()

@@ -21,8 +21,10 @@ execution.parquet's ``fidelity.*`` columns:
   alike);
 - ``fidelity.seconds``: the time the fp32 copy took (in ``wall_seconds`` too).
 
-The report warns where a run's agreement lies below `MIN_AGREEMENT` or its Spearman
-below `MIN_SPEARMAN`: what changes a decision or an order. The largest score
+A run whose agreement lies below `MIN_AGREEMENT` or whose Spearman lies below
+`MIN_SPEARMAN` (`beyond`: what changes a decision or an order) is computed again in
+fp32 where its bf16 came from ``precision: auto`` (`uim_sim.run.execute`,
+``fidelity.fallback``); where a card named bf16, the report warns. The largest score
 difference is printed, not bounded: its scale is the head's (a logistic head's
 probabilities moved by up to 0.044 in the hiring audit while 99.96 % of pairs kept
 their order).

@@ -124,6 +124,8 @@ def fidelity_notes(execution: pd.DataFrame) -> tuple[list[str], list[str]]:
     if sampled.empty:
         return [], []
     kinds = ", ".join(sorted(set(sampled["fidelity.agreement_of"].dropna())))
+    fell = sampled.get("fidelity.fallback", pd.Series(False, index=sampled.index))
+    fell = fell.fillna(False).astype(bool)
     line = (
         f"{len(sampled)} run(s) computed in bf16 (`precision`), compared with fp32 on their "
         f"first {int(sampled['fidelity.texts'].max())} texts, re-scored by an fp32 copy of "
@@ -132,7 +134,12 @@ def fidelity_notes(execution: pd.DataFrame) -> tuple[list[str], list[str]]:
         f"{sampled['fidelity.agreement'].min():.3f} ({kinds}); bounds: agreement ≥ "
         f"{fidelity.MIN_AGREEMENT:g}, Spearman ≥ {fidelity.MIN_SPEARMAN:g}"
     )
-    outside = sum(fidelity.beyond(row) for row in sampled.to_dict("records"))
+    if fell.any():
+        line += (
+            f"; {int(fell.sum())} of them (`precision: auto`) lay beyond the bounds and were "
+            "computed again in fp32: their results are fp32's (`fidelity.fallback`)"
+        )
+    outside = sum(fidelity.beyond(row) for row in sampled[~fell].to_dict("records"))
     warning = []
     if outside:
         warning.append(

@@ -105,7 +105,39 @@ def null_rows(
 
 
 def execute(task: RunTask, forged: Path | None = None) -> RunResult:
-    """Run one task (on the checkpoint forged into ``forged`` for a forged card)."""
+    """Run one task (on the checkpoint forged into ``forged`` for a forged card).
+
+    ``precision: auto`` is bf16 where the CPU has it natively and the run's own texts
+    keep their decisions: a run computed in bf16 for ``auto`` cards whose sample lies
+    beyond the fidelity bounds (`uim_sim.lfm.fidelity.beyond`) is computed again in
+    fp32, and its execution row keeps the bf16 attempt's ``fidelity.*`` columns with
+    ``fidelity.fallback`` True (``wall_seconds``: both; the other counters: the fp32
+    run's). A card that names ``bf16`` keeps it, with the report's warning."""
+    result = _execute(task, forged)
+    execution = result.execution
+    if not _falls_back(task, execution):
+        return result
+    cards = {name: _fp32(card) for name, card in task.mitigation_cards.items()}
+    again = _execute(replace(task, card=_fp32(task.card), mitigation_cards=cards), forged)
+    again.execution.update({k: execution[k] for k in fidelity.COLUMNS})
+    again.execution["fidelity.fallback"] = True
+    again.execution["wall_seconds"] += execution["wall_seconds"]
+    return again
+
+
+def _falls_back(task: RunTask, execution: dict[str, Any]) -> bool:
+    """Was this run computed in bf16 beyond the fidelity bounds, with no card naming
+    bf16 itself (its bf16 came from ``auto``)?"""
+    cards = [task.card, *task.mitigation_cards.values()]
+    return fidelity.beyond(execution) and all(c.precision != "bf16" for c in cards)
+
+
+def _fp32(card: Any) -> Any:
+    """An ``auto`` card computing in fp32 (other cards as they are)."""
+    return card.model_copy(update={"precision": "fp32"}) if card.precision == "auto" else card
+
+
+def _execute(task: RunTask, forged: Path | None = None) -> RunResult:
     start, loads = time.perf_counter(), model_loads()
     forged_columns: dict[str, Any] = {}
     if forged is not None:
