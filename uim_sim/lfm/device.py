@@ -149,6 +149,8 @@ def precision_note(precision: str, device: str = "cpu") -> str:
     chosen = cpu_precision(precision)
     if chosen == "bf16":
         why = f"this CPU has {bf16_support()}"
+        if precision == "auto":
+            why += "; a run beyond the fidelity bounds is computed again in fp32"
     else:
         why = no_bf16_reason() if precision == "auto" else "the default"
     return f"precision: {precision} → {chosen} ({why})"
