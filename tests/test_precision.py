@@ -234,7 +234,7 @@ def test_forging_precision_is_out_of_the_card_hash_at_fp32_and_refused_without_b
 
     assert _forge_card().fingerprint() == _forge_card(precision="fp32").fingerprint()
     assert _forge_card(precision="bf16").fingerprint() != _forge_card().fingerprint()
-    monkeypatch.setattr(device, "bf16_support", lambda: None)
+    monkeypatch.setattr(device, "cpu_bf16", lambda: [])
     with pytest.raises(CheckpointError, match=r"^training\.precision: bf16: this CPU"):
         check_base(_forge_card(precision="bf16"))
     check_base(_forge_card(precision="auto"))  # auto: fp32 here, not refused
